@@ -1,0 +1,157 @@
+//! Wiring: settings, start-up (load definitions, connect, migrate, publish)
+//! and the HTTP server. Used by `main` and by the tests, which start the real
+//! app on a random port.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use anyhow::{Context, bail};
+
+use crate::cli::ConfigArgs;
+use crate::definitions;
+use crate::storage::{self, DatabaseUrl, Db};
+use crate::web;
+
+/// Settings after parsing; passed explicitly, never global.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database: DatabaseUrl,
+    pub bind: String,
+    pub definitions: PathBuf,
+    pub base_url: String,
+    pub secret_key: Option<SecretKey>,
+}
+
+/// A secret that never appears in logs or debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey(String);
+
+impl SecretKey {
+    pub const MIN_LEN: usize = 32;
+
+    pub fn new(value: String) -> anyhow::Result<Self> {
+        if value.len() < Self::MIN_LEN {
+            bail!("JOINEDUP_SECRET_KEY must be at least {} characters (try `openssl rand -hex 32`)", Self::MIN_LEN);
+        }
+        Ok(SecretKey(value))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(***)")
+    }
+}
+
+impl Settings {
+    pub fn from_args(args: &ConfigArgs) -> anyhow::Result<Self> {
+        let database = DatabaseUrl::parse(&args.database_url)?;
+        let base_url = args.base_url.trim_end_matches('/').to_string();
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            bail!("JOINEDUP_BASE_URL must start with http:// or https://, not `{base_url}`");
+        }
+        Ok(Settings {
+            database,
+            bind: args.bind.clone(),
+            definitions: args.definitions.clone(),
+            base_url,
+            secret_key: args.secret_key.clone().map(SecretKey::new).transpose()?,
+        })
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second call (in tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Everything a request handler may use.
+pub struct AppState {
+    pub db: Db,
+    pub surveys: web::SurveyRegistry,
+    pub settings: Settings,
+    pub secret: SecretKey,
+}
+
+/// Start-up: check the definition files, connect, migrate, load reference
+/// data, publish new survey versions and read every released version back.
+pub async fn prepare(settings: &Settings, migrate: bool) -> anyhow::Result<Arc<AppState>> {
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || prepare_blocking(settings, migrate)).await?
+}
+
+fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<AppState>> {
+    let files = load_definitions(&settings)?;
+    let db = Db::connect(&settings.database)?;
+    let mut conn = db.get()?;
+    if migrate {
+        let applied = storage::migrations::run_pending(&mut conn)?;
+        for version in applied {
+            tracing::info!(%version, "applied migration");
+        }
+    } else {
+        let pending = storage::migrations::pending_count(&mut conn)?;
+        if pending > 0 {
+            bail!("the database needs {pending} migration(s); run `joinedup migrate` or start without --no-migrate");
+        }
+    }
+    let icss = crate::reference::icss().context("the bundled ICS list cannot be read")?;
+    storage::icss::sync(&mut conn, &icss)?;
+    let report = storage::surveys::publish_files(&mut conn, &files)?;
+    for published in &report.published {
+        tracing::info!(survey = %published, "published a new survey version from its file");
+    }
+    let surveys = web::SurveyRegistry::load(&mut conn)?;
+    let secret = match &settings.secret_key {
+        Some(key) => key.clone(),
+        None => SecretKey::new(storage::app_settings::secret_key(&mut conn)?)?,
+    };
+    drop(conn);
+    tracing::info!(database = %settings.database, surveys = surveys.len(), "ready");
+    Ok(Arc::new(AppState { db, surveys, settings, secret }))
+}
+
+fn load_definitions(settings: &Settings) -> anyhow::Result<Vec<definitions::LoadedFile>> {
+    let dir = &settings.definitions;
+    if !dir.is_dir() {
+        bail!("the survey definitions folder {} does not exist (set JOINEDUP_DEFINITIONS)", dir.display());
+    }
+    definitions::load_paths(std::slice::from_ref(dir)).map_err(|problems| {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        anyhow::anyhow!(
+            "{} problem(s) in the survey definitions in {}; fix them (see above) or check with `joinedup check`",
+            problems.len(),
+            dir.display()
+        )
+    })
+}
+
+/// Binds first, so a port in use is reported before anything else starts.
+pub fn listen(bind: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(bind).with_context(|| format!("cannot listen on {bind}"))
+}
+
+pub fn run(listener: TcpListener, state: Arc<AppState>) -> anyhow::Result<Server> {
+    web::server(listener, state).context("cannot start the web server")
+}
+
+/// `joinedup migrate`.
+pub fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let db = Db::connect(&settings.database)?;
+    let mut conn = db.get()?;
+    let applied = storage::migrations::run_pending(&mut conn)?;
+    let current = storage::migrations::current_version(&mut conn)?.unwrap_or_else(|| "none".into());
+    println!("applied {} migration(s); the database is at version {current}", applied.len());
+    Ok(())
+}

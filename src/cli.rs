@@ -1,0 +1,135 @@
+//! The `joinedup` command line: every setting has a flag and an environment
+//! variable (the flag wins), listed in `--help` and the README.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{self, Settings};
+use crate::definitions;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "joinedup",
+    version,
+    about = "Measures how joined-up health and care feels to patients and carers, per integrated care system.",
+    long_about = "Measures how joined-up health and care feels to patients and carers, per integrated care system.\n\n\
+                  With no command, `joinedup` runs `serve`."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// Database: a SQLite file path, sqlite://PATH, or postgres://USER@HOST/DB.
+    #[arg(long, env = "DATABASE_URL", default_value = "joinedup.sqlite3", global = true, hide_env_values = true)]
+    pub database_url: String,
+    /// Address and port the web server listens on.
+    #[arg(long, env = "JOINEDUP_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: String,
+    /// Folder of survey definition files loaded at start.
+    #[arg(long, env = "JOINEDUP_DEFINITIONS", default_value = "survey-definitions", global = true)]
+    pub definitions: PathBuf,
+    /// The public address of the site, used in links and emails.
+    #[arg(long, env = "JOINEDUP_BASE_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    pub base_url: String,
+    /// Signs cookies and CSRF tokens (32+ characters). When unset, one is
+    /// generated once and kept in the database, shared by every instance.
+    #[arg(long, env = "JOINEDUP_SECRET_KEY", global = true, hide_env_values = true)]
+    pub secret_key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server (migrating the database first unless told not to).
+    Serve(ServeArgs),
+    /// Validate survey definition files and folders; exit 1 on any problem.
+    Check {
+        /// Files or folders to check (default: the definitions folder).
+        paths: Vec<PathBuf>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Do not apply migrations at start (refuse to run if any are pending).
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+/// Parses the command line, runs the command and turns failures into one
+/// clear line on stderr and a non-zero exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    app::init_tracing();
+    let settings = match Settings::from_args(&cli.config) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Check { paths } => return check(&settings, paths),
+        Command::Migrate => app::migrate(&settings),
+        Command::Serve(args) => run_server(settings, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(error: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {error:#}");
+    ExitCode::FAILURE
+}
+
+fn run_server(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let state = app::prepare(&settings, !args.no_migrate).await?;
+        let listener = app::listen(&settings.bind)?;
+        tracing::info!(address = %listener.local_addr()?, "joinedup is listening");
+        app::run(listener, state)?.await?;
+        Ok(())
+    })
+}
+
+fn check(settings: &Settings, paths: Vec<PathBuf>) -> ExitCode {
+    let paths = if paths.is_empty() { vec![settings.definitions.clone()] } else { paths };
+    match definitions::load_paths(&paths) {
+        Ok(files) => {
+            for file in &files {
+                println!("ok {}: {}", file.path.display(), definitions::summary(&file.definition));
+            }
+            if files.is_empty() {
+                eprintln!("error: no definition files (*.yaml) found in {}", display(&paths));
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            let files: std::collections::BTreeSet<&str> = problems.iter().map(|p| p.file.as_str()).collect();
+            eprintln!(
+                "{} problem{} in {} file{}",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" },
+                files.len(),
+                if files.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn display(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,2 @@
+//! Invitations: survey tokens, samples, email rendering and sending,
+//! reminders, opt-out and retention.

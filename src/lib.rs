@@ -1,0 +1,18 @@
+//! joinedup: asks patients and carers how joined-up their health and care
+//! feels, and turns the answers into a weighted integration index per
+//! integrated care system (ICS) and patient group.
+//!
+//! The modules follow the path of one answer: `definitions` (the survey
+//! format), `storage` (both databases), `weighting` (pure statistics),
+//! `index` (scores and comparisons), `invitations` (tokens and email),
+//! `web` (thin HTTP handlers), and `app`/`cli` (wiring and commands).
+
+pub mod app;
+pub mod cli;
+pub mod definitions;
+pub mod index;
+pub mod invitations;
+pub mod reference;
+pub mod storage;
+pub mod web;
+pub mod weighting;

@@ -1,0 +1,5 @@
+//! The `joinedup` binary: everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    joinedup::cli::main()
+}

@@ -1,0 +1,38 @@
+//! Settings the application keeps for itself, such as the generated secret.
+
+use diesel::prelude::*;
+use rand::RngCore;
+
+use super::schema::app_settings;
+use super::{DbConn, StorageError, now};
+use crate::per_backend;
+
+const SECRET_KEY: &str = "secret_key";
+
+/// The key that signs cookies and CSRF tokens when none is configured:
+/// generated once and shared by every instance using this database.
+pub fn secret_key(conn: &mut DbConn) -> Result<String, StorageError> {
+    if let Some(value) = get(conn, SECRET_KEY)? {
+        return Ok(value);
+    }
+    let mut bytes = [0u8; 64];
+    rand::rng().fill_bytes(&mut bytes);
+    let fresh = hex::encode(bytes);
+    let at = now();
+    // Two instances may race here; the first insert wins and both read it.
+    per_backend!(conn => {
+        diesel::insert_into(app_settings::table)
+            .values((app_settings::name.eq(SECRET_KEY), app_settings::value.eq(&fresh), app_settings::created_at.eq(at)))
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+    });
+    get(conn, SECRET_KEY)?.ok_or_else(|| StorageError::Migration("the secret key could not be stored".into()))
+}
+
+pub fn get(conn: &mut DbConn, name: &str) -> Result<Option<String>, StorageError> {
+    Ok(app_settings::table
+        .filter(app_settings::name.eq(name))
+        .select(app_settings::value)
+        .first::<String>(conn)
+        .optional()?)
+}

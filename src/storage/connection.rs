@@ -1,0 +1,269 @@
+//! Connections and pools for SQLite and PostgreSQL behind one type.
+//!
+//! `DbConn` is diesel's `MultiConnection`, so every query is written once.
+//! The backend is chosen from the URL scheme, never by trial: diesel's own
+//! `establish` would happily create a SQLite file named like a bad
+//! PostgreSQL URL.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, ConnectionError};
+
+use super::StorageError;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Runs the same block on whichever concrete connection `conn` holds, for
+/// the few statements `MultiConnection` cannot express (upserts).
+#[macro_export]
+macro_rules! per_backend {
+    ($conn:ident => $body:block) => {
+        match $conn {
+            $crate::storage::DbConn::Postgres($conn) => $body,
+            $crate::storage::DbConn::Sqlite($conn) => $body,
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Where the data lives: `sqlite://PATH`, a plain file path, or `postgres://…`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, StorageError> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(StorageError::BadUrl("DATABASE_URL is empty".into()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_string()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(StorageError::BadUrl("`sqlite://` needs a file path after it".into()));
+            }
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = url.split_once("://") {
+            return Err(StorageError::BadUrl(format!(
+                "unknown database URL scheme `{scheme}://`; use `sqlite://PATH`, a file path, or `postgres://…`"
+            )));
+        }
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(url)))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// Shown in logs and errors without the password.
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => match (url.find("://"), url.rfind('@')) {
+                (Some(s), Some(at)) if at > s => {
+                    let userinfo = &url[s + 3..at];
+                    let user = userinfo.split(':').next().unwrap_or("");
+                    let masked = if userinfo.contains(':') { format!("{user}:***") } else { user.to_string() };
+                    write!(f, "{}{}{}", &url[..s + 3], masked, &url[at..])
+                }
+                _ => f.write_str(url),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// SQLite settings applied to every connection: durable WAL, foreign keys
+/// enforced, and waiting (not failing) while another writer holds the lock.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+/// Opens connections of the backend the URL names.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{0}")]
+    Connection(#[from] ConnectionError),
+    #[error("{0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+impl Manager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Manager { url }
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<DbConn, ConnectError> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                conn.batch_execute(SQLITE_PRAGMAS)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(url) => Ok(DbConn::Postgres(PgConnection::establish(url)?)),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectError> {
+        conn.batch_execute("SELECT 1").map_err(ConnectError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// The database handle passed to everything that stores data.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    url: DatabaseUrl,
+}
+
+impl Db {
+    /// Connects once directly, so an unreachable server or unwritable file
+    /// gives its own message, then builds the pool.
+    pub fn connect(url: &DatabaseUrl) -> Result<Db, StorageError> {
+        let manager = Manager::new(url.clone());
+        manager.connect().map_err(|e| StorageError::Unreachable {
+            url: url.to_string(),
+            reason: e.to_string().trim().to_string(),
+        })?;
+        let size = match url.backend() {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build_unchecked(manager);
+        Ok(Db { pool, url: url.clone() })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.url.backend()
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// A connection for blocking work (CLI commands, start-up).
+    pub fn get(&self) -> Result<PooledConn, StorageError> {
+        self.pool.get().map_err(|e| StorageError::Pool(e.to_string()))
+    }
+
+    /// Runs blocking diesel work on tokio's blocking pool, never on an
+    /// async worker thread.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, StorageError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(|e| StorageError::Pool(e.to_string()))?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|e| StorageError::Pool(format!("database task failed: {e}")))?
+    }
+}
+
+/// A transaction that takes the write lock at the start. On SQLite this is
+/// `BEGIN IMMEDIATE`, so concurrent writers wait on the busy timeout instead
+/// of failing when a read is upgraded to a write.
+pub fn write_transaction<T, E, F>(conn: &mut DbConn, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match work(conn) {
+        Ok(value) => {
+            <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The original error matters more than a failed rollback.
+            let _ = <DbConn as Connection>::TransactionManager::rollback_transaction(conn);
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend_by_scheme() {
+        assert_eq!(DatabaseUrl::parse("joinedup.sqlite3").unwrap(), DatabaseUrl::Sqlite("joinedup.sqlite3".into()));
+        assert_eq!(DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap(), DatabaseUrl::Sqlite("/tmp/x.db".into()));
+        assert_eq!(DatabaseUrl::parse("postgres://u@h/db").unwrap().backend(), Backend::Postgres);
+        assert_eq!(DatabaseUrl::parse("postgresql://u@h/db").unwrap().backend(), Backend::Postgres);
+        let err = DatabaseUrl::parse("mysql://root@localhost/x").unwrap_err().to_string();
+        assert!(err.contains("unknown database URL scheme `mysql://`"), "{err}");
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        let url = DatabaseUrl::parse("postgres://app:s3cret@db.example/joinedup").unwrap();
+        assert_eq!(url.to_string(), "postgres://app:***@db.example/joinedup");
+    }
+}

@@ -1,0 +1,40 @@
+//! Storage: one diesel query layer over SQLite (embedded default) and
+//! PostgreSQL (production). Queries are written once against `DbConn`;
+//! only upserts go through `per_backend!`.
+
+pub mod app_settings;
+mod connection;
+pub mod icss;
+pub mod migrations;
+pub mod responses;
+pub mod schema;
+pub mod surveys;
+
+pub use connection::{Backend, ConnectError, DatabaseUrl, Db, DbConn, Manager, Pool, PooledConn, write_transaction};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{0}")]
+    BadUrl(String),
+    #[error("cannot connect to the database at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("cannot get a database connection: {0}")]
+    Pool(String),
+    #[error("the database migration failed: {0}")]
+    Migration(String),
+    #[error(
+        "survey `{survey}` version `{version}` in {file} is not the same as the published version already stored \
+         (content hash {stored} in the database, {found} in the file); a published version never changes, so give \
+         the edited file a new `version`"
+    )]
+    ChangedVersion { survey: String, version: String, file: String, stored: String, found: String },
+    #[error("the stored survey `{survey}` version `{version}` no longer passes validation: {problem}")]
+    InvalidStored { survey: String, version: String, problem: String },
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+/// The current time in UTC, as every timestamp column stores it.
+pub fn now() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}

@@ -1,0 +1,71 @@
+//! The one schema both backends share, in portable diesel types only
+//! (`MultiConnection` supports no `Timestamptz`, `Uuid` or `Jsonb`): times are
+//! `Timestamp` in UTC. `tests/storage.rs` checks both databases match it.
+
+diesel::table! {
+    app_settings (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    icss (ons_code, valid_from) {
+        ons_code -> Text,
+        valid_from -> Date,
+        ods_code -> Text,
+        name -> Text,
+        nhs_region -> Text,
+        region_code -> Text,
+        valid_to -> Nullable<Date>,
+    }
+}
+
+diesel::table! {
+    survey_versions (id) {
+        id -> BigInt,
+        survey_id -> Text,
+        version_label -> Text,
+        content_hash -> Text,
+        source_text -> Text,
+        source_name -> Text,
+        status -> Text,
+        opens_on -> Nullable<Date>,
+        closes_on -> Nullable<Date>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        published_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    responses (id) {
+        id -> BigInt,
+        survey_version_id -> BigInt,
+        channel -> Text,
+        status -> Text,
+        voice -> Nullable<Text>,
+        language -> Text,
+        ics_code -> Nullable<Text>,
+        resume_token_hash -> Nullable<Text>,
+        resume_expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        submitted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    answers (response_id, question_id) {
+        response_id -> BigInt,
+        question_id -> Text,
+        value -> Text,
+        answered_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(responses -> survey_versions (survey_version_id));
+diesel::joinable!(answers -> responses (response_id));
+
+diesel::allow_tables_to_appear_in_same_query!(app_settings, icss, survey_versions, responses, answers);
