@@ -114,8 +114,9 @@ impl fmt::Debug for DatabaseUrl {
 
 /// SQLite settings applied to every connection: durable WAL, foreign keys
 /// enforced, and waiting (not failing) while another writer holds the lock.
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+/// The busy timeout comes first: switching to WAL itself needs the lock.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
 
 /// Opens connections of the backend the URL names.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use diesel::RunQueryDsl;
 use diesel::sql_types::BigInt;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use super::{DbConn, StorageError};
+use super::{DbConn, StorageError, write_transaction};
 
 pub const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -21,21 +21,25 @@ fn migrations_for(conn: &DbConn) -> EmbeddedMigrations {
     }
 }
 
-/// Applies pending migrations; returns the versions applied.
+/// Applies pending migrations; returns the versions applied. Concurrent
+/// callers wait for each other: PostgreSQL through an advisory lock, SQLite
+/// through one write transaction around the whole run.
 pub fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, StorageError> {
     let migrations = migrations_for(conn);
-    let locked = matches!(conn, DbConn::Postgres(_));
-    if locked {
-        diesel::sql_query("SELECT pg_advisory_lock($1)").bind::<BigInt, _>(MIGRATION_LOCK).execute(conn)?;
+    let run = |conn: &mut DbConn| {
+        conn.run_pending_migrations(migrations)
+            .map(|versions| versions.iter().map(ToString::to_string).collect())
+            .map_err(|e| StorageError::Migration(e.to_string()))
+    };
+    match conn {
+        DbConn::Sqlite(_) => write_transaction(conn, run),
+        DbConn::Postgres(_) => {
+            diesel::sql_query("SELECT pg_advisory_lock($1)").bind::<BigInt, _>(MIGRATION_LOCK).execute(conn)?;
+            let result = run(conn);
+            diesel::sql_query("SELECT pg_advisory_unlock($1)").bind::<BigInt, _>(MIGRATION_LOCK).execute(conn)?;
+            result
+        }
     }
-    let result = conn
-        .run_pending_migrations(migrations)
-        .map(|versions| versions.iter().map(ToString::to_string).collect())
-        .map_err(|e| StorageError::Migration(e.to_string()));
-    if locked {
-        diesel::sql_query("SELECT pg_advisory_unlock($1)").bind::<BigInt, _>(MIGRATION_LOCK).execute(conn)?;
-    }
-    result
 }
 
 /// The newest applied migration, if any.

@@ -16,7 +16,7 @@ struct Health {
 }
 
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let version = state.db.run(|conn| migrations::current_version(conn)).await;
+    let version = state.db.run(migrations::current_version).await;
     let database = state.db.backend().name();
     match version {
         Ok(migration) => {
