@@ -92,8 +92,8 @@ fn fail(error: &anyhow::Error) -> ExitCode {
 fn run_server(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let state = app::prepare(&settings, !args.no_migrate).await?;
         let listener = app::listen(&settings.bind)?;
+        let state = app::prepare(&settings, !args.no_migrate).await?;
         tracing::info!(address = %listener.local_addr()?, "joinedup is listening");
         app::run(listener, state)?.await?;
         Ok(())
