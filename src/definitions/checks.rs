@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::condition::{CmpOp, Expr, LiteralValue, QuestionRef, Subject, Tri};
-use super::decode::{Decoder, PartialSurvey, TextScope};
+use super::decode::{Decoder, OptionOwner, PartialSurvey, TextScope};
 use super::diagnostics::{Diagnostic, did_you_mean};
 use super::model::*;
-use super::yaml::Pos;
+use super::yaml::{Node, Pos};
 
 impl Decoder {
     /// Runs every whole-survey check and builds the definition if nothing is wrong.
@@ -78,6 +78,17 @@ impl Decoder {
     fn check_voice_question(&mut self, pages: &[Page]) -> Vec<Voice> {
         let voice_pages: Vec<usize> =
             pages.iter().enumerate().filter(|(_, p)| p.question.sets_voice).map(|(i, _)| i).collect();
+        let Some(&first) = voice_pages.first() else {
+            let (at, _) = self.pages_key_site();
+            let with_voices =
+                self.sites.voice_option_sites.first().and_then(|(p, _, _)| pages.get(*p)).map(|p| p.id.clone());
+            let hint = match with_voices {
+                Some(id) => format!("page `{id}` gives its options a `voice:`; add `sets_voice: true` to it"),
+                None => "make the first question say who is answering: add `sets_voice: true` and give each option a `voice:` (patient, carer_self or carer_on_behalf)".into(),
+            };
+            self.diags.error(at, "pages", "no question sets the voice").hint(hint);
+            return Vec::new();
+        };
         for (page, at, path) in self.sites.voice_option_sites.clone() {
             if !voice_pages.contains(&page) {
                 self.diags
@@ -85,13 +96,6 @@ impl Decoder {
                     .hint("mark the question with `sets_voice: true`, or remove `voice`");
             }
         }
-        let Some(&first) = voice_pages.first() else {
-            let (at, _) = self.pages_key_site();
-            self.diags
-                .error(at, "pages", "no question sets the voice")
-                .hint("make the first question say who is answering: add `sets_voice: true` and give each option a `voice:` (patient, carer_self or carer_on_behalf)");
-            return Vec::new();
-        };
         for &extra in &voice_pages[1..] {
             let (at, path) = self.page_site(extra);
             self.diags.error(at, &path, "only one question may set the voice");
@@ -117,6 +121,8 @@ impl Decoder {
         for option in options {
             match option.voice {
                 None => {
+                    let (at, path) =
+                        self.option_site(&OptionOwner::Page(first), &option.code).unwrap_or((at, path.clone()));
                     self.diags
                         .error(
                             at,
@@ -137,17 +143,24 @@ impl Decoder {
         voices
     }
 
+    fn option_site(&self, owner: &OptionOwner, code: &str) -> Option<(Pos, String)> {
+        self.sites.option_sites.get(&(owner.clone(), code.to_string())).cloned()
+    }
+
     fn pages_key_site(&self) -> (Pos, String) {
         self.sites.pages.first().cloned().unwrap_or((self.sites.root, "pages".into()))
     }
 
     fn check_scoring(&mut self, pages: &[Page], domains: &mut [Domain]) {
         let mut items: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut unknown_domain = false;
+        let mut scored_sets: BTreeSet<String> = BTreeSet::new();
         for (page, item_id, at, path, domain) in self.sites.domain_refs.clone() {
             if !domains.iter().any(|d| d.id == domain) {
                 let hint = did_you_mean(&domain, domains.iter().map(|d| d.id.as_str()))
                     .unwrap_or_else(|| "declare it under `domains`".into());
                 self.diags.error(at, &path, format!("unknown domain `{domain}`")).hint(hint);
+                unknown_domain = true;
                 continue;
             }
             let Some(p) = pages.get(page) else { continue };
@@ -159,8 +172,19 @@ impl Decoder {
                     continue;
                 }
             };
-            let unscored: Vec<&str> =
-                options.iter().filter(|o| o.missing.is_none() && o.score.is_none()).map(|o| o.code.as_str()).collect();
+            if let Some(set) = self.sites.page_option_sets.get(&page) {
+                // Reported once per option, at the option set, below.
+                scored_sets.insert(set.clone());
+                items.entry(domain).or_default().push(item_id);
+                continue;
+            }
+            let owner = OptionOwner::Page(page);
+            let unscored: Vec<&str> = options
+                .iter()
+                .filter(|o| o.missing.is_none() && o.score.is_none())
+                .filter(|o| !self.sites.unreadable_scores.contains(&(owner.clone(), o.code.clone())))
+                .map(|o| o.code.as_str())
+                .collect();
             if !unscored.is_empty() {
                 self.diags
                     .error(at, &path, format!("`{item_id}` is scored in domain `{domain}`, but these options have no score: {}", unscored.join(", ")))
@@ -168,8 +192,26 @@ impl Decoder {
             }
             items.entry(domain).or_default().push(item_id);
         }
+        for ((owner, code), (at, path)) in self.sites.option_sites.clone() {
+            let OptionOwner::Set(set) = &owner else { continue };
+            if !scored_sets.contains(set) || self.sites.unreadable_scores.contains(&(owner.clone(), code.clone())) {
+                continue;
+            }
+            if self.option_set_lacks_score(pages, set, &code) {
+                self.diags
+                    .error(at, &path, format!("option `{code}` has no score, but scored questions use this option set"))
+                    .hint("give it a `score` from 0 to 100, or mark it `missing: dont_know`, `not_applicable` or `prefer_not_to_say`");
+            }
+        }
         for domain in domains.iter_mut() {
             domain.items = items.remove(&domain.id).unwrap_or_default();
+            if unknown_domain {
+                // A misspelt domain name would make the count misleading.
+                if domain.min_answered == 0 {
+                    domain.min_answered = domain.items.len().div_ceil(2).max(1) as u32;
+                }
+                continue;
+            }
             let (at, path) = self.sites.domains.get(&domain.id).cloned().unwrap_or((self.sites.root, "domains".into()));
             let n = domain.items.len();
             if n < 2 {
@@ -210,6 +252,18 @@ impl Decoder {
                 }
             }
         }
+    }
+
+    /// Whether an option set's option has no score, as copied into a page
+    /// that uses the set.
+    fn option_set_lacks_score(&self, pages: &[Page], set: &str, code: &str) -> bool {
+        self.sites
+            .page_option_sets
+            .iter()
+            .filter(|(_, s)| s.as_str() == set)
+            .filter_map(|(p, _)| pages.get(*p))
+            .flat_map(|p| p.question.kind.options())
+            .any(|o| o.code == code && o.missing.is_none() && o.score.is_none())
     }
 
     fn check_dimensions(&mut self, pages: &[Page]) {
@@ -295,11 +349,12 @@ impl Decoder {
             }
             for (voice, offset) in pending.expr.voice_literals() {
                 if !voices.iter().any(|v| v.code() == voice) {
+                    self.sites.bad_conditions.insert(pending.page);
                     let hint = did_you_mean(&voice, voices.iter().map(|v| v.code()))
                         .unwrap_or_else(|| format!("this survey's voices are {}", voice_list(voices)));
                     self.diags
                         .error(
-                            pending.at.shifted(offset),
+                            pending.node.text_pos(&self.source, offset),
                             &pending.path,
                             format!("`{voice}` is not a voice of this survey"),
                         )
@@ -308,7 +363,7 @@ impl Decoder {
             }
             let mut bad_refs = BTreeSet::new();
             for QuestionRef { id, offset } in pending.expr.question_refs() {
-                let at = pending.at.shifted(*offset);
+                let at = pending.node.text_pos(&self.source, *offset);
                 match page_of.get(id) {
                     None => {
                         let hint = did_you_mean(id, page_of.keys().map(String::as_str))
@@ -330,7 +385,11 @@ impl Decoder {
                     Some(_) => {}
                 }
             }
-            self.check_literals(&pending.expr, &kinds, &bad_refs, pending.at, &pending.path);
+            let before = self.diags.len();
+            self.check_literals(&pending.expr, &kinds, &bad_refs, &pending.node, &pending.path);
+            if !bad_refs.is_empty() || self.diags.len() > before {
+                self.sites.bad_conditions.insert(pending.page);
+            }
         }
     }
 
@@ -340,25 +399,25 @@ impl Decoder {
         expr: &Expr,
         kinds: &BTreeMap<&str, &QuestionKind>,
         skip: &BTreeSet<String>,
-        at: Pos,
+        node: &Node,
         path: &str,
     ) {
         match expr {
             Expr::And(a, b) | Expr::Or(a, b) => {
-                self.check_literals(a, kinds, skip, at, path);
-                self.check_literals(b, kinds, skip, at, path);
+                self.check_literals(a, kinds, skip, node, path);
+                self.check_literals(b, kinds, skip, node, path);
             }
-            Expr::Not(a) => self.check_literals(a, kinds, skip, at, path),
+            Expr::Not(a) => self.check_literals(a, kinds, skip, node, path),
             Expr::Answered(_) => {}
             Expr::Compare { subject: Subject::Question(q), op, value } => {
                 if let Some(kind) = kinds.get(q.id.as_str()).filter(|_| !skip.contains(&q.id)) {
-                    self.check_literal(q, kind, Some(*op), value, at, path);
+                    self.check_literal(q, kind, Some(*op), value, node, path);
                 }
             }
             Expr::In { subject: Subject::Question(q), values } => {
                 if let Some(kind) = kinds.get(q.id.as_str()).filter(|_| !skip.contains(&q.id)) {
                     for value in values {
-                        self.check_literal(q, kind, None, value, at, path);
+                        self.check_literal(q, kind, None, value, node, path);
                     }
                 }
             }
@@ -367,7 +426,7 @@ impl Decoder {
                     if !matches!(kind, QuestionKind::MultipleChoice { .. }) {
                         self.diags
                             .error(
-                                at.shifted(subject.offset),
+                                node.text_pos(&self.source, subject.offset),
                                 path,
                                 format!(
                                     "`contains` only works on multiple_choice questions; `{}` is {}",
@@ -377,7 +436,7 @@ impl Decoder {
                             )
                             .hint("use `==` to compare a single answer");
                     } else {
-                        self.check_code(subject, kind, value, at, path);
+                        self.check_code(subject, kind, value, node, path);
                     }
                 }
             }
@@ -391,25 +450,25 @@ impl Decoder {
         kind: &QuestionKind,
         op: Option<CmpOp>,
         value: &super::condition::Literal,
-        at: Pos,
+        node: &Node,
         path: &str,
     ) {
-        let here = at.shifted(value.offset);
+        let here = node.text_pos(&self.source, value.offset);
         match kind {
             QuestionKind::SingleChoice { .. } | QuestionKind::LikertGroup { .. } => {
                 if op.is_some_and(CmpOp::is_ordering) {
                     self.diags.error(
-                        at.shifted(q.offset),
+                        node.text_pos(&self.source, q.offset),
                         path,
                         format!("`{}` is a choice; compare it with `==`, `!=` or `in`", q.id),
                     );
                 } else {
-                    self.check_code(q, kind, value, at, path);
+                    self.check_code(q, kind, value, node, path);
                 }
             }
             QuestionKind::MultipleChoice { .. } => {
                 self.diags.error(
-                    at.shifted(q.offset),
+                    node.text_pos(&self.source, q.offset),
                     path,
                     format!("`{}` allows several answers; use `{} contains '...'`", q.id, q.id),
                 );
@@ -449,11 +508,11 @@ impl Decoder {
         q: &QuestionRef,
         kind: &QuestionKind,
         value: &super::condition::Literal,
-        at: Pos,
+        node: &Node,
         path: &str,
     ) {
         let codes: Vec<&str> = kind.options().iter().map(|o| o.code.as_str()).collect();
-        let here = at.shifted(value.offset);
+        let here = node.text_pos(&self.source, value.offset);
         match &value.value {
             LiteralValue::Text(t) if codes.contains(&t.as_str()) => {}
             LiteralValue::Text(t) => {
@@ -496,7 +555,7 @@ impl Decoder {
                     seen_by.insert(voice);
                 }
             }
-            if seen_by.is_empty() {
+            if seen_by.is_empty() && !self.sites.bad_conditions.contains(&index) {
                 let (at, path) = self.page_site(index);
                 self.diags
                     .error(

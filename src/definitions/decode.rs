@@ -5,13 +5,13 @@
 //! model with `validator` and checked as each part is read, so the error can
 //! point at the key. Rules that need the whole survey live in `checks.rs`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use super::condition::{self, Expr};
-use super::diagnostics::{Diagnostics, did_you_mean};
+use super::diagnostics::{Diagnostics, closest, did_you_mean};
 use super::model::*;
 use super::yaml::{Key, Node, NodeKind, Pos};
 
@@ -41,7 +41,8 @@ pub(super) struct TextSite {
 #[derive(Debug, Clone)]
 pub(super) struct PendingCondition {
     pub page: usize,
-    pub at: Pos,
+    /// The `show_if` scalar, to place errors inside the expression.
+    pub node: Node,
     pub path: String,
     pub expr: Expr,
 }
@@ -58,10 +59,29 @@ pub(super) struct Sites {
     /// Every question and Likert item id: (id, page, position, path).
     pub question_ids: Vec<(String, usize, Pos, String)>,
     pub dimension_sites: Vec<(Dimension, Pos, String)>,
+    /// Where each option was written: (page index or option set name, code).
+    pub option_sites: BTreeMap<(OptionOwner, String), (Pos, String)>,
+    /// Options whose score was given but unreadable (already reported).
+    pub unreadable_scores: BTreeSet<(OptionOwner, String)>,
+    /// The option set each page uses, if any.
+    pub page_option_sets: BTreeMap<usize, String>,
+    /// (path, key) pairs where an unknown key looked like a misspelt `key`.
+    pub typo_keys: BTreeSet<(String, String)>,
+    /// Pages whose `show_if` has a reported problem.
+    pub bad_conditions: BTreeSet<usize>,
+}
+
+/// Who wrote an option: a page inline, or a shared option set.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum OptionOwner {
+    Page(usize),
+    Set(String),
 }
 
 pub(super) struct Decoder {
     pub diags: Diagnostics,
+    /// The file's characters, to place errors inside multi-line values.
+    pub source: Vec<char>,
     pub languages: Vec<String>,
     pub texts: Vec<TextSite>,
     pub conditions: Vec<PendingCondition>,
@@ -143,9 +163,10 @@ const QUESTION_TYPES: &[&str] = &["single_choice", "multiple_choice", "likert_gr
 const VOICE_KEYS: &[&str] = &["default", "patient", "carer_self", "carer_on_behalf"];
 
 impl Decoder {
-    pub fn new(file: &str) -> Self {
+    pub fn new(file: &str, source: &str) -> Self {
         Decoder {
             diags: Diagnostics::new(file),
+            source: source.chars().collect(),
             languages: Vec::new(),
             texts: Vec::new(),
             conditions: Vec::new(),
@@ -167,19 +188,42 @@ impl Decoder {
             );
             return None;
         };
-        for (key, _) in entries {
-            if !allowed.contains(&key.text.as_str()) {
-                let hint = did_you_mean(&key.text, allowed.iter().copied())
-                    .unwrap_or_else(|| format!("the keys allowed here are: {}", allowed.join(", ")));
-                self.error(key.at, path, format!("unknown key `{}`", key.text)).hint(hint);
+        for (key, value) in entries {
+            if allowed.contains(&key.text.as_str()) {
+                if value.is_null() && key.text != "score" {
+                    self.error(key.at, &child(path, &key.text), format!("`{}` has no value", key.text))
+                        .hint("give it a value after the colon, or remove the line");
+                }
+                continue;
             }
+            if node.style == super::yaml::Style::Flow && value.is_null() {
+                let message = if key.text.contains(':') {
+                    format!("`{}` needs a space after the colon", key.text)
+                } else {
+                    format!(
+                        "`{}` is not a key: the comma ends the label; put a label containing a comma in quotes",
+                        key.text
+                    )
+                };
+                self.error(key.at, path, message);
+                continue;
+            }
+            let suggestion = closest(&key.text, allowed.iter().copied());
+            if let Some(s) = suggestion {
+                self.sites.typo_keys.insert((path.to_string(), s.to_string()));
+            }
+            let hint = suggestion
+                .map(|s| format!("did you mean `{s}`?"))
+                .unwrap_or_else(|| format!("the keys allowed here are: {}", allowed.join(", ")));
+            self.error(key.at, path, format!("unknown key `{}`", key.text)).hint(hint);
         }
         Some(Fields { node, entries, path: path.to_string() })
     }
 
     pub fn required<'n>(&mut self, fields: &Fields<'n>, key: &str) -> Option<&'n Node> {
         let found = fields.get(key);
-        if found.is_none() {
+        let present = fields.entries.iter().any(|(k, _)| k.text == key);
+        if found.is_none() && !present {
             self.error(fields.key_at(key), &fields.path, format!("missing `{key}`"));
         }
         found
@@ -213,7 +257,7 @@ impl Decoder {
         {
             return Some(n);
         }
-        self.error(node.at, path, format!("expected a number, found {}", shown(node)));
+        self.not_a_number(node, path, "a number");
         None
     }
 
@@ -223,8 +267,19 @@ impl Decoder {
         {
             return Some(n);
         }
-        self.error(node.at, path, format!("expected a whole number, found {}", shown(node)));
+        self.not_a_number(node, path, "a whole number");
         None
+    }
+
+    fn not_a_number(&mut self, node: &Node, path: &str, what: &str) {
+        let message = match &node.kind {
+            NodeKind::Scalar { text, quoted: true } if text.trim().parse::<f64>().is_ok() => {
+                let quote = if self.source.get(node.index) == Some(&'\'') { '\'' } else { '"' };
+                format!("expected {what}, found the text `{quote}{text}{quote}` in quotes; remove the quotes")
+            }
+            _ => format!("expected {what}, found {}", shown(node)),
+        };
+        self.error(node.at, path, message);
     }
 
     pub fn date(&mut self, node: &Node, path: &str) -> Option<NaiveDate> {
@@ -232,8 +287,17 @@ impl Decoder {
         match NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
             Ok(d) => Some(d),
             Err(_) => {
-                self.error(node.at, path, format!("expected a date written YYYY-MM-DD, found `{text}`"))
-                    .hint("for example 2026-04-01");
+                let shaped = text.len() == 10
+                    && text
+                        .chars()
+                        .enumerate()
+                        .all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
+                let message = if shaped {
+                    format!("`{text}` is not a real date")
+                } else {
+                    format!("expected a date written YYYY-MM-DD, found `{text}`")
+                };
+                self.error(node.at, path, message).hint("for example 2026-04-01");
                 None
             }
         }
@@ -291,7 +355,17 @@ impl Decoder {
                     Text { by_language }
                 } else {
                     let mut by_language = BTreeMap::new();
+                    let language_keys: Vec<&str> = entries
+                        .iter()
+                        .map(|(k, _)| k.text.as_str())
+                        .filter(|k| self.languages.iter().any(|l| l == k))
+                        .collect();
                     for (key, value) in entries {
+                        if VOICE_KEYS.contains(&key.text.as_str()) {
+                            let language = language_keys.first().copied().unwrap_or("en");
+                            self.error(key.at, path, format!("`{}` is a voice, so it cannot sit beside the language `{language}`; put the voice wordings under `{language}:`", key.text));
+                            continue;
+                        }
                         if !self.languages.contains(&key.text) {
                             let known: Vec<&str> =
                                 self.languages.iter().map(String::as_str).chain(VOICE_KEYS.iter().copied()).collect();
@@ -329,7 +403,7 @@ impl Decoder {
                 }
             }
             NodeKind::Seq(_) => {
-                self.error(node.at, path, "expected wording (text in quotes), found a list");
+                self.error(node.at, path, "expected wording, found a list");
                 return None;
             }
         };
@@ -502,18 +576,21 @@ impl Decoder {
             if let Err(e) = identifier(&key.text) {
                 self.error(key.at, "option_sets", format!("`{}` {}", key.text, e.message.unwrap_or_default()));
             }
-            let options = self.options(value, &path, None);
+            let options = self.options(value, &path, OptionOwner::Set(key.text.clone()), TextScope::AllVoices);
             out.insert(key.text.clone(), options);
         }
         out
     }
 
-    /// Reads a list of answer options; `page` is set for inline options.
-    fn options(&mut self, node: &Node, path: &str, page: Option<usize>) -> Vec<AnswerOption> {
+    /// Reads a list of answer options, written in a page or an option set.
+    fn options(&mut self, node: &Node, path: &str, owner: OptionOwner, scope: TextScope) -> Vec<AnswerOption> {
         let Some(items) = self.list(node, path) else { return Vec::new() };
         let mut out: Vec<AnswerOption> = Vec::new();
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        let scope = page.map_or(TextScope::AllVoices, TextScope::Page);
+        let page = match owner {
+            OptionOwner::Page(p) => Some(p),
+            OptionOwner::Set(_) => None,
+        };
         for (i, entry) in items.iter().enumerate() {
             let opath = item(path, i, entry_label(entry));
             let Some(f) = self.fields(entry, &opath, OPTION_KEYS, "an answer option") else { continue };
@@ -539,7 +616,14 @@ impl Decoder {
                 }
             }
             let voices = f.get("voices").map(|n| self.voices_list(n, &f.child("voices")));
-            let (Some(code), Some(label)) = (code, label) else { continue };
+            let Some(code) = code else { continue };
+            self.sites.option_sites.insert((owner.clone(), code.clone()), (entry.at, opath.clone()));
+            // `score:0` (no space) reads as an unknown key, already reported.
+            let mangled_score = f.entries.iter().any(|(k, _)| k.text.starts_with("score:"));
+            if (f.get("score").is_some() && score.is_none()) || mangled_score {
+                self.sites.unreadable_scores.insert((owner.clone(), code.clone()));
+            }
+            let Some(label) = label else { continue };
             if let Some(line) = seen.get(&code) {
                 self.error(
                     f.key_at("code"),
@@ -643,7 +727,9 @@ impl Decoder {
         option_sets: &BTreeMap<String, Vec<AnswerOption>>,
     ) -> Option<Page> {
         let f = self.fields(node, path, QUESTION_KEYS, "a page with its question")?;
-        let scope = TextScope::Page(index);
+        let sets_voice = f.get("sets_voice").and_then(|n| self.bool(n, &f.child("sets_voice"))).unwrap_or(false);
+        // The voice question is read before anyone's voice is known.
+        let scope = if sets_voice { TextScope::BeforeVoice } else { TextScope::Page(index) };
         let id = self.required(&f, "id").and_then(|n| self.string(n, &f.child("id")));
         if let (Some(id), Some(n)) = (&id, f.get("id"))
             && let Err(e) = identifier(id)
@@ -657,7 +743,13 @@ impl Decoder {
         let text = self.required(&f, "text").and_then(|n| self.text(n, &f.child("text"), scope));
         let help = f.get("help").and_then(|n| self.text(n, &f.child("help"), scope));
         let required = f.get("required").and_then(|n| self.bool(n, &f.child("required"))).unwrap_or(true);
-        let sets_voice = f.get("sets_voice").and_then(|n| self.bool(n, &f.child("sets_voice"))).unwrap_or(false);
+        if sets_voice && !required {
+            self.error(
+                f.key_at("required"),
+                &f.child("required"),
+                "the voice question must be answered, so it cannot be `required: false`",
+            );
+        }
         let dimension = f.get("dimension").and_then(|n| {
             let choices: Vec<(&str, Dimension)> = Dimension::ALL.iter().map(|d| (d.code(), *d)).collect();
             self.choice(n, &f.child("dimension"), &choices, "grouping dimension")
@@ -670,10 +762,13 @@ impl Decoder {
             self.sites.domain_refs.push((index, qid.clone(), f.key_at("domain"), f.child("domain"), d.clone()));
         }
         let show_if = f.get("show_if").and_then(|n| self.condition(n, &f.child("show_if"), index));
+        if f.get("show_if").is_some() && show_if.is_none() {
+            self.sites.bad_conditions.insert(index);
+        }
         let errors = f.get("errors").map(|n| self.errors(n, &f.child("errors"), scope)).unwrap_or_default();
 
         let kind = match type_name {
-            Some(t) => self.kind(t, &f, index, option_sets, dimension, domain.as_deref()),
+            Some(t) => self.kind(t, &f, (index, scope), option_sets, dimension, domain.as_deref()),
             None => None,
         };
         self.forbid_foreign_keys(&f, type_name, dimension);
@@ -729,7 +824,7 @@ impl Decoder {
         &mut self,
         type_name: &str,
         f: &Fields<'_>,
-        page: usize,
+        (page, scope): (usize, TextScope),
         option_sets: &BTreeMap<String, Vec<AnswerOption>>,
         dimension: Option<Dimension>,
         domain: Option<&str>,
@@ -737,10 +832,10 @@ impl Decoder {
         match type_name {
             "single_choice" if dimension == Some(Dimension::Ics) => Some(QuestionKind::IcsSelect),
             "single_choice" => {
-                Some(QuestionKind::SingleChoice { options: self.question_options(f, page, option_sets)? })
+                Some(QuestionKind::SingleChoice { options: self.question_options(f, page, scope, option_sets)? })
             }
             "multiple_choice" => {
-                let options = self.question_options(f, page, option_sets)?;
+                let options = self.question_options(f, page, scope, option_sets)?;
                 let min_selected = f.get("min_selected").and_then(|n| self.whole(n, &f.child("min_selected")));
                 let max_selected = f.get("max_selected").and_then(|n| self.whole(n, &f.child("max_selected")));
                 if let (Some(lo), Some(hi)) = (min_selected, max_selected)
@@ -764,7 +859,7 @@ impl Decoder {
                 Some(QuestionKind::MultipleChoice { options, min_selected, max_selected })
             }
             "likert_group" => {
-                let options = self.question_options(f, page, option_sets);
+                let options = self.question_options(f, page, scope, option_sets);
                 let items_node = self.required(f, "items")?;
                 let items = self.likert_items(items_node, &f.child("items"), page, domain);
                 Some(QuestionKind::LikertGroup { options: options?, items })
@@ -820,6 +915,7 @@ impl Decoder {
         &mut self,
         f: &Fields<'_>,
         page: usize,
+        scope: TextScope,
         option_sets: &BTreeMap<String, Vec<AnswerOption>>,
     ) -> Option<Vec<AnswerOption>> {
         match (f.get("options"), f.get("option_set")) {
@@ -827,9 +923,10 @@ impl Decoder {
                 self.error(f.key_at("option_set"), &f.path, "give either `options` or `option_set`, not both");
                 None
             }
-            (Some(node), None) => Some(self.options(node, &f.child("options"), Some(page))),
+            (Some(node), None) => Some(self.options(node, &f.child("options"), OptionOwner::Page(page), scope)),
             (None, Some(node)) => {
                 let name = self.string(node, &f.child("option_set"))?;
+                self.sites.page_option_sets.insert(page, name.clone());
                 match option_sets.get(&name) {
                     Some(options) => Some(options.clone()),
                     None => {
@@ -841,7 +938,12 @@ impl Decoder {
                 }
             }
             (None, None) => {
-                self.error(f.node.at, &f.path, "a choice question needs `options` or `option_set`");
+                let misspelt = ["options", "option_set"]
+                    .iter()
+                    .any(|k| self.sites.typo_keys.contains(&(f.path.clone(), k.to_string())));
+                if !misspelt {
+                    self.error(f.node.at, &f.path, "a choice question needs `options` or `option_set`");
+                }
                 None
             }
         }
@@ -895,14 +997,15 @@ impl Decoder {
             Ok(expr) => {
                 self.conditions.push(PendingCondition {
                     page,
-                    at: node.text_at,
+                    node: node.clone(),
                     path: path.to_string(),
                     expr: expr.clone(),
                 });
                 Some(Condition { source, expr })
             }
             Err(e) => {
-                self.error(node.text_at.shifted(e.offset), path, format!("cannot read the condition: {}", e.message))
+                let at = node.text_pos(&self.source, e.offset);
+                self.error(at, path, format!("cannot read the condition: {}", e.message))
                     .hint("conditions look like `q_help == 'yes' and voice != 'carer_self'`");
                 None
             }

@@ -40,7 +40,7 @@ pub fn parse(file: &str, source: &str) -> Result<SurveyDefinition, Vec<Diagnosti
         ));
     }
     let root = yaml::parse(source).map_err(|e| one(e.at, e.message, e.hint))?;
-    let mut decoder = decode::Decoder::new(file);
+    let mut decoder = decode::Decoder::new(file, source);
     match decoder.survey(&root) {
         Some(partial) => decoder.finish(partial, content_hash(source.as_bytes())),
         None => Err(decoder.diags.into_sorted()),

@@ -45,18 +45,62 @@ pub struct Key {
     pub at: Pos,
 }
 
+/// How a scalar was written, which decides how its text maps back to the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    Quoted,
+    Block,
+    /// A list or mapping written with brackets, `[a, b]` or `{ k: v }`.
+    Flow,
+    /// A list or mapping written as indented lines.
+    Indented,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub kind: NodeKind,
     pub at: Pos,
-    /// For quoted scalars, where the text itself starts (after the quote).
-    pub text_at: Pos,
+    /// Character index of the node's start in the source.
+    pub index: usize,
+    pub style: Style,
 }
 
 impl Node {
     /// True for `~`, `null` and an empty plain value.
     pub fn is_null(&self) -> bool {
         matches!(&self.kind, NodeKind::Scalar { text, quoted: false } if text.is_empty() || text == "~" || text == "null" || text == "Null" || text == "NULL")
+    }
+
+    /// The file position of the `offset`-th character of a scalar's text,
+    /// following it across folded lines and past an opening quote.
+    pub fn text_pos(&self, source: &[char], offset: usize) -> Pos {
+        let mut i = self.index;
+        let mut pos = self.at;
+        match self.style {
+            Style::Quoted => {
+                i += 1;
+                pos.column += 1;
+            }
+            Style::Block => {
+                while i < source.len() && source[i] != '\n' {
+                    i += 1;
+                }
+                (i, pos) = skip_indent(source, i, pos);
+            }
+            _ => {}
+        }
+        let mut out = 0;
+        while i < source.len() && out < offset {
+            if source[i] == '\n' {
+                (i, pos) = skip_indent(source, i, pos);
+            } else {
+                i += 1;
+                pos.column += 1;
+            }
+            out += 1;
+        }
+        pos
     }
 
     pub fn describe(&self) -> &'static str {
@@ -67,6 +111,18 @@ impl Node {
             NodeKind::Map(_) => "a set of keys",
         }
     }
+}
+
+/// Steps over a line break and the next line's indentation.
+fn skip_indent(source: &[char], mut i: usize, mut pos: Pos) -> (usize, Pos) {
+    i += 1;
+    pos.line += 1;
+    pos.column = 1;
+    while i < source.len() && matches!(source[i], ' ' | '\t') {
+        i += 1;
+        pos.column += 1;
+    }
+    (i, pos)
 }
 
 /// A problem found while reading the YAML itself.
@@ -90,25 +146,87 @@ impl SyntaxError {
 
 /// Parses one YAML document into a located tree.
 pub fn parse(source: &str) -> Result<Node, SyntaxError> {
-    let mut builder = Builder::default();
+    let mut builder = Builder { chars: source.chars().collect(), ..Builder::default() };
     for item in Parser::new_from_str(source) {
         let (event, span) = item.map_err(|e| {
             let at = Pos { line: e.marker().line(), column: e.marker().col() + 1 };
-            SyntaxError::new(at, format!("the YAML cannot be read: {}", e.info()))
-                .hint("check the indentation and that every `key: value` pair has a space after the colon")
+            explain_syntax_error(source, at, e.info())
         })?;
         builder.event(event, &span)?;
     }
     builder.finish()
 }
 
+/// Turns the parser's wording into what a survey lead can act on, by
+/// looking for the usual hand-editing slips at or above the error.
+fn explain_syntax_error(source: &str, at: Pos, info: &str) -> SyntaxError {
+    let lines: Vec<&str> = source.lines().collect();
+    let upto = (at.line + 1).min(lines.len());
+    if let Some((n, _)) = lines[..upto].iter().enumerate().find(|(_, l)| {
+        let indent: String = l.chars().take_while(|c| c.is_whitespace()).collect();
+        indent.contains('\t')
+    }) {
+        return SyntaxError::new(
+            Pos { line: n + 1, column: 1 },
+            "the YAML cannot be read: this line is indented with a tab; indent with spaces only",
+        )
+        .hint("set your editor to insert spaces for the Tab key");
+    }
+    for n in (upto.saturating_sub(3)..upto).rev() {
+        if let Some((column, token)) = key_without_space(lines[n]) {
+            return SyntaxError::new(
+                Pos { line: n + 1, column },
+                format!("the YAML cannot be read: `{token}` needs a space after the colon"),
+            );
+        }
+    }
+    if info.contains("unknown anchor") {
+        return SyntaxError::new(at, "aliases (`*name`) are not supported in survey definitions")
+            .hint("write the value out in full, or use a shared `option_sets` entry");
+    }
+    if info.contains("mapping values are not allowed") && at.line <= lines.len() {
+        let line = lines[at.line - 1];
+        let column = line.chars().take_while(|c| *c == ' ').count() + 1;
+        let key: String = line.trim_start().chars().take_while(|c| *c != ':').collect();
+        return SyntaxError::new(
+            Pos { line: at.line, column },
+            format!(
+                "the YAML cannot be read: `{}` is indented further than the key above it; keys in the same block must start in the same column",
+                key.trim()
+            ),
+        );
+    }
+    SyntaxError::new(at, format!("the YAML cannot be read: {info}"))
+        .hint("check the indentation and that every `key: value` pair has a space after the colon")
+}
+
+/// `option_set:agreement` at the start of a line: a key missing the space
+/// after its colon. Returns the colon's column and the whole token.
+fn key_without_space(line: &str) -> Option<(usize, String)> {
+    let trimmed = line.trim_start();
+    let lead = line.len() - trimmed.len();
+    let (dash, rest) = match trimmed.strip_prefix("- ") {
+        Some(r) => (2, r),
+        None => (0, trimmed),
+    };
+    let name_len = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').count();
+    let after = rest[name_len..].chars().next()?;
+    let next = rest[name_len..].chars().nth(1)?;
+    if name_len == 0 || after != ':' || next.is_whitespace() || next == '/' {
+        return None;
+    }
+    let token: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+    Some((lead + dash + name_len + 1, token))
+}
+
 enum Frame {
-    Seq(Vec<Node>, Pos),
-    Map(Vec<(Key, Node)>, Pos, Option<Key>),
+    Seq(Vec<Node>, Pos, usize),
+    Map(Vec<(Key, Node)>, Pos, usize, Option<Key>),
 }
 
 #[derive(Default)]
 struct Builder {
+    chars: Vec<char>,
     stack: Vec<Frame>,
     root: Option<Node>,
     documents: usize,
@@ -135,32 +253,40 @@ impl Builder {
             Event::Scalar(text, style, anchor, tag) => {
                 refuse_anchor_and_tag(at, anchor, tag.is_some())?;
                 let quoted = !matches!(style, ScalarStyle::Plain);
-                let text_at = match style {
-                    ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => at.shifted(1),
-                    _ => at,
+                let style = match style {
+                    ScalarStyle::Plain => Style::Plain,
+                    ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => Style::Quoted,
+                    _ => Style::Block,
                 };
-                let node = Node { kind: NodeKind::Scalar { text: text.into_owned(), quoted }, at, text_at };
+                let node = Node {
+                    kind: NodeKind::Scalar { text: text.into_owned(), quoted },
+                    at,
+                    index: span.start.index(),
+                    style,
+                };
                 self.push(node)
             }
             Event::SequenceStart(anchor, tag) => {
                 refuse_anchor_and_tag(at, anchor, tag.is_some())?;
-                self.stack.push(Frame::Seq(Vec::new(), at));
+                self.stack.push(Frame::Seq(Vec::new(), at, span.start.index()));
                 Ok(())
             }
             Event::MappingStart(anchor, tag) => {
                 refuse_anchor_and_tag(at, anchor, tag.is_some())?;
-                self.stack.push(Frame::Map(Vec::new(), at, None));
+                self.stack.push(Frame::Map(Vec::new(), at, span.start.index(), None));
                 Ok(())
             }
             Event::SequenceEnd => match self.stack.pop() {
-                Some(Frame::Seq(items, start)) => {
-                    self.push(Node { kind: NodeKind::Seq(items), at: start, text_at: start })
+                Some(Frame::Seq(items, start, index)) => {
+                    let style = self.container_style(index, '[');
+                    self.push(Node { kind: NodeKind::Seq(items), at: start, index, style })
                 }
                 _ => Err(SyntaxError::new(at, "unexpected end of a list")),
             },
             Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Map(entries, start, _)) => {
-                    self.push(Node { kind: NodeKind::Map(entries), at: start, text_at: start })
+                Some(Frame::Map(entries, start, index, _)) => {
+                    let style = self.container_style(index, '{');
+                    self.push(Node { kind: NodeKind::Map(entries), at: start, index, style })
                 }
                 _ => Err(SyntaxError::new(at, "unexpected end of a mapping")),
             },
@@ -173,11 +299,11 @@ impl Builder {
                 self.root = Some(node);
                 Ok(())
             }
-            Some(Frame::Seq(items, _)) => {
+            Some(Frame::Seq(items, _, _)) => {
                 items.push(node);
                 Ok(())
             }
-            Some(Frame::Map(entries, _, pending)) => match pending.take() {
+            Some(Frame::Map(entries, _, _, pending)) => match pending.take() {
                 None => {
                     let NodeKind::Scalar { text, .. } = node.kind else {
                         return Err(SyntaxError::new(node.at, "a key must be a plain name, not a list or a mapping"));
@@ -198,6 +324,10 @@ impl Builder {
                 }
             },
         }
+    }
+
+    fn container_style(&self, index: usize, opening: char) -> Style {
+        if self.chars.get(index) == Some(&opening) { Style::Flow } else { Style::Indented }
     }
 
     fn finish(self) -> Result<Node, SyntaxError> {
@@ -231,7 +361,7 @@ mod tests {
         let NodeKind::Seq(items) = &entries[2].1.kind else { panic!("seq expected") };
         assert_eq!(items[0].kind, NodeKind::Scalar { text: "no".into(), quoted: false });
         assert_eq!(items[1].at, Pos { line: 5, column: 5 });
-        assert_eq!(items[1].text_at, Pos { line: 5, column: 6 });
+        assert_eq!(items[1].style, Style::Quoted);
     }
 
     #[test]
@@ -243,6 +373,27 @@ mod tests {
         assert!(parse("a: 1\n---\nb: 2\n").unwrap_err().message.contains("second YAML document"));
         assert!(parse("a: !!str 1\n").unwrap_err().message.contains("tags"));
         assert_eq!(parse("").unwrap_err().message, "the file is empty");
+    }
+
+    #[test]
+    fn text_positions_follow_folded_lines() {
+        let source = "a: first line\n  and second\nb: 'quoted x'\n";
+        let chars: Vec<char> = source.chars().collect();
+        let node = parse(source).unwrap();
+        let NodeKind::Map(entries) = &node.kind else { panic!() };
+        let a = &entries[0].1;
+        assert_eq!(a.kind, NodeKind::Scalar { text: "first line and second".into(), quoted: false });
+        assert_eq!(a.text_pos(&chars, 15), Pos { line: 2, column: 7 });
+        assert_eq!(entries[1].1.text_pos(&chars, 7), Pos { line: 3, column: 12 });
+    }
+
+    #[test]
+    fn syntax_slips_are_explained_where_they_are() {
+        let err = parse("a:\n  b: 1\n\tc: 2\n").unwrap_err();
+        assert_eq!((err.at, err.message.contains("tab")), (Pos { line: 3, column: 1 }, true));
+        let err = parse("a:\n  b:1\n  c: 2\n").unwrap_err();
+        assert_eq!(err.at, Pos { line: 2, column: 4 });
+        assert!(err.message.contains("`b:1` needs a space after the colon"), "{}", err.message);
     }
 
     #[test]

@@ -1,0 +1,13 @@
+//! The respondent journey as pure functions: which pages show, reading and
+//! checking a submitted page, and the view models the templates render.
+//! Nothing here touches storage, so a survey lead's preview can walk the
+//! same pages without saving anything.
+
+pub mod form;
+pub mod routing;
+pub mod view;
+pub mod wording;
+
+pub use form::{Context, FieldError, Fields, PageInput, Tampered};
+pub use routing::{Presets, Route};
+pub use wording::Wording;
