@@ -22,6 +22,8 @@ pub struct Settings {
     pub definitions: PathBuf,
     pub base_url: String,
     pub secret_key: Option<SecretKey>,
+    pub in_progress_days: u32,
+    pub start_rate: u32,
 }
 
 /// A secret that never appears in logs or debug output.
@@ -62,8 +64,17 @@ impl Settings {
             definitions: args.definitions.clone(),
             base_url,
             secret_key: args.secret_key.clone().map(SecretKey::new).transpose()?,
+            in_progress_days: nonzero(args.in_progress_days, "JOINEDUP_IN_PROGRESS_DAYS")?,
+            start_rate: nonzero(args.start_rate, "JOINEDUP_START_RATE")?,
         })
     }
+}
+
+fn nonzero(value: u32, name: &str) -> anyhow::Result<u32> {
+    if value == 0 {
+        bail!("{name} must be at least 1");
+    }
+    Ok(value)
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
@@ -74,12 +85,26 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
+/// A per-client-address rate limit, kept in this instance's memory.
+pub type AddressLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
+
 /// Everything a request handler may use.
 pub struct AppState {
     pub db: Db,
     pub surveys: web::SurveyRegistry,
     pub settings: Settings,
     pub secret: SecretKey,
+    /// Signs the respondent's response cookie; derived from the secret.
+    pub cookie_key: actix_web::cookie::Key,
+    pub templates: handlebars::Handlebars<'static>,
+    /// The dated ICS list, filtered by date where it is used.
+    pub icss: Vec<storage::icss::Ics>,
+    pub start_limiter: AddressLimiter,
+    pub resume_limiter: AddressLimiter,
+}
+
+fn per_minute(n: u32) -> governor::Quota {
+    governor::Quota::per_minute(std::num::NonZeroU32::new(n.max(1)).expect("at least 1"))
 }
 
 /// Start-up: check the definition files, connect, migrate, load reference
@@ -115,9 +140,24 @@ fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<App
         Some(key) => key.clone(),
         None => SecretKey::new(storage::app_settings::secret_key(&mut conn)?)?,
     };
+    let stored_icss = storage::icss::all(&mut conn)?;
     drop(conn);
     tracing::info!(database = %settings.database, surveys = surveys.len(), "ready");
-    Ok(Arc::new(AppState { db, surveys, settings, secret }))
+    let cookie_key = actix_web::cookie::Key::derive_from(secret.expose().as_bytes());
+    let templates = web::templates::registry().map_err(|e| anyhow::anyhow!("a template does not compile: {e}"))?;
+    let start_limiter = governor::RateLimiter::keyed(per_minute(settings.start_rate));
+    let resume_limiter = governor::RateLimiter::keyed(per_minute(10));
+    Ok(Arc::new(AppState {
+        db,
+        surveys,
+        settings,
+        secret,
+        cookie_key,
+        templates,
+        icss: stored_icss,
+        start_limiter,
+        resume_limiter,
+    }))
 }
 
 fn load_definitions(settings: &Settings) -> anyhow::Result<Vec<definitions::LoadedFile>> {
@@ -143,7 +183,24 @@ pub fn listen(bind: &str) -> anyhow::Result<TcpListener> {
 }
 
 pub fn run(listener: TcpListener, state: Arc<AppState>) -> anyhow::Result<Server> {
+    spawn_housekeeping(state.clone());
     web::server(listener, state).context("cannot start the web server")
+}
+
+/// Deletes unfinished responses older than the retention period, hourly.
+fn spawn_housekeeping(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every_hour.tick().await;
+            let cutoff = storage::now() - chrono::Duration::days(i64::from(state.settings.in_progress_days));
+            match state.db.run(move |conn| storage::responses::purge_in_progress(conn, cutoff)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "deleted unfinished responses past the retention period"),
+                Err(e) => tracing::warn!(error = %e, "could not delete old unfinished responses"),
+            }
+        }
+    });
 }
 
 /// `joinedup migrate`.

@@ -42,6 +42,12 @@ pub struct ConfigArgs {
     /// generated once and kept in the database, shared by every instance.
     #[arg(long, env = "JOINEDUP_SECRET_KEY", global = true, hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// Days an unfinished response is kept (and a resume code works) before it is deleted.
+    #[arg(long, env = "JOINEDUP_IN_PROGRESS_DAYS", default_value_t = 30, global = true)]
+    pub in_progress_days: u32,
+    /// Open-link survey starts allowed per client address per minute.
+    #[arg(long, env = "JOINEDUP_START_RATE", default_value_t = 30, global = true)]
+    pub start_rate: u32,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod definitions;
 pub mod index;
 pub mod invitations;
+pub mod journey;
 pub mod reference;
 pub mod storage;
 pub mod web;

@@ -42,11 +42,15 @@ fn check_reports_located_errors_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("typo.yaml");
     let source = std::fs::read_to_string(common::project_path("survey-definitions/format-example.yaml")).unwrap();
-    std::fs::write(&path, source.replace("    show_if: voice == 'carer_self'", "    show_iff: voice == 'carer_self'")).unwrap();
+    std::fs::write(&path, source.replace("    show_if: voice == 'carer_self'", "    show_iff: voice == 'carer_self'"))
+        .unwrap();
     let out = joinedup(&["check", path.to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("typo.yaml:") && err.contains(": error: pages[break_from_caring]: unknown key `show_iff`"), "{err}");
+    assert!(
+        err.contains("typo.yaml:") && err.contains(": error: pages[break_from_caring]: unknown key `show_iff`"),
+        "{err}"
+    );
     assert!(err.contains("hint: did you mean `show_if`?"), "{err}");
 }
 

@@ -1,2 +1,4 @@
 //! Invitations: survey tokens, samples, email rendering and sending,
 //! reminders, opt-out and retention.
+
+pub mod tokens;

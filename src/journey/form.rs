@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 
 use super::wording::Wording;
-use crate::definitions::{AnswerOption, AnswerValue, Answers, DateBound, Page, Question, QuestionKind, Rule, SurveyDefinition};
+use crate::definitions::{
+    AnswerOption, AnswerValue, Answers, DateBound, Page, Question, QuestionKind, Rule, SurveyDefinition,
+};
 
 /// Raw form values by field name; checkboxes repeat a name.
 pub type Fields = BTreeMap<String, Vec<String>>;
@@ -56,7 +58,11 @@ pub fn field_names(page: &Page) -> Vec<String> {
     }
 }
 
-pub fn read_page(ctx: &Context<'_>, page: &Page, fields: &Fields) -> Result<Result<PageInput, Vec<FieldError>>, Tampered> {
+pub fn read_page(
+    ctx: &Context<'_>,
+    page: &Page,
+    fields: &Fields,
+) -> Result<Result<PageInput, Vec<FieldError>>, Tampered> {
     let allowed = field_names(page);
     for (name, values) in fields {
         if !allowed.contains(name) {
@@ -145,7 +151,11 @@ fn single(
     values: Option<&Vec<String>>,
 ) -> Result<Result<Option<AnswerValue>, FieldError>, Tampered> {
     let Some(code) = one(id, values)? else {
-        return Ok(if required { Err(error(ctx, q, id, Rule::Required, "error_required_choice", &[])) } else { Ok(None) });
+        return Ok(if required {
+            Err(error(ctx, q, id, Rule::Required, "error_required_choice", &[]))
+        } else {
+            Ok(None)
+        });
     };
     let known = options.iter().any(|o| o.code == code && o.shown_to(ctx.wording.voice));
     if !known {
@@ -154,11 +164,17 @@ fn single(
     Ok(Ok(Some(AnswerValue::Choice(code.to_string()))))
 }
 
-fn ics(ctx: &Context<'_>, q: &Question, values: Option<&Vec<String>>) -> Result<Result<Option<AnswerValue>, FieldError>, Tampered> {
+fn ics(
+    ctx: &Context<'_>,
+    q: &Question,
+    values: Option<&Vec<String>>,
+) -> Result<Result<Option<AnswerValue>, FieldError>, Tampered> {
     match one(&q.id, values)? {
-        None | Some("") => {
-            Ok(if q.required { Err(error(ctx, q, &q.id, Rule::Required, "error_required_choice", &[])) } else { Ok(None) })
-        }
+        None | Some("") => Ok(if q.required {
+            Err(error(ctx, q, &q.id, Rule::Required, "error_required_choice", &[]))
+        } else {
+            Ok(None)
+        }),
         Some(code) if ctx.ics_codes.contains(code) => Ok(Ok(Some(AnswerValue::Choice(code.to_string())))),
         Some(code) => Err(Tampered(format!("`{}` is not an area in the list", truncate(code)))),
     }
@@ -182,9 +198,14 @@ fn multiple(
         }
     }
     if chosen.is_empty() {
-        return Ok(if q.required { Err(error(ctx, q, &q.id, Rule::Required, "error_required_multiple", &[])) } else { Ok(None) });
+        return Ok(if q.required {
+            Err(error(ctx, q, &q.id, Rule::Required, "error_required_multiple", &[]))
+        } else {
+            Ok(None)
+        });
     }
-    let codes: Vec<String> = options.iter().filter(|o| chosen.contains(o.code.as_str())).map(|o| o.code.clone()).collect();
+    let codes: Vec<String> =
+        options.iter().filter(|o| chosen.contains(o.code.as_str())).map(|o| o.code.clone()).collect();
     if codes.len() > 1
         && let Some(exclusive) = options.iter().find(|o| o.is_exclusive() && chosen.contains(o.code.as_str()))
     {
@@ -221,7 +242,11 @@ fn number(
 ) -> Result<Result<Option<AnswerValue>, FieldError>, Tampered> {
     let raw = one(&q.id, values)?.unwrap_or("").trim();
     if raw.is_empty() {
-        return Ok(if q.required { Err(error(ctx, q, &q.id, Rule::Required, "error_required_number", &[])) } else { Ok(None) });
+        return Ok(if q.required {
+            Err(error(ctx, q, &q.id, Rule::Required, "error_required_number", &[]))
+        } else {
+            Ok(None)
+        });
     }
     let cleaned: String = raw.chars().filter(|c| !matches!(c, ',' | ' ')).collect();
     let places = cleaned.split_once('.').map_or(0, |(_, f)| f.len());
@@ -295,7 +320,11 @@ fn text(
     let normalised = raw.replace("\r\n", "\n");
     let trimmed = normalised.trim();
     if trimmed.is_empty() {
-        return Ok(if q.required { Err(error(ctx, q, &q.id, Rule::Required, "error_required_text", &[])) } else { Ok(None) });
+        return Ok(if q.required {
+            Err(error(ctx, q, &q.id, Rule::Required, "error_required_text", &[]))
+        } else {
+            Ok(None)
+        });
     }
     if trimmed.chars().count() > max_length as usize {
         return Ok(Err(error(ctx, q, &q.id, Rule::TooLong, "error_too_long", &[("max", &max_length.to_string())])));
@@ -305,7 +334,10 @@ fn text(
 
 /// Rebuilds typed answers from stored rows; rows for ids the definition no
 /// longer has are ignored.
-pub fn answers_from_stored<'r>(definition: &SurveyDefinition, rows: impl IntoIterator<Item = (&'r str, &'r str)>) -> Answers {
+pub fn answers_from_stored<'r>(
+    definition: &SurveyDefinition,
+    rows: impl IntoIterator<Item = (&'r str, &'r str)>,
+) -> Answers {
     let mut kinds: BTreeMap<&str, &QuestionKind> = BTreeMap::new();
     for page in &definition.pages {
         let q = &page.question;

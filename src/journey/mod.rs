@@ -5,6 +5,7 @@
 
 pub mod form;
 pub mod routing;
+pub mod simulate;
 pub mod view;
 pub mod wording;
 

@@ -28,7 +28,8 @@ impl Route {
         let mut visible = Vec::new();
         for (index, page) in definition.pages.iter().enumerate() {
             let q = &page.question;
-            let preset = (q.sets_voice && presets.voice.is_some()) || (matches!(q.kind, QuestionKind::IcsSelect) && presets.ics);
+            let preset =
+                (q.sets_voice && presets.voice.is_some()) || (matches!(q.kind, QuestionKind::IcsSelect) && presets.ics);
             let shown = !preset && page.show_if.as_ref().is_none_or(|c| c.expr.eval(voice, &effective));
             if shown {
                 visible.push(index);

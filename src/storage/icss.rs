@@ -66,3 +66,8 @@ pub fn find(conn: &mut DbConn, code: &str, date: NaiveDate) -> Result<Option<Ics
         .first(conn)
         .optional()?)
 }
+
+/// Every stored row, current or not.
+pub fn all(conn: &mut DbConn) -> Result<Vec<Ics>, StorageError> {
+    Ok(icss::table.order((icss::nhs_region, icss::name)).select(Ics::as_select()).load(conn)?)
+}

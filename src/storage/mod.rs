@@ -5,6 +5,7 @@
 pub mod app_settings;
 mod connection;
 pub mod icss;
+pub mod invitations;
 pub mod migrations;
 pub mod responses;
 pub mod schema;

@@ -41,6 +41,19 @@ pub struct Response {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub submitted_at: Option<NaiveDateTime>,
+    pub invitation_id: Option<i64>,
+    /// Quoted by a respondent who wants their answers withdrawn.
+    pub reference: Option<String>,
+    pub resume_code_hash: Option<String>,
+    /// The voice and ICS came with the invitation, so their questions are skipped.
+    pub voice_preset: bool,
+    pub ics_preset: bool,
+}
+
+impl Response {
+    pub fn is_submitted(&self) -> bool {
+        self.status == SUBMITTED
+    }
 }
 
 #[derive(Debug, Insertable)]
@@ -54,6 +67,10 @@ pub struct NewResponse<'a> {
     pub ics_code: Option<&'a str>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub invitation_id: Option<i64>,
+    pub reference: Option<&'a str>,
+    pub voice_preset: bool,
+    pub ics_preset: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Associations)]
@@ -73,6 +90,19 @@ pub fn by_id(conn: &mut DbConn, id: i64) -> Result<Option<Response>, StorageErro
     Ok(responses::table.find(id).select(Response::as_select()).first(conn).optional()?)
 }
 
+/// One page's changes to a response.
+#[derive(Debug, Clone, Default)]
+pub struct PageSave {
+    /// (question id, stored value) pairs to write.
+    pub given: Vec<(String, String)>,
+    /// Question ids whose answers go: left blank, or on pages now hidden.
+    pub removed: Vec<String>,
+    /// Set when the page changed the respondent's voice (`Some(None)` clears it).
+    pub voice: Option<Option<String>>,
+    /// Set when the page changed the ICS.
+    pub ics_code: Option<Option<String>>,
+}
+
 /// Saves one page: answers given are written, answers no longer shown are
 /// removed, all in one transaction with the response's `updated_at`.
 /// Refuses (returns false) once the response is submitted.
@@ -83,10 +113,32 @@ pub fn save_page(
     removed: &[String],
     at: NaiveDateTime,
 ) -> Result<bool, StorageError> {
+    let save = PageSave { given: given.to_vec(), removed: removed.to_vec(), ..PageSave::default() };
+    apply_page(conn, response_id, &save, at)
+}
+
+/// Saves a page's changes, including the voice and ICS kept on the response.
+pub fn apply_page(
+    conn: &mut DbConn,
+    response_id: i64,
+    save: &PageSave,
+    at: NaiveDateTime,
+) -> Result<bool, StorageError> {
+    let (given, removed) = (&save.given, &save.removed);
     write_transaction(conn, |conn| {
-        let touched = diesel::update(responses::table.find(response_id).filter(responses::status.eq(IN_PROGRESS)))
-            .set(responses::updated_at.eq(at))
-            .execute(conn)?;
+        let still_open = responses::table.find(response_id).filter(responses::status.eq(IN_PROGRESS));
+        let touched = match (&save.voice, &save.ics_code) {
+            (Some(v), Some(i)) => diesel::update(still_open)
+                .set((responses::updated_at.eq(at), responses::voice.eq(v), responses::ics_code.eq(i)))
+                .execute(conn)?,
+            (Some(v), None) => {
+                diesel::update(still_open).set((responses::updated_at.eq(at), responses::voice.eq(v))).execute(conn)?
+            }
+            (None, Some(i)) => diesel::update(still_open)
+                .set((responses::updated_at.eq(at), responses::ics_code.eq(i)))
+                .execute(conn)?,
+            (None, None) => diesel::update(still_open).set(responses::updated_at.eq(at)).execute(conn)?,
+        };
         if touched == 0 {
             return Ok(false);
         }
@@ -151,4 +203,88 @@ pub fn submitted_with_answers(
         .load(conn)?;
     let mut grouped = all.grouped_by(&list);
     Ok(list.into_iter().zip(grouped.drain(..)).collect())
+}
+
+pub fn set_language(conn: &mut DbConn, response_id: i64, language: &str) -> Result<(), StorageError> {
+    diesel::update(responses::table.find(response_id)).set(responses::language.eq(language)).execute(conn)?;
+    Ok(())
+}
+
+/// Stores the hashes of a new resume link and code; older ones stop working.
+pub fn set_resume(
+    conn: &mut DbConn,
+    response_id: i64,
+    token_hash: &str,
+    code_hash: &str,
+    expires_at: NaiveDateTime,
+) -> Result<bool, StorageError> {
+    let changed = diesel::update(responses::table.find(response_id).filter(responses::status.eq(IN_PROGRESS)))
+        .set((
+            responses::resume_token_hash.eq(token_hash),
+            responses::resume_code_hash.eq(code_hash),
+            responses::resume_expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// An in-progress response by the hash of its resume link or code, if not expired.
+pub fn by_resume_hash(conn: &mut DbConn, hash: &str, now: NaiveDateTime) -> Result<Option<Response>, StorageError> {
+    Ok(responses::table
+        .filter(responses::resume_token_hash.eq(hash).or(responses::resume_code_hash.eq(hash)))
+        .filter(responses::status.eq(IN_PROGRESS))
+        .filter(responses::resume_expires_at.gt(now))
+        .select(Response::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn by_invitation(conn: &mut DbConn, invitation_id: i64) -> Result<Option<Response>, StorageError> {
+    Ok(responses::table
+        .filter(responses::invitation_id.eq(invitation_id))
+        .select(Response::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Deletes a response that is still in progress (a respondent's own choice).
+pub fn delete_in_progress(conn: &mut DbConn, response_id: i64) -> Result<bool, StorageError> {
+    write_transaction(conn, |conn| {
+        let open = responses::table.find(response_id).filter(responses::status.eq(IN_PROGRESS));
+        let exists = diesel::select(diesel::dsl::exists(open)).get_result::<bool>(conn)?;
+        if !exists {
+            return Ok(false);
+        }
+        diesel::delete(answers::table.filter(answers::response_id.eq(response_id))).execute(conn)?;
+        Ok(diesel::delete(open).execute(conn)? == 1)
+    })
+}
+
+/// Deletes in-progress responses untouched since `before`; they never count.
+pub fn purge_in_progress(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, StorageError> {
+    write_transaction(conn, |conn| {
+        let stale = responses::table
+            .filter(responses::status.eq(IN_PROGRESS))
+            .filter(responses::updated_at.lt(before))
+            .select(responses::id);
+        diesel::delete(answers::table.filter(answers::response_id.eq_any(stale))).execute(conn)?;
+        Ok(diesel::delete(
+            responses::table.filter(responses::status.eq(IN_PROGRESS)).filter(responses::updated_at.lt(before)),
+        )
+        .execute(conn)?)
+    })
+}
+
+/// Counts by status, for checks and load tests.
+pub fn count(conn: &mut DbConn, status: &str) -> Result<i64, StorageError> {
+    Ok(responses::table.filter(responses::status.eq(status)).count().get_result(conn)?)
+}
+
+/// A response by the reference shown on its confirmation page.
+pub fn by_reference(conn: &mut DbConn, reference: &str) -> Result<Option<Response>, StorageError> {
+    Ok(responses::table
+        .filter(responses::reference.eq(reference))
+        .select(Response::as_select())
+        .first(conn)
+        .optional()?)
 }

@@ -53,6 +53,28 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         submitted_at -> Nullable<Timestamp>,
+        invitation_id -> Nullable<BigInt>,
+        reference -> Nullable<Text>,
+        resume_code_hash -> Nullable<Text>,
+        voice_preset -> Bool,
+        ics_preset -> Bool,
+    }
+}
+
+diesel::table! {
+    invitation_tokens (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        survey_id -> Text,
+        ics_code -> Nullable<Text>,
+        voice -> Nullable<Text>,
+        language -> Nullable<Text>,
+        age_band -> Nullable<Text>,
+        sex -> Nullable<Text>,
+        imd_quintile -> Nullable<Integer>,
+        selection_probability -> Nullable<Double>,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
     }
 }
 
@@ -67,5 +89,13 @@ diesel::table! {
 
 diesel::joinable!(responses -> survey_versions (survey_version_id));
 diesel::joinable!(answers -> responses (response_id));
+diesel::joinable!(responses -> invitation_tokens (invitation_id));
 
-diesel::allow_tables_to_appear_in_same_query!(app_settings, icss, survey_versions, responses, answers);
+diesel::allow_tables_to_appear_in_same_query!(
+    app_settings,
+    icss,
+    survey_versions,
+    responses,
+    answers,
+    invitation_tokens
+);

@@ -50,4 +50,23 @@ impl SurveyRegistry {
     pub fn all(&self) -> impl Iterator<Item = &Arc<PublishedSurvey>> {
         self.by_id.values()
     }
+
+    /// Versions open for new responses on `date`, newest first per survey.
+    pub fn open_on(&self, date: chrono::NaiveDate) -> Vec<Arc<PublishedSurvey>> {
+        let mut open: Vec<Arc<PublishedSurvey>> =
+            self.by_id.values().filter(|s| s.version.is_open_on(date)).cloned().collect();
+        open.sort_by(|a, b| (&a.definition.id, b.version.id).cmp(&(&b.definition.id, a.version.id)));
+        open
+    }
+
+    /// The version of a survey that new respondents get on `date`: the most
+    /// recently published one that is open.
+    pub fn current(&self, survey_id: &str, date: chrono::NaiveDate) -> Option<Arc<PublishedSurvey>> {
+        self.by_id.values().rev().find(|s| s.definition.id == survey_id && s.version.is_open_on(date)).cloned()
+    }
+
+    /// The most recently published version of a survey, open or not.
+    pub fn latest(&self, survey_id: &str) -> Option<Arc<PublishedSurvey>> {
+        self.by_id.values().rev().find(|s| s.definition.id == survey_id).cloned()
+    }
 }

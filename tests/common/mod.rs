@@ -118,6 +118,8 @@ pub fn settings(db: &TestDb, definitions: &Path) -> Settings {
         definitions: definitions.to_path_buf(),
         base_url: "http://127.0.0.1".into(),
         secret_key: Some(SecretKey::new("test-secret-key-that-is-long-enough-0123456789".into()).unwrap()),
+        in_progress_days: 30,
+        start_rate: 10_000,
     }
 }
 
@@ -146,5 +148,121 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+}
+
+/// A browser-like respondent over real HTTP: keeps cookies, reads the CSRF
+/// token from each form, and answers pages with the simulator.
+pub struct Walker<'a> {
+    pub app: &'a TestApp,
+    pub client: reqwest::Client,
+    pub survey_id: String,
+    /// Every field posted, by page, to compare with what was stored.
+    pub posted: Vec<(String, joinedup::journey::Fields)>,
+    pub pages_seen: Vec<String>,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub url: String,
+    pub body: String,
+}
+
+impl Page {
+    pub fn csrf(&self) -> String {
+        let marker = "name=\"csrf_token\" value=\"";
+        let start =
+            self.body.find(marker).unwrap_or_else(|| panic!("no form on {}:\n{}", self.url, self.body)) + marker.len();
+        self.body[start..start + 64].to_string()
+    }
+}
+
+impl<'a> Walker<'a> {
+    pub fn new(app: &'a TestApp, survey_id: &str) -> Self {
+        let client =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
+        Walker { app, client, survey_id: survey_id.to_string(), posted: Vec::new(), pages_seen: Vec::new() }
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        let url = if path.starts_with("http") { path.to_string() } else { self.app.url(path) };
+        let r = self.client.get(&url).send().await.unwrap();
+        let status = r.status().as_u16();
+        let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_string());
+        if status == 303 {
+            return Box::pin(self.get(&location.unwrap())).await;
+        }
+        Page { status, url, body: r.text().await.unwrap() }
+    }
+
+    /// Posts a form; returns the status and the redirect target if any.
+    pub async fn post(&self, path: &str, fields: &[(String, String)]) -> (u16, Option<String>, String) {
+        let r = self.client.post(self.app.url(path)).form(fields).send().await.unwrap();
+        let status = r.status().as_u16();
+        let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_string());
+        (status, location, r.text().await.unwrap())
+    }
+
+    pub fn pairs(csrf: &str, fields: &joinedup::journey::Fields) -> Vec<(String, String)> {
+        let mut pairs = vec![("csrf_token".to_string(), csrf.to_string())];
+        for (name, values) in fields {
+            for v in values {
+                pairs.push((name.clone(), v.clone()));
+            }
+        }
+        pairs
+    }
+
+    /// Starts the survey and answers every page as `persona` until the
+    /// check-answers page; returns that page's path.
+    pub async fn answer_all(&mut self, persona: &joinedup::journey::simulate::Persona, seed: u64) -> String {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let start = self.get(&format!("/surveys/{}", self.survey_id)).await;
+        assert_eq!(start.status, 200, "{}", start.body);
+        let (status, mut location, body) = self
+            .post(&format!("/surveys/{}/start", self.survey_id), &Self::pairs(&start.csrf(), &Default::default()))
+            .await;
+        assert_eq!(status, 303, "{body}");
+        let definition = self.definition();
+        let ics: Vec<String> = joinedup::reference::icss().unwrap().into_iter().map(|i| i.ons_code).collect();
+        let today = chrono::Utc::now().date_naive();
+        loop {
+            let path = location.take().expect("a redirect");
+            if path.ends_with("/check") {
+                return path;
+            }
+            let page_id = path.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
+            let page = self.get(&path).await;
+            assert_eq!(page.status, 200, "{path}: {}", page.body);
+            self.pages_seen.push(page_id.clone());
+            let def_page = definition.page(&page_id).unwrap_or_else(|| panic!("unknown page {page_id}"));
+            let fields = joinedup::journey::simulate::answer(persona, def_page, &ics, today, &mut rng);
+            let (status, next, body) = self.post(&path, &Self::pairs(&page.csrf(), &fields)).await;
+            assert_eq!(status, 303, "{path} with {fields:?}: {body}");
+            self.posted.push((page_id, fields));
+            location = next;
+        }
+    }
+
+    pub fn definition(&self) -> joinedup::definitions::SurveyDefinition {
+        self.app
+            .state
+            .surveys
+            .current(&self.survey_id, chrono::Utc::now().date_naive())
+            .expect("survey open")
+            .definition
+            .clone()
+    }
+
+    /// Submits from the check page; returns the confirmation page.
+    pub async fn submit(&self) -> Page {
+        let check = self.get(&format!("/surveys/{}/check", self.survey_id)).await;
+        assert_eq!(check.status, 200, "{}", check.body);
+        let (status, location, body) = self
+            .post(&format!("/surveys/{}/submit", self.survey_id), &Self::pairs(&check.csrf(), &Default::default()))
+            .await;
+        assert_eq!(status, 303, "{body}");
+        self.get(&location.unwrap()).await
     }
 }

@@ -1,0 +1,98 @@
+//! CSRF protection for every form: a random per-browser cookie, and in each
+//! form an HMAC of it under the app's secret (the signed double-submit
+//! pattern). A POST without a matching token changes nothing.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+use super::errors::WebError;
+use crate::app::AppState;
+use crate::journey::Fields;
+
+pub const COOKIE: &str = "joinedup_csrf";
+/// Largest form body accepted anywhere.
+pub const MAX_FORM_BYTES: usize = 256 * 1024;
+
+/// The cookie value this request carries or is about to be given.
+#[derive(Clone)]
+struct Seed(String);
+
+/// Gives every browser a CSRF cookie on its first request.
+pub async fn ensure_cookie(
+    req: ServiceRequest,
+    next: Next<impl actix_web::body::MessageBody>,
+) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let existing = req.cookie(COOKIE).map(|c| c.value().to_string()).filter(|v| v.len() == 64);
+    let fresh = existing.is_none();
+    let seed = existing.unwrap_or_else(|| {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        hex::encode(bytes)
+    });
+    let secure = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.settings.base_url.starts_with("https://"));
+    req.extensions_mut().insert(Seed(seed.clone()));
+    let mut response = next.call(req).await?;
+    if fresh {
+        let cookie =
+            Cookie::build(COOKIE, seed).path("/").http_only(true).same_site(SameSite::Lax).secure(secure).finish();
+        response.response_mut().add_cookie(&cookie)?;
+    }
+    Ok(response)
+}
+
+fn mac(secret: &str, seed: &str) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(b"csrf:");
+    mac.update(seed.as_bytes());
+    mac
+}
+
+/// The token to put in this request's forms.
+pub fn token(req: &HttpRequest, secret: &str) -> String {
+    let seed = req.extensions().get::<Seed>().map(|s| s.0.clone()).unwrap_or_default();
+    hex::encode(mac(secret, &seed).finalize().into_bytes())
+}
+
+fn verify(req: &HttpRequest, secret: &str, submitted: &str) -> bool {
+    let Some(cookie) = req.cookie(COOKIE) else { return false };
+    let Ok(bytes) = hex::decode(submitted) else { return false };
+    mac(secret, cookie.value()).verify_slice(&bytes).is_ok()
+}
+
+/// A urlencoded form whose CSRF token has been checked; the token itself is
+/// removed from the fields.
+pub struct CsrfForm(pub Fields);
+
+impl FromRequest for CsrfForm {
+    type Error = WebError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let bytes = body.await.map_err(|_| WebError::BadRequest("the form could not be read".into()))?;
+            if bytes.len() > MAX_FORM_BYTES {
+                return Err(WebError::BadRequest("the form is too large".into()));
+            }
+            let mut fields = Fields::new();
+            for (name, value) in form_urlencoded::parse(&bytes) {
+                fields.entry(name.into_owned()).or_default().push(value.into_owned());
+            }
+            let state = req.app_data::<web::Data<AppState>>().ok_or(WebError::Internal)?;
+            let submitted = fields.remove("csrf_token").and_then(|mut v| v.pop()).unwrap_or_default();
+            if !verify(&req, state.secret.expose(), &submitted) {
+                return Err(WebError::Csrf);
+            }
+            Ok(CsrfForm(fields))
+        })
+    }
+}

@@ -1,0 +1,875 @@
+//! Respondent pages: start, one question a page, check answers, submit,
+//! save and resume, delete. Handlers parse, call the journey and storage,
+//! and render; the rules live in `journey`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use actix_web::cookie::{Cookie, CookieJar, SameSite};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{Duration, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::csrf::{self, CsrfForm};
+use super::errors::WebError;
+use super::registry::PublishedSurvey;
+use crate::app::AppState;
+use crate::definitions::{AnswerValue, Answers, QuestionKind, Voice};
+use crate::invitations::tokens;
+use crate::journey::form::{self, answers_from_stored, fields_from_answers};
+use crate::journey::view::{self, IcsChoice};
+use crate::journey::{Context, Fields, Presets, Route, Wording};
+use crate::storage::invitations::Invitation;
+use crate::storage::responses::{self, Channel, NewResponse, PageSave, Response};
+use crate::storage::{self, invitations};
+
+type Data = web::Data<AppState>;
+
+#[derive(Deserialize)]
+pub struct LangQuery {
+    lang: Option<String>,
+    change: Option<String>,
+}
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+fn html(body: String) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location.to_string())).finish()
+}
+
+fn render(state: &AppState, template: &str, data: &Value) -> Result<HttpResponse, WebError> {
+    Ok(html(state.templates.render(template, data)?))
+}
+
+fn survey_path(survey_id: &str) -> String {
+    format!("/surveys/{survey_id}")
+}
+
+fn page_path(survey_id: &str, page: &str) -> String {
+    format!("/surveys/{survey_id}/q/{page}")
+}
+
+// ---- the response cookie --------------------------------------------------
+
+fn cookie_name(survey_id: &str) -> String {
+    format!("joinedup_r_{survey_id}")
+}
+
+/// The response a browser is answering for this survey, from its signed cookie.
+fn cookie_response_id(state: &AppState, req: &HttpRequest, survey_id: &str) -> Option<i64> {
+    let name = cookie_name(survey_id);
+    let cookie = req.cookie(&name)?;
+    let mut jar = CookieJar::new();
+    jar.add_original(cookie);
+    jar.signed(&state.cookie_key).get(&name)?.value().parse().ok()
+}
+
+fn response_cookie(state: &AppState, survey_id: &str, response_id: i64) -> Cookie<'static> {
+    let name = cookie_name(survey_id);
+    let mut jar = CookieJar::new();
+    let cookie = Cookie::build(name.clone(), response_id.to_string())
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.settings.base_url.starts_with("https://"))
+        .finish();
+    jar.signed_mut(&state.cookie_key).add(cookie);
+    jar.get(&name).cloned().expect("just added")
+}
+
+fn removal_cookie(survey_id: &str) -> Cookie<'static> {
+    let mut cookie = Cookie::build(cookie_name(survey_id), "").path("/").finish();
+    cookie.make_removal();
+    cookie
+}
+
+// ---- shared page data -----------------------------------------------------
+
+/// The response being answered, with everything a page needs.
+struct Current {
+    survey: Arc<PublishedSurvey>,
+    response: Response,
+    answers: Answers,
+    route: Route,
+}
+
+impl Current {
+    fn presets(response: &Response) -> Presets {
+        Presets {
+            voice: if response.voice_preset { response.voice.as_deref().and_then(Voice::from_code) } else { None },
+            ics: response.ics_preset,
+        }
+    }
+
+    fn wording(&self) -> Wording<'_> {
+        let language = crate::journey::wording::choose_language(&self.survey.definition, Some(&self.response.language));
+        Wording::new(&self.survey.definition, language, self.route.voice)
+    }
+
+    fn survey_id(&self) -> &str {
+        &self.survey.definition.id
+    }
+}
+
+async fn load_current(state: &Data, req: &HttpRequest, survey_id: &str) -> Result<Option<Current>, WebError> {
+    let Some(id) = cookie_response_id(state, req, survey_id) else { return Ok(None) };
+    let loaded = state
+        .db
+        .run(move |conn| {
+            let Some(response) = responses::by_id(conn, id)? else { return Ok(None) };
+            let answers = responses::answers_of(conn, id)?;
+            Ok(Some((response, answers)))
+        })
+        .await?;
+    let Some((response, rows)) = loaded else { return Ok(None) };
+    let Some(survey) = state.surveys.get(response.survey_version_id) else { return Ok(None) };
+    if survey.definition.id != survey_id {
+        return Ok(None);
+    }
+    let answers =
+        answers_from_stored(&survey.definition, rows.iter().map(|a| (a.question_id.as_str(), a.value.as_str())));
+    let route = Route::compute(&survey.definition, Current::presets(&response), &answers);
+    Ok(Some(Current { survey, response, answers, route }))
+}
+
+/// The current response, or a redirect to the start page when there is none.
+async fn require_current(
+    state: &Data,
+    req: &HttpRequest,
+    survey_id: &str,
+) -> Result<Result<Current, HttpResponse>, WebError> {
+    Ok(match load_current(state, req, survey_id).await? {
+        Some(current) => Ok(current),
+        None => Err(see_other(&survey_path(survey_id))),
+    })
+}
+
+fn ics_choices(state: &AppState) -> Vec<IcsChoice> {
+    let today = today();
+    let mut list: Vec<IcsChoice> = state
+        .icss
+        .iter()
+        .filter(|i| i.is_valid_on(today))
+        .map(|i| IcsChoice { code: i.ons_code.clone(), name: i.name.clone(), region: i.nhs_region.clone() })
+        .collect();
+    list.sort_by(|a, b| (&a.region, &a.name).cmp(&(&b.region, &b.name)));
+    list
+}
+
+/// What every respondent page carries: language, wording, links, CSRF token.
+fn base(state: &AppState, req: &HttpRequest, wording: &Wording<'_>, title: &str, path: &str) -> Value {
+    let d = wording.definition;
+    json!({
+        "lang": wording.language,
+        "title": format!("{title} - {}", wording.text(&d.title)),
+        "service_name": wording.text(&d.title),
+        "home_href": survey_path(&d.id),
+        "privacy_href": format!("{}/privacy", survey_path(&d.id)),
+        "ui": view::ui(wording),
+        "languages": view::language_links(d, wording.language, path),
+        "csrf": csrf::token(req, state.secret.expose()),
+    })
+}
+
+fn extend(mut value: Value, more: Value) -> Value {
+    if let (Some(target), Value::Object(extra)) = (value.as_object_mut(), more) {
+        target.extend(extra);
+    }
+    value
+}
+
+// ---- home and start -------------------------------------------------------
+
+pub async fn home(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
+    let today = today();
+    let mut seen = BTreeSet::new();
+    let surveys: Vec<Value> = state
+        .surveys
+        .open_on(today)
+        .into_iter()
+        .filter(|s| seen.insert(s.definition.id.clone()))
+        .map(|s| {
+            let d = &s.definition;
+            json!({ "title": d.title.get(d.default_language(), None), "href": survey_path(&d.id) })
+        })
+        .collect();
+    let data = json!({
+        "lang": "en",
+        "title": "Surveys - joinedup",
+        "service_name": "joinedup",
+        "home_href": "/",
+        "ui": view::catalogue_ui("en"),
+        "csrf": csrf::token(&req, state.secret.expose()),
+        "surveys": surveys,
+    });
+    render(&state, "respondent/home", &data)
+}
+
+fn about_view(wording: &Wording<'_>) -> Value {
+    let about = &wording.definition.about;
+    let text = |t: &Option<crate::definitions::Text>| t.as_ref().map(|t| wording.text(t).to_string());
+    let privacy = text(&about.privacy);
+    json!({
+        "organisation": text(&about.organisation),
+        "purpose": text(&about.purpose),
+        "minutes": about.minutes.map(|m| wording.ui("start_minutes", &[("minutes", &m.to_string())])),
+        "privacy": privacy,
+        "privacy_paragraphs": privacy.as_deref().map(|p| p.split("\n\n").map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>()),
+        "contact": text(&about.contact),
+    })
+}
+
+/// `GET /surveys/{survey_id}`: who runs the survey, why, how long, privacy.
+pub async fn start_page(
+    state: Data,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<LangQuery>,
+) -> Result<HttpResponse, WebError> {
+    let survey_id = path.into_inner();
+    let survey = state.surveys.current(&survey_id, today()).ok_or(WebError::NotFound)?;
+    let d = &survey.definition;
+    let language = crate::journey::wording::choose_language(d, query.lang.as_deref());
+    let wording = Wording::new(d, language, None);
+    let page = extend(
+        base(&state, &req, &wording, wording.text(&d.title), &survey_path(&survey_id)),
+        json!({
+            "about": about_view(&wording),
+            "action": format!("{}/start?lang={language}", survey_path(&survey_id)),
+            "resume_href": format!("/resume?survey={survey_id}&lang={language}"),
+        }),
+    );
+    render(&state, "respondent/start", &page)
+}
+
+/// `POST /surveys/{survey_id}/start`: begins an open-link response, or
+/// continues the one this browser already has.
+pub async fn start(
+    state: Data,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<LangQuery>,
+    _form: CsrfForm,
+) -> Result<HttpResponse, WebError> {
+    let survey_id = path.into_inner();
+    if let Some(current) = load_current(&state, &req, &survey_id).await?
+        && !current.response.is_submitted()
+    {
+        return Ok(see_other(&resume_location(&current)));
+    }
+    let ip = req.peer_addr().map(|a| a.ip());
+    if let Some(ip) = ip
+        && state.start_limiter.check_key(&ip).is_err()
+    {
+        return Err(WebError::TooManyRequests);
+    }
+    let survey = state.surveys.current(&survey_id, today()).ok_or(WebError::NotFound)?;
+    let language = crate::journey::wording::choose_language(&survey.definition, query.lang.as_deref()).to_string();
+    let version_id = survey.version.id;
+    let response = state
+        .db
+        .run(move |conn| {
+            let at = storage::now();
+            let reference = tokens::new_reference();
+            responses::create(
+                conn,
+                &NewResponse {
+                    survey_version_id: version_id,
+                    channel: Channel::OpenLink.as_str(),
+                    status: responses::IN_PROGRESS,
+                    voice: None,
+                    language: &language,
+                    ics_code: None,
+                    created_at: at,
+                    updated_at: at,
+                    invitation_id: None,
+                    reference: Some(&reference),
+                    voice_preset: false,
+                    ics_preset: false,
+                },
+            )
+        })
+        .await?;
+    let first =
+        Route::compute(&survey.definition, Presets::default(), &Answers::new()).visible.first().copied().unwrap_or(0);
+    let location = page_path(&survey_id, &survey.definition.pages[first].id);
+    Ok(HttpResponse::SeeOther()
+        .cookie(response_cookie(&state, &survey_id, response.id))
+        .insert_header((header::LOCATION, location))
+        .finish())
+}
+
+/// Where a returning respondent picks up: the first unanswered page, or
+/// check answers, or the confirmation if already sent.
+fn resume_location(current: &Current) -> String {
+    let id = current.survey_id();
+    if current.response.is_submitted() {
+        return format!("{}/done", survey_path(id));
+    }
+    match current.route.resume_point(&current.survey.definition, &current.answers) {
+        Some(p) => page_path(id, &current.survey.definition.pages[p].id),
+        None => format!("{}/check", survey_path(id)),
+    }
+}
+
+pub async fn privacy(
+    state: Data,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<LangQuery>,
+) -> Result<HttpResponse, WebError> {
+    let survey_id = path.into_inner();
+    let survey = state.surveys.latest(&survey_id).ok_or(WebError::NotFound)?;
+    let d = &survey.definition;
+    let language = crate::journey::wording::choose_language(d, query.lang.as_deref());
+    let wording = Wording::new(d, language, None);
+    let title = wording.ui("privacy_title", &[]);
+    let page = extend(
+        base(&state, &req, &wording, &title, &format!("{}/privacy", survey_path(&survey_id))),
+        json!({ "survey_title": wording.text(&d.title), "about": about_view(&wording), "back_href": survey_path(&survey_id) }),
+    );
+    render(&state, "respondent/privacy", &page)
+}
+
+pub async fn accessibility(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
+    let data = json!({
+        "lang": "en",
+        "title": "Accessibility statement - joinedup",
+        "service_name": "joinedup",
+        "home_href": "/",
+        "ui": view::catalogue_ui("en"),
+        "csrf": csrf::token(&req, state.secret.expose()),
+    });
+    render(&state, "respondent/accessibility", &data)
+}
+
+// ---- question pages -------------------------------------------------------
+
+fn page_index(current: &Current, page_id: &str) -> Option<usize> {
+    current.survey.definition.pages.iter().position(|p| p.id == page_id)
+}
+
+async fn switch_language(state: &Data, current: &mut Current, requested: Option<&str>) -> Result<(), WebError> {
+    let Some(lang) = requested else { return Ok(()) };
+    let chosen = crate::journey::wording::choose_language(&current.survey.definition, Some(lang)).to_string();
+    if chosen != current.response.language {
+        let id = current.response.id;
+        let value = chosen.clone();
+        state.db.run(move |conn| responses::set_language(conn, id, &value)).await?;
+        current.response.language = chosen;
+    }
+    Ok(())
+}
+
+fn question_page(
+    state: &AppState,
+    req: &HttpRequest,
+    current: &Current,
+    index: usize,
+    fields: &Fields,
+    errors: &[crate::journey::FieldError],
+    returning: bool,
+) -> Result<HttpResponse, WebError> {
+    let d = &current.survey.definition;
+    let page = &d.pages[index];
+    let wording = current.wording();
+    let id = current.survey_id();
+    let path = page_path(id, &page.id);
+    let question = view::question(&wording, page, fields, errors, &ics_choices(state));
+    let heading = question["heading"].as_str().unwrap_or_default().to_string();
+    let back = if returning {
+        format!("{}/check", survey_path(id))
+    } else {
+        match current.route.previous(index) {
+            Some(p) => page_path(id, &d.pages[p].id),
+            None => survey_path(id),
+        }
+    };
+    let data = extend(
+        base(state, req, &wording, &heading, &path),
+        json!({
+            "question": question,
+            "errors": view::error_summary(errors),
+            "progress": view::progress(&wording, &current.route, index),
+            "action": path,
+            "return_to": if returning { Some("check") } else { None },
+            "back_href": back,
+            "save_href": format!("{}/save", survey_path(id)),
+            "delete_href": format!("{}/delete", survey_path(id)),
+        }),
+    );
+    // A page with mistakes is still 200: it is the page, re-rendered.
+    render(state, "respondent/question", &data)
+}
+
+/// `GET /surveys/{survey_id}/q/{page_id}`.
+pub async fn show_page(
+    state: Data,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<LangQuery>,
+) -> Result<HttpResponse, WebError> {
+    let (survey_id, page_id) = path.into_inner();
+    let mut current = match require_current(&state, &req, &survey_id).await? {
+        Ok(c) => c,
+        Err(redirect) => return Ok(redirect),
+    };
+    if current.response.is_submitted() {
+        return Ok(see_other(&format!("{}/done", survey_path(&survey_id))));
+    }
+    let index = page_index(&current, &page_id).ok_or(WebError::NotFound)?;
+    if !current.route.contains(index) {
+        return Ok(see_other(&resume_location(&current)));
+    }
+    switch_language(&state, &mut current, query.lang.as_deref()).await?;
+    let fields = fields_from_answers(&current.survey.definition.pages[index], &current.answers);
+    question_page(&state, &req, &current, index, &fields, &[], query.change.is_some())
+}
+
+/// `POST /surveys/{survey_id}/q/{page_id}`: checks the page, saves it
+/// durably with any answers its change has hidden removed, then moves on.
+pub async fn answer_page(
+    state: Data,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    CsrfForm(mut fields): CsrfForm,
+) -> Result<HttpResponse, WebError> {
+    let (survey_id, page_id) = path.into_inner();
+    let current = match require_current(&state, &req, &survey_id).await? {
+        Ok(c) => c,
+        Err(redirect) => return Ok(redirect),
+    };
+    if current.response.is_submitted() {
+        return Ok(see_other(&format!("{}/done", survey_path(&survey_id))));
+    }
+    let index = page_index(&current, &page_id).ok_or(WebError::NotFound)?;
+    if !current.route.contains(index) {
+        return Ok(see_other(&resume_location(&current)));
+    }
+    let returning = fields.remove("return_to").is_some_and(|v| v.iter().any(|x| x == "check"));
+    let d = &current.survey.definition;
+    let page = &d.pages[index];
+    let ics_codes: BTreeSet<String> = ics_choices(&state).into_iter().map(|c| c.code).collect();
+    let wording = current.wording();
+    let ctx = Context { wording, ics_codes: &ics_codes, today: today() };
+    let input = match form::read_page(&ctx, page, &fields).map_err(|e| WebError::BadRequest(e.0))? {
+        Ok(input) => input,
+        Err(errors) => return question_page(&state, &req, &current, index, &fields, &errors, returning),
+    };
+
+    // The answers after this page, and what routing now hides.
+    let mut answers = current.answers.clone();
+    for id in &input.cleared {
+        answers.remove(id);
+    }
+    for (id, value) in &input.given {
+        answers.insert(id.clone(), value.clone());
+    }
+    let route = Route::compute(d, Current::presets(&current.response), &answers);
+    let mut removed = input.cleared.clone();
+    for stale in route.stale_answers(d, &answers) {
+        answers.remove(&stale);
+        removed.push(stale);
+    }
+    let q = &page.question;
+    let chosen_code = |id: &str| match answers.get(id) {
+        Some(AnswerValue::Choice(c)) => Some(c.clone()),
+        _ => None,
+    };
+    let save = PageSave {
+        given: input.given.iter().map(|(id, v)| (id.clone(), v.to_stored())).collect(),
+        removed,
+        voice: q.sets_voice.then(|| route.voice.map(|v| v.code().to_string())),
+        ics_code: matches!(q.kind, QuestionKind::IcsSelect).then(|| chosen_code(&q.id)),
+    };
+    let response_id = current.response.id;
+    let saved = state.db.run(move |conn| responses::apply_page(conn, response_id, &save, storage::now())).await?;
+    if !saved {
+        return Ok(see_other(&format!("{}/done", survey_path(&survey_id))));
+    }
+
+    // Next: back to check answers after a change, unless the change opened
+    // new questions; otherwise the next page shown.
+    let next_unanswered = route
+        .visible
+        .iter()
+        .copied()
+        .filter(|&p| p > index)
+        .find(|&p| crate::journey::routing::answer_ids(d, p).iter().all(|id| answers.get(id).is_none()));
+    let location = if returning {
+        match next_unanswered {
+            Some(p) => format!("{}?change=1", page_path(&survey_id, &d.pages[p].id)),
+            None => format!("{}/check", survey_path(&survey_id)),
+        }
+    } else {
+        match route.next(index) {
+            Some(p) => page_path(&survey_id, &d.pages[p].id),
+            None => format!("{}/check", survey_path(&survey_id)),
+        }
+    };
+    Ok(see_other(&location))
+}
+
+// ---- check answers, submit, confirmation ----------------------------------
+
+pub async fn check_answers(
+    state: Data,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<LangQuery>,
+) -> Result<HttpResponse, WebError> {
+    let survey_id = path.into_inner();
+    let mut current = match require_current(&state, &req, &survey_id).await? {
+        Ok(c) => c,
+        Err(redirect) => return Ok(redirect),
+    };
+    if current.response.is_submitted() {
+        return Ok(see_other(&format!("{}/done", survey_path(&survey_id))));
+    }
+    let d = &current.survey.definition;
+    if let Some(&missing) = current.route.missing_required(d, &current.answers).first() {
+        return Ok(see_other(&page_path(&survey_id, &d.pages[missing].id)));
+    }
+    switch_language(&state, &mut current, query.lang.as_deref()).await?;
+    let wording = current.wording();
+    let d = &current.survey.definition;
+    let change = |page: &str| format!("{}?change=1", page_path(&survey_id, page));
+    let rows = view::check_rows(&wording, d, &current.route, &current.answers, &ics_choices(&state), &change);
+    let title = wording.ui("check_answers_title", &[]);
+    let back = current.route.visible.last().map(|&p| page_path(&survey_id, &d.pages[p].id));
+    let data = extend(
+        base(&state, &req, &wording, &title, &format!("{}/check", survey_path(&survey_id))),
+        json!({ "rows": rows, "action": format!("{}/submit", survey_path(&survey_id)), "back_href": back }),
+    );
+    render(&state, "respondent/check", &data)
+}
+
+/// `POST /surveys/{survey_id}/submit`: exactly once. A second submit (double
+/// click, refresh, another tab) finds nothing to change and lands on the
+/// same confirmation.
+pub async fn submit(
+    state: Data,
+    req: HttpRequest,
+    path: web::Path<String>,
+    _form: CsrfForm,
+) -> Result<HttpResponse, WebError> {
+    let survey_id = path.into_inner();
+    let current = match require_current(&state, &req, &survey_id).await? {
+        Ok(c) => c,
+        Err(redirect) => return Ok(redirect),
+    };
+    let done = format!("{}/done", survey_path(&survey_id));
+    if current.response.is_submitted() {
+        return Ok(see_other(&done));
+    }
+    let d = &current.survey.definition;
+    if let Some(&missing) = current.route.missing_required(d, &current.answers).first() {
+        return Ok(see_other(&page_path(&survey_id, &d.pages[missing].id)));
+    }
+    let id = current.response.id;
+    state.db.run(move |conn| responses::submit(conn, id, storage::now())).await?;
+    Ok(see_other(&done))
+}
+
+pub async fn confirmation(state: Data, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let survey_id = path.into_inner();
+    let current = match require_current(&state, &req, &survey_id).await? {
+        Ok(c) => c,
+        Err(redirect) => return Ok(redirect),
+    };
+    if !current.response.is_submitted() {
+        return Ok(see_other(&format!("{}/check", survey_path(&survey_id))));
+    }
+    let wording = current.wording();
+    let title = wording.ui("confirmation_title", &[]);
+    let data = extend(
+        base(&state, &req, &wording, &title, &format!("{}/done", survey_path(&survey_id))),
+        json!({ "reference": current.response.reference }),
+    );
+    render(&state, "respondent/done", &data)
+}
+
+// ---- save and resume, delete ----------------------------------------------
+
+fn saved_intro(state: &AppState, wording: &Wording<'_>) -> String {
+    wording.ui("saved_intro", &[("days", &state.settings.in_progress_days.to_string())])
+}
+
+pub async fn save_page(state: Data, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let survey_id = path.into_inner();
+    let current = match require_current(&state, &req, &survey_id).await? {
+        Ok(c) => c,
+        Err(redirect) => return Ok(redirect),
+    };
+    let wording = current.wording();
+    let title = wording.ui("save_later", &[]);
+    let back = resume_location(&current);
+    let data = extend(
+        base(&state, &req, &wording, &title, &format!("{}/save", survey_path(&survey_id))),
+        json!({ "saved_intro": saved_intro(&state, &wording), "action": format!("{}/save", survey_path(&survey_id)), "back_href": back }),
+    );
+    render(&state, "respondent/save", &data)
+}
+
+/// Issues a fresh resume link and code (older ones stop working) and shows
+/// them once; only their hashes are stored.
+pub async fn save(
+    state: Data,
+    req: HttpRequest,
+    path: web::Path<String>,
+    _form: CsrfForm,
+) -> Result<HttpResponse, WebError> {
+    let survey_id = path.into_inner();
+    let current = match require_current(&state, &req, &survey_id).await? {
+        Ok(c) => c,
+        Err(redirect) => return Ok(redirect),
+    };
+    if current.response.is_submitted() {
+        return Ok(see_other(&format!("{}/done", survey_path(&survey_id))));
+    }
+    let (link_token, code) = (tokens::new_token(), tokens::new_resume_code());
+    let (token_hash, code_hash) = (tokens::hash(&link_token), tokens::hash(&tokens::normalise_code(&code)));
+    let expires = storage::now() + Duration::days(i64::from(state.settings.in_progress_days));
+    let id = current.response.id;
+    state.db.run(move |conn| responses::set_resume(conn, id, &token_hash, &code_hash, expires)).await?;
+    let wording = current.wording();
+    let title = wording.ui("saved_title", &[]);
+    let data = extend(
+        base(&state, &req, &wording, &title, &format!("{}/save", survey_path(&survey_id))),
+        json!({
+            "saved_intro": saved_intro(&state, &wording),
+            "link": format!("{}/resume/{link_token}", state.settings.base_url),
+            "code": code,
+            "continue_href": resume_location(&current),
+        }),
+    );
+    let mut response = render(&state, "respondent/save", &data)?;
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn resume_response(state: &Data, response: Response) -> Result<HttpResponse, WebError> {
+    let Some(survey) = state.surveys.get(response.survey_version_id) else { return Err(WebError::NotFound) };
+    let survey_id = survey.definition.id.clone();
+    let cookie = response_cookie(state, &survey_id, response.id);
+    let id = response.id;
+    let rows = state.db.run(move |conn| responses::answers_of(conn, id)).await?;
+    let answers =
+        answers_from_stored(&survey.definition, rows.iter().map(|a| (a.question_id.as_str(), a.value.as_str())));
+    let route = Route::compute(&survey.definition, Current::presets(&response), &answers);
+    let current = Current { survey, response, answers, route };
+    Ok(HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, resume_location(&current))).finish())
+}
+
+/// `GET /resume/{token}`: the saved link.
+pub async fn resume_link(state: Data, path: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let hash = tokens::hash(&path.into_inner());
+    let found = state.db.run(move |conn| responses::by_resume_hash(conn, &hash, storage::now())).await?;
+    match found {
+        Some(response) => resume_response(&state, response).await,
+        None => Err(WebError::NotFound),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResumeQuery {
+    survey: Option<String>,
+    lang: Option<String>,
+}
+
+fn resume_form(
+    state: &AppState,
+    req: &HttpRequest,
+    language: &str,
+    code: &str,
+    error: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let ui = view::catalogue_ui(language);
+    let title = ui["resume_title"].as_str().unwrap_or_default().to_string();
+    let errors = error.iter().map(|m| json!({ "href": "#code", "message": m })).collect::<Vec<_>>();
+    let data = json!({
+        "lang": language,
+        "title": format!("{title} - joinedup"),
+        "service_name": "joinedup",
+        "home_href": "/",
+        "ui": ui,
+        "csrf": csrf::token(req, state.secret.expose()),
+        "errors": errors,
+        "error": error,
+        "code": code,
+    });
+    render(state, "respondent/resume", &data)
+}
+
+pub async fn resume_code_page(
+    state: Data,
+    req: HttpRequest,
+    query: web::Query<ResumeQuery>,
+) -> Result<HttpResponse, WebError> {
+    let language = match (&query.survey, &query.lang) {
+        (Some(s), lang) => state
+            .surveys
+            .latest(s)
+            .map(|p| crate::journey::wording::choose_language(&p.definition, lang.as_deref()).to_string()),
+        _ => None,
+    }
+    .unwrap_or_else(|| "en".into());
+    resume_form(&state, &req, &language, "", None)
+}
+
+/// `POST /resume`: a typed code; attempts are rate limited per address.
+pub async fn resume_code(state: Data, req: HttpRequest, CsrfForm(fields): CsrfForm) -> Result<HttpResponse, WebError> {
+    if let Some(ip) = req.peer_addr().map(|a| a.ip())
+        && state.resume_limiter.check_key(&ip).is_err()
+    {
+        return Err(WebError::TooManyRequests);
+    }
+    let typed = fields.get("code").and_then(|v| v.first()).cloned().unwrap_or_default();
+    if typed.len() > 40 {
+        return Err(WebError::BadRequest("the code is too long".into()));
+    }
+    let hash = tokens::hash(&tokens::normalise_code(&typed));
+    let found = state.db.run(move |conn| responses::by_resume_hash(conn, &hash, storage::now())).await?;
+    match found {
+        Some(response) => resume_response(&state, response).await,
+        None => {
+            let message = view::catalogue_ui("en")["error_resume_code"].as_str().unwrap_or_default().to_string();
+            resume_form(&state, &req, "en", &typed, Some(message))
+        }
+    }
+}
+
+pub async fn delete_page(state: Data, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let survey_id = path.into_inner();
+    let current = match require_current(&state, &req, &survey_id).await? {
+        Ok(c) => c,
+        Err(redirect) => return Ok(redirect),
+    };
+    if current.response.is_submitted() {
+        return Ok(see_other(&format!("{}/done", survey_path(&survey_id))));
+    }
+    let wording = current.wording();
+    let title = wording.ui("delete_title", &[]);
+    let data = extend(
+        base(&state, &req, &wording, &title, &format!("{}/delete", survey_path(&survey_id))),
+        json!({ "action": format!("{}/delete", survey_path(&survey_id)), "back_href": resume_location(&current) }),
+    );
+    render(&state, "respondent/delete", &data)
+}
+
+/// Deletes the browser's in-progress response and forgets it.
+pub async fn delete(
+    state: Data,
+    req: HttpRequest,
+    path: web::Path<String>,
+    _form: CsrfForm,
+) -> Result<HttpResponse, WebError> {
+    let survey_id = path.into_inner();
+    let current = match require_current(&state, &req, &survey_id).await? {
+        Ok(c) => c,
+        Err(redirect) => return Ok(redirect),
+    };
+    if current.response.is_submitted() {
+        return Ok(see_other(&format!("{}/done", survey_path(&survey_id))));
+    }
+    let id = current.response.id;
+    state.db.run(move |conn| responses::delete_in_progress(conn, id)).await?;
+    let wording = current.wording();
+    let title = wording.ui("deleted_title", &[]);
+    let data = extend(base(&state, &req, &wording, &title, &survey_path(&survey_id)), json!({ "deleted": true }));
+    let body = state.templates.render("respondent/delete", &data)?;
+    Ok(HttpResponse::Ok().cookie(removal_cookie(&survey_id)).content_type("text/html; charset=utf-8").body(body))
+}
+
+// ---- invitations ----------------------------------------------------------
+
+async fn invitation(state: &Data, token: String) -> Result<(Invitation, Option<Response>), WebError> {
+    let hash = tokens::hash(&token);
+    let found = state
+        .db
+        .run(move |conn| {
+            let Some(invitation) = invitations::by_hash(conn, &hash, storage::now())? else { return Ok(None) };
+            let response = responses::by_invitation(conn, invitation.id)?;
+            Ok(Some((invitation, response)))
+        })
+        .await?;
+    found.ok_or(WebError::NotFound)
+}
+
+/// `GET /s/{token}`: an invited respondent's start page, or where they left off.
+pub async fn invited_start_page(
+    state: Data,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let token = path.into_inner();
+    let (invitation, response) = invitation(&state, token.clone()).await?;
+    if let Some(response) = response {
+        return resume_response(&state, response).await;
+    }
+    let survey = state.surveys.current(&invitation.survey_id, today()).ok_or(WebError::NotFound)?;
+    let d = &survey.definition;
+    let language = crate::journey::wording::choose_language(d, invitation.language.as_deref());
+    let wording = Wording::new(d, language, invitation.voice.as_deref().and_then(Voice::from_code));
+    let page = extend(
+        base(&state, &req, &wording, wording.text(&d.title), &format!("/s/{token}")),
+        json!({ "about": about_view(&wording), "action": format!("/s/{token}") }),
+    );
+    let mut page = page;
+    page["languages"] = json!([]);
+    render(&state, "respondent/start", &page)
+}
+
+/// `POST /s/{token}`: starts the invitation's one response (two tabs
+/// starting at once still make one).
+pub async fn invited_start(state: Data, path: web::Path<String>, _form: CsrfForm) -> Result<HttpResponse, WebError> {
+    let token = path.into_inner();
+    let (invitation, existing) = invitation(&state, token).await?;
+    if let Some(response) = existing {
+        return resume_response(&state, response).await;
+    }
+    let survey = state.surveys.current(&invitation.survey_id, today()).ok_or(WebError::NotFound)?;
+    let version_id = survey.version.id;
+    let language =
+        crate::journey::wording::choose_language(&survey.definition, invitation.language.as_deref()).to_string();
+    let invitation_id = invitation.id;
+    let response = state
+        .db
+        .run(move |conn| {
+            let at = storage::now();
+            let reference = tokens::new_reference();
+            let created = responses::create(
+                conn,
+                &NewResponse {
+                    survey_version_id: version_id,
+                    channel: Channel::Invitation.as_str(),
+                    status: responses::IN_PROGRESS,
+                    voice: invitation.voice.as_deref(),
+                    language: &language,
+                    ics_code: invitation.ics_code.as_deref(),
+                    created_at: at,
+                    updated_at: at,
+                    invitation_id: Some(invitation_id),
+                    reference: Some(&reference),
+                    voice_preset: invitation.voice.is_some(),
+                    ics_preset: invitation.ics_code.is_some(),
+                },
+            );
+            match created {
+                Ok(r) => Ok(r),
+                // Another tab won the race: use its response.
+                Err(_) => responses::by_invitation(conn, invitation_id)?
+                    .ok_or(storage::StorageError::Pool("the invitation's response vanished".into())),
+            }
+        })
+        .await?;
+    resume_response(&state, response).await
+}

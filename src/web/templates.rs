@@ -1,0 +1,34 @@
+//! The handlebars templates, embedded in the binary so a deployment is one
+//! file. `{{ }}` escapes HTML; no template uses the unescaped form.
+
+use handlebars::Handlebars;
+
+macro_rules! embedded {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../templates/", $name, ".hbs")))),*]
+    };
+}
+
+const PAGES: &[(&str, &str)] = embedded!(
+    "error",
+    "respondent/home",
+    "respondent/start",
+    "respondent/privacy",
+    "respondent/accessibility",
+    "respondent/question",
+    "respondent/check",
+    "respondent/done",
+    "respondent/save",
+    "respondent/resume",
+    "respondent/delete",
+);
+
+pub fn registry() -> Result<Handlebars<'static>, Box<handlebars::TemplateError>> {
+    let mut hb = Handlebars::new();
+    hb.set_dev_mode(false);
+    hb.register_partial("layout", include_str!("../../templates/layout.hbs")).map_err(Box::new)?;
+    for (name, source) in PAGES {
+        hb.register_template_string(name, source).map_err(Box::new)?;
+    }
+    Ok(hb)
+}
