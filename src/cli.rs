@@ -58,9 +58,55 @@ pub enum Command {
     Check {
         /// Files or folders to check (default: the definitions folder).
         paths: Vec<PathBuf>,
+        /// Print one JSON object per valid survey instead of summary lines.
+        #[arg(long)]
+        json: bool,
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Invitation tokens (emails come with the invitations feature).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create invitation tokens and print their links, one per line.
+    Issue(TokenIssueArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenIssueArgs {
+    /// The survey id the invitation is for (a published survey).
+    #[arg(long)]
+    pub survey: String,
+    /// Preset the ICS (ONS code E54… or ODS code): the area question is skipped.
+    #[arg(long)]
+    pub ics: Option<String>,
+    /// Preset the voice (patient, carer_self, carer_on_behalf): the voice question is skipped.
+    #[arg(long)]
+    pub voice: Option<String>,
+    /// The language the survey opens in.
+    #[arg(long)]
+    pub language: Option<String>,
+    /// Sample stratum: age band (e.g. 65-74).
+    #[arg(long)]
+    pub age_band: Option<String>,
+    /// Sample stratum: sex (female or male).
+    #[arg(long)]
+    pub sex: Option<String>,
+    /// Sample stratum: deprivation (IMD) quintile, 1 (most deprived) to 5.
+    #[arg(long)]
+    pub imd_quintile: Option<i32>,
+    /// Probability this person was selected; its inverse is the base weight.
+    #[arg(long)]
+    pub selection_probability: Option<f64>,
+    /// How many tokens to create.
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    /// Days until the links stop working (default: never).
+    #[arg(long)]
+    pub expires_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -80,8 +126,9 @@ pub fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
-        Command::Check { paths } => return check(&settings, paths),
+        Command::Check { paths, json } => return check(&settings, paths, json),
         Command::Migrate => app::migrate(&settings),
+        Command::Token(TokenCommand::Issue(args)) => crate::invitations::issue::issue_tokens(&settings, &args),
         Command::Serve(args) => run_server(settings, args),
     };
     match result {
@@ -106,12 +153,31 @@ fn run_server(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-fn check(settings: &Settings, paths: Vec<PathBuf>) -> ExitCode {
+fn check(settings: &Settings, paths: Vec<PathBuf>, json: bool) -> ExitCode {
     let paths = if paths.is_empty() { vec![settings.definitions.clone()] } else { paths };
     match definitions::load_paths(&paths) {
         Ok(files) => {
             for file in &files {
-                println!("ok {}: {}", file.path.display(), definitions::summary(&file.definition));
+                let d = &file.definition;
+                if json {
+                    let per_voice: std::collections::BTreeMap<&str, usize> =
+                        d.pages_per_voice().into_iter().map(|(v, n)| (v.code(), n)).collect();
+                    let line = serde_json::json!({
+                        "file": file.path.display().to_string(),
+                        "id": d.id,
+                        "version": d.version,
+                        "content_hash": d.content_hash,
+                        "pages": d.pages.len(),
+                        "questions": d.question_count(),
+                        "scored_items": d.scored_items().len(),
+                        "domains": d.domains.len(),
+                        "languages": d.languages.iter().map(|l| &l.code).collect::<Vec<_>>(),
+                        "pages_per_voice": per_voice,
+                    });
+                    println!("{line}");
+                } else {
+                    println!("ok {}: {}", file.path.display(), definitions::summary(d));
+                }
             }
             if files.is_empty() {
                 eprintln!("error: no definition files (*.yaml) found in {}", display(&paths));

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::condition::{CmpOp, Expr, LiteralValue, QuestionRef, Subject, Tri};
+use super::condition::{CmpOp, Expr, LiteralValue, QuestionRef, Subject};
 use super::decode::{Decoder, OptionOwner, PartialSurvey, TextScope};
 use super::diagnostics::{Diagnostic, did_you_mean};
 use super::model::*;
@@ -539,22 +539,8 @@ impl Decoder {
         page_of: &BTreeMap<String, usize>,
         voices: &[Voice],
     ) -> Vec<BTreeSet<Voice>> {
-        let mut reach: Vec<BTreeSet<Voice>> = Vec::with_capacity(pages.len());
-        for (index, page) in pages.iter().enumerate() {
-            let mut seen_by = BTreeSet::new();
-            for &voice in voices {
-                let visible = match &page.show_if {
-                    None => true,
-                    Some(cond) => {
-                        let reachable =
-                            |id: &str| page_of.get(id).is_some_and(|&p| p < index && reach[p].contains(&voice));
-                        cond.expr.possible(voice, &reachable) != Tri::False
-                    }
-                };
-                if visible {
-                    seen_by.insert(voice);
-                }
-            }
+        let reach = super::model::voices_per_page(pages, page_of, voices);
+        for (index, (page, seen_by)) in pages.iter().zip(&reach).enumerate() {
             if seen_by.is_empty() && !self.sites.bad_conditions.contains(&index) {
                 let (at, path) = self.page_site(index);
                 self.diags
@@ -565,7 +551,6 @@ impl Decoder {
                     )
                     .hint("check the condition, and that the questions it uses can themselves be shown");
             }
-            reach.push(seen_by);
         }
         reach
     }

@@ -416,6 +416,54 @@ impl SurveyDefinition {
     }
 }
 
+/// For each page, the voices that can ever see it: a page whose `show_if`
+/// is false for a voice whatever the answers (or that depends only on pages
+/// that voice never sees) is not theirs.
+pub fn voices_per_page(
+    pages: &[Page],
+    page_of: &BTreeMap<String, usize>,
+    voices: &[Voice],
+) -> Vec<std::collections::BTreeSet<Voice>> {
+    let mut reach: Vec<std::collections::BTreeSet<Voice>> = Vec::with_capacity(pages.len());
+    for (index, page) in pages.iter().enumerate() {
+        let seen_by = voices
+            .iter()
+            .copied()
+            .filter(|&voice| match &page.show_if {
+                None => true,
+                Some(cond) => {
+                    let reachable = |id: &str| page_of.get(id).is_some_and(|&p| p < index && reach[p].contains(&voice));
+                    cond.expr.possible(voice, &reachable) != super::condition::Tri::False
+                }
+            })
+            .collect();
+        reach.push(seen_by);
+    }
+    reach
+}
+
+impl SurveyDefinition {
+    /// The question and Likert item ids, each with its page index.
+    pub fn page_of_ids(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for (index, page) in self.pages.iter().enumerate() {
+            out.insert(page.question.id.clone(), index);
+            if let QuestionKind::LikertGroup { items, .. } = &page.question.kind {
+                for item in items {
+                    out.insert(item.id.clone(), index);
+                }
+            }
+        }
+        out
+    }
+
+    /// How many pages each voice can ever be shown.
+    pub fn pages_per_voice(&self) -> BTreeMap<Voice, usize> {
+        let reach = voices_per_page(&self.pages, &self.page_of_ids(), &self.voices);
+        self.voices.iter().map(|v| (*v, reach.iter().filter(|r| r.contains(v)).count())).collect()
+    }
+}
+
 pub(crate) fn identifier(id: &str) -> Result<(), ValidationError> {
     let ok = (1..=64).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_lowercase())
