@@ -117,7 +117,7 @@ pub async fn prepare(settings: &Settings, migrate: bool) -> anyhow::Result<Arc<A
 fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<AppState>> {
     let files = load_definitions(&settings)?;
     let db = Db::connect(&settings.database)?;
-    let mut conn = db.get()?;
+    let mut conn = db.get_writer()?;
     if migrate {
         let applied = storage::migrations::run_pending(&mut conn)?;
         for version in applied {
@@ -194,7 +194,7 @@ fn spawn_housekeeping(state: Arc<AppState>) {
         loop {
             every_hour.tick().await;
             let cutoff = storage::now() - chrono::Duration::days(i64::from(state.settings.in_progress_days));
-            match state.db.run(move |conn| storage::responses::purge_in_progress(conn, cutoff)).await {
+            match state.db.write(move |conn| storage::responses::purge_in_progress(conn, cutoff)).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "deleted unfinished responses past the retention period"),
                 Err(e) => tracing::warn!(error = %e, "could not delete old unfinished responses"),

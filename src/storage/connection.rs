@@ -166,9 +166,16 @@ pub type Pool = r2d2::Pool<Manager>;
 pub type PooledConn = r2d2::PooledConnection<Manager>;
 
 /// The database handle passed to everything that stores data.
+///
+/// SQLite allows one writer at a time; writers that meet a held lock sleep
+/// and retry, which wastes whole milliseconds. So on SQLite all writes go
+/// through a pool of exactly one connection and queue in memory instead,
+/// handed over the moment the previous write commits. Reads use the main
+/// pool, concurrently (WAL).
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    writer: Pool,
     url: DatabaseUrl,
 }
 
@@ -181,16 +188,24 @@ impl Db {
             url: url.to_string(),
             reason: e.to_string().trim().to_string(),
         })?;
-        let size = match url.backend() {
-            Backend::Sqlite => 8,
-            Backend::Postgres => 16,
+        // A SQLite file cannot drop a connection, so there is nothing to
+        // test on checkout; a PostgreSQL connection can, after a restart.
+        let build = |size: u32| {
+            r2d2::Pool::builder()
+                .max_size(size)
+                .min_idle(Some(1))
+                .test_on_check_out(url.backend() == Backend::Postgres)
+                .connection_timeout(Duration::from_secs(30))
+                .build_unchecked(manager.clone())
         };
-        let pool = r2d2::Pool::builder()
-            .max_size(size)
-            .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(10))
-            .build_unchecked(manager);
-        Ok(Db { pool, url: url.clone() })
+        let (pool, writer) = match url.backend() {
+            Backend::Sqlite => (build(8), build(1)),
+            Backend::Postgres => {
+                let pool = build(16);
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Db { pool, writer, url: url.clone() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -206,14 +221,36 @@ impl Db {
         self.pool.get().map_err(|e| StorageError::Pool(e.to_string()))
     }
 
-    /// Runs blocking diesel work on tokio's blocking pool, never on an
+    /// Runs blocking diesel reads on tokio's blocking pool, never on an
     /// async worker thread.
     pub async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, StorageError> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        Self::on_blocking_thread(self.pool.clone(), work).await
+    }
+
+    /// Like `run`, for work that writes: on SQLite it waits its turn for the
+    /// single writer connection.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, StorageError> + Send + 'static,
+    {
+        Self::on_blocking_thread(self.writer.clone(), work).await
+    }
+
+    /// A connection for blocking writes (CLI commands).
+    pub fn get_writer(&self) -> Result<PooledConn, StorageError> {
+        self.writer.get().map_err(|e| StorageError::Pool(e.to_string()))
+    }
+
+    async fn on_blocking_thread<T, F>(pool: Pool, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, StorageError> + Send + 'static,
+    {
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(|e| StorageError::Pool(e.to_string()))?;
             work(&mut conn)

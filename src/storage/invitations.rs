@@ -58,6 +58,6 @@ pub fn by_hash(conn: &mut DbConn, hash: &str, now: NaiveDateTime) -> Result<Opti
         .filter(invitation_tokens::token_hash.eq(hash))
         .filter(invitation_tokens::expires_at.is_null().or(invitation_tokens::expires_at.gt(now)))
         .select(Invitation::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }

@@ -87,7 +87,8 @@ pub fn create(conn: &mut DbConn, new: &NewResponse<'_>) -> Result<Response, Stor
 }
 
 pub fn by_id(conn: &mut DbConn, id: i64) -> Result<Option<Response>, StorageError> {
-    Ok(responses::table.find(id).select(Response::as_select()).first(conn).optional()?)
+    // `get_result`, not `first`: a bound `LIMIT ?` makes SQLite re-prepare the statement on every run.
+    Ok(responses::table.find(id).select(Response::as_select()).get_result(conn).optional()?)
 }
 
 /// One page's changes to a response.
@@ -174,6 +175,16 @@ pub fn submit(conn: &mut DbConn, response_id: i64, at: NaiveDateTime) -> Result<
     Ok(changed == 1)
 }
 
+/// A response's answers as (question id, stored value), the hot read of
+/// every page; timestamps are left out because parsing them is the cost.
+pub fn answer_values(conn: &mut DbConn, response_id: i64) -> Result<Vec<(String, String)>, StorageError> {
+    Ok(answers::table
+        .filter(answers::response_id.eq(response_id))
+        .order(answers::question_id)
+        .select((answers::question_id, answers::value))
+        .load(conn)?)
+}
+
 pub fn answers_of(conn: &mut DbConn, response_id: i64) -> Result<Vec<Answer>, StorageError> {
     Ok(answers::table
         .filter(answers::response_id.eq(response_id))
@@ -235,7 +246,7 @@ pub fn by_resume_hash(conn: &mut DbConn, hash: &str, now: NaiveDateTime) -> Resu
         .filter(responses::status.eq(IN_PROGRESS))
         .filter(responses::resume_expires_at.gt(now))
         .select(Response::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -243,7 +254,7 @@ pub fn by_invitation(conn: &mut DbConn, invitation_id: i64) -> Result<Option<Res
     Ok(responses::table
         .filter(responses::invitation_id.eq(invitation_id))
         .select(Response::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -285,6 +296,11 @@ pub fn by_reference(conn: &mut DbConn, reference: &str) -> Result<Option<Respons
     Ok(responses::table
         .filter(responses::reference.eq(reference))
         .select(Response::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
+}
+
+/// All stored answers, for checks and load tests.
+pub fn answer_count(conn: &mut DbConn) -> Result<i64, StorageError> {
+    Ok(answers::table.count().get_result(conn)?)
 }

@@ -125,7 +125,7 @@ async fn load_current(state: &Data, req: &HttpRequest, survey_id: &str) -> Resul
         .db
         .run(move |conn| {
             let Some(response) = responses::by_id(conn, id)? else { return Ok(None) };
-            let answers = responses::answers_of(conn, id)?;
+            let answers = responses::answer_values(conn, id)?;
             Ok(Some((response, answers)))
         })
         .await?;
@@ -134,8 +134,7 @@ async fn load_current(state: &Data, req: &HttpRequest, survey_id: &str) -> Resul
     if survey.definition.id != survey_id {
         return Ok(None);
     }
-    let answers =
-        answers_from_stored(&survey.definition, rows.iter().map(|a| (a.question_id.as_str(), a.value.as_str())));
+    let answers = answers_from_stored(&survey.definition, rows.iter().map(|(q, v)| (q.as_str(), v.as_str())));
     let route = Route::compute(&survey.definition, Current::presets(&response), &answers);
     Ok(Some(Current { survey, response, answers, route }))
 }
@@ -276,7 +275,7 @@ pub async fn start(
     let version_id = survey.version.id;
     let response = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let at = storage::now();
             let reference = tokens::new_reference();
             responses::create(
@@ -363,7 +362,7 @@ async fn switch_language(state: &Data, current: &mut Current, requested: Option<
     if chosen != current.response.language {
         let id = current.response.id;
         let value = chosen.clone();
-        state.db.run(move |conn| responses::set_language(conn, id, &value)).await?;
+        state.db.write(move |conn| responses::set_language(conn, id, &value)).await?;
         current.response.language = chosen;
     }
     Ok(())
@@ -491,7 +490,7 @@ pub async fn answer_page(
         ics_code: matches!(q.kind, QuestionKind::IcsSelect).then(|| chosen_code(&q.id)),
     };
     let response_id = current.response.id;
-    let saved = state.db.run(move |conn| responses::apply_page(conn, response_id, &save, storage::now())).await?;
+    let saved = state.db.write(move |conn| responses::apply_page(conn, response_id, &save, storage::now())).await?;
     if !saved {
         return Ok(see_other(&format!("{}/done", survey_path(&survey_id))));
     }
@@ -575,7 +574,7 @@ pub async fn submit(
         return Ok(see_other(&page_path(&survey_id, &d.pages[missing].id)));
     }
     let id = current.response.id;
-    state.db.run(move |conn| responses::submit(conn, id, storage::now())).await?;
+    state.db.write(move |conn| responses::submit(conn, id, storage::now())).await?;
     Ok(see_other(&done))
 }
 
@@ -639,7 +638,7 @@ pub async fn save(
     let (token_hash, code_hash) = (tokens::hash(&link_token), tokens::hash(&tokens::normalise_code(&code)));
     let expires = storage::now() + Duration::days(i64::from(state.settings.in_progress_days));
     let id = current.response.id;
-    state.db.run(move |conn| responses::set_resume(conn, id, &token_hash, &code_hash, expires)).await?;
+    state.db.write(move |conn| responses::set_resume(conn, id, &token_hash, &code_hash, expires)).await?;
     let wording = current.wording();
     let title = wording.ui("saved_title", &[]);
     let data = extend(
@@ -661,9 +660,8 @@ async fn resume_response(state: &Data, response: Response) -> Result<HttpRespons
     let survey_id = survey.definition.id.clone();
     let cookie = response_cookie(state, &survey_id, response.id);
     let id = response.id;
-    let rows = state.db.run(move |conn| responses::answers_of(conn, id)).await?;
-    let answers =
-        answers_from_stored(&survey.definition, rows.iter().map(|a| (a.question_id.as_str(), a.value.as_str())));
+    let rows = state.db.run(move |conn| responses::answer_values(conn, id)).await?;
+    let answers = answers_from_stored(&survey.definition, rows.iter().map(|(q, v)| (q.as_str(), v.as_str())));
     let route = Route::compute(&survey.definition, Current::presets(&response), &answers);
     let current = Current { survey, response, answers, route };
     Ok(HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, resume_location(&current))).finish())
@@ -781,7 +779,7 @@ pub async fn delete(
         return Ok(see_other(&format!("{}/done", survey_path(&survey_id))));
     }
     let id = current.response.id;
-    state.db.run(move |conn| responses::delete_in_progress(conn, id)).await?;
+    state.db.write(move |conn| responses::delete_in_progress(conn, id)).await?;
     let wording = current.wording();
     let title = wording.ui("deleted_title", &[]);
     let data = extend(base(&state, &req, &wording, &title, &survey_path(&survey_id)), json!({ "deleted": true }));
@@ -843,7 +841,7 @@ pub async fn invited_start(state: Data, path: web::Path<String>, _form: CsrfForm
     let invitation_id = invitation.id;
     let response = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let at = storage::now();
             let reference = tokens::new_reference();
             let created = responses::create(
