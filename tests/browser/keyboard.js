@@ -31,7 +31,7 @@ let focusChecks = 0;
 async function focused(page) {
   return page.evaluate(() => {
     const el = document.activeElement;
-    if (!el || el === document.body) return { tag: 'body', visible: false };
+    if (!el || el === document.body) return { tag: 'body', className: '', text: '', visible: false };
     // Focus is visible when the element (or, for NHS.UK radios and
     // checkboxes, whose inputs are invisible, the label's ::before box)
     // looks different focused and not: compare, then put focus back.
@@ -254,7 +254,13 @@ async function main() {
       await tabTo(page, isContinue, 'Continue');
       await pressAndWait(page, 'Enter', `Continue with nothing entered on ${id}`);
       if (pathOf(page) === here) {
-        const active = await focused(page);
+        // autofocus moves focus at the browser's next rendering step, which
+        // can come just after the load event: give it a moment.
+        let active = await focused(page);
+        for (let i = 0; i < 40 && active.tag === 'body'; i++) {
+          await page.waitForTimeout(50);
+          active = await focused(page);
+        }
         assert(
           active.className.includes('nhsuk-error-summary'),
           `${here}: after a bad submit focus is on ${describe(active)}, not the error summary`,

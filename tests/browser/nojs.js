@@ -75,7 +75,12 @@ async function journey(browser, survey, language, voice, voiceCode, { saveAndRes
       if (step === 0) {
         await j.clickAndWait(page, j.continueButton(page), 'Continue (empty)');
         await j.checkErrorSummary(page, here);
-        const focusedSummary = await page.evaluate(() => document.activeElement.classList.contains('nhsuk-error-summary'));
+        // autofocus acts at the next rendering step, possibly just after load.
+        let focusedSummary = false;
+        for (let i = 0; i < 40 && !focusedSummary; i++) {
+          if (i) await page.waitForTimeout(50);
+          focusedSummary = await page.evaluate(() => document.activeElement.classList.contains('nhsuk-error-summary'));
+        }
         assert(focusedSummary, `without JavaScript the error summary on ${here} did not take focus`);
       }
       // Save and come back later, in a second browser, without JavaScript.
