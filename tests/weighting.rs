@@ -298,7 +298,10 @@ mod properties {
     /// category present in every ICS, positive base weights. The margins are
     /// totals of hidden "true" weights over the same people, so a solution
     /// always exists.
+    type Person = (u32, u32, u32, f64, f64);
+
     fn sample() -> impl Strategy<Value = (Respondents, Population)> {
+        // (ICS, age, sex, base weight, hidden true weight)
         let person = (0u32..2, 0u32..3, 0u32..2, 0.2f64..5.0, 1.0f64..50.0);
         prop::collection::vec(person, 30..120).prop_filter_map("every category needs a respondent", |people| {
             for h in 0..2 {
@@ -321,7 +324,7 @@ mod properties {
                     people.iter().map(|p| Some(p.2)).collect(),
                 ],
             };
-            let total = |h: u32, pick: &dyn Fn(&(u32, u32, u32, f64, f64)) -> bool| {
+            let total = |h: u32, pick: &dyn Fn(&Person) -> bool| {
                 Some(people.iter().filter(|p| p.0 == h && pick(p)).map(|p| p.4 * 100.0).sum::<f64>())
             };
             let age = |h: u32| (0..3).map(|a| total(h, &|p| p.1 == a)).collect::<Vec<_>>();
