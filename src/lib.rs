@@ -16,4 +16,5 @@ pub mod journey;
 pub mod reference;
 pub mod storage;
 pub mod web;
+pub mod weight_files;
 pub mod weighting;

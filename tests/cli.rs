@@ -90,3 +90,122 @@ fn a_short_secret_key_is_refused() {
     let out = joinedup(&["migrate"], &[("JOINEDUP_SECRET_KEY", "short")]);
     assert_clean_failure(&out, "JOINEDUP_SECRET_KEY must be at least 32 characters");
 }
+
+mod weight {
+    use super::*;
+
+    fn fixture(case: &str, file: &str) -> String {
+        common::project_path(&format!("tests/fixtures/weighting/{case}/{file}")).display().to_string()
+    }
+
+    #[test]
+    fn weights_and_estimates_equal_r() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, est) = (dir.path().join("w.csv"), dir.path().join("e.csv"));
+        let output = joinedup(
+            &[
+                "weight",
+                "--respondents",
+                &fixture("estimates", "respondents.csv"),
+                "--margins",
+                &fixture("estimates", "margins.csv"),
+                "--out",
+                out.to_str().unwrap(),
+                "--estimate",
+                "score",
+                "--estimates-out",
+                est.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(stderr(&output).contains("weighted 775 respondents"), "diagnostics: {}", stderr(&output));
+        let reference: std::collections::BTreeMap<String, f64> =
+            csv::Reader::from_path(fixture("estimates", "weights.csv"))
+                .unwrap()
+                .records()
+                .map(|r| {
+                    let r = r.unwrap();
+                    (r[0].to_string(), r[4].parse().unwrap())
+                })
+                .collect();
+        let mut rows = 0;
+        for r in csv::Reader::from_path(&out).unwrap().records() {
+            let r = r.unwrap();
+            let ours: f64 = r[1].parse().unwrap();
+            assert!((ours - reference[&r[0]]).abs() / reference[&r[0]] < 1e-8, "id {}", &r[0]);
+            rows += 1;
+        }
+        assert_eq!(rows, reference.len());
+        let estimates = std::fs::read_to_string(&est).unwrap();
+        assert!(estimates.starts_with("ics,n,sum_w,n_eff,estimate,se,ci_low,ci_high\n"), "{estimates}");
+        let r_rows: Vec<csv::StringRecord> = csv::Reader::from_path(fixture("estimates", "estimates_ics.csv"))
+            .unwrap()
+            .records()
+            .map(|r| r.unwrap())
+            .filter(|r| &r[0] == "raked")
+            .collect();
+        for (line, r) in estimates.lines().skip(1).zip(&r_rows) {
+            let ours: Vec<&str> = line.split(',').collect();
+            assert_eq!(ours[0], &r[1]);
+            let se: f64 = ours[5].parse().unwrap();
+            let r_se: f64 = r[5].parse().unwrap();
+            assert!((se - r_se).abs() / r_se < 1e-6, "{line} vs {r:?}");
+        }
+    }
+
+    /// Each bad file: an error naming the row, and nothing written.
+    #[test]
+    fn bad_rows_are_named_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let margins = "ics,dimension,category,population\nA,sex,female,600\nA,sex,male,400\n";
+        let cases = [
+            (
+                "id,ics,sex\n1,A,female\n2,A,male\n",
+                "ics,dimension,category,population\nA,sex,female,-600\nA,sex,male,400\n",
+                "margins.csv line 2: population `-600` must be a positive number",
+            ),
+            (
+                "id,ics,sex\n1,A,female\n2,A,other\n",
+                margins,
+                "respondents.csv line 3: `sex` = `other` is not a category in the margins (known: female, male)",
+            ),
+            ("id,ics,sex\n1,A,female\n2,B,male\n", margins, "respondents.csv line 3: ICS `B` has no margins"),
+            (
+                "id,ics,sex,base_weight\n1,A,female,1.5\n2,A,male,heavy\n",
+                margins,
+                "respondents.csv line 3: base_weight `heavy` must be a positive number",
+            ),
+            ("id,ics,sex\n1,A,female\n1,A,male\n", margins, "respondents.csv line 3: id `1` is already used on line 2"),
+            (
+                "id,ics,sex\n1,A,female\n2,A,female\n",
+                margins,
+                "ICS A: `sex` = `male` has a population but no respondents",
+            ),
+        ];
+        for (respondents, margins, expected) in cases {
+            let (r, m, out) =
+                (dir.path().join("respondents.csv"), dir.path().join("margins.csv"), dir.path().join("weights.csv"));
+            std::fs::write(&r, respondents).unwrap();
+            std::fs::write(&m, margins).unwrap();
+            let _ = std::fs::remove_file(&out);
+            let output = joinedup(
+                &[
+                    "weight",
+                    "--respondents",
+                    r.to_str().unwrap(),
+                    "--margins",
+                    m.to_str().unwrap(),
+                    "--out",
+                    out.to_str().unwrap(),
+                    "--min-respondents",
+                    "1",
+                ],
+                &[],
+            );
+            assert_clean_failure(&output, expected);
+            assert!(!out.exists(), "nothing is written after: {expected}");
+            assert!(!stderr(&output).contains("NaN"));
+        }
+    }
+}
