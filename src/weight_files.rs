@@ -96,7 +96,7 @@ fn read_margins(path: &Path) -> anyhow::Result<Population> {
         if let Some(first) = seen.insert((h, d, c), line) {
             bail!("{} line {line}: `{ics}` `{dim}` `{cat}` is already given on line {first}", path.display());
         }
-        let into = c_into.map(|c| get(c)).filter(|s| !s.is_empty());
+        let into = c_into.map(get).filter(|s| !s.is_empty());
         rows.push((h, d, c, population, into, line));
     }
     if rows.is_empty() {
