@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Concurrent respondents through the whole survey against a real server,
+# then a check that the database holds exactly what was acknowledged.
+#
+#   scripts/load-test.sh [sqlite|postgres] [options]
+#     --users N        concurrent respondents (default 64)
+#     --run-time T     goose duration, e.g. 30s (default 30s)
+#     --kill           SIGKILL the server halfway and restart it; every
+#                      acknowledged page and submission must survive
+#     --debug          use debug builds (the CI smoke run) instead of release
+#     --no-build       use the binaries already built
+#
+# PostgreSQL: a fresh database on TEST_POSTGRES_URL's server (default
+# postgres://postgres@127.0.0.1:5432/postgres), dropped afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+backend=sqlite users=64 run_time=30s kill=0 profile=release build=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    sqlite|postgres) backend=$1 ;;
+    --users) users=$2; shift ;;
+    --run-time) run_time=$2; shift ;;
+    --kill) kill=1 ;;
+    --debug) profile=debug ;;
+    --no-build) build=0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$build" = 1 ]; then
+  if [ "$profile" = release ]; then cargo build -q --release -p joinedup -p joinedup-loadtest
+  else cargo build -q -p joinedup -p joinedup-loadtest; fi
+fi
+bin="target/$profile/joinedup"
+driver="target/$profile/joinedup-loadtest"
+
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+case "$backend" in
+  sqlite) db="$work/load.sqlite3" ;;
+  postgres)
+    admin="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+    name="joinedup_load_$$"
+    psql "$admin" -qc "CREATE DATABASE $name"
+    db="${admin%/*}/$name" ;;
+esac
+
+server_pid=""
+start_server() {
+  JOINEDUP_START_RATE=100000000 RUST_LOG=warn DATABASE_URL="$db" \
+    "$bin" serve --bind "127.0.0.1:$port" >>"$work/server.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "the server did not start:" >&2; cat "$work/server.log" >&2; return 1
+}
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  [ "$backend" = postgres ] && psql "$admin" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_server
+echo "== $backend, $users respondents, $run_time, $profile build$([ "$kill" = 1 ] && echo ', server killed halfway')"
+DATABASE_URL="$db" "$driver" --host "http://127.0.0.1:$port" --users "$users" --increase-rate "$users" \
+  --run-time "$run_time" --quiet --no-error-summary >"$work/driver.log" 2>&1 &
+driver_pid=$!
+if [ "$kill" = 1 ]; then
+  seconds=${run_time%s}
+  sleep $(( seconds / 2 ))
+  kill -9 "$server_pid"
+  wait "$server_pid" 2>/dev/null || true
+  echo "server killed with SIGKILL at $(date +%T); restarting"
+  start_server
+fi
+status=0
+wait "$driver_pid" || status=$?
+sed -n '/== joinedup load figures ==/,$p' "$work/driver.log"
+if [ "$status" != 0 ]; then
+  echo "load run failed (exit $status):" >&2
+  tail -20 "$work/driver.log" >&2
+  exit "$status"
+fi
