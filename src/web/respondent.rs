@@ -163,15 +163,22 @@ fn ics_choices(state: &AppState) -> Vec<IcsChoice> {
     list
 }
 
+/// A link within a survey that keeps the respondent's language when the
+/// survey has more than one.
+fn in_language(wording: &Wording<'_>, path: &str) -> String {
+    if wording.definition.languages.len() > 1 { format!("{path}?lang={}", wording.language) } else { path.to_string() }
+}
+
 /// What every respondent page carries: language, wording, links, CSRF token.
 fn base(state: &AppState, req: &HttpRequest, wording: &Wording<'_>, title: &str, path: &str) -> Value {
     let d = wording.definition;
+    let survey_title = wording.text(&d.title);
     json!({
         "lang": wording.language,
-        "title": format!("{title} - {}", wording.text(&d.title)),
-        "service_name": wording.text(&d.title),
-        "home_href": survey_path(&d.id),
-        "privacy_href": format!("{}/privacy", survey_path(&d.id)),
+        "title": if title == survey_title { title.to_string() } else { format!("{title} - {survey_title}") },
+        "service_name": survey_title,
+        "home_href": in_language(wording, &survey_path(&d.id)),
+        "privacy_href": in_language(wording, &format!("{}/privacy", survey_path(&d.id))),
         "ui": view::ui(wording),
         "languages": view::language_links(d, wording.language, path),
         "csrf": csrf::token(req, state.secret.expose()),
@@ -333,7 +340,11 @@ pub async fn privacy(
     let title = wording.ui("privacy_title", &[]);
     let page = extend(
         base(&state, &req, &wording, &title, &format!("{}/privacy", survey_path(&survey_id))),
-        json!({ "survey_title": wording.text(&d.title), "about": about_view(&wording), "back_href": survey_path(&survey_id) }),
+        json!({
+            "survey_title": wording.text(&d.title),
+            "about": about_view(&wording),
+            "back_href": in_language(&wording, &survey_path(&survey_id)),
+        }),
     );
     render(&state, "respondent/privacy", &page)
 }
@@ -688,9 +699,10 @@ fn resume_form(
     req: &HttpRequest,
     language: &str,
     code: &str,
-    error: Option<String>,
+    error: bool,
 ) -> Result<HttpResponse, WebError> {
     let ui = view::catalogue_ui(language);
+    let error = error.then(|| ui["error_resume_code"].as_str().unwrap_or_default().to_string());
     let title = ui["resume_title"].as_str().unwrap_or_default().to_string();
     let errors = error.iter().map(|m| json!({ "href": "#code", "message": m })).collect::<Vec<_>>();
     let data = json!({
@@ -703,6 +715,7 @@ fn resume_form(
         "errors": errors,
         "error": error,
         "code": code,
+        "language": language,
     });
     render(state, "respondent/resume", &data)
 }
@@ -720,7 +733,7 @@ pub async fn resume_code_page(
         _ => None,
     }
     .unwrap_or_else(|| "en".into());
-    resume_form(&state, &req, &language, "", None)
+    resume_form(&state, &req, &language, "", false)
 }
 
 /// `POST /resume`: a typed code; attempts are rate limited per address.
@@ -731,6 +744,13 @@ pub async fn resume_code(state: Data, req: HttpRequest, CsrfForm(fields): CsrfFo
         return Err(WebError::TooManyRequests);
     }
     let typed = fields.get("code").and_then(|v| v.first()).cloned().unwrap_or_default();
+    // The page's language, if joinedup has interface wording for it.
+    let language = fields
+        .get("language")
+        .and_then(|v| v.first())
+        .filter(|l| crate::definitions::messages::catalogue(l).is_some())
+        .cloned()
+        .unwrap_or_else(|| "en".into());
     if typed.len() > 40 {
         return Err(WebError::BadRequest("the code is too long".into()));
     }
@@ -738,10 +758,7 @@ pub async fn resume_code(state: Data, req: HttpRequest, CsrfForm(fields): CsrfFo
     let found = state.db.run(move |conn| responses::by_resume_hash(conn, &hash, storage::now())).await?;
     match found {
         Some(response) => resume_response(&state, response).await,
-        None => {
-            let message = view::catalogue_ui("en")["error_resume_code"].as_str().unwrap_or_default().to_string();
-            resume_form(&state, &req, "en", &typed, Some(message))
-        }
+        None => resume_form(&state, &req, &language, &typed, true),
     }
 }
 
