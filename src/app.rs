@@ -24,6 +24,8 @@ pub struct Settings {
     pub secret_key: Option<SecretKey>,
     pub in_progress_days: u32,
     pub start_rate: u32,
+    /// Staff session lifetimes and the sign-in rate limit.
+    pub accounts: crate::accounts::AccountSettings,
 }
 
 /// A secret that never appears in logs or debug output.
@@ -66,8 +68,31 @@ impl Settings {
             secret_key: args.secret_key.clone().map(SecretKey::new).transpose()?,
             in_progress_days: nonzero(args.in_progress_days, "JOINEDUP_IN_PROGRESS_DAYS")?,
             start_rate: nonzero(args.start_rate, "JOINEDUP_START_RATE")?,
+            accounts: account_settings(args)?,
         })
     }
+}
+
+fn account_settings(args: &ConfigArgs) -> anyhow::Result<crate::accounts::AccountSettings> {
+    use crate::accounts::{limits::SignInLimits, session::Lifetimes};
+    let idle = nonzero(args.session_idle_minutes, "JOINEDUP_SESSION_IDLE_MINUTES")?;
+    let absolute = nonzero(args.session_absolute_hours, "JOINEDUP_SESSION_ABSOLUTE_HOURS")?;
+    if i64::from(idle) > i64::from(absolute) * 60 {
+        bail!(
+            "JOINEDUP_SESSION_IDLE_MINUTES ({idle}) must not be longer than JOINEDUP_SESSION_ABSOLUTE_HOURS ({absolute} h)"
+        );
+    }
+    Ok(crate::accounts::AccountSettings {
+        lifetimes: Lifetimes {
+            idle: chrono::Duration::minutes(i64::from(idle)),
+            absolute: chrono::Duration::hours(i64::from(absolute)),
+        },
+        limits: SignInLimits {
+            per_account: nonzero(args.sign_in_account_limit, "JOINEDUP_SIGN_IN_ACCOUNT_LIMIT")?,
+            per_address: nonzero(args.sign_in_address_limit, "JOINEDUP_SIGN_IN_ADDRESS_LIMIT")?,
+            ..SignInLimits::default()
+        },
+    })
 }
 
 fn nonzero(value: u32, name: &str) -> anyhow::Result<u32> {
@@ -199,8 +224,26 @@ fn spawn_housekeeping(state: Arc<AppState>) {
                 Ok(n) => tracing::info!(deleted = n, "deleted unfinished responses past the retention period"),
                 Err(e) => tracing::warn!(error = %e, "could not delete old unfinished responses"),
             }
+            if let Err(e) = purge_account_leftovers(&state).await {
+                tracing::warn!(error = %e, "could not delete ended sessions and old failed sign-ins");
+            }
         }
     });
+}
+
+/// Ended sessions and failed sign-ins older than the rate-limit window are
+/// of no use; the audit log keeps what happened.
+async fn purge_account_leftovers(state: &AppState) -> Result<(), storage::StorageError> {
+    let accounts = state.settings.accounts;
+    let now = storage::now();
+    state
+        .db
+        .write(move |conn| {
+            storage::accounts::purge_sessions(conn, now - accounts.lifetimes.absolute, now - accounts.lifetimes.idle)?;
+            storage::accounts::purge_failures(conn, now - accounts.limits.window)
+        })
+        .await?;
+    Ok(())
 }
 
 /// `joinedup migrate`.

@@ -48,6 +48,18 @@ pub struct ConfigArgs {
     /// Open-link survey starts allowed per client address per minute.
     #[arg(long, env = "JOINEDUP_START_RATE", default_value_t = 30, global = true)]
     pub start_rate: u32,
+    /// Minutes without a request after which a staff session ends.
+    #[arg(long, env = "JOINEDUP_SESSION_IDLE_MINUTES", default_value_t = 30, global = true)]
+    pub session_idle_minutes: u32,
+    /// Hours after signing in at which a staff session ends, however active.
+    #[arg(long, env = "JOINEDUP_SESSION_ABSOLUTE_HOURS", default_value_t = 12, global = true)]
+    pub session_absolute_hours: u32,
+    /// Failed sign-ins allowed per email address in 15 minutes.
+    #[arg(long, env = "JOINEDUP_SIGN_IN_ACCOUNT_LIMIT", default_value_t = 5, global = true)]
+    pub sign_in_account_limit: u32,
+    /// Failed sign-ins allowed per client address in 15 minutes.
+    #[arg(long, env = "JOINEDUP_SIGN_IN_ADDRESS_LIMIT", default_value_t = 20, global = true)]
+    pub sign_in_address_limit: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +82,9 @@ pub enum Command {
     /// Weight your own respondents to population margins (raking within
     /// each ICS, optional trimming), and optionally estimate a mean.
     Weight(WeightArgs),
+    /// Staff accounts: add, list, disable, reset a password.
+    #[command(subcommand)]
+    User(crate::accounts::commands::UserCommand),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -146,6 +161,10 @@ pub struct ServeArgs {
     /// Do not apply migrations at start (refuse to run if any are pending).
     #[arg(long)]
     pub no_migrate: bool,
+    /// On an empty database, create one account per role with one-time
+    /// passwords printed once here. Only on a loopback address.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// Parses the command line, runs the command and turns failures into one
@@ -171,6 +190,7 @@ pub fn main() -> ExitCode {
             by: args.by,
             estimates_out: args.estimates_out,
         }),
+        Command::User(command) => crate::accounts::commands::run(&settings, command),
         Command::Serve(args) => run_server(settings, args),
     };
     match result {
@@ -188,7 +208,13 @@ fn run_server(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = app::listen(&settings.bind)?;
+        if args.demo {
+            crate::accounts::demo::refuse_unless_loopback(&listener.local_addr()?)?;
+        }
         let state = app::prepare(&settings, !args.no_migrate).await?;
+        if args.demo {
+            crate::accounts::demo::create_if_empty(&state.db, &mut std::io::stdout()).await?;
+        }
         tracing::info!(address = %listener.local_addr()?, "joinedup is listening");
         app::run(listener, state)?.await?;
         Ok(())

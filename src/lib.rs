@@ -7,6 +7,7 @@
 //! `index` (scores and comparisons), `invitations` (tokens and email),
 //! `web` (thin HTTP handlers), and `app`/`cli` (wiring and commands).
 
+pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod definitions;

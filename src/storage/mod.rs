@@ -2,7 +2,9 @@
 //! PostgreSQL (production). Queries are written once against `DbConn`;
 //! only upserts go through `per_backend!`.
 
+pub mod accounts;
 pub mod app_settings;
+pub mod audit;
 mod connection;
 pub mod icss;
 pub mod invitations;

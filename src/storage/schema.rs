@@ -87,9 +87,76 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        email -> Text,
+        password_hash -> Text,
+        disabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    user_roles (user_id, role) {
+        user_id -> BigInt,
+        role -> Text,
+        granted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> BigInt,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        client_ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    failed_sign_ins (id) {
+        id -> BigInt,
+        account_key -> Text,
+        client_ip -> Nullable<Text>,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        created_by -> Nullable<BigInt>,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor_user_id -> Nullable<BigInt>,
+        actor -> Text,
+        action -> Text,
+        target -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        client_ip -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(responses -> survey_versions (survey_version_id));
 diesel::joinable!(answers -> responses (response_id));
 diesel::joinable!(responses -> invitation_tokens (invitation_id));
+diesel::joinable!(user_roles -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(api_tokens -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     app_settings,
@@ -97,5 +164,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     survey_versions,
     responses,
     answers,
-    invitation_tokens
+    invitation_tokens,
+    users,
+    user_roles,
+    sessions,
+    failed_sign_ins,
+    api_tokens,
+    audit_log
 );

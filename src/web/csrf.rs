@@ -1,6 +1,14 @@
 //! CSRF protection for every form: a random per-browser cookie, and in each
 //! form an HMAC of it under the app's secret (the signed double-submit
 //! pattern). A POST without a matching token changes nothing.
+//!
+//! On routes that need sign-in the token is bound to the session instead:
+//! an HMAC of the session id. The double-submit cookie can be planted by
+//! anyone who can set a cookie for the site (a sibling subdomain, a
+//! plain-http response); the session id cannot, and it changes at every
+//! sign-in, so a token from before sign-in, from another user's session or
+//! from a session that has ended is refused. The same token goes in the
+//! `X-CSRF-Token` header of API calls made with a session cookie.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,6 +22,8 @@ use rand::RngCore;
 use sha2::Sha256;
 
 use super::errors::WebError;
+use crate::accounts::audit::{Action, Event};
+use crate::accounts::{Principal, SessionId};
 use crate::app::AppState;
 use crate::journey::Fields;
 
@@ -48,23 +58,49 @@ pub async fn ensure_cookie(
     Ok(response)
 }
 
-fn mac(secret: &str, seed: &str) -> Hmac<Sha256> {
+/// `domain` keeps the two kinds of token apart: a cookie value can never
+/// pass as a session id.
+fn mac(secret: &str, domain: &[u8], value: &str) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(b"csrf:");
-    mac.update(seed.as_bytes());
+    mac.update(domain);
+    mac.update(value.as_bytes());
     mac
+}
+
+const COOKIE_DOMAIN: &[u8] = b"csrf:";
+const SESSION_DOMAIN: &[u8] = b"csrf-session:";
+
+/// The session the guard found for this request, on routes that need one.
+fn session(req: &HttpRequest) -> Option<SessionId> {
+    req.extensions().get::<Principal>().and_then(|p| p.session().cloned())
+}
+
+/// The token for a signed-in session (in its forms, and for the API header).
+pub fn token_for_session(secret: &str, session: &SessionId) -> String {
+    hex::encode(mac(secret, SESSION_DOMAIN, session.expose()).finalize().into_bytes())
+}
+
+pub fn verify_for_session(secret: &str, session: &SessionId, submitted: &str) -> bool {
+    let Ok(bytes) = hex::decode(submitted) else { return false };
+    mac(secret, SESSION_DOMAIN, session.expose()).verify_slice(&bytes).is_ok()
 }
 
 /// The token to put in this request's forms.
 pub fn token(req: &HttpRequest, secret: &str) -> String {
+    if let Some(session) = session(req) {
+        return token_for_session(secret, &session);
+    }
     let seed = req.extensions().get::<Seed>().map(|s| s.0.clone()).unwrap_or_default();
-    hex::encode(mac(secret, &seed).finalize().into_bytes())
+    hex::encode(mac(secret, COOKIE_DOMAIN, &seed).finalize().into_bytes())
 }
 
 fn verify(req: &HttpRequest, secret: &str, submitted: &str) -> bool {
+    if let Some(session) = session(req) {
+        return verify_for_session(secret, &session, submitted);
+    }
     let Some(cookie) = req.cookie(COOKIE) else { return false };
     let Ok(bytes) = hex::decode(submitted) else { return false };
-    mac(secret, cookie.value()).verify_slice(&bytes).is_ok()
+    mac(secret, COOKIE_DOMAIN, cookie.value()).verify_slice(&bytes).is_ok()
 }
 
 /// A urlencoded form whose CSRF token has been checked; the token itself is
@@ -90,6 +126,11 @@ impl FromRequest for CsrfForm {
             let state = req.app_data::<web::Data<AppState>>().ok_or(WebError::Internal)?;
             let submitted = fields.remove("csrf_token").and_then(|mut v| v.pop()).unwrap_or_default();
             if !verify(&req, state.secret.expose(), &submitted) {
+                let principal = req.extensions().get::<Principal>().cloned();
+                if let Some(principal) = principal {
+                    let event = Event::new(Action::CsrfRejected).target(format!("{} {}", req.method(), req.path()));
+                    super::guard::record(state, &principal, event).await;
+                }
                 return Err(WebError::Csrf);
             }
             Ok(CsrfForm(fields))

@@ -17,6 +17,8 @@ pub enum WebError {
     Csrf,
     #[error("too many requests")]
     TooManyRequests,
+    #[error("the signed-in user lacks the role this page needs")]
+    Forbidden,
     #[error("internal error")]
     Internal,
     #[error("database: {0}")]
@@ -42,6 +44,10 @@ impl WebError {
             WebError::TooManyRequests => {
                 ("Too many attempts", "There have been too many attempts from your connection. Wait a minute and try again.".into())
             }
+            WebError::Forbidden => (
+                "You do not have permission to see this page",
+                "Your account does not have the role this page needs. Nothing was changed. If you need it, ask an administrator.".into(),
+            ),
             WebError::Internal | WebError::Storage(_) | WebError::Render(_) => (
                 "Sorry, there is a problem with the service",
                 "Try again later. Answers you have already continued past are saved.".into(),
@@ -55,7 +61,7 @@ impl ResponseError for WebError {
         match self {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::NotFound => StatusCode::NOT_FOUND,
-            WebError::Csrf => StatusCode::FORBIDDEN,
+            WebError::Csrf | WebError::Forbidden => StatusCode::FORBIDDEN,
             WebError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             WebError::Internal | WebError::Storage(_) | WebError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

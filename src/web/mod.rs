@@ -2,12 +2,19 @@
 //! render. No business rules live here.
 
 mod access_log;
+mod account;
+mod admin;
+mod api;
+mod areas;
 mod assets;
 pub mod csrf;
 pub mod errors;
+pub mod guard;
 mod health;
 mod registry;
 mod respondent;
+pub mod routes;
+mod staff;
 pub mod templates;
 
 use std::net::TcpListener;
@@ -38,11 +45,39 @@ fn security_headers() -> DefaultHeaders {
         .add(("Cache-Control", "no-store"))
 }
 
+/// One path's resource: a route per table entry, all behind the guard,
+/// which applies the entry for the request's method.
+fn resource(
+    path: &'static str,
+    entries: Vec<&'static routes::Entry>,
+) -> actix_web::Resource<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<actix_web::body::BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let rules: Vec<(actix_web::http::Method, routes::Method, routes::Access)> =
+        entries.iter().map(|e| (e.method.http(), e.method, e.access)).collect();
+    let mut resource = web::resource(path);
+    for entry in entries {
+        resource = resource.route((entry.handler)(web::method(entry.method.http())));
+    }
+    resource.wrap(middleware::from_fn(
+        move |req: actix_web::dev::ServiceRequest, next: middleware::Next<actix_web::body::BoxBody>| {
+            let rule = rules.iter().find(|(m, _, _)| m == req.method());
+            guard::authorise(rule.map(|r| r.2), rule.map(|r| r.1), req, next)
+        },
+    ))
+}
+
 /// Builds the server on an already bound listener.
 pub fn server(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
-        App::new()
+        let mut app = App::new()
             .app_data(data.clone())
             .app_data(web::PathConfig::default().error_handler(|_, _| errors::WebError::NotFound.into()))
             .app_data(
@@ -51,29 +86,11 @@ pub fn server(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Se
             .wrap(middleware::from_fn(csrf::ensure_cookie))
             .wrap(security_headers())
             .wrap(middleware::Compress::default())
-            .wrap(middleware::from_fn(access_log::log_request))
-            .route("/healthz", web::get().to(health::healthz))
-            .route("/assets/{name}", web::get().to(assets::asset))
-            .route("/", web::get().to(respondent::home))
-            .route("/accessibility", web::get().to(respondent::accessibility))
-            .route("/resume", web::get().to(respondent::resume_code_page))
-            .route("/resume", web::post().to(respondent::resume_code))
-            .route("/resume/{token}", web::get().to(respondent::resume_link))
-            .route("/s/{token}", web::get().to(respondent::invited_start_page))
-            .route("/s/{token}", web::post().to(respondent::invited_start))
-            .route("/surveys/{survey_id}", web::get().to(respondent::start_page))
-            .route("/surveys/{survey_id}/start", web::post().to(respondent::start))
-            .route("/surveys/{survey_id}/privacy", web::get().to(respondent::privacy))
-            .route("/surveys/{survey_id}/q/{page_id}", web::get().to(respondent::show_page))
-            .route("/surveys/{survey_id}/q/{page_id}", web::post().to(respondent::answer_page))
-            .route("/surveys/{survey_id}/check", web::get().to(respondent::check_answers))
-            .route("/surveys/{survey_id}/submit", web::post().to(respondent::submit))
-            .route("/surveys/{survey_id}/done", web::get().to(respondent::confirmation))
-            .route("/surveys/{survey_id}/save", web::get().to(respondent::save_page))
-            .route("/surveys/{survey_id}/save", web::post().to(respondent::save))
-            .route("/surveys/{survey_id}/delete", web::get().to(respondent::delete_page))
-            .route("/surveys/{survey_id}/delete", web::post().to(respondent::delete))
-            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(errors::WebError::NotFound) }))
+            .wrap(middleware::from_fn(access_log::log_request));
+        for (path, entries) in routes::by_path(routes::ROUTES) {
+            app = app.service(resource(path, entries));
+        }
+        app.default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(errors::WebError::NotFound) }))
     })
     .listen(listener)?
     .run();

@@ -21,12 +21,30 @@ const PAGES: &[(&str, &str)] = embedded!(
     "respondent/save",
     "respondent/resume",
     "respondent/delete",
+    "account/sign_in",
+    "account/home",
+    "account/password",
+    "lead/home",
+    "analyst/home",
+    "admin/home",
+    "admin/users",
+    "admin/user_new",
+    "admin/user",
+    "admin/tokens",
+    "admin/token_issued",
+    "admin/audit",
 );
+
+/// Pieces shared by several staff pages.
+const PARTIALS: &[(&str, &str)] = embedded!("surveys_table", "admin/roles_field", "admin/password_field");
 
 pub fn registry() -> Result<Handlebars<'static>, Box<handlebars::TemplateError>> {
     let mut hb = Handlebars::new();
     hb.set_dev_mode(false);
     hb.register_partial("layout", include_str!("../../templates/layout.hbs")).map_err(Box::new)?;
+    for (name, source) in PARTIALS {
+        hb.register_partial(name, *source).map_err(Box::new)?;
+    }
     for (name, source) in PAGES {
         hb.register_template_string(name, source).map_err(Box::new)?;
     }

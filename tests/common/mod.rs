@@ -2,6 +2,8 @@
 //! real app started on a random port.
 #![allow(dead_code)]
 
+pub mod accounts;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -120,6 +122,7 @@ pub fn settings(db: &TestDb, definitions: &Path) -> Settings {
         secret_key: Some(SecretKey::new("test-secret-key-that-is-long-enough-0123456789".into()).unwrap()),
         in_progress_days: 30,
         start_rate: 10_000,
+        accounts: Default::default(),
     }
 }
 

@@ -1,0 +1,91 @@
+//! The JSON API under `/api/v1/`. The guard has authenticated the caller
+//! (session cookie or `Authorization: Bearer` personal API token), checked
+//! the role, and for cookie calls that change something, the
+//! `X-CSRF-Token` header.
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use super::admin::AuditQuery;
+use super::areas::survey_versions;
+use super::csrf;
+use super::errors::WebError;
+use crate::accounts::tokens::{self, TokenError};
+use crate::accounts::{Credential, Principal};
+use crate::app::AppState;
+use crate::storage::audit as audit_rows;
+
+type Data = web::Data<AppState>;
+
+fn not_found(message: &str) -> HttpResponse {
+    HttpResponse::NotFound().json(json!({ "error": "not_found", "message": message }))
+}
+
+/// `GET /api/v1/me`: who the caller is. With a session cookie it also
+/// gives the CSRF token to send as `X-CSRF-Token` on calls that change
+/// something.
+pub async fn me(state: Data, principal: Principal) -> HttpResponse {
+    let (via, csrf_token) = match &principal.credential {
+        Credential::Session(id) => ("session", Some(csrf::token_for_session(state.secret.expose(), id))),
+        Credential::ApiToken { .. } => ("api_token", None),
+    };
+    HttpResponse::Ok().json(json!({
+        "email": principal.email,
+        "roles": principal.roles,
+        "via": via,
+        "csrf_token": csrf_token,
+    }))
+}
+
+/// `GET /api/v1/surveys`: the released survey versions.
+pub async fn surveys(state: Data) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "surveys": survey_versions(&state) }))
+}
+
+/// `DELETE /api/v1/tokens/{id}`: revokes one of the caller's own tokens
+/// (a script can retire its token when done). Anyone else's is 404.
+pub async fn revoke_own_token(
+    state: Data,
+    principal: Principal,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    let id = path.into_inner();
+    let actor = principal.actor();
+    let ip = principal.client_ip.clone();
+    let owner = principal.user_id;
+    match state.db.write(move |conn| Ok(tokens::revoke(conn, &actor, ip.as_deref(), id, Some(owner)))).await? {
+        Ok(()) => Ok(HttpResponse::NoContent().finish()),
+        Err(TokenError::NotFound) => Ok(not_found("you have no unrevoked token with that id")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /api/v1/admin/audit`: the audit log as JSON, with the admin page's
+/// filters (`action`, `actor`, `from`, `to`, `before`), 200 entries a call.
+pub async fn audit(state: Data, query: web::Query<AuditQuery>) -> Result<HttpResponse, WebError> {
+    let filter = match query.filter() {
+        Ok(f) => f,
+        Err((field, message)) => {
+            return Ok(
+                HttpResponse::BadRequest().json(json!({ "error": "bad_request", "field": field, "message": message }))
+            );
+        }
+    };
+    let entries = state.db.run(move |conn| audit_rows::search(conn, &filter, 200)).await?;
+    let entries: Vec<_> = entries
+        .into_iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "at": e.at.and_utc().to_rfc3339(),
+                "actor": e.actor,
+                "actor_user_id": e.actor_user_id,
+                "action": e.action,
+                "target": e.target,
+                "detail": e.detail,
+                "client_ip": e.client_ip,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "entries": entries })))
+}

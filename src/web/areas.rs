@@ -1,0 +1,52 @@
+//! The landing pages of the survey lead and analyst areas. The guard has
+//! checked the role; the pages list the released survey versions, the
+//! starting point of both areas' later pages (publishing and results).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::errors::WebError;
+use super::staff::{self, extend, time};
+use crate::accounts::Principal;
+use crate::app::AppState;
+
+type Data = web::Data<AppState>;
+
+/// The released survey versions, newest first within each survey.
+pub fn survey_versions(state: &AppState) -> Vec<Value> {
+    let today = chrono::Utc::now().date_naive();
+    let mut all: Vec<_> = state.surveys.all().collect();
+    all.sort_by(|a, b| (&a.definition.id, b.version.id).cmp(&(&b.definition.id, a.version.id)));
+    all.into_iter()
+        .map(|s| {
+            let d = &s.definition;
+            json!({
+                "survey_id": d.id,
+                "version": s.version.version_label,
+                "title": d.title.get(d.default_language(), None),
+                "status": s.version.status,
+                "open_now": s.version.is_open_on(today),
+                "opens_on": s.version.opens_on,
+                "closes_on": s.version.closes_on,
+                "published_at": s.version.published_at.map(time),
+                "content_hash": s.version.content_hash,
+            })
+        })
+        .collect()
+}
+
+/// `GET /lead`.
+pub async fn lead_home(state: Data, req: HttpRequest, principal: Principal) -> Result<HttpResponse, WebError> {
+    let data = extend(
+        staff::page(&state, &req, Some(&principal), "Survey lead"),
+        json!({ "surveys": survey_versions(&state) }),
+    );
+    staff::render(&state, "lead/home", &data)
+}
+
+/// `GET /analyst`.
+pub async fn analyst_home(state: Data, req: HttpRequest, principal: Principal) -> Result<HttpResponse, WebError> {
+    let data =
+        extend(staff::page(&state, &req, Some(&principal), "Analyst"), json!({ "surveys": survey_versions(&state) }));
+    staff::render(&state, "analyst/home", &data)
+}
