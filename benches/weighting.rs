@@ -12,7 +12,8 @@ const DIMENSIONS: [(&str, usize); 4] = [("age_band", 6), ("sex", 2), ("ethnicity
 fn sample(n: usize) -> (Respondents, Population) {
     let mut rng = StdRng::seed_from_u64(7);
     let strata = 42;
-    let mut respondents = Respondents { categories: vec![Vec::with_capacity(n); DIMENSIONS.len()], ..Respondents::default() };
+    let mut respondents =
+        Respondents { categories: vec![Vec::with_capacity(n); DIMENSIONS.len()], ..Respondents::default() };
     for _ in 0..n {
         respondents.stratum.push(rng.random_range(0..strata as u32));
         respondents.base_weight.push(rng.random_range(1.0..3.0));
