@@ -515,3 +515,20 @@ mod awkward {
         assert!(err.to_string().contains("raking did not converge"), "{err}");
     }
 }
+
+/// The cell-space variance equals R's literal ten sweeps over every respondent.
+#[test]
+fn fast_variance_equals_the_literal_sweeps() {
+    for case in ["small", "realistic", "missing", "collapse", "estimates"] {
+        let c = load(case);
+        let weighted = weighting::weight(&c.respondents, &c.population, &spec(c.trim_cap)).unwrap();
+        let design = weighted.design(&c.respondents);
+        let (group, keys) = groups(&c, &["ics", "age_band"]);
+        let fast = design.means_by(&c.score, &group, keys.len());
+        for (g, e) in fast.iter().enumerate().take(60) {
+            let direct = design.direct_variance(&c.score, &|i| group[i] == Some(g as u32));
+            let v = e.se * e.se;
+            assert!((v - direct).abs() <= 1e-9 * direct.max(1e-12), "{case} {:?}: {v} vs {direct}", keys[g]);
+        }
+    }
+}
