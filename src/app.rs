@@ -26,6 +26,8 @@ pub struct Settings {
     pub start_rate: u32,
     /// Staff session lifetimes and the sign-in rate limit.
     pub accounts: crate::accounts::AccountSettings,
+    /// Disclosure control: estimates from fewer respondents are hidden.
+    pub suppress_below: usize,
 }
 
 /// A secret that never appears in logs or debug output.
@@ -68,6 +70,12 @@ impl Settings {
             secret_key: args.secret_key.clone().map(SecretKey::new).transpose()?,
             in_progress_days: nonzero(args.in_progress_days, "JOINEDUP_IN_PROGRESS_DAYS")?,
             start_rate: nonzero(args.start_rate, "JOINEDUP_START_RATE")?,
+            suppress_below: match args.suppress_below {
+                n if n < crate::index::disclosure::FLOOR => {
+                    bail!("JOINEDUP_SUPPRESS_BELOW must be at least {}", crate::index::disclosure::FLOOR)
+                }
+                n => n,
+            },
             accounts: account_settings(args)?,
         })
     }

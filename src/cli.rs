@@ -45,6 +45,9 @@ pub struct ConfigArgs {
     /// Days an unfinished response is kept (and a resume code works) before it is deleted.
     #[arg(long, env = "JOINEDUP_IN_PROGRESS_DAYS", default_value_t = 30, global = true)]
     pub in_progress_days: u32,
+    /// Estimates from fewer respondents are suppressed (never below 10).
+    #[arg(long, env = "JOINEDUP_SUPPRESS_BELOW", default_value_t = 30, global = true)]
+    pub suppress_below: usize,
     /// Open-link survey starts allowed per client address per minute.
     #[arg(long, env = "JOINEDUP_START_RATE", default_value_t = 30, global = true)]
     pub start_rate: u32,
@@ -79,12 +82,36 @@ pub enum Command {
     /// Invitation tokens (emails come with the invitations feature).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Download a survey's weighted results (index, domains, questions) for
+    /// every ICS and group, with disclosure control applied.
+    Results(ResultsArgs),
     /// Weight your own respondents to population margins (raking within
     /// each ICS, optional trimming), and optionally estimate a mean.
     Weight(WeightArgs),
     /// Staff accounts: add, list, disable, reset a password.
     #[command(subcommand)]
     User(crate::accounts::commands::UserCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ResultsArgs {
+    #[arg(long)]
+    pub survey: String,
+    /// First submission date included (YYYY-MM-DD).
+    #[arg(long)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Last submission date included (YYYY-MM-DD).
+    #[arg(long)]
+    pub to: Option<chrono::NaiveDate>,
+    /// Only `open_link` or `invitation` responses (default: both).
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// csv, xlsx or json.
+    #[arg(long, default_value = "csv")]
+    pub format: String,
+    /// File to write (default: standard output; required for xlsx).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -180,6 +207,7 @@ pub fn main() -> ExitCode {
         Command::Check { paths, json } => return check(&settings, paths, json),
         Command::Migrate => app::migrate(&settings),
         Command::Token(TokenCommand::Issue(args)) => crate::invitations::issue::issue_tokens(&settings, &args),
+        Command::Results(args) => crate::reports::run_command(&settings, &args),
         Command::Weight(args) => crate::weight_files::run(&crate::weight_files::WeightJob {
             respondents: args.respondents,
             margins: args.margins,
@@ -214,6 +242,14 @@ fn run_server(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         let state = app::prepare(&settings, !args.no_migrate).await?;
         if args.demo {
             crate::accounts::demo::create_if_empty(&state.db, &mut std::io::stdout()).await?;
+            let started = std::time::Instant::now();
+            let made = crate::demo::load_if_empty(&state.db, &state.surveys).await?;
+            if made > 0 {
+                println!(
+                    "--demo: loaded {made} synthetic submitted responses in {:.1} s (made-up people; deprivation shares are synthetic)",
+                    started.elapsed().as_secs_f64()
+                );
+            }
         }
         tracing::info!(address = %listener.local_addr()?, "joinedup is listening");
         app::run(listener, state)?.await?;

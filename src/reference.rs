@@ -3,10 +3,50 @@
 use crate::storage::icss::Ics;
 
 const ICS_CSV: &str = include_str!("../data/ics.csv");
+const POPULATION_CSV: &str = include_str!("../data/ics-population-2022.csv");
+const DEPRIVATION_CSV: &str = include_str!("../data/ics-deprivation-synthetic.csv");
+
+/// Where the population margins come from, as outputs cite it.
+pub const POPULATION_SOURCE: &str = "ONS mid-2022 population estimates (sub-ICB locations, usual residents at 30 June 2022), summed to ICBs by age band and sex";
+
+/// Says plainly that deprivation peers use made-up shares.
+pub const DEPRIVATION_SOURCE: &str = "SYNTHETIC deprivation shares (demonstration only, not real IMD data)";
 
 /// The bundled, dated list of integrated care systems.
 pub fn icss() -> Result<Vec<Ics>, csv::Error> {
     csv::Reader::from_reader(ICS_CSV.as_bytes()).deserialize().collect()
+}
+
+#[derive(serde::Deserialize)]
+struct PopulationRow {
+    ons_code: String,
+    sex: String,
+    age_band: String,
+    population: f64,
+}
+
+/// Population by (ICS ONS code, age band, sex), all ages.
+pub fn population() -> Result<std::collections::BTreeMap<(String, String, String), f64>, csv::Error> {
+    let mut out = std::collections::BTreeMap::new();
+    for row in csv::Reader::from_reader(POPULATION_CSV.as_bytes()).deserialize::<PopulationRow>() {
+        let row = row?;
+        out.insert((row.ons_code, row.age_band, row.sex), row.population);
+    }
+    Ok(out)
+}
+
+#[derive(serde::Deserialize)]
+struct DeprivationRow {
+    ons_code: String,
+    share_population_imd2019_q1: f64,
+}
+
+/// The synthetic share of each ICS's residents in the most deprived quintile.
+pub fn deprivation_shares() -> Result<std::collections::BTreeMap<String, f64>, csv::Error> {
+    csv::Reader::from_reader(DEPRIVATION_CSV.as_bytes())
+        .deserialize::<DeprivationRow>()
+        .map(|r| r.map(|r| (r.ons_code, r.share_population_imd2019_q1)))
+        .collect()
 }
 
 #[cfg(test)]

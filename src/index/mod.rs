@@ -2,3 +2,11 @@
 //! index, cells per ICS and patient group, fair comparisons and disclosure
 //! control. Uses `definitions` for scoring rules and `weighting` for the
 //! statistics.
+
+pub mod cells;
+pub mod compare;
+pub mod disclosure;
+pub mod frame;
+pub mod record;
+pub mod results;
+pub mod scoring;

@@ -16,11 +16,14 @@ pub struct Persona {
     pub voice: Voice,
     pub missing_rate: f64,
     pub skip_optional_rate: f64,
+    /// How well care works for this person, −1 to 1: scored options are
+    /// chosen with weights exp(lean × score / 25), so 0 is uniform.
+    pub lean: f64,
 }
 
 impl Persona {
     pub fn new(voice: Voice) -> Self {
-        Persona { voice, missing_rate: 0.05, skip_optional_rate: 0.3 }
+        Persona { voice, missing_rate: 0.05, skip_optional_rate: 0.3, lean: 0.0 }
     }
 }
 
@@ -29,6 +32,17 @@ fn pick<'o, R: Rng>(persona: &Persona, options: &'o [AnswerOption], rng: &mut R)
     let (missing, regular): (Vec<&AnswerOption>, Vec<&AnswerOption>) = shown.iter().partition(|o| o.missing.is_some());
     if !missing.is_empty() && (regular.is_empty() || rng.random_bool(persona.missing_rate)) {
         return missing.choose(rng).copied();
+    }
+    if persona.lean != 0.0 && regular.iter().any(|o| o.score.is_some()) {
+        let weights: Vec<f64> = regular.iter().map(|o| (persona.lean * o.score.unwrap_or(50.0) / 25.0).exp()).collect();
+        let total: f64 = weights.iter().sum();
+        let mut draw = rng.random::<f64>() * total;
+        for (o, w) in regular.iter().zip(&weights) {
+            draw -= w;
+            if draw <= 0.0 {
+                return Some(o);
+            }
+        }
     }
     regular.choose(rng).copied()
 }

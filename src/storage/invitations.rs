@@ -61,3 +61,8 @@ pub fn by_hash(conn: &mut DbConn, hash: &str, now: NaiveDateTime) -> Result<Opti
         .get_result(conn)
         .optional()?)
 }
+
+/// Inserts one token and returns its id.
+pub fn create(conn: &mut DbConn, new: &NewInvitation) -> Result<i64, StorageError> {
+    Ok(diesel::insert_into(invitation_tokens::table).values(new).returning(invitation_tokens::id).get_result(conn)?)
+}

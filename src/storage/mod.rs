@@ -10,6 +10,7 @@ pub mod icss;
 pub mod invitations;
 pub mod migrations;
 pub mod responses;
+pub mod results;
 pub mod schema;
 pub mod surveys;
 

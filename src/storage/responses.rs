@@ -304,3 +304,12 @@ pub fn by_reference(conn: &mut DbConn, reference: &str) -> Result<Option<Respons
 pub fn answer_count(conn: &mut DbConn) -> Result<i64, StorageError> {
     Ok(answers::table.count().get_result(conn)?)
 }
+
+/// Inserts many answers at once (a batch insert goes per backend).
+pub fn insert_answers(conn: &mut DbConn, rows: &[Answer]) -> Result<usize, StorageError> {
+    let mut written = 0;
+    for chunk in rows.chunks(500) {
+        written += per_backend!(conn => { diesel::insert_into(answers::table).values(chunk).execute(conn)? });
+    }
+    Ok(written)
+}

@@ -152,7 +152,40 @@ diesel::table! {
 }
 
 diesel::joinable!(responses -> survey_versions (survey_version_id));
+diesel::table! {
+    response_results (response_id) {
+        response_id -> BigInt,
+        survey_version_id -> BigInt,
+        survey_id -> Text,
+        scoring_signature -> Text,
+        submitted_on -> Date,
+        channel -> Text,
+        voice -> Nullable<Text>,
+        ics_code -> Nullable<Text>,
+        age_band -> Nullable<Text>,
+        sex -> Nullable<Text>,
+        ethnicity -> Nullable<Text>,
+        long_term_condition -> Nullable<Text>,
+        imd_quintile -> Nullable<Integer>,
+        base_weight -> Double,
+        index_score -> Nullable<Double>,
+        domain_scores -> Text,
+        choices -> Text,
+    }
+}
+
+diesel::table! {
+    scoring_runs (id) {
+        id -> BigInt,
+        survey_id -> Text,
+        responses -> Integer,
+        signatures -> Text,
+        run_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(answers -> responses (response_id));
+diesel::joinable!(response_results -> responses (response_id));
 diesel::joinable!(responses -> invitation_tokens (invitation_id));
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -170,5 +203,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     failed_sign_ins,
     api_tokens,
-    audit_log
+    audit_log,
+    response_results,
+    scoring_runs
 );

@@ -23,6 +23,7 @@ use crate::journey::view::{self, IcsChoice};
 use crate::journey::{Context, Fields, Presets, Route, Wording};
 use crate::storage::invitations::Invitation;
 use crate::storage::responses::{self, Channel, NewResponse, PageSave, Response};
+use crate::storage::results::{self, ResultRow};
 use crate::storage::{self, invitations};
 
 type Data = web::Data<AppState>;
@@ -584,8 +585,40 @@ pub async fn submit(
     if let Some(&missing) = current.route.missing_required(d, &current.answers).first() {
         return Ok(see_other(&page_path(&survey_id, &d.pages[missing].id)));
     }
-    let id = current.response.id;
-    state.db.write(move |conn| responses::submit(conn, id, storage::now())).await?;
+    // The result row (groups and scores) is stored with the submission.
+    let scoring = crate::index::scoring::Scoring::new(d);
+    let record = crate::index::record::record(d, &scoring, current.route.voice, &current.answers);
+    let r = &current.response;
+    let at = storage::now();
+    let row = ResultRow {
+        response_id: r.id,
+        survey_version_id: r.survey_version_id,
+        survey_id: d.id.clone(),
+        scoring_signature: scoring.signature,
+        submitted_on: at.date(),
+        channel: r.channel.clone(),
+        voice: record.voice.map(|v| v.code().to_string()),
+        ics_code: r.ics_code.clone(),
+        age_band: record.age_band,
+        sex: record.sex,
+        ethnicity: record.ethnicity,
+        long_term_condition: record.long_term_condition,
+        imd_quintile: None,
+        base_weight: 1.0,
+        index_score: record.index_score,
+        domain_scores: record.domain_scores,
+        choices: record.choices,
+    };
+    let (id, invitation) = (r.id, r.invitation_id);
+    state
+        .db
+        .write(move |conn| {
+            results::submit_with_result(conn, id, at, |conn| {
+                let (imd_quintile, base_weight) = results::invitation_strata(conn, invitation)?;
+                Ok(ResultRow { imd_quintile, base_weight, ..row })
+            })
+        })
+        .await?;
     Ok(see_other(&done))
 }
 

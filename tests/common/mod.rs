@@ -121,6 +121,7 @@ pub fn settings(db: &TestDb, definitions: &Path) -> Settings {
         base_url: "http://127.0.0.1".into(),
         secret_key: Some(SecretKey::new("test-secret-key-that-is-long-enough-0123456789".into()).unwrap()),
         in_progress_days: 30,
+        suppress_below: 30,
         start_rate: 10_000,
         accounts: Default::default(),
     }

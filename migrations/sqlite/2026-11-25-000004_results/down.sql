@@ -1,0 +1,2 @@
+DROP TABLE scoring_runs;
+DROP TABLE response_results;

@@ -1,0 +1,310 @@
+//! Demonstration responses for `serve --demo`: a seeded, reproducible set of
+//! submitted responses across every ICS for the shipped surveys, answered
+//! through the real routing and validation, with realistic non-response
+//! (older and less deprived people answer more) and real differences by ICS
+//! and group, so a newcomer sees full analyst pages at once. Deprivation
+//! quintiles come from SYNTHETIC shares; nothing here is real data.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Duration, NaiveDate};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::definitions::{AnswerValue, Answers, Dimension, QuestionKind, SurveyDefinition, Voice};
+use crate::index::record;
+use crate::index::scoring::Scoring;
+use crate::invitations::tokens;
+use crate::journey::form::{self, Fields};
+use crate::journey::simulate::{self, Persona};
+use crate::journey::{Context, Presets, Route, Wording};
+use crate::storage::invitations::{self, NewInvitation};
+use crate::storage::responses::{self, Answer, Channel, NewResponse};
+use crate::storage::results::ResultRow;
+use crate::storage::{self, Db, DbConn, StorageError, write_transaction};
+use crate::web::SurveyRegistry;
+
+/// Responses per survey: the main questionnaire gets the most.
+fn planned(survey_id: &str) -> usize {
+    match survey_id {
+        "integration_index" => 15_000,
+        "leaving_hospital" => 4_000,
+        _ => 0,
+    }
+}
+
+const BANDS: [&str; 6] = ["18-34", "35-54", "55-64", "65-74", "75-84", "85+"];
+/// How much more likely each adult band is to answer (non-response).
+const BAND_PROPENSITY: [f64; 6] = [0.4, 0.6, 0.9, 1.3, 1.5, 1.2];
+
+/// Loads the demo responses when the database has no submitted responses.
+/// Returns how many were made.
+pub async fn load_if_empty(db: &Db, registry: &SurveyRegistry) -> anyhow::Result<usize> {
+    if db.run(|conn| responses::count(conn, responses::SUBMITTED)).await? > 0 {
+        return Ok(0);
+    }
+    let mut made = 0;
+    let today = chrono::Utc::now().date_naive();
+    for survey in registry.open_on(today) {
+        let n = planned(&survey.definition.id);
+        if n == 0 {
+            continue;
+        }
+        let definition = survey.definition.clone();
+        let version = survey.version.id;
+        made += db.write(move |conn| generate(conn, &definition, version, n, today)).await?;
+    }
+    Ok(made)
+}
+
+/// Draws an index from relative weights.
+fn draw<R: Rng>(rng: &mut R, weights: &[f64]) -> usize {
+    let total: f64 = weights.iter().sum();
+    let mut x = rng.random::<f64>() * total;
+    for (i, w) in weights.iter().enumerate() {
+        x -= w;
+        if x <= 0.0 {
+            return i;
+        }
+    }
+    weights.len() - 1
+}
+
+/// One simulated person's fixed traits.
+struct Person {
+    ics: String,
+    voice: Voice,
+    age_band: &'static str,
+    sex: &'static str,
+    ethnicity: &'static str,
+    imd_quintile: i32,
+    conditions: usize,
+    invited: bool,
+}
+
+fn generate(
+    conn: &mut DbConn,
+    d: &SurveyDefinition,
+    version: i64,
+    n: usize,
+    today: NaiveDate,
+) -> Result<usize, StorageError> {
+    let mut rng = StdRng::seed_from_u64(20_261_125 ^ d.id.len() as u64);
+    let population = crate::reference::population().unwrap_or_default();
+    let deprivation = crate::reference::deprivation_shares().unwrap_or_default();
+    let icss: Vec<String> =
+        population.keys().map(|(ics, _, _)| ics.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let adults = |ics: &str| -> f64 {
+        population.iter().filter(|((i, b, _), _)| i == ics && *b != "0-17").map(|(_, v)| v).sum()
+    };
+    let ics_weights: Vec<f64> = icss.iter().map(|i| adults(i)).collect();
+    // Each ICS gets its own level of joined-up care, so results differ.
+    let quality: BTreeMap<&str, f64> = icss.iter().map(|i| (i.as_str(), rng.random_range(-0.5..0.7))).collect();
+    let scoring = Scoring::new(d);
+    let ics_set: BTreeSet<String> = icss.iter().cloned().collect();
+    let ics_list = icss.clone();
+    let start = today - Duration::days(60);
+    let mut made = 0;
+    for chunk in 0..n.div_ceil(500) {
+        let batch = 500.min(n - chunk * 500);
+        let mut people = Vec::with_capacity(batch);
+        for _ in 0..batch {
+            let ics = icss[draw(&mut rng, &ics_weights)].clone();
+            let voice = match rng.random_range(0..100) {
+                0..70 => Voice::Patient,
+                70..85 => Voice::CarerSelf,
+                _ => Voice::CarerOnBehalf,
+            };
+            let band_weights: Vec<f64> = BANDS
+                .iter()
+                .zip(BAND_PROPENSITY)
+                .map(|(b, p)| {
+                    p * population.get(&(ics.clone(), b.to_string(), "female".into())).copied().unwrap_or(1.0)
+                })
+                .collect();
+            let age_band = if voice == Voice::CarerOnBehalf && rng.random_bool(0.1) {
+                "0-17"
+            } else {
+                BANDS[draw(&mut rng, &band_weights)]
+            };
+            let q1 = deprivation.get(&ics).copied().unwrap_or(0.2);
+            // Less deprived people answer more: propensity rises with quintile.
+            let quintile_weights =
+                [q1 * 0.6, (1.0 - q1) / 4.0 * 0.85, (1.0 - q1) / 4.0, (1.0 - q1) / 4.0 * 1.1, (1.0 - q1) / 4.0 * 1.25];
+            people.push(Person {
+                ics,
+                voice,
+                age_band,
+                sex: if rng.random_bool(0.56) { "female" } else { "male" },
+                ethnicity: ["white", "white", "white", "white", "white", "white", "asian", "black", "mixed", "other"]
+                    [rng.random_range(0..10)],
+                imd_quintile: draw(&mut rng, &quintile_weights) as i32 + 1,
+                conditions: draw(&mut rng, &[0.35, 0.35, 0.3]),
+                invited: rng.random_bool(0.5),
+            });
+        }
+        write_transaction(conn, |conn| {
+            for person in &people {
+                let lean = quality[person.ics.as_str()] + if person.age_band == "85+" { -0.2 } else { 0.0 }
+                    - 0.08 * f64::from(5 - person.imd_quintile)
+                    + if person.voice == Voice::CarerSelf { -0.25 } else { 0.0 };
+                let persona = Persona { lean, ..Persona::new(person.voice) };
+                let answers = answer_survey(d, &persona, person, &ics_list, &ics_set, today, &mut rng);
+                let submitted = start + Duration::days(rng.random_range(0..60));
+                let at =
+                    submitted.and_hms_opt(rng.random_range(8..21), rng.random_range(0..60), 0).expect("valid time");
+                store(conn, d, &scoring, version, person, &answers, at, &mut rng)?;
+                made += 1;
+            }
+            Ok::<_, StorageError>(())
+        })?;
+    }
+    Ok(made)
+}
+
+/// Walks the real pages in order, answering each as the person would.
+fn answer_survey(
+    d: &SurveyDefinition,
+    persona: &Persona,
+    person: &Person,
+    ics_list: &[String],
+    ics_set: &BTreeSet<String>,
+    today: NaiveDate,
+    rng: &mut StdRng,
+) -> Answers {
+    let mut answers = Answers::new();
+    let mut done = BTreeSet::new();
+    loop {
+        let route = Route::compute(d, Presets::default(), &answers);
+        let Some(&page) = route.visible.iter().find(|p| !done.contains(*p)) else { break };
+        done.insert(page);
+        let p = &d.pages[page];
+        let mut fields: Fields = simulate::answer(persona, p, ics_list, today, rng);
+        let q = &p.question;
+        let set = |fields: &mut Fields, value: &str| {
+            if q.kind.options().iter().any(|o| o.code == value && o.shown_to(Some(person.voice))) {
+                fields.insert(q.id.clone(), vec![value.to_string()]);
+            }
+        };
+        match q.dimension {
+            Some(Dimension::Ics) => {
+                fields.insert(q.id.clone(), vec![person.ics.clone()]);
+            }
+            Some(Dimension::AgeBand) => set(&mut fields, person.age_band),
+            Some(Dimension::Sex) => set(&mut fields, person.sex),
+            Some(Dimension::Ethnicity) => set(&mut fields, person.ethnicity),
+            Some(Dimension::LongTermCondition) => {
+                if let QuestionKind::MultipleChoice { options, .. } = &q.kind {
+                    let real: Vec<&str> = options
+                        .iter()
+                        .filter(|o| !o.is_exclusive() && o.shown_to(Some(person.voice)))
+                        .map(|o| o.code.as_str())
+                        .collect();
+                    let chosen: Vec<String> = if person.conditions == 0 || real.is_empty() {
+                        vec!["none".into()]
+                    } else {
+                        real.iter().take(person.conditions.min(real.len())).map(|c| c.to_string()).collect()
+                    };
+                    fields.insert(q.id.clone(), chosen);
+                }
+            }
+            None => {}
+        }
+        let voice = route.voice.or(Some(person.voice));
+        let ctx = Context { wording: Wording::new(d, d.default_language(), voice), ics_codes: ics_set, today };
+        if let Ok(Ok(input)) = form::read_page(&ctx, p, &fields) {
+            for (id, value) in input.given {
+                answers.insert(id, value);
+            }
+        }
+    }
+    answers
+}
+
+#[allow(clippy::too_many_arguments)]
+fn store(
+    conn: &mut DbConn,
+    d: &SurveyDefinition,
+    scoring: &Scoring,
+    version: i64,
+    person: &Person,
+    answers: &Answers,
+    at: chrono::NaiveDateTime,
+    rng: &mut StdRng,
+) -> Result<(), StorageError> {
+    let (channel, invitation_id, base_weight) = if person.invited {
+        let probability = rng.random_range(0.002..0.02);
+        let id = invitations::create(
+            conn,
+            &NewInvitation {
+                token_hash: tokens::hash(&tokens::new_token()),
+                survey_id: d.id.clone(),
+                ics_code: Some(person.ics.clone()),
+                imd_quintile: Some(person.imd_quintile),
+                selection_probability: Some(probability),
+                created_at: at,
+                ..Default::default()
+            },
+        )?;
+        (Channel::Invitation, Some(id), 1.0 / probability)
+    } else {
+        (Channel::OpenLink, None, 1.0)
+    };
+    let voice = crate::journey::routing::voice_from_answers(d, answers);
+    let ics = answers.get(
+        d.pages.iter().find(|p| p.question.dimension == Some(Dimension::Ics)).map_or("", |p| p.question.id.as_str()),
+    );
+    let ics_code = match ics {
+        Some(AnswerValue::Choice(c)) => Some(c.clone()),
+        _ => None,
+    };
+    let reference = tokens::new_reference();
+    let response = responses::create(
+        conn,
+        &NewResponse {
+            survey_version_id: version,
+            channel: channel.as_str(),
+            status: responses::SUBMITTED,
+            voice: voice.map(|v| v.code()),
+            language: d.default_language(),
+            ics_code: ics_code.as_deref(),
+            created_at: at,
+            updated_at: at,
+            invitation_id,
+            reference: Some(&reference),
+            voice_preset: false,
+            ics_preset: false,
+        },
+    )?;
+    let rows: Vec<Answer> = answers
+        .iter()
+        .map(|(id, value)| Answer {
+            response_id: response.id,
+            question_id: id.clone(),
+            value: value.to_stored(),
+            answered_at: at,
+        })
+        .collect();
+    responses::insert_answers(conn, &rows)?;
+    let r = record::record(d, scoring, voice, answers);
+    let row = ResultRow {
+        response_id: response.id,
+        survey_version_id: version,
+        survey_id: d.id.clone(),
+        scoring_signature: scoring.signature.clone(),
+        submitted_on: at.date(),
+        channel: channel.as_str().to_string(),
+        voice: r.voice.map(|v| v.code().to_string()),
+        ics_code,
+        age_band: r.age_band,
+        sex: r.sex,
+        ethnicity: r.ethnicity,
+        long_term_condition: r.long_term_condition,
+        imd_quintile: if person.invited { Some(person.imd_quintile) } else { None },
+        base_weight,
+        index_score: r.index_score,
+        domain_scores: r.domain_scores,
+        choices: r.choices,
+    };
+    storage::results::insert(conn, &row)
+}

@@ -1,0 +1,217 @@
+//! Disclosure control, applied to every output before it leaves joinedup:
+//!
+//! 1. **Primary**: an estimate from fewer than `suppress_below` unweighted
+//!    respondents (default 30, never below 10) is suppressed.
+//! 2. **Complementary, by subtraction**: in every additive family — England
+//!    and its ICSs; an ICS (or England) and the categories of a dimension
+//!    (with the unstated as an implicit member) — a hidden member must not
+//!    be alone, or it is the parent minus the rest; the smallest published
+//!    sibling is suppressed as well.
+//! 3. **Complementary, across measures**: when two score measures of one
+//!    cell (the index and a domain, or two domains) are answered by sets of
+//!    people that differ by 1 to `suppress_below − 1` respondents, the pair
+//!    would give those few people's total by subtraction; the measure with
+//!    fewer respondents is suppressed.
+//! 4. **Rounding**: published counts of 1–7 show as `*`, others rounded to
+//!    5; weighted totals are rounded to three significant figures.
+//!
+//! Steps 2 and 3 repeat until nothing changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::cells::{ALL, Cell, CellKey, ENGLAND, Patterns};
+use super::frame::Group;
+
+/// The smallest threshold anyone may set (GPP survey practice).
+pub const FLOOR: usize = 10;
+pub const DEFAULT_THRESHOLD: usize = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suppression {
+    /// Too few respondents.
+    Primary,
+    /// Hidden so that another hidden cell cannot be derived.
+    Complementary,
+}
+
+impl Suppression {
+    pub fn code(self) -> &'static str {
+        match self {
+            Suppression::Primary => "too few respondents",
+            Suppression::Complementary => "hidden to protect another cell",
+        }
+    }
+}
+
+/// Marks every cell to hide. `score_measures` are the measure names in the
+/// bit order of `patterns` (index first, then domains).
+pub fn suppress(
+    cells: &[Cell],
+    patterns: &Patterns,
+    score_measures: &[String],
+    threshold: usize,
+) -> Vec<Option<Suppression>> {
+    let threshold = threshold.max(FLOOR);
+    let mut hidden: Vec<Option<Suppression>> =
+        cells.iter().map(|c| (c.estimate.n < threshold).then_some(Suppression::Primary)).collect();
+    let index: BTreeMap<&CellKey, usize> = cells.iter().enumerate().map(|(i, c)| (&c.key, i)).collect();
+    let families = families(cells);
+    loop {
+        let mut changed = false;
+        for family in &families {
+            changed |= protect_family(cells, &index, family, &mut hidden, threshold);
+        }
+        changed |= protect_measures(cells, &index, patterns, score_measures, &mut hidden, threshold);
+        if !changed {
+            return hidden;
+        }
+    }
+}
+
+/// A parent cell and the cells that add up to it (apart from the unstated).
+struct Family {
+    parent: CellKey,
+    children: Vec<CellKey>,
+}
+
+fn families(cells: &[Cell]) -> Vec<Family> {
+    let keys: BTreeSet<&CellKey> = cells.iter().map(|c| &c.key).collect();
+    let mut by_parent: BTreeMap<CellKey, Vec<CellKey>> = BTreeMap::new();
+    for key in &keys {
+        // England = Σ ICSs, for the same measure, dimension and category.
+        if key.area != ENGLAND {
+            let parent = CellKey { area: ENGLAND.into(), ..(*key).clone() };
+            if keys.contains(&parent) {
+                by_parent.entry(parent).or_default().push((*key).clone());
+            }
+        }
+        // An area = Σ the categories of a dimension (+ the unstated).
+        if key.dimension != ALL {
+            let parent = CellKey { dimension: ALL.into(), category: ALL.into(), ..(*key).clone() };
+            if keys.contains(&parent) {
+                by_parent.entry(parent.clone()).or_default().push((*key).clone());
+            }
+        }
+    }
+    // Children of different dimensions are different families.
+    let mut families = Vec::new();
+    for (parent, children) in by_parent {
+        let mut by_dimension: BTreeMap<(String, String), Vec<CellKey>> = BTreeMap::new();
+        for child in children {
+            let split = if child.area == parent.area {
+                (child.dimension.clone(), String::new())
+            } else {
+                (String::new(), String::new())
+            };
+            by_dimension.entry(split).or_default().push(child);
+        }
+        for (_, children) in by_dimension {
+            families.push(Family { parent: parent.clone(), children });
+        }
+    }
+    families
+}
+
+/// Hides a second member where one hidden member could be derived.
+fn protect_family(
+    cells: &[Cell],
+    index: &BTreeMap<&CellKey, usize>,
+    family: &Family,
+    hidden: &mut [Option<Suppression>],
+    threshold: usize,
+) -> bool {
+    let Some(&parent) = index.get(&family.parent) else { return false };
+    let members: Vec<usize> = family.children.iter().filter_map(|k| index.get(k).copied()).collect();
+    let listed: usize = members.iter().map(|&i| cells[i].estimate.n).sum();
+    let unstated = cells[parent].estimate.n.saturating_sub(listed);
+    // The unstated respondents are never published: a small group of them is
+    // as exposed as a suppressed cell.
+    let hidden_unstated = (1..threshold).contains(&unstated);
+    let hidden_count = members.iter().filter(|&&i| hidden[i].is_some()).count() + usize::from(hidden_unstated);
+    if hidden_count != 1 || hidden[parent].is_some() {
+        return false;
+    }
+    let Some(&next) = members.iter().filter(|&&i| hidden[i].is_none()).min_by_key(|&&i| cells[i].estimate.n) else {
+        return false;
+    };
+    hidden[next] = Some(Suppression::Complementary);
+    true
+}
+
+/// Hides a score measure whose respondents differ from another published
+/// measure's, in the same cell, by only a few people.
+fn protect_measures(
+    cells: &[Cell],
+    index: &BTreeMap<&CellKey, usize>,
+    patterns: &Patterns,
+    measures: &[String],
+    hidden: &mut [Option<Suppression>],
+    threshold: usize,
+) -> bool {
+    let mut changed = false;
+    for ((group, area, dimension, category), counts) in patterns {
+        let key = |m: usize| CellKey {
+            group: *group,
+            measure: measures[m].clone(),
+            area: area.clone(),
+            dimension: dimension.clone(),
+            category: category.clone(),
+        };
+        let at: Vec<Option<usize>> = (0..measures.len()).map(|m| index.get(&key(m)).copied()).collect();
+        for a in 0..measures.len() {
+            for b in 0..measures.len() {
+                let (Some(ia), Some(ib)) = (at[a], at[b]) else { continue };
+                if a == b || hidden[ia].is_some() || hidden[ib].is_some() {
+                    continue;
+                }
+                let differ: usize =
+                    counts.iter().filter(|(mask, _)| (**mask >> a & 1) != (**mask >> b & 1)).map(|(_, n)| n).sum();
+                if (1..threshold).contains(&differ) {
+                    let smaller = if cells[ia].estimate.n <= cells[ib].estimate.n { ia } else { ib };
+                    hidden[smaller] = Some(Suppression::Complementary);
+                    changed = true;
+                }
+            }
+        }
+    }
+    changed
+}
+
+/// A count as published: 0, `*` for 1–7, otherwise rounded to 5.
+pub fn published_count(n: usize) -> String {
+    match n {
+        0 => "0".into(),
+        1..=7 => "*".into(),
+        _ => (((n + 2) / 5) * 5).to_string(),
+    }
+}
+
+/// A weighted total rounded to three significant figures.
+pub fn published_total(total: f64) -> f64 {
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let scale = 10f64.powi(total.log10().floor() as i32 - 2);
+    (total / scale).round() * scale
+}
+
+/// The key of the population groups, for outputs.
+pub fn group_label(group: Group) -> &'static str {
+    group.code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_follow_the_nhs_rule() {
+        assert_eq!(published_count(0), "0");
+        assert_eq!(published_count(7), "*");
+        assert_eq!(published_count(8), "10");
+        assert_eq!(published_count(12), "10");
+        assert_eq!(published_count(13), "15");
+        assert_eq!(published_total(123_456.0), 123_000.0);
+        assert_eq!(published_total(987.6), 988.0);
+    }
+}

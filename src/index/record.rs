@@ -1,0 +1,141 @@
+//! One submitted response as results see it: its groups, its scores and
+//! its choice answers in compact form. Built once, at submission (or by a
+//! re-scoring run), so results never re-read the answers table.
+
+use super::scoring::{Scoring, groups};
+use crate::definitions::{AnswerValue, Answers, QuestionKind, SurveyDefinition, Voice};
+
+/// A choice question or Likert item, as question-level results list it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuestionItem {
+    pub id: String,
+    /// The wording in the default language (the `default` or patient voice).
+    pub text: String,
+    pub multiple: bool,
+    /// (code, label, score) in definition order.
+    pub options: Vec<(String, String, Option<f64>)>,
+}
+
+impl QuestionItem {
+    /// Options counted as a positive answer: scored above the midpoint.
+    pub fn positive(&self, option: usize) -> bool {
+        self.options[option].2.is_some_and(|s| s > 50.0)
+    }
+
+    pub fn is_scored(&self) -> bool {
+        self.options.iter().any(|o| o.2.is_some())
+    }
+}
+
+/// The choice questions and Likert items of a definition, in page order
+/// (the ICS question, listed separately everywhere, is left out).
+pub fn question_items(definition: &SurveyDefinition) -> Vec<QuestionItem> {
+    let language = definition.default_language();
+    let mut items = Vec::new();
+    let scored: std::collections::BTreeSet<&str> = definition.scored_items().iter().map(|s| s.id).collect();
+    let options_of = |options: &[crate::definitions::AnswerOption], with_scores: bool| {
+        options
+            .iter()
+            .map(|o| {
+                (
+                    o.code.clone(),
+                    o.label.get(language, Some(Voice::Patient)).to_string(),
+                    if with_scores { o.score } else { None },
+                )
+            })
+            .collect()
+    };
+    for page in &definition.pages {
+        let q = &page.question;
+        if q.sets_voice {
+            continue;
+        }
+        let text = q.text.get(language, Some(Voice::Patient)).to_string();
+        match &q.kind {
+            QuestionKind::SingleChoice { options } => items.push(QuestionItem {
+                id: q.id.clone(),
+                text,
+                multiple: false,
+                options: options_of(options, scored.contains(q.id.as_str())),
+            }),
+            QuestionKind::MultipleChoice { options, .. } => {
+                items.push(QuestionItem { id: q.id.clone(), text, multiple: true, options: options_of(options, false) })
+            }
+            QuestionKind::LikertGroup { options, items: likert } => {
+                for item in likert {
+                    items.push(QuestionItem {
+                        id: item.id.clone(),
+                        text: format!("{text} {}", item.text.get(language, Some(Voice::Patient))),
+                        multiple: false,
+                        options: options_of(options, scored.contains(item.id.as_str())),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    items
+}
+
+/// A result row before storage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultRecord {
+    pub voice: Option<Voice>,
+    pub age_band: Option<String>,
+    pub sex: Option<String>,
+    pub ethnicity: Option<String>,
+    pub long_term_condition: Option<String>,
+    pub index_score: Option<f64>,
+    pub domain_scores: String,
+    pub choices: String,
+}
+
+/// Scores and groups of one response.
+pub fn record(
+    definition: &SurveyDefinition,
+    scoring: &Scoring,
+    voice: Option<Voice>,
+    answers: &Answers,
+) -> ResultRecord {
+    let scores = scoring.score(voice, answers);
+    let g = groups(definition, answers);
+    let domain_scores =
+        scores.domains.iter().map(|s| s.map(|v| v.to_string()).unwrap_or_default()).collect::<Vec<_>>().join(",");
+    let choices = question_items(definition)
+        .iter()
+        .map(|item| {
+            let index = |code: &String| item.options.iter().position(|o| &o.0 == code).map(|i| i.to_string());
+            match answers.get(&item.id) {
+                Some(AnswerValue::Choice(code)) => index(code).unwrap_or_default(),
+                Some(AnswerValue::Choices(codes)) => codes.iter().filter_map(index).collect::<Vec<_>>().join("+"),
+                _ => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    ResultRecord {
+        voice,
+        age_band: g.age_band,
+        sex: g.sex,
+        ethnicity: g.ethnicity,
+        long_term_condition: g.long_term_condition,
+        index_score: scores.index,
+        domain_scores,
+        choices,
+    }
+}
+
+/// Reads back `domain_scores`.
+pub fn parse_scores(text: &str, domains: usize) -> Vec<Option<f64>> {
+    let mut out: Vec<Option<f64>> = text.split(',').map(|s| s.parse().ok()).collect();
+    out.resize(domains, None);
+    out
+}
+
+/// Reads back `choices`: per item, the chosen option indices.
+pub fn parse_choices(text: &str, items: usize) -> Vec<Vec<u16>> {
+    let mut out: Vec<Vec<u16>> =
+        text.split(',').map(|s| s.split('+').filter_map(|i| i.parse().ok()).collect()).collect();
+    out.resize(items, Vec::new());
+    out
+}

@@ -1,0 +1,246 @@
+//! Results for one survey, from the database to published cells with their
+//! provenance: the glue between storage and the pure `index` chain, shared
+//! by the analyst pages, the API and `joinedup results`.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::index::compare::IcsProfile;
+use crate::index::disclosure;
+use crate::index::frame::{ADULT_BANDS, PopulationTable, Row};
+use crate::index::record::{self, question_items};
+use crate::index::results::{self, Inputs, Results};
+use crate::index::scoring::Scoring;
+use crate::storage::results::ResultRow;
+use crate::storage::{DbConn, StorageError, icss};
+use crate::web::SurveyRegistry;
+
+/// What to report.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub survey_id: String,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// `open_link` or `invitation`; `None` = both.
+    pub channel: Option<String>,
+    pub threshold: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("there is no survey `{0}`")]
+    UnknownSurvey(String),
+    #[error("survey `{0}` has no submitted responses in that window")]
+    NoResponses(String),
+    #[error("the results cannot be weighted: {0}")]
+    Weighting(#[from] crate::weighting::WeightingError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Where every number came from, carried by every output.
+#[derive(Debug, Clone, Serialize)]
+pub struct Provenance {
+    pub survey_id: String,
+    pub survey_title: String,
+    /// Versions pooled: label and content hash.
+    pub versions: Vec<(String, String)>,
+    /// Versions left out because their scoring differs from the latest.
+    pub versions_not_pooled: Vec<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub first_response: Option<NaiveDate>,
+    pub last_response: Option<NaiveDate>,
+    /// Respondents per channel, published as counts are.
+    pub channel_mix: BTreeMap<String, String>,
+    pub channel_filter: String,
+    pub weighting: String,
+    pub population_source: String,
+    pub deprivation_source: String,
+    pub suppression: String,
+    pub software: String,
+    pub generated_at: String,
+}
+
+pub struct Report {
+    pub results: Results,
+    pub provenance: Provenance,
+}
+
+/// The adult population table and ICS profiles from the bundled reference data.
+pub fn reference_tables() -> (PopulationTable, Vec<IcsProfile>) {
+    let counts = crate::reference::population().unwrap_or_default();
+    let deprivation = crate::reference::deprivation_shares().unwrap_or_default();
+    let mut adults: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+    for ((ics, band, _), n) in &counts {
+        if ADULT_BANDS.contains(&band.as_str()) {
+            let e = adults.entry(ics.as_str()).or_default();
+            e.0 += n;
+            if matches!(band.as_str(), "65-74" | "75-84" | "85+") {
+                e.1 += n;
+            }
+        }
+    }
+    let profiles = adults
+        .iter()
+        .map(|(code, (all, older))| IcsProfile {
+            code: code.to_string(),
+            deprivation: deprivation.get(*code).copied().unwrap_or(0.2),
+            older: older / all,
+        })
+        .collect();
+    (PopulationTable { counts, source: crate::reference::POPULATION_SOURCE.into() }, profiles)
+}
+
+/// Loads, weights and publishes one survey's results.
+pub fn build(conn: &mut DbConn, registry: &SurveyRegistry, request: &Request) -> Result<Report, ReportError> {
+    let latest =
+        registry.latest(&request.survey_id).ok_or_else(|| ReportError::UnknownSurvey(request.survey_id.clone()))?;
+    let d = &latest.definition;
+    let scoring = Scoring::new(d);
+    let items = question_items(d);
+    let item_ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+    let stored = crate::storage::results::for_survey(conn, &request.survey_id, request.from, request.to)?;
+    // Pool versions that score the same; others are listed, not mixed in.
+    let mut pooled: BTreeMap<i64, bool> = BTreeMap::new();
+    let mut same_questions: BTreeMap<i64, bool> = BTreeMap::new();
+    for v in registry.all().filter(|v| v.definition.id == request.survey_id) {
+        pooled.insert(v.version.id, Scoring::new(&v.definition).signature == scoring.signature);
+        let ids: Vec<String> = question_items(&v.definition).into_iter().map(|i| i.id).collect();
+        same_questions.insert(v.version.id, ids == item_ids);
+    }
+    let mut channel_mix: BTreeMap<String, usize> = BTreeMap::new();
+    let mut rows = Vec::new();
+    let (mut first, mut last) = (None::<NaiveDate>, None::<NaiveDate>);
+    for r in &stored {
+        if !pooled.get(&r.survey_version_id).copied().unwrap_or(false) {
+            continue;
+        }
+        if request.channel.as_deref().is_some_and(|c| c != r.channel) {
+            continue;
+        }
+        *channel_mix.entry(r.channel.clone()).or_default() += 1;
+        first = Some(first.map_or(r.submitted_on, |f| f.min(r.submitted_on)));
+        last = Some(last.map_or(r.submitted_on, |l| l.max(r.submitted_on)));
+        rows.push(row(
+            r,
+            scoring.domain_count(),
+            items.len(),
+            same_questions.get(&r.survey_version_id).copied().unwrap_or(false),
+        ));
+    }
+    if rows.is_empty() {
+        return Err(ReportError::NoResponses(request.survey_id.clone()));
+    }
+    let (population, profiles) = reference_tables();
+    let ics_names: BTreeMap<String, String> = icss::all(conn)?.into_iter().map(|i| (i.ons_code, i.name)).collect();
+    let threshold = request.threshold.max(disclosure::FLOOR);
+    let results = results::compute(&Inputs {
+        definition: d,
+        rows: &rows,
+        population: &population,
+        profiles: &profiles,
+        ics_names: &ics_names,
+        threshold,
+        min_respondents: 10,
+    })?;
+    let mut versions = Vec::new();
+    let mut not_pooled = Vec::new();
+    for v in registry.all().filter(|v| v.definition.id == request.survey_id) {
+        if pooled[&v.version.id] {
+            versions.push((v.version.version_label.clone(), v.version.content_hash.clone()));
+        } else {
+            not_pooled.push(v.version.version_label.clone());
+        }
+    }
+    let provenance = Provenance {
+        survey_id: d.id.clone(),
+        survey_title: d.title.get(d.default_language(), None).to_string(),
+        versions,
+        versions_not_pooled: not_pooled,
+        from: request.from,
+        to: request.to,
+        first_response: first,
+        last_response: last,
+        channel_mix: channel_mix.into_iter().map(|(k, v)| (k, disclosure::published_count(v))).collect(),
+        channel_filter: request.channel.clone().unwrap_or_else(|| "all channels".into()),
+        weighting: "people's index: base weights (1/selection probability) raked within each ICS to adult age band and sex \
+                    margins (iterative proportional fitting to convergence, R rake() equivalent); carers and children: base weights; \
+                    SEs by Taylor linearisation with ICS strata and raking residuals"
+            .into(),
+        population_source: population.source.clone(),
+        deprivation_source: crate::reference::DEPRIVATION_SOURCE.into(),
+        suppression: format!(
+            "estimates from fewer than {threshold} respondents suppressed, with complementary suppression; counts 1-7 shown as *, others rounded to 5; weighted totals to 3 significant figures"
+        ),
+        software: format!("joinedup {}", env!("CARGO_PKG_VERSION")),
+        generated_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    };
+    Ok(Report { results, provenance })
+}
+
+fn row(r: &ResultRow, domains: usize, items: usize, same_questions: bool) -> Row {
+    Row {
+        version: r.survey_version_id,
+        channel: r.channel.clone(),
+        voice: r.voice.clone(),
+        ics: r.ics_code.clone(),
+        age_band: r.age_band.clone(),
+        sex: r.sex.clone(),
+        ethnicity: r.ethnicity.clone(),
+        long_term_condition: r.long_term_condition.clone(),
+        imd_quintile: r.imd_quintile,
+        base_weight: r.base_weight,
+        index: r.index_score,
+        domains: record::parse_scores(&r.domain_scores, domains),
+        choices: if same_questions { record::parse_choices(&r.choices, items) } else { vec![Vec::new(); items] },
+    }
+}
+
+/// `joinedup results`: the same report as the analyst pages, to a file or
+/// standard output; nothing is written unless it all succeeded, and the
+/// download is audited.
+pub fn run_command(settings: &crate::app::Settings, args: &crate::cli::ResultsArgs) -> anyhow::Result<()> {
+    use anyhow::{Context, bail};
+    let format = crate::outputs::Format::parse(&args.format).context("--format must be csv, xlsx or json")?;
+    if format == crate::outputs::Format::Xlsx && args.out.is_none() {
+        bail!("--format xlsx needs --out FILE");
+    }
+    if let Some(c) = &args.channel
+        && c != "open_link"
+        && c != "invitation"
+    {
+        bail!("--channel must be open_link or invitation");
+    }
+    let db = crate::storage::Db::connect(&settings.database)?;
+    let mut conn = db.get()?;
+    let registry = SurveyRegistry::load(&mut conn)?;
+    let request = Request {
+        survey_id: args.survey.clone(),
+        from: args.from,
+        to: args.to,
+        channel: args.channel.clone(),
+        threshold: settings.suppress_below,
+    };
+    let report = build(&mut conn, &registry, &request)?;
+    let mut bytes = Vec::new();
+    crate::outputs::write(&report, format, &mut bytes)?;
+    match &args.out {
+        Some(path) => {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            std::io::Write::write_all(&mut tmp, &bytes)?;
+            tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None => std::io::Write::write_all(&mut std::io::stdout(), &bytes)?,
+    }
+    let event = crate::accounts::audit::Event::new(crate::accounts::audit::Action::ResultsDownloaded)
+        .target(args.survey.clone())
+        .detail(format!("{} from the command line", format.extension()));
+    drop(conn);
+    let mut writer = db.get_writer()?;
+    crate::accounts::audit::record(&mut writer, &crate::accounts::audit::Actor::command_line(), &event, None)?;
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! Result rows: one per submitted response, what the index reads.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::schema::{invitation_tokens, response_results, responses, scoring_runs};
+use super::{DbConn, StorageError, write_transaction};
+
+#[derive(Debug, Clone, PartialEq, Insertable, Queryable, Selectable)]
+#[diesel(table_name = response_results)]
+pub struct ResultRow {
+    pub response_id: i64,
+    pub survey_version_id: i64,
+    pub survey_id: String,
+    pub scoring_signature: String,
+    pub submitted_on: NaiveDate,
+    pub channel: String,
+    pub voice: Option<String>,
+    pub ics_code: Option<String>,
+    pub age_band: Option<String>,
+    pub sex: Option<String>,
+    pub ethnicity: Option<String>,
+    pub long_term_condition: Option<String>,
+    pub imd_quintile: Option<i32>,
+    pub base_weight: f64,
+    pub index_score: Option<f64>,
+    pub domain_scores: String,
+    pub choices: String,
+}
+
+/// What an invitation adds to a result: the sample's deprivation quintile
+/// and the base weight (1 / selection probability).
+pub fn invitation_strata(conn: &mut DbConn, invitation_id: Option<i64>) -> Result<(Option<i32>, f64), StorageError> {
+    let Some(id) = invitation_id else { return Ok((None, 1.0)) };
+    let found: Option<(Option<i32>, Option<f64>)> = invitation_tokens::table
+        .find(id)
+        .select((invitation_tokens::imd_quintile, invitation_tokens::selection_probability))
+        .get_result(conn)
+        .optional()?;
+    Ok(found.map_or((None, 1.0), |(q, p)| (q, p.filter(|p| *p > 0.0).map_or(1.0, |p| 1.0 / p))))
+}
+
+pub fn insert(conn: &mut DbConn, row: &ResultRow) -> Result<(), StorageError> {
+    diesel::insert_into(response_results::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+/// Submits a response and stores its result row in one transaction, so a
+/// response is either in progress without a result or submitted with one.
+/// Returns false if it was already submitted (nothing changes).
+pub fn submit_with_result(
+    conn: &mut DbConn,
+    response_id: i64,
+    at: NaiveDateTime,
+    row: impl FnOnce(&mut DbConn) -> Result<ResultRow, StorageError>,
+) -> Result<bool, StorageError> {
+    write_transaction(conn, |conn| {
+        if !super::responses::submit(conn, response_id, at)? {
+            return Ok(false);
+        }
+        let row = row(conn)?;
+        diesel::insert_into(response_results::table).values(&row).execute(conn)?;
+        Ok(true)
+    })
+}
+
+/// Result rows of a survey (all versions) submitted within the dates, in
+/// response order.
+pub fn for_survey(
+    conn: &mut DbConn,
+    survey_id: &str,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<Vec<ResultRow>, StorageError> {
+    let mut query = response_results::table
+        .filter(response_results::survey_id.eq(survey_id))
+        .order(response_results::response_id)
+        .into_boxed();
+    if let Some(from) = from {
+        query = query.filter(response_results::submitted_on.ge(from));
+    }
+    if let Some(to) = to {
+        query = query.filter(response_results::submitted_on.le(to));
+    }
+    Ok(query.select(ResultRow::as_select()).load(conn)?)
+}
+
+/// Replaces the result rows of some responses (a re-scoring run) and
+/// records the run.
+pub fn replace(
+    conn: &mut DbConn,
+    survey_id: &str,
+    rows: &[ResultRow],
+    signatures: &str,
+    at: NaiveDateTime,
+) -> Result<(), StorageError> {
+    write_transaction(conn, |conn| {
+        for row in rows {
+            diesel::delete(response_results::table.find(row.response_id)).execute(conn)?;
+            diesel::insert_into(response_results::table).values(row).execute(conn)?;
+        }
+        diesel::insert_into(scoring_runs::table)
+            .values((
+                scoring_runs::survey_id.eq(survey_id),
+                scoring_runs::responses.eq(rows.len() as i32),
+                scoring_runs::signatures.eq(signatures),
+                scoring_runs::run_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+/// Submitted responses of a survey with their invitation, for re-scoring.
+pub fn submitted_ids(conn: &mut DbConn, version_ids: &[i64]) -> Result<Vec<i64>, StorageError> {
+    Ok(responses::table
+        .filter(responses::survey_version_id.eq_any(version_ids))
+        .filter(responses::status.eq(super::responses::SUBMITTED))
+        .order(responses::id)
+        .select(responses::id)
+        .load(conn)?)
+}
