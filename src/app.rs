@@ -132,6 +132,8 @@ pub struct AppState {
     pub templates: handlebars::Handlebars<'static>,
     /// The dated ICS list, filtered by date where it is used.
     pub icss: Vec<storage::icss::Ics>,
+    /// Results reports, kept until the survey's results change.
+    pub reports: crate::reports::Cache,
     pub start_limiter: AddressLimiter,
     pub resume_limiter: AddressLimiter,
 }
@@ -188,6 +190,7 @@ fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<App
         cookie_key,
         templates,
         icss: stored_icss,
+        reports: Default::default(),
         start_limiter,
         resume_limiter,
     }))

@@ -24,29 +24,30 @@ use crate::storage::results::ResultRow;
 use crate::storage::{self, Db, DbConn, StorageError, write_transaction};
 use crate::web::SurveyRegistry;
 
-/// Responses per survey: the main questionnaire gets the most.
-fn planned(survey_id: &str) -> usize {
-    match survey_id {
-        "integration_index" => 15_000,
-        "leaving_hospital" => 4_000,
-        _ => 0,
-    }
+/// Responses per survey at full size: the main questionnaire gets the most.
+fn planned(survey_id: &str, scale: f64) -> usize {
+    let full = match survey_id {
+        "integration_index" => 15_000.0,
+        "leaving_hospital" => 4_000.0,
+        _ => 0.0,
+    };
+    (full * scale).round() as usize
 }
 
 const BANDS: [&str; 6] = ["18-34", "35-54", "55-64", "65-74", "75-84", "85+"];
 /// How much more likely each adult band is to answer (non-response).
 const BAND_PROPENSITY: [f64; 6] = [0.4, 0.6, 0.9, 1.3, 1.5, 1.2];
 
-/// Loads the demo responses when the database has no submitted responses.
-/// Returns how many were made.
-pub async fn load_if_empty(db: &Db, registry: &SurveyRegistry) -> anyhow::Result<usize> {
+/// Loads the demo responses when the database has no submitted responses;
+/// `scale` 1.0 is the full demo (tests use less). Returns how many were made.
+pub async fn load_if_empty(db: &Db, registry: &SurveyRegistry, scale: f64) -> anyhow::Result<usize> {
     if db.run(|conn| responses::count(conn, responses::SUBMITTED)).await? > 0 {
         return Ok(0);
     }
     let mut made = 0;
     let today = chrono::Utc::now().date_naive();
     for survey in registry.open_on(today) {
-        let n = planned(&survey.definition.id);
+        let n = planned(&survey.definition.id, scale);
         if n == 0 {
             continue;
         }
@@ -233,7 +234,9 @@ fn store(
     rng: &mut StdRng,
 ) -> Result<(), StorageError> {
     let (channel, invitation_id, base_weight) = if person.invited {
-        let probability = rng.random_range(0.002..0.02);
+        // Sampling fractions near one in two, so base weights sit beside the
+        // open link's weight of 1 without dominating the design.
+        let probability = rng.random_range(0.4..0.8);
         let id = invitations::create(
             conn,
             &NewInvitation {

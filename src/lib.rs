@@ -15,6 +15,7 @@ pub mod demo;
 pub mod index;
 pub mod invitations;
 pub mod journey;
+pub mod microdata;
 pub mod outputs;
 pub mod reference;
 pub mod reports;

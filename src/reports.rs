@@ -96,6 +96,26 @@ pub fn reference_tables() -> (PopulationTable, Vec<IcsProfile>) {
 
 /// Loads, weights and publishes one survey's results.
 pub fn build(conn: &mut DbConn, registry: &SurveyRegistry, request: &Request) -> Result<Report, ReportError> {
+    build_inner(conn, registry, request, false)
+}
+
+/// Like `build`, but a survey with no responses gives a report with no
+/// cells (and its provenance) instead of an error: pages and downloads then
+/// say plainly that there is nothing yet.
+pub fn build_allowing_empty(
+    conn: &mut DbConn,
+    registry: &SurveyRegistry,
+    request: &Request,
+) -> Result<Report, ReportError> {
+    build_inner(conn, registry, request, true)
+}
+
+fn build_inner(
+    conn: &mut DbConn,
+    registry: &SurveyRegistry,
+    request: &Request,
+    allow_empty: bool,
+) -> Result<Report, ReportError> {
     let latest =
         registry.latest(&request.survey_id).ok_or_else(|| ReportError::UnknownSurvey(request.survey_id.clone()))?;
     let d = &latest.definition;
@@ -131,21 +151,25 @@ pub fn build(conn: &mut DbConn, registry: &SurveyRegistry, request: &Request) ->
             same_questions.get(&r.survey_version_id).copied().unwrap_or(false),
         ));
     }
-    if rows.is_empty() {
+    if rows.is_empty() && !allow_empty {
         return Err(ReportError::NoResponses(request.survey_id.clone()));
     }
     let (population, profiles) = reference_tables();
     let ics_names: BTreeMap<String, String> = icss::all(conn)?.into_iter().map(|i| (i.ons_code, i.name)).collect();
     let threshold = request.threshold.max(disclosure::FLOOR);
-    let results = results::compute(&Inputs {
-        definition: d,
-        rows: &rows,
-        population: &population,
-        profiles: &profiles,
-        ics_names: &ics_names,
-        threshold,
-        min_respondents: 10,
-    })?;
+    let results = if rows.is_empty() {
+        Results { cells: Vec::new(), funnel: None, peers: BTreeMap::new(), weighting: Vec::new(), without_ics: 0 }
+    } else {
+        results::compute(&Inputs {
+            definition: d,
+            rows: &rows,
+            population: &population,
+            profiles: &profiles,
+            ics_names: &ics_names,
+            threshold,
+            min_respondents: 10,
+        })?
+    };
     let mut versions = Vec::new();
     let mut not_pooled = Vec::new();
     for v in registry.all().filter(|v| v.definition.id == request.survey_id) {
@@ -243,4 +267,42 @@ pub fn run_command(settings: &crate::app::Settings, args: &crate::cli::ResultsAr
     let mut writer = db.get_writer()?;
     crate::accounts::audit::record(&mut writer, &crate::accounts::audit::Actor::command_line(), &event, None)?;
     Ok(())
+}
+
+/// Reports kept until the survey's results change (a new submission), so
+/// analysts paging through tables do not re-weight every time. Each entry is
+/// checked against the number and newest id of the survey's result rows.
+#[derive(Default)]
+pub struct Cache {
+    entries: std::sync::Mutex<BTreeMap<CacheKey, (Stamp, std::sync::Arc<Report>)>>,
+}
+
+type CacheKey = (String, Option<NaiveDate>, Option<NaiveDate>, Option<String>, usize);
+type Stamp = (i64, i64);
+
+impl Cache {
+    pub async fn get(
+        &self,
+        state: &actix_web::web::Data<crate::app::AppState>,
+        request: Request,
+    ) -> Result<std::sync::Arc<Report>, ReportError> {
+        let key: CacheKey =
+            (request.survey_id.clone(), request.from, request.to, request.channel.clone(), request.threshold);
+        let survey = request.survey_id.clone();
+        let stamp = state.db.run(move |conn| crate::storage::results::stamp(conn, &survey)).await?;
+        if let Some((seen, report)) = self.entries.lock().expect("not poisoned").get(&key)
+            && *seen == stamp
+        {
+            return Ok(report.clone());
+        }
+        let st = state.clone();
+        let report = state.db.run(move |conn| Ok(build_allowing_empty(conn, &st.surveys, &request))).await??;
+        let report = std::sync::Arc::new(report);
+        let mut entries = self.entries.lock().expect("not poisoned");
+        if entries.len() > 32 {
+            entries.clear();
+        }
+        entries.insert(key, (stamp, report.clone()));
+        Ok(report)
+    }
 }

@@ -758,7 +758,8 @@ impl Decoder {
             self.sites.dimension_sites.push((d, f.key_at("dimension"), f.child("dimension")));
         }
         let domain = f.get("domain").and_then(|n| self.string(n, &f.child("domain")));
-        if let (Some(d), Some(qid)) = (&domain, &id) {
+        // A Likert group's `domain` is its items' default, not an item itself.
+        if let (Some(d), Some(qid), false) = (&domain, &id, type_name == Some("likert_group")) {
             self.sites.domain_refs.push((index, qid.clone(), f.key_at("domain"), f.child("domain"), d.clone()));
         }
         let show_if = f.get("show_if").and_then(|n| self.condition(n, &f.child("show_if"), index));

@@ -203,6 +203,74 @@ pub fn group_label(group: Group) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::weighting::Estimate;
+
+    fn cell(measure: &str, area: &str, dimension: &str, category: &str, n: usize) -> Cell {
+        Cell {
+            key: CellKey {
+                group: Group::People,
+                measure: measure.into(),
+                area: area.into(),
+                dimension: dimension.into(),
+                category: category.into(),
+            },
+            estimate: Estimate {
+                n,
+                sum_w: n as f64,
+                estimate: 50.0,
+                se: 1.0,
+                n_eff: n as f64,
+                deff_w: 1.0,
+                deff: 1.0,
+                strata: 1,
+            },
+            has_se: true,
+        }
+    }
+
+    #[test]
+    fn a_lone_hidden_member_takes_its_smallest_sibling_with_it() {
+        let cells = vec![
+            cell("index", "E1", "all", "all", 100),
+            cell("index", "E1", "sex", "female", 60),
+            cell("index", "E1", "sex", "male", 20),
+            cell("index", "E1", "age_band", "18-34", 100),
+        ];
+        // 100 = 60 + 20 + 20 unstated? No: make the family exact.
+        let mut cells = cells;
+        cells[1].estimate.n = 80;
+        let hidden = suppress(&cells, &Patterns::new(), &["index".into()], 30);
+        assert_eq!(hidden[2], Some(Suppression::Primary));
+        assert_eq!(hidden[1], Some(Suppression::Complementary), "female = all − male otherwise");
+        assert_eq!(hidden[0], None);
+    }
+
+    #[test]
+    fn a_small_unstated_group_counts_as_hidden() {
+        // 100 = 90 + 5 unstated, with nothing suppressed: the five who did not
+        // say would be 100 − 90. Hiding the only member protects them.
+        let cells = vec![cell("index", "E1", "all", "all", 100), cell("index", "E1", "sex", "female", 95)];
+        let hidden = suppress(&cells, &Patterns::new(), &["index".into()], 30);
+        assert_eq!(hidden[1], Some(Suppression::Complementary));
+    }
+
+    #[test]
+    fn measures_answered_by_nearly_the_same_people_are_not_both_shown() {
+        let cells = vec![
+            cell("index", "E1", "all", "all", 100),
+            cell("d1", "E1", "all", "all", 97),
+            cell("d2", "E1", "all", "all", 60),
+        ];
+        let mut patterns = Patterns::new();
+        let counts = patterns.entry((Group::People, "E1".into(), ALL.into(), ALL.into())).or_default();
+        counts.insert(0b111, 60); // all three
+        counts.insert(0b011, 37); // index and d1
+        counts.insert(0b001, 3); // index only: d1 = index minus these three
+        let hidden = suppress(&cells, &patterns, &["index".into(), "d1".into(), "d2".into()], 30);
+        assert_eq!(hidden[1], Some(Suppression::Complementary), "d1 differs from the index by 3 people");
+        assert_eq!(hidden[0], None);
+        assert_eq!(hidden[2], None, "d2 differs by 40");
+    }
 
     #[test]
     fn counts_follow_the_nhs_rule() {

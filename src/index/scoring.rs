@@ -161,3 +161,46 @@ pub fn groups(definition: &SurveyDefinition, answers: &Answers) -> Groups {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> SurveyDefinition {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/survey-definitions/format-example.yaml");
+        crate::definitions::load_file(std::path::Path::new(path)).unwrap().definition
+    }
+
+    #[test]
+    fn domains_need_their_minimum_and_missing_answers_score_nothing() {
+        let d = example();
+        let scoring = Scoring::new(&d);
+        let mut answers = Answers::new();
+        answers.insert("told_once", AnswerValue::Choice("agree".into()));
+        answers.insert("records_shared", AnswerValue::Choice("dont_know".into()));
+        answers.insert("services_talk", AnswerValue::Choice("disagree".into()));
+        let s = scoring.score(Some(Voice::Patient), &answers);
+        assert_eq!(s.domains[0], Some(100.0), "information: min_answered 1, the don't-know not counted");
+        assert_eq!(s.domains[1], None, "coordination needs 2 answered of its items");
+        assert_eq!(s.index, Some(100.0), "one of two applicable domains is half, rounded up");
+        answers.insert("one_plan", AnswerValue::Choice("neither".into()));
+        let s = scoring.score(Some(Voice::Patient), &answers);
+        assert_eq!(s.domains[1], Some(25.0));
+        // Index = (2 × 100 + 1 × 25) / 3 with the domain weights 2 and 1.
+        assert!((s.index.unwrap() - 75.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn conditions_are_grouped_none_one_or_more() {
+        let d = example();
+        let mut answers = Answers::new();
+        answers.insert("conditions", AnswerValue::Choices(vec!["diabetes".into(), "heart".into()]));
+        assert_eq!(groups(&d, &answers).long_term_condition.as_deref(), Some("two_or_more"));
+        answers.insert("conditions", AnswerValue::Choices(vec!["none".into()]));
+        assert_eq!(groups(&d, &answers).long_term_condition.as_deref(), Some("none"));
+        answers.insert("conditions", AnswerValue::Choices(vec!["prefer_not".into()]));
+        assert_eq!(groups(&d, &answers).long_term_condition, None);
+        answers.insert("age_band", AnswerValue::Choice("prefer_not".into()));
+        assert_eq!(groups(&d, &answers).age_band, None, "a missing-kind answer is no category");
+    }
+}

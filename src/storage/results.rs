@@ -120,3 +120,84 @@ pub fn submitted_ids(conn: &mut DbConn, version_ids: &[i64]) -> Result<Vec<i64>,
         .select(responses::id)
         .load(conn)?)
 }
+
+/// How many result rows a survey has, and the newest: changes whenever a
+/// response is submitted or re-scored.
+pub fn stamp(conn: &mut DbConn, survey_id: &str) -> Result<(i64, i64), StorageError> {
+    use diesel::dsl::{count_star, max};
+    let (n, newest): (i64, Option<i64>) = response_results::table
+        .filter(response_results::survey_id.eq(survey_id))
+        .select((count_star(), max(response_results::response_id)))
+        .get_result(conn)?;
+    Ok((n, newest.unwrap_or(0)))
+}
+
+/// The grouping columns of a survey's result rows after `after_id`, a page
+/// at a time: what the microdata's coarsening counts, without loading scores.
+pub type GroupingRow = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i32>,
+);
+
+pub fn grouping_page(
+    conn: &mut DbConn,
+    survey_id: &str,
+    after_id: i64,
+    limit: i64,
+    window: (Option<NaiveDate>, Option<NaiveDate>),
+) -> Result<Vec<GroupingRow>, StorageError> {
+    let mut query = response_results::table
+        .filter(response_results::survey_id.eq(survey_id))
+        .filter(response_results::response_id.gt(after_id))
+        .into_boxed();
+    if let Some(from) = window.0 {
+        query = query.filter(response_results::submitted_on.ge(from));
+    }
+    if let Some(to) = window.1 {
+        query = query.filter(response_results::submitted_on.le(to));
+    }
+    Ok(query
+        .order(response_results::response_id)
+        .limit(limit)
+        .select((
+            response_results::response_id,
+            response_results::survey_version_id,
+            response_results::channel,
+            response_results::voice,
+            response_results::ics_code,
+            response_results::age_band,
+            response_results::sex,
+            response_results::ethnicity,
+            response_results::long_term_condition,
+            response_results::imd_quintile,
+        ))
+        .load(conn)?)
+}
+
+/// One ICS's result rows of a survey within the dates.
+pub fn for_survey_ics(
+    conn: &mut DbConn,
+    survey_id: &str,
+    ics: &str,
+    window: (Option<NaiveDate>, Option<NaiveDate>),
+) -> Result<Vec<ResultRow>, StorageError> {
+    let mut query = response_results::table
+        .filter(response_results::survey_id.eq(survey_id))
+        .filter(response_results::ics_code.eq(ics))
+        .into_boxed();
+    if let Some(from) = window.0 {
+        query = query.filter(response_results::submitted_on.ge(from));
+    }
+    if let Some(to) = window.1 {
+        query = query.filter(response_results::submitted_on.le(to));
+    }
+    Ok(query.order(response_results::response_id).select(ResultRow::as_select()).load(conn)?)
+}

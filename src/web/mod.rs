@@ -4,9 +4,11 @@
 mod access_log;
 mod account;
 mod admin;
+mod analyst;
 mod api;
 mod areas;
 mod assets;
+mod charts;
 pub mod csrf;
 pub mod errors;
 pub mod guard;

@@ -6,7 +6,7 @@
 
 use actix_web::Route;
 
-use super::{account, admin, api, areas, assets, health, respondent};
+use super::{account, admin, analyst, api, areas, assets, health, respondent};
 use crate::accounts::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +158,10 @@ pub static ROUTES: &[Entry] = &[
     entry!(Get "/lead", Page(LEAD), areas::lead_home),
     // Analysts
     entry!(Get "/analyst", Page(ANALYST), areas::analyst_home),
+    entry!(Get "/analyst/surveys/{survey_id}", Page(ANALYST), analyst::results),
+    entry!(Get "/analyst/surveys/{survey_id}/questions", Page(ANALYST), analyst::questions),
+    entry!(Get "/analyst/surveys/{survey_id}/download", Page(ANALYST), analyst::download),
+    entry!(Get "/analyst/surveys/{survey_id}/microdata", Page(ANALYST), analyst::microdata),
     // Admins
     entry!(Get "/admin", Page(ADMIN), admin::home),
     entry!(Get "/admin/users", Page(ADMIN), admin::users),
@@ -177,6 +181,7 @@ pub static ROUTES: &[Entry] = &[
     entry!(Delete "/api/v1/tokens/{id}", Api(SignedIn), api::revoke_own_token),
     entry!(Get "/api/v1/surveys", Api(LEAD_OR_ANALYST), api::surveys),
     entry!(Get "/api/v1/admin/audit", Api(ADMIN), api::audit),
+    entry!(Get "/api/v1/analyst/surveys/{survey_id}/results", Api(ANALYST), analyst::api_results),
 ];
 
 /// The table grouped by path, in first-listed order: one actix resource

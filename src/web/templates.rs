@@ -26,6 +26,8 @@ const PAGES: &[(&str, &str)] = embedded!(
     "account/password",
     "lead/home",
     "analyst/home",
+    "analyst/results",
+    "analyst/questions",
     "admin/home",
     "admin/users",
     "admin/user_new",

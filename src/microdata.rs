@@ -1,0 +1,300 @@
+//! Respondent-level microdata for analysts' own modelling: a pseudonymous
+//! id, grouping categories, item, domain and index scores, and the weight —
+//! no emails, tokens, free text or times finer than a month.
+//!
+//! Any combination of grouping categories held by fewer than ten
+//! respondents is coarsened, dropping the most identifying detail first
+//! (ethnicity, deprivation, conditions, age band, sex, voice); a respondent
+//! still in a group under ten with only their ICS left is left out. The file
+//! is streamed ICS by ICS: one pass counts the combinations, a second weights
+//! and writes each ICS in turn, so memory stays flat as responses grow.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_web::web::Bytes;
+use futures_util::stream::Stream;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::app::AppState;
+use crate::index::frame::{self, Group, PopulationTable, Row};
+use crate::index::record::{self, QuestionItem};
+use crate::index::scoring::Scoring;
+use crate::reports::Request;
+use crate::storage::results::{self, ResultRow};
+use crate::storage::{DbConn, StorageError};
+
+/// The smallest group a row may describe.
+pub const MIN_GROUP: usize = 10;
+
+/// Grouping detail, most identifying last: level k blanks the last k fields.
+const FIELDS: usize = 7; // ics, voice, age_band, sex, long_term_condition, imd_quintile, ethnicity
+
+type Combo = [Option<String>; FIELDS];
+
+fn combo(
+    voice: &Option<String>,
+    ics: &Option<String>,
+    age: &Option<String>,
+    sex: &Option<String>,
+    eth: &Option<String>,
+    ltc: &Option<String>,
+    imd: Option<i32>,
+) -> Combo {
+    [ics.clone(), voice.clone(), age.clone(), sex.clone(), ltc.clone(), imd.map(|q| q.to_string()), eth.clone()]
+}
+
+fn coarsen(c: &Combo, level: usize) -> Combo {
+    let mut out = c.clone();
+    for field in out.iter_mut().skip(FIELDS - level) {
+        *field = None;
+    }
+    out
+}
+
+/// The detail each grouping combination is shown at. A combination's rows
+/// are shown at one level; a shown combination must be held by at least
+/// `MIN_GROUP` rows shown the same way, so combinations too small are moved
+/// to the next coarser level until every shown group is big enough (or the
+/// row is left out).
+#[derive(Default)]
+struct Counts {
+    full: HashMap<Combo, usize>,
+    level: HashMap<Combo, usize>,
+}
+
+impl Counts {
+    fn add(&mut self, c: &Combo) {
+        *self.full.entry(c.clone()).or_default() += 1;
+    }
+
+    fn settle(&mut self) {
+        self.level = self.full.keys().map(|c| (c.clone(), 0)).collect();
+        loop {
+            let mut shown: HashMap<Combo, usize> = HashMap::new();
+            for (c, n) in &self.full {
+                let level = self.level[c];
+                if level < FIELDS {
+                    *shown.entry(coarsen(c, level)).or_default() += n;
+                }
+            }
+            let mut changed = false;
+            for (c, level) in self.level.iter_mut() {
+                if *level < FIELDS && shown[&coarsen(c, *level)] < MIN_GROUP {
+                    *level += 1;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return;
+            }
+        }
+    }
+
+    /// The level a row is shown at, or `None` if it is left out.
+    fn level(&self, c: &Combo) -> Option<usize> {
+        self.level.get(c).copied().filter(|&l| l < FIELDS)
+    }
+}
+
+struct Plan {
+    survey_id: String,
+    pooled: HashMap<i64, bool>,
+    scoring_domains: Vec<String>,
+    items: Vec<QuestionItem>,
+    channel: Option<String>,
+    window: (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>),
+}
+
+fn header(plan: &Plan) -> String {
+    let mut cols: Vec<String> = [
+        "id",
+        "ics",
+        "voice",
+        "population_group",
+        "age_band",
+        "sex",
+        "ethnicity",
+        "long_term_condition",
+        "imd_quintile",
+        "channel",
+        "month",
+        "weight",
+        "index",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    cols.extend(plan.scoring_domains.iter().map(|d| format!("domain_{d}")));
+    cols.extend(plan.items.iter().filter(|i| i.is_scored()).map(|i| format!("item_{}", i.id)));
+    cols.join(",") + "\n"
+}
+
+fn field(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
+}
+
+fn number(v: Option<f64>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_default()
+}
+
+/// Streams the microdata CSV for `request`.
+pub fn stream(state: Arc<AppState>, request: Request) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let db = state.db.clone();
+    tokio::task::spawn_blocking(move || {
+        let result = db.get().and_then(|mut conn| produce(&mut conn, &state, &request, &tx));
+        if let Err(e) = result {
+            tracing::error!(error = %e, "microdata download failed");
+            let _ = tx.blocking_send(Err(std::io::Error::other("the microdata could not be produced")));
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+}
+
+fn produce(
+    conn: &mut DbConn,
+    state: &AppState,
+    request: &Request,
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> Result<(), StorageError> {
+    let Some(latest) = state.surveys.latest(&request.survey_id) else { return Ok(()) };
+    let d = &latest.definition;
+    let scoring = Scoring::new(d);
+    let pooled: HashMap<i64, bool> = state
+        .surveys
+        .all()
+        .filter(|v| v.definition.id == request.survey_id)
+        .map(|v| (v.version.id, Scoring::new(&v.definition).signature == scoring.signature))
+        .collect();
+    let plan = Plan {
+        survey_id: request.survey_id.clone(),
+        pooled,
+        scoring_domains: d.domains.iter().map(|x| x.id.clone()).collect(),
+        items: record::question_items(d),
+        channel: request.channel.clone(),
+        window: (request.from, request.to),
+    };
+    let secret = state.secret.expose().to_string();
+    // Pass 1: count grouping combinations, a page at a time.
+    let mut counts = Counts::default();
+    let mut icss: Vec<String> = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = results::grouping_page(conn, &plan.survey_id, after, 20_000, plan.window)?;
+        let Some(last) = page.last() else { break };
+        after = last.0;
+        for (_, version, channel, voice, ics, age, sex, eth, ltc, imd) in &page {
+            if !plan.pooled.get(version).copied().unwrap_or(false)
+                || plan.channel.as_ref().is_some_and(|c| c != channel)
+                || ics.is_none()
+            {
+                continue;
+            }
+            counts.add(&combo(voice, ics, age, sex, eth, ltc, *imd));
+            if let Some(code) = ics
+                && !icss.contains(code)
+            {
+                icss.push(code.clone());
+            }
+        }
+    }
+    icss.sort();
+    counts.settle();
+    if tx.blocking_send(Ok(Bytes::from(header(&plan)))).is_err() {
+        return Ok(());
+    }
+    // Pass 2: weight and write one ICS at a time.
+    let (population, _) = crate::reports::reference_tables();
+    for ics in icss {
+        let stored = results::for_survey_ics(conn, &plan.survey_id, &ics, plan.window)?;
+        let stored: Vec<&ResultRow> = stored
+            .iter()
+            .filter(|r| {
+                plan.pooled.get(&r.survey_version_id).copied().unwrap_or(false)
+                    && plan.channel.as_ref().is_none_or(|c| *c == r.channel)
+            })
+            .collect();
+        let chunk = write_ics(&plan, &stored, &population, &counts, &secret);
+        if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn write_ics(
+    plan: &Plan,
+    stored: &[&ResultRow],
+    population: &PopulationTable,
+    counts: &Counts,
+    secret: &str,
+) -> String {
+    let rows: Vec<Row> = stored
+        .iter()
+        .map(|r| Row {
+            version: r.survey_version_id,
+            channel: r.channel.clone(),
+            voice: r.voice.clone(),
+            ics: r.ics_code.clone(),
+            age_band: r.age_band.clone(),
+            sex: r.sex.clone(),
+            ethnicity: r.ethnicity.clone(),
+            long_term_condition: r.long_term_condition.clone(),
+            imd_quintile: r.imd_quintile,
+            base_weight: r.base_weight,
+            index: r.index_score,
+            domains: record::parse_scores(&r.domain_scores, plan.scoring_domains.len()),
+            choices: record::parse_choices(&r.choices, plan.items.len()),
+        })
+        .collect();
+    let mut weight = vec![None; rows.len()];
+    if let Ok(weighed) = frame::weigh(&rows, population, 10) {
+        for w in weighed {
+            for (k, &i) in w.rows.iter().enumerate() {
+                weight[i] = Some(w.weighted.weights[k]);
+            }
+        }
+    }
+    let mut out = String::new();
+    for ((r, row), w) in stored.iter().zip(&rows).zip(&weight) {
+        let c = combo(&r.voice, &r.ics_code, &r.age_band, &r.sex, &r.ethnicity, &r.long_term_condition, r.imd_quintile);
+        let Some(level) = counts.level(&c) else { continue };
+        let shown = coarsen(&c, level);
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+        mac.update(format!("microdata:{}", r.response_id).as_bytes());
+        let id = hex::encode(&mac.finalize().into_bytes()[..8]);
+        let group = Group::of(row).map(|g| g.code()).unwrap_or_default();
+        let mut fields = vec![
+            id,
+            field(&shown[0]),
+            field(&shown[1]),
+            // The group would say the age band of an on-behalf answer
+            // (children or adults): shown for it only when the age band is.
+            if shown[1].is_some() && (shown[1].as_deref() != Some("carer_on_behalf") || shown[2].is_some()) {
+                group.to_string()
+            } else {
+                String::new()
+            },
+            field(&shown[2]),
+            field(&shown[3]),
+            field(&shown[6]),
+            field(&shown[4]),
+            field(&shown[5]),
+            r.channel.clone(),
+            r.submitted_on.format("%Y-%m").to_string(),
+            number(*w),
+            number(r.index_score),
+        ];
+        fields.extend(row.domains.iter().map(|s| number(*s)));
+        for (item, picks) in plan.items.iter().zip(&row.choices) {
+            if item.is_scored() {
+                fields.push(number(picks.first().and_then(|&o| item.options.get(o as usize)).and_then(|o| o.2)));
+            }
+        }
+        out.push_str(&fields.join(","));
+        out.push('\n');
+    }
+    out
+}
