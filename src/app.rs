@@ -26,6 +26,8 @@ pub struct Settings {
     pub start_rate: u32,
     /// Staff session lifetimes and the sign-in rate limit.
     pub accounts: crate::accounts::AccountSettings,
+    /// Email: SMTP server, sender, reminder delay, send rate, retention.
+    pub invitations: crate::invitations::InvitationSettings,
     /// Disclosure control: estimates from fewer respondents are hidden.
     pub suppress_below: usize,
 }
@@ -77,6 +79,13 @@ impl Settings {
                 n => n,
             },
             accounts: account_settings(args)?,
+            invitations: crate::invitations::InvitationSettings::new(
+                args.smtp_url.as_deref(),
+                args.mail_from.as_deref(),
+                args.reminder_delay_days,
+                args.send_rate,
+                args.email_retention_days,
+            )?,
         })
     }
 }
@@ -136,6 +145,8 @@ pub struct AppState {
     pub reports: crate::reports::Cache,
     pub start_limiter: AddressLimiter,
     pub resume_limiter: AddressLimiter,
+    /// Sends invitations and reminders; `None` when email is not set up.
+    pub mailer: Option<Arc<crate::invitations::send::Mailer>>,
 }
 
 fn per_minute(n: u32) -> governor::Quota {
@@ -182,6 +193,24 @@ fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<App
     let templates = web::templates::registry().map_err(|e| anyhow::anyhow!("a template does not compile: {e}"))?;
     let start_limiter = governor::RateLimiter::keyed(per_minute(settings.start_rate));
     let resume_limiter = governor::RateLimiter::keyed(per_minute(10));
+    let mailer = match settings.invitations.email() {
+        Ok(_) => {
+            let templates = crate::invitations::email::Templates::new()
+                .map_err(|e| anyhow::anyhow!("an email template does not compile: {e}"))?;
+            let mailer = crate::invitations::send::Mailer::new(
+                &settings.invitations,
+                &settings.base_url,
+                secret.expose(),
+                Arc::new(templates),
+            )?;
+            tracing::info!(server = %mailer.server, "email is set up");
+            Some(Arc::new(mailer))
+        }
+        Err(why) => {
+            tracing::info!("{why}");
+            None
+        }
+    };
     Ok(Arc::new(AppState {
         db,
         surveys,
@@ -193,6 +222,7 @@ fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<App
         reports: Default::default(),
         start_limiter,
         resume_limiter,
+        mailer,
     }))
 }
 
@@ -220,7 +250,25 @@ pub fn listen(bind: &str) -> anyhow::Result<TcpListener> {
 
 pub fn run(listener: TcpListener, state: Arc<AppState>) -> anyhow::Result<Server> {
     spawn_housekeeping(state.clone());
+    spawn_survey_refresh(state.clone());
+    crate::invitations::background::spawn(state.clone());
     web::server(listener, state).context("cannot start the web server")
+}
+
+/// Reloads the released survey versions when another instance has
+/// published, closed or reopened one (it writes a change stamp).
+fn spawn_survey_refresh(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(2));
+        loop {
+            every.tick().await;
+            match state.surveys.refresh_from(&state.db).await {
+                Ok(true) => tracing::info!(surveys = state.surveys.len(), "reloaded the survey versions"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "could not check for changed survey versions"),
+            }
+        }
+    });
 }
 
 /// Deletes unfinished responses older than the retention period, hourly.

@@ -63,6 +63,23 @@ pub struct ConfigArgs {
     /// Failed sign-ins allowed per client address in 15 minutes.
     #[arg(long, env = "JOINEDUP_SIGN_IN_ADDRESS_LIMIT", default_value_t = 20, global = true)]
     pub sign_in_address_limit: u32,
+    /// The mail server for invitations: smtp://USER:PASSWORD@HOST:587?tls=required
+    /// (STARTTLS), smtps://USER:PASSWORD@HOST:465 (TLS), or smtp://HOST:25 (a
+    /// local relay, no encryption). Unset: no email is sent.
+    #[arg(long, env = "JOINEDUP_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The From address of invitations, like "Survey team <surveys@example.org>".
+    #[arg(long, env = "JOINEDUP_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+    /// Days after an invitation (or the last reminder) before a reminder may go.
+    #[arg(long, env = "JOINEDUP_REMINDER_DELAY_DAYS", default_value_t = 7, global = true)]
+    pub reminder_delay_days: u32,
+    /// Emails handed to the mail server per minute, at most.
+    #[arg(long, env = "JOINEDUP_SEND_RATE", default_value_t = 300, global = true)]
+    pub send_rate: u32,
+    /// Days after a survey closes before its sample's email addresses are erased.
+    #[arg(long, env = "JOINEDUP_EMAIL_RETENTION_DAYS", default_value_t = 30, global = true)]
+    pub email_retention_days: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,9 +96,15 @@ pub enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Invitation tokens (emails come with the invitations feature).
+    /// Invitation tokens without email, for tests and manual use.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Import a sample CSV and email its people their invitations (or,
+    /// without --sample, send what is queued: a resume).
+    Invite(crate::invitations::commands::InviteArgs),
+    /// Email a reminder to everyone invited who has neither answered nor
+    /// opted out, once the reminder delay has passed.
+    Remind(crate::invitations::commands::RemindArgs),
     /// Download a survey's weighted results (index, domains, questions) for
     /// every ICS and group, with disclosure control applied.
     Results(ResultsArgs),
@@ -207,6 +230,8 @@ pub fn main() -> ExitCode {
         Command::Check { paths, json } => return check(&settings, paths, json),
         Command::Migrate => app::migrate(&settings),
         Command::Token(TokenCommand::Issue(args)) => crate::invitations::issue::issue_tokens(&settings, &args),
+        Command::Invite(args) => crate::invitations::commands::invite(&settings, &args),
+        Command::Remind(args) => crate::invitations::commands::remind(&settings, &args),
         Command::Results(args) => crate::reports::run_command(&settings, &args),
         Command::Weight(args) => crate::weight_files::run(&crate::weight_files::WeightJob {
             respondents: args.respondents,

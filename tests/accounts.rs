@@ -27,14 +27,40 @@ async fn staff(app: &TestApp) -> i64 {
     admin
 }
 
+/// Ids that route patterns name, of rows that exist.
+struct SampleIds {
+    user: i64,
+    /// A draft holding the format example, and that survey's published version.
+    draft: i64,
+    version: i64,
+}
+
+/// A draft to preview and the published version of `format_example`.
+async fn sample_rows(app: &TestApp, user: i64) -> SampleIds {
+    let text = std::fs::read_to_string(common::project_path("survey-definitions/format-example.yaml")).unwrap();
+    app.state
+        .db
+        .write(move |conn| {
+            let draft =
+                joinedup::publishing::drafts::save(conn, None, "example.yaml", &text, None, joinedup::storage::now())
+                    .unwrap();
+            let version = joinedup::storage::surveys::find(conn, "format_example", "1.0")?.expect("published");
+            Ok(SampleIds { user, draft: draft.id, version: version.id })
+        })
+        .await
+        .unwrap()
+}
+
 /// A concrete path for a route pattern.
-fn sample_path(pattern: &str, id: i64) -> String {
+fn sample_path(pattern: &str, ids: &SampleIds) -> String {
     pattern
         .replace("{name}", "joinedup.css")
         .replace("{token}", "0123456789abcdef")
         .replace("{survey_id}", "format_example")
         .replace("{page_id}", "voice")
-        .replace("{id}", &id.to_string())
+        .replace("{draft_id}", &ids.draft.to_string())
+        .replace("{version_id}", &ids.version.to_string())
+        .replace("{id}", &ids.user.to_string())
 }
 
 fn request(browser: &Browser<'_>, method: Method, path: &str) -> reqwest::RequestBuilder {
@@ -61,6 +87,7 @@ async fn every_route_answers_each_role_as_the_table_says(db: TestDb) {
     let app = TestApp::spawn(&db).await;
     assert_eq!(routes::problems(ROUTES), Vec::<String>::new());
     let admin_id = staff(&app).await;
+    let ids = sample_rows(&app, admin_id).await;
     let visitors: Vec<(&str, Option<Vec<Role>>, Browser<'_>)> = vec![
         ("anonymous", None, Browser::new(&app)),
         ("admin", Some(vec![Role::Admin]), Browser::signed_in(&app, ADMIN, &password_for("admin")).await),
@@ -70,7 +97,7 @@ async fn every_route_answers_each_role_as_the_table_says(db: TestDb) {
     let (mut forbidden, mut csrf_refused) = (0, 0);
     let mut matrix = String::new();
     for entry in ROUTES {
-        let path = sample_path(entry.path, admin_id);
+        let path = sample_path(entry.path, &ids);
         let mut row = format!("{:<6} {:<36}", format!("{:?}", entry.method).to_uppercase(), entry.path);
         for (who, roles, browser) in &visitors {
             let reply = browser.send(request(browser, entry.method, &path)).await;

@@ -30,10 +30,17 @@ pub enum Action {
     SurveyClosed,
     InvitationsSent,
     ResultsDownloaded,
+    SurveyReopened,
+    SurveyDatesChanged,
+    SampleImported,
+    InvitationsQueued,
+    RemindersQueued,
+    UncertainRequeued,
+    EmailsErased,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 26] = [
         Action::SignIn,
         Action::SignOut,
         Action::SignInFailed,
@@ -53,6 +60,13 @@ impl Action {
         Action::SurveyClosed,
         Action::InvitationsSent,
         Action::ResultsDownloaded,
+        Action::SurveyReopened,
+        Action::SurveyDatesChanged,
+        Action::SampleImported,
+        Action::InvitationsQueued,
+        Action::RemindersQueued,
+        Action::UncertainRequeued,
+        Action::EmailsErased,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +90,13 @@ impl Action {
             Action::SurveyClosed => "survey_closed",
             Action::InvitationsSent => "invitations_sent",
             Action::ResultsDownloaded => "results_downloaded",
+            Action::SurveyReopened => "survey_reopened",
+            Action::SurveyDatesChanged => "survey_dates_changed",
+            Action::SampleImported => "sample_imported",
+            Action::InvitationsQueued => "invitations_queued",
+            Action::RemindersQueued => "reminders_queued",
+            Action::UncertainRequeued => "uncertain_requeued",
+            Action::EmailsErased => "emails_erased",
         }
     }
 
@@ -105,6 +126,13 @@ impl Action {
             Action::SurveyClosed => "Survey closed",
             Action::InvitationsSent => "Invitations sent",
             Action::ResultsDownloaded => "Results downloaded",
+            Action::SurveyReopened => "Survey reopened",
+            Action::SurveyDatesChanged => "Survey dates changed",
+            Action::SampleImported => "Sample imported",
+            Action::InvitationsQueued => "Invitations queued",
+            Action::RemindersQueued => "Reminders queued",
+            Action::UncertainRequeued => "Uncertain messages queued again",
+            Action::EmailsErased => "Email addresses erased",
         }
     }
 }
@@ -125,6 +153,12 @@ impl Actor {
     /// Someone with access to the server's command line and database.
     pub fn command_line() -> Actor {
         Actor { user_id: None, name: "command line".into() }
+    }
+
+    /// joinedup itself: scheduled work such as erasing emails, or a
+    /// sending run resumed after a restart.
+    pub fn system() -> Actor {
+        Actor { user_id: None, name: "joinedup".into() }
     }
 
     pub fn anonymous() -> Actor {

@@ -1,6 +1,12 @@
 //! Secrets handed to respondents: invitation tokens and resume links (160
 //! random bits), resume codes short enough to write down, and references to
 //! quote. Only their SHA-256 hashes are stored.
+//!
+//! An emailed invitation's token is derived instead: an HMAC, under the
+//! app's secret key, of a random 128-bit seed kept with the invitee. So a
+//! reminder, or a send resumed after a crash, carries the same link without
+//! the database ever holding the token: someone who can read the database
+//! but not the secret cannot rebuild a link.
 
 use rand::Rng;
 use rand::RngCore;
@@ -19,6 +25,33 @@ pub fn new_token() -> String {
 /// What is stored in place of a token or code.
 pub fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A fresh seed for a derived invitation token: 128 random bits, as hex.
+pub fn new_link_seed() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// The invitation token for `seed` under `secret`: 160 bits, as 40 hex
+/// characters, the same shape as a random token.
+pub fn link_token(secret: &str, seed: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(b"joinedup invitation link:");
+    mac.update(seed.as_bytes());
+    hex::encode(&mac.finalize().into_bytes()[..20])
+}
+
+/// A keyed hash of an email address, compared without case or spaces: the
+/// same person found twice, and opt-outs, without keeping the address.
+pub fn email_key(key: &str, email: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    mac.update(b"joinedup email:");
+    mac.update(email.trim().to_lowercase().as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 fn code_chars(n: usize) -> String {
@@ -56,5 +89,18 @@ mod tests {
         assert_eq!(normalise_code(&code.to_lowercase().replace('-', " ")), code.replace('-', ""));
         assert!(new_reference().starts_with("JU-"));
         assert_eq!(hash("a").len(), 64);
+    }
+
+    #[test]
+    fn derived_tokens_need_the_secret() {
+        let seed = new_link_seed();
+        assert_eq!(seed.len(), 32);
+        let token = link_token("secret one", &seed);
+        assert_eq!(token.len(), 40);
+        assert_eq!(token, link_token("secret one", &seed), "the same link every time");
+        assert_ne!(token, link_token("secret two", &seed));
+        assert_ne!(token, link_token("secret one", &new_link_seed()));
+        assert_eq!(email_key("k", " Ann@Example.org "), email_key("k", "ann@example.org"));
+        assert_ne!(email_key("k", "ann@example.org"), email_key("other", "ann@example.org"));
     }
 }

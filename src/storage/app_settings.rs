@@ -12,7 +12,13 @@ const SECRET_KEY: &str = "secret_key";
 /// The key that signs cookies and CSRF tokens when none is configured:
 /// generated once and shared by every instance using this database.
 pub fn secret_key(conn: &mut DbConn) -> Result<String, StorageError> {
-    if let Some(value) = get(conn, SECRET_KEY)? {
+    generated(conn, SECRET_KEY)
+}
+
+/// A random 512-bit value stored under `name`, generated on first use and
+/// the same for every instance afterwards.
+pub fn generated(conn: &mut DbConn, name: &str) -> Result<String, StorageError> {
+    if let Some(value) = get(conn, name)? {
         return Ok(value);
     }
     let mut bytes = [0u8; 64];
@@ -22,11 +28,12 @@ pub fn secret_key(conn: &mut DbConn) -> Result<String, StorageError> {
     // Two instances may race here; the first insert wins and both read it.
     per_backend!(conn => {
         diesel::insert_into(app_settings::table)
-            .values((app_settings::name.eq(SECRET_KEY), app_settings::value.eq(&fresh), app_settings::created_at.eq(at)))
+            .values((app_settings::name.eq(name), app_settings::value.eq(&fresh), app_settings::created_at.eq(at)))
             .on_conflict_do_nothing()
             .execute(conn)?;
     });
-    get(conn, SECRET_KEY)?.ok_or_else(|| StorageError::Migration("the secret key could not be stored".into()))
+    get(conn, name)?
+        .ok_or_else(|| StorageError::Migration(format!("the generated setting `{name}` could not be stored")))
 }
 
 pub fn get(conn: &mut DbConn, name: &str) -> Result<Option<String>, StorageError> {

@@ -6,12 +6,16 @@ pub mod accounts;
 pub mod app_settings;
 pub mod audit;
 mod connection;
+pub mod drafts;
 pub mod icss;
 pub mod invitations;
 pub mod migrations;
+pub mod outbox;
 pub mod responses;
 pub mod results;
+pub mod samples;
 pub mod schema;
+pub mod survey_stats;
 pub mod surveys;
 
 pub use connection::{Backend, ConnectError, DatabaseUrl, Db, DbConn, Manager, Pool, PooledConn, write_transaction};

@@ -36,6 +36,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         published_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -151,6 +152,75 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    survey_drafts (id) {
+        id -> BigInt,
+        survey_id -> Nullable<Text>,
+        version_label -> Nullable<Text>,
+        source_text -> Text,
+        source_name -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    samples (id) {
+        id -> BigInt,
+        survey_id -> Text,
+        source_name -> Text,
+        file_hash -> Nullable<Text>,
+        rows_imported -> Integer,
+        rows_skipped -> Integer,
+        created_by -> Text,
+        created_at -> Timestamp,
+        emails_erased_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    invitees (id) {
+        id -> BigInt,
+        sample_id -> BigInt,
+        invitation_id -> BigInt,
+        survey_id -> Text,
+        email -> Nullable<Text>,
+        email_key -> Nullable<Text>,
+        link_nonce -> Nullable<Text>,
+        line -> Integer,
+        opted_out_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    opt_outs (survey_id, email_key) {
+        survey_id -> Text,
+        email_key -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        invitee_id -> BigInt,
+        survey_id -> Text,
+        kind -> Text,
+        round -> Integer,
+        status -> Text,
+        attempts -> Integer,
+        not_before -> Timestamp,
+        queued_at -> Timestamp,
+        queued_by -> Text,
+        sending_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        smtp_reply -> Nullable<Text>,
+        error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(responses -> survey_versions (survey_version_id));
 diesel::table! {
     response_results (response_id) {
@@ -191,6 +261,10 @@ diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 
+diesel::joinable!(invitees -> samples (sample_id));
+diesel::joinable!(invitees -> invitation_tokens (invitation_id));
+diesel::joinable!(outbox -> invitees (invitee_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     app_settings,
     icss,
@@ -204,6 +278,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     failed_sign_ins,
     api_tokens,
     audit_log,
+    survey_drafts,
+    samples,
+    invitees,
+    opt_outs,
+    outbox,
     response_results,
     scoring_runs
 );

@@ -40,6 +40,8 @@ pub struct SurveyVersion {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub published_at: Option<NaiveDateTime>,
+    /// When a survey lead closed it; cleared on reopening.
+    pub closed_at: Option<NaiveDateTime>,
 }
 
 impl SurveyVersion {
@@ -153,8 +155,101 @@ pub fn publish_files(conn: &mut DbConn, files: &[LoadedFile]) -> Result<SyncRepo
                 }
             }
         }
+        if !report.published.is_empty() {
+            mark_changed(conn)?;
+        }
         Ok(report)
     })
+}
+
+/// Every released version of one survey, newest first.
+pub fn versions_of(conn: &mut DbConn, survey_id: &str) -> Result<Vec<SurveyVersion>, StorageError> {
+    Ok(survey_versions::table
+        .filter(survey_versions::survey_id.eq(survey_id))
+        .filter(survey_versions::status.ne(VersionStatus::Draft.as_str()))
+        .order(survey_versions::id.desc())
+        .select(SurveyVersion::as_select())
+        .load(conn)?)
+}
+
+/// Sets a released version's opening and closing dates (the content and its
+/// hash never change). Returns false when there is no such version.
+pub fn set_dates(
+    conn: &mut DbConn,
+    id: i64,
+    opens_on: Option<NaiveDate>,
+    closes_on: Option<NaiveDate>,
+    at: NaiveDateTime,
+) -> Result<bool, StorageError> {
+    let changed = diesel::update(survey_versions::table.find(id).filter(survey_versions::status.ne("draft")))
+        .set((
+            survey_versions::opens_on.eq(opens_on),
+            survey_versions::closes_on.eq(closes_on),
+            survey_versions::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Closes a published version at once; returns false unless it was published.
+pub fn close(conn: &mut DbConn, id: i64, at: NaiveDateTime) -> Result<bool, StorageError> {
+    let changed = diesel::update(
+        survey_versions::table.find(id).filter(survey_versions::status.eq(VersionStatus::Published.as_str())),
+    )
+    .set((
+        survey_versions::status.eq(VersionStatus::Closed.as_str()),
+        survey_versions::closed_at.eq(at),
+        survey_versions::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Reopens a closed version; returns false unless it was closed.
+pub fn reopen(conn: &mut DbConn, id: i64, at: NaiveDateTime) -> Result<bool, StorageError> {
+    let changed = diesel::update(
+        survey_versions::table.find(id).filter(survey_versions::status.eq(VersionStatus::Closed.as_str())),
+    )
+    .set((
+        survey_versions::status.eq(VersionStatus::Published.as_str()),
+        survey_versions::closed_at.eq(None::<NaiveDateTime>),
+        survey_versions::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+const CHANGE_STAMP: &str = "surveys_changed";
+
+/// Records that the released versions changed (published, closed, reopened,
+/// new dates), so every instance reloads them. The stamp is random rather
+/// than a time: instances' clocks need not agree.
+pub fn mark_changed(conn: &mut DbConn) -> Result<(), StorageError> {
+    use super::schema::app_settings;
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    let stamp = hex::encode(bytes);
+    let at = now();
+    crate::per_backend!(conn => {
+        diesel::insert_into(app_settings::table)
+            .values((app_settings::name.eq(CHANGE_STAMP), app_settings::value.eq(&stamp), app_settings::created_at.eq(at)))
+            .on_conflict(app_settings::name)
+            .do_update()
+            .set(app_settings::value.eq(&stamp))
+            .execute(conn)?;
+    });
+    Ok(())
+}
+
+/// The stamp `mark_changed` last wrote (none before the first change).
+pub fn change_stamp(conn: &mut DbConn) -> Result<Option<String>, StorageError> {
+    use super::schema::app_settings;
+    Ok(app_settings::table
+        .filter(app_settings::name.eq(CHANGE_STAMP))
+        .select(app_settings::value)
+        .get_result::<String>(conn)
+        .optional()?)
 }
 
 fn short(hash: &str) -> String {

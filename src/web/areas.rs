@@ -1,6 +1,6 @@
-//! The landing pages of the survey lead and analyst areas. The guard has
-//! checked the role; the pages list the released survey versions, the
-//! starting point of both areas' later pages (publishing and results).
+//! The landing page of the analyst area (the survey lead's pages are in
+//! `lead`). The guard has checked the role; the page lists the released
+//! survey versions, the starting point of the results pages.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
@@ -33,15 +33,6 @@ pub fn survey_versions(state: &AppState) -> Vec<Value> {
             })
         })
         .collect()
-}
-
-/// `GET /lead`.
-pub async fn lead_home(state: Data, req: HttpRequest, principal: Principal) -> Result<HttpResponse, WebError> {
-    let data = extend(
-        staff::page(&state, &req, Some(&principal), "Survey lead"),
-        json!({ "surveys": survey_versions(&state) }),
-    );
-    staff::render(&state, "lead/home", &data)
 }
 
 /// `GET /analyst`.

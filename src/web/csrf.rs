@@ -119,21 +119,35 @@ impl FromRequest for CsrfForm {
             if bytes.len() > MAX_FORM_BYTES {
                 return Err(WebError::BadRequest("the form is too large".into()));
             }
-            let mut fields = Fields::new();
-            for (name, value) in form_urlencoded::parse(&bytes) {
-                fields.entry(name.into_owned()).or_default().push(value.into_owned());
-            }
-            let state = req.app_data::<web::Data<AppState>>().ok_or(WebError::Internal)?;
-            let submitted = fields.remove("csrf_token").and_then(|mut v| v.pop()).unwrap_or_default();
-            if !verify(&req, state.secret.expose(), &submitted) {
-                let principal = req.extensions().get::<Principal>().cloned();
-                if let Some(principal) = principal {
-                    let event = Event::new(Action::CsrfRejected).target(format!("{} {}", req.method(), req.path()));
-                    super::guard::record(state, &principal, event).await;
-                }
-                return Err(WebError::Csrf);
-            }
+            let mut fields = parse_urlencoded(&bytes);
+            check_fields(&req, &mut fields).await?;
             Ok(CsrfForm(fields))
         })
     }
+}
+
+/// A urlencoded body as fields; repeated names keep every value.
+pub fn parse_urlencoded(bytes: &[u8]) -> Fields {
+    let mut fields = Fields::new();
+    for (name, value) in form_urlencoded::parse(bytes) {
+        fields.entry(name.into_owned()).or_default().push(value.into_owned());
+    }
+    fields
+}
+
+/// Checks a form's CSRF token and removes it from the fields. A refusal of
+/// a signed-in user is written to the audit log. For extractors other than
+/// `CsrfForm` (file uploads, the one-click opt-out).
+pub async fn check_fields(req: &HttpRequest, fields: &mut Fields) -> Result<(), WebError> {
+    let state = req.app_data::<web::Data<AppState>>().ok_or(WebError::Internal)?;
+    let submitted = fields.remove("csrf_token").and_then(|mut v| v.pop()).unwrap_or_default();
+    if verify(req, state.secret.expose(), &submitted) {
+        return Ok(());
+    }
+    let principal = req.extensions().get::<Principal>().cloned();
+    if let Some(principal) = principal {
+        let event = Event::new(Action::CsrfRejected).target(format!("{} {}", req.method(), req.path()));
+        super::guard::record(state, &principal, event).await;
+    }
+    Err(WebError::Csrf)
 }

@@ -13,11 +13,17 @@ pub mod csrf;
 pub mod errors;
 pub mod guard;
 mod health;
+mod lead;
+mod lead_drafts;
+mod lead_samples;
+mod opt_out;
+mod preview;
 mod registry;
 mod respondent;
 pub mod routes;
 mod staff;
 pub mod templates;
+mod upload;
 
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -131,7 +131,9 @@ async fn load_current(state: &Data, req: &HttpRequest, survey_id: &str) -> Resul
         })
         .await?;
     let Some((response, rows)) = loaded else { return Ok(None) };
-    let Some(survey) = state.surveys.get(response.survey_version_id) else { return Ok(None) };
+    let Some(survey) = state.surveys.get_or_reload(&state.db, response.survey_version_id).await? else {
+        return Ok(None);
+    };
     if survey.definition.id != survey_id {
         return Ok(None);
     }
@@ -700,7 +702,9 @@ pub async fn save(
 }
 
 async fn resume_response(state: &Data, response: Response) -> Result<HttpResponse, WebError> {
-    let Some(survey) = state.surveys.get(response.survey_version_id) else { return Err(WebError::NotFound) };
+    let Some(survey) = state.surveys.get_or_reload(&state.db, response.survey_version_id).await? else {
+        return Err(WebError::NotFound);
+    };
     let survey_id = survey.definition.id.clone();
     let cookie = response_cookie(state, &survey_id, response.id);
     let id = response.id;

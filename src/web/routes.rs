@@ -6,7 +6,9 @@
 
 use actix_web::Route;
 
-use super::{account, admin, analyst, api, areas, assets, health, respondent};
+use super::{
+    account, admin, analyst, api, areas, assets, health, lead, lead_drafts, lead_samples, opt_out, preview, respondent,
+};
 use crate::accounts::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +149,8 @@ pub static ROUTES: &[Entry] = &[
     entry!(Post "/surveys/{survey_id}/save", Anonymous, respondent::save),
     entry!(Get "/surveys/{survey_id}/delete", Anonymous, respondent::delete_page),
     entry!(Post "/surveys/{survey_id}/delete", Anonymous, respondent::delete),
+    entry!(Get "/opt-out/{token}", Anonymous, opt_out::opt_out_page),
+    entry!(Post "/opt-out/{token}", Anonymous, opt_out::opt_out),
     // Signing in and out, and one's own account
     entry!(Get "/sign-in", Anonymous, account::sign_in_page),
     entry!(Post "/sign-in", Anonymous, account::sign_in),
@@ -155,7 +159,30 @@ pub static ROUTES: &[Entry] = &[
     entry!(Get "/account/password", Page(SignedIn), account::password_page),
     entry!(Post "/account/password", Page(SignedIn), account::change_password),
     // Survey leads
-    entry!(Get "/lead", Page(LEAD), areas::lead_home),
+    entry!(Get "/lead", Page(LEAD), lead::home),
+    entry!(Get "/lead/surveys/{survey_id}", Page(LEAD), lead::survey),
+    entry!(Post "/lead/surveys/{survey_id}/versions/{version_id}/dates", Page(LEAD), lead::set_dates),
+    entry!(Post "/lead/surveys/{survey_id}/versions/{version_id}/close", Page(LEAD), lead::close),
+    entry!(Post "/lead/surveys/{survey_id}/versions/{version_id}/reopen", Page(LEAD), lead::reopen),
+    entry!(Post "/lead/surveys/{survey_id}/versions/{version_id}/draft", Page(LEAD), lead::draft_from_version),
+    entry!(Get "/lead/surveys/{survey_id}/samples/new", Page(LEAD), lead_samples::new_page),
+    entry!(Post "/lead/surveys/{survey_id}/samples", Page(LEAD), lead_samples::upload),
+    entry!(Post "/lead/surveys/{survey_id}/invitations/send", Page(LEAD), lead_samples::send_invitations),
+    entry!(Post "/lead/surveys/{survey_id}/reminders", Page(LEAD), lead_samples::send_reminders),
+    entry!(Post "/lead/surveys/{survey_id}/uncertain/resend", Page(LEAD), lead_samples::resend_uncertain),
+    entry!(Get "/lead/drafts/new", Page(LEAD), lead_drafts::new_page),
+    entry!(Post "/lead/drafts", Page(LEAD), lead_drafts::create),
+    entry!(Get "/lead/drafts/{draft_id}", Page(LEAD), lead_drafts::show),
+    entry!(Post "/lead/drafts/{draft_id}", Page(LEAD), lead_drafts::save),
+    entry!(Post "/lead/drafts/{draft_id}/delete", Page(LEAD), lead_drafts::delete),
+    entry!(Get "/lead/drafts/{draft_id}/publish", Page(LEAD), lead_drafts::review),
+    entry!(Post "/lead/drafts/{draft_id}/publish", Page(LEAD), lead_drafts::publish),
+    entry!(Get "/lead/drafts/{draft_id}/preview", Page(LEAD), preview::choose),
+    entry!(Post "/lead/drafts/{draft_id}/preview/start", Page(LEAD), preview::start),
+    entry!(Get "/lead/drafts/{draft_id}/preview/q/{page_id}", Page(LEAD), preview::show_page),
+    entry!(Post "/lead/drafts/{draft_id}/preview/q/{page_id}", Page(LEAD), preview::answer_page),
+    entry!(Get "/lead/drafts/{draft_id}/preview/check", Page(LEAD), preview::check_answers),
+    entry!(Post "/lead/drafts/{draft_id}/preview/submit", Page(LEAD), preview::submit),
     // Analysts
     entry!(Get "/analyst", Page(ANALYST), areas::analyst_home),
     entry!(Get "/analyst/surveys/{survey_id}", Page(ANALYST), analyst::results),
@@ -246,10 +273,10 @@ mod tests {
     #[test]
     fn a_misfiled_route_is_caught() {
         let bad = [
-            entry!(Get "/lead/surveys", Anonymous, areas::lead_home),
-            entry!(Get "/admin/x", Page(LEAD), areas::lead_home),
-            entry!(Get "/api/v1/x", Page(SignedIn), areas::lead_home),
-            entry!(Get "/x", Api(SignedIn), areas::lead_home),
+            entry!(Get "/lead/surveys", Anonymous, lead::home),
+            entry!(Get "/admin/x", Page(LEAD), lead::home),
+            entry!(Get "/api/v1/x", Page(SignedIn), lead::home),
+            entry!(Get "/x", Api(SignedIn), lead::home),
         ];
         assert_eq!(problems(&bad).len(), 4, "{:?}", problems(&bad));
     }

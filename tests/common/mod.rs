@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod accounts;
+pub mod lead;
+pub mod smtp;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -124,6 +126,7 @@ pub fn settings(db: &TestDb, definitions: &Path) -> Settings {
         suppress_below: 30,
         start_rate: 10_000,
         accounts: Default::default(),
+        invitations: Default::default(),
     }
 }
 

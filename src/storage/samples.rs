@@ -1,0 +1,240 @@
+//! Samples and invitees: who was invited to a survey. Each invitee has one
+//! invitation token row (survey, ICS, voice, language and the strata
+//! weighting needs) and an email that is erased after the retention period.
+//! Opt-outs are kept apart, as keyed hashes, so they outlive the erasure.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::invitations::NewInvitation;
+use super::schema::{invitation_tokens, invitees, opt_outs, outbox, samples};
+use super::{DbConn, StorageError};
+use crate::per_backend;
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = samples)]
+pub struct Sample {
+    pub id: i64,
+    pub survey_id: String,
+    pub source_name: String,
+    pub file_hash: Option<String>,
+    pub rows_imported: i32,
+    pub rows_skipped: i32,
+    /// Who imported it: an email, or `command line`.
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub emails_erased_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = invitees)]
+pub struct Invitee {
+    pub id: i64,
+    pub sample_id: i64,
+    pub invitation_id: i64,
+    pub survey_id: String,
+    pub email: Option<String>,
+    pub email_key: Option<String>,
+    pub link_nonce: Option<String>,
+    /// The line of the uploaded file this person came from.
+    pub line: i32,
+    pub opted_out_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+/// A sample about to be written.
+#[derive(Debug, Clone)]
+pub struct NewSample {
+    pub survey_id: String,
+    pub source_name: String,
+    pub file_hash: String,
+    pub rows_skipped: i32,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// One person of a sample: their token row and their contact details.
+#[derive(Debug, Clone)]
+pub struct NewInvitee {
+    pub invitation: NewInvitation,
+    pub email: String,
+    pub email_key: String,
+    pub link_nonce: String,
+    pub line: i32,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = invitees)]
+struct InviteeRow<'a> {
+    sample_id: i64,
+    invitation_id: i64,
+    survey_id: &'a str,
+    email: Option<&'a str>,
+    email_key: Option<&'a str>,
+    link_nonce: Option<&'a str>,
+    line: i32,
+    created_at: NaiveDateTime,
+}
+
+/// Rows per batch insert: well under SQLite's limit on bound parameters.
+const CHUNK: usize = 500;
+
+/// Writes a sample, its token rows and its invitees. Call it inside a
+/// transaction: a sample is imported whole or not at all.
+pub fn import(conn: &mut DbConn, sample: &NewSample, people: &[NewInvitee]) -> Result<Sample, StorageError> {
+    let stored: Sample = diesel::insert_into(samples::table)
+        .values((
+            samples::survey_id.eq(&sample.survey_id),
+            samples::source_name.eq(&sample.source_name),
+            samples::file_hash.eq(&sample.file_hash),
+            samples::rows_imported.eq(people.len() as i32),
+            samples::rows_skipped.eq(sample.rows_skipped),
+            samples::created_by.eq(&sample.created_by),
+            samples::created_at.eq(sample.created_at),
+        ))
+        .returning(samples::all_columns)
+        .get_result(conn)?;
+    for chunk in people.chunks(CHUNK) {
+        let tokens: Vec<NewInvitation> = chunk.iter().map(|p| p.invitation.clone()).collect();
+        let ids: Vec<(i64, String)> = per_backend!(conn => {
+            diesel::insert_into(invitation_tokens::table)
+                .values(&tokens)
+                .returning((invitation_tokens::id, invitation_tokens::token_hash))
+                .get_results(conn)?
+        });
+        let by_hash: BTreeMap<String, i64> = ids.into_iter().map(|(id, hash)| (hash, id)).collect();
+        let rows: Vec<InviteeRow<'_>> = chunk
+            .iter()
+            .map(|p| {
+                let invitation_id = by_hash.get(&p.invitation.token_hash).copied().ok_or_else(|| {
+                    StorageError::Pool("an invitation token row was not returned by the insert".into())
+                })?;
+                Ok(InviteeRow {
+                    sample_id: stored.id,
+                    invitation_id,
+                    survey_id: &sample.survey_id,
+                    email: Some(&p.email),
+                    email_key: Some(&p.email_key),
+                    link_nonce: Some(&p.link_nonce),
+                    line: p.line,
+                    created_at: sample.created_at,
+                })
+            })
+            .collect::<Result<_, StorageError>>()?;
+        per_backend!(conn => { diesel::insert_into(invitees::table).values(&rows).execute(conn)? });
+    }
+    Ok(stored)
+}
+
+/// Of `keys`, those already invited to `survey_id` (in any sample).
+pub fn invited_keys(conn: &mut DbConn, survey_id: &str, keys: &[String]) -> Result<BTreeSet<String>, StorageError> {
+    let mut found = BTreeSet::new();
+    for chunk in keys.chunks(CHUNK) {
+        let hits: Vec<Option<String>> = invitees::table
+            .filter(invitees::survey_id.eq(survey_id))
+            .filter(invitees::email_key.eq_any(chunk))
+            .select(invitees::email_key)
+            .load(conn)?;
+        found.extend(hits.into_iter().flatten());
+    }
+    Ok(found)
+}
+
+/// Of `keys`, those that opted out of `survey_id`.
+pub fn opted_out_keys(conn: &mut DbConn, survey_id: &str, keys: &[String]) -> Result<BTreeSet<String>, StorageError> {
+    let mut found = BTreeSet::new();
+    for chunk in keys.chunks(CHUNK) {
+        let hits: Vec<String> = opt_outs::table
+            .filter(opt_outs::survey_id.eq(survey_id))
+            .filter(opt_outs::email_key.eq_any(chunk))
+            .select(opt_outs::email_key)
+            .load(conn)?;
+        found.extend(hits);
+    }
+    Ok(found)
+}
+
+/// A sample of `survey_id` imported from a file with this hash, if any.
+pub fn by_file_hash(conn: &mut DbConn, survey_id: &str, file_hash: &str) -> Result<Option<Sample>, StorageError> {
+    Ok(samples::table
+        .filter(samples::survey_id.eq(survey_id))
+        .filter(samples::file_hash.eq(file_hash))
+        .select(Sample::as_select())
+        .load(conn)?
+        .into_iter()
+        .next())
+}
+
+/// The samples of a survey, newest first.
+pub fn samples_of(conn: &mut DbConn, survey_id: &str) -> Result<Vec<Sample>, StorageError> {
+    Ok(samples::table
+        .filter(samples::survey_id.eq(survey_id))
+        .order(samples::id.desc())
+        .select(Sample::as_select())
+        .load(conn)?)
+}
+
+/// The survey ids that still hold email addresses (or their hashes).
+pub fn surveys_with_emails(conn: &mut DbConn) -> Result<Vec<String>, StorageError> {
+    Ok(samples::table.filter(samples::emails_erased_at.is_null()).select(samples::survey_id).distinct().load(conn)?)
+}
+
+/// The invitee behind an invitation token, if it came from a sample.
+pub fn by_invitation(conn: &mut DbConn, invitation_id: i64) -> Result<Option<Invitee>, StorageError> {
+    Ok(invitees::table
+        .filter(invitees::invitation_id.eq(invitation_id))
+        .select(Invitee::as_select())
+        .get_result(conn)
+        .optional()?)
+}
+
+/// Records an opt-out: the keyed hash for the survey (kept for good), the
+/// invitee's flag, and every message still queued for them cancelled.
+/// Returns false when they had already opted out.
+pub fn opt_out(conn: &mut DbConn, invitee: &Invitee, at: NaiveDateTime) -> Result<bool, StorageError> {
+    if let Some(key) = &invitee.email_key {
+        per_backend!(conn => {
+            diesel::insert_into(opt_outs::table)
+                .values((opt_outs::survey_id.eq(&invitee.survey_id), opt_outs::email_key.eq(key), opt_outs::created_at.eq(at)))
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        });
+    }
+    let newly = diesel::update(invitees::table.find(invitee.id).filter(invitees::opted_out_at.is_null()))
+        .set(invitees::opted_out_at.eq(at))
+        .execute(conn)?
+        == 1;
+    diesel::update(outbox::table.filter(outbox::invitee_id.eq(invitee.id)).filter(outbox::status.eq("queued")))
+        .set((outbox::status.eq("cancelled"), outbox::error.eq("opted out"), outbox::finished_at.eq(at)))
+        .execute(conn)?;
+    Ok(newly)
+}
+
+/// Erases the email addresses of a survey's samples, with their hashes and
+/// link seeds, keeping each invitee's token row (the strata weighting
+/// uses) and the opt-out list. Messages not sent by then are cancelled;
+/// mail server replies, which may quote an address, go too. Returns the
+/// number of invitees erased.
+pub fn erase_emails(conn: &mut DbConn, survey_id: &str, at: NaiveDateTime) -> Result<usize, StorageError> {
+    let erased = diesel::update(invitees::table.filter(invitees::survey_id.eq(survey_id)).filter(
+        invitees::email.is_not_null().or(invitees::email_key.is_not_null()).or(invitees::link_nonce.is_not_null()),
+    ))
+    .set((
+        invitees::email.eq(None::<String>),
+        invitees::email_key.eq(None::<String>),
+        invitees::link_nonce.eq(None::<String>),
+    ))
+    .execute(conn)?;
+    diesel::update(outbox::table.filter(outbox::survey_id.eq(survey_id)).filter(outbox::status.eq("queued")))
+        .set((outbox::status.eq("cancelled"), outbox::finished_at.eq(at)))
+        .execute(conn)?;
+    diesel::update(outbox::table.filter(outbox::survey_id.eq(survey_id)))
+        .set((outbox::error.eq(None::<String>), outbox::smtp_reply.eq(None::<String>)))
+        .execute(conn)?;
+    diesel::update(samples::table.filter(samples::survey_id.eq(survey_id)).filter(samples::emails_erased_at.is_null()))
+        .set((samples::emails_erased_at.eq(at), samples::file_hash.eq(None::<String>)))
+        .execute(conn)?;
+    Ok(erased)
+}
