@@ -108,6 +108,9 @@ pub enum Command {
     /// Download a survey's weighted results (index, domains, questions) for
     /// every ICS and group, with disclosure control applied.
     Results(ResultsArgs),
+    /// Recompute a survey's stored scores from its answers after a scoring
+    /// correction, and record the run.
+    Rescore(crate::rescore::RescoreArgs),
     /// Weight your own respondents to population margins (raking within
     /// each ICS, optional trimming), and optionally estimate a mean.
     Weight(WeightArgs),
@@ -233,6 +236,7 @@ pub fn main() -> ExitCode {
         Command::Invite(args) => crate::invitations::commands::invite(&settings, &args),
         Command::Remind(args) => crate::invitations::commands::remind(&settings, &args),
         Command::Results(args) => crate::reports::run_command(&settings, &args),
+        Command::Rescore(args) => crate::rescore::run_command(&settings, &args),
         Command::Weight(args) => crate::weight_files::run(&crate::weight_files::WeightJob {
             respondents: args.respondents,
             margins: args.margins,

@@ -290,24 +290,7 @@ fn store(
         .collect();
     responses::insert_answers(conn, &rows)?;
     let r = record::record(d, scoring, voice, answers);
-    let row = ResultRow {
-        response_id: response.id,
-        survey_version_id: version,
-        survey_id: d.id.clone(),
-        scoring_signature: scoring.signature.clone(),
-        submitted_on: at.date(),
-        channel: channel.as_str().to_string(),
-        voice: r.voice.map(|v| v.code().to_string()),
-        ics_code,
-        age_band: r.age_band,
-        sex: r.sex,
-        ethnicity: r.ethnicity,
-        long_term_condition: r.long_term_condition,
-        imd_quintile: if person.invited { Some(person.imd_quintile) } else { None },
-        base_weight,
-        index_score: r.index_score,
-        domain_scores: r.domain_scores,
-        choices: r.choices,
-    };
+    let strata = (person.invited.then_some(person.imd_quintile), base_weight);
+    let row = ResultRow::new(&response, &d.id, &scoring.signature, at.date(), r, strata);
     storage::results::insert(conn, &row)
 }

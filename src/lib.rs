@@ -20,6 +20,7 @@ pub mod outputs;
 pub mod publishing;
 pub mod reference;
 pub mod reports;
+pub mod rescore;
 pub mod storage;
 pub mod web;
 pub mod weight_files;

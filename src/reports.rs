@@ -278,7 +278,7 @@ pub struct Cache {
 }
 
 type CacheKey = (String, Option<NaiveDate>, Option<NaiveDate>, Option<String>, usize);
-type Stamp = (i64, i64);
+type Stamp = (i64, i64, i64);
 
 impl Cache {
     pub async fn get(

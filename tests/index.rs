@@ -265,9 +265,54 @@ async fn a_survey_with_no_responses_is_a_clear_error(db: TestDb) {
     assert_eq!(err.to_string(), "survey `leaving_hospital` has no submitted responses in that window");
 }
 
+/// A corrected scoring reaches the stored rows through `rescore`: rows
+/// changed behind its back (or missing) are rebuilt from the answers, the
+/// rest are left alone, and the run is recorded.
+async fn rescoring_rebuilds_stored_scores_from_answers(db: TestDb) {
+    use diesel::prelude::*;
+    use joinedup::storage::results::{self, ResultRow};
+    use joinedup::storage::schema::response_results;
+
+    let app = TestApp::spawn(&db).await;
+    let made = joinedup::demo::load_if_empty(&app.state.db, &app.state.surveys, 0.02).await.unwrap();
+    assert!(made > 100, "demo responses: {made}");
+    let db = app.state.db.clone();
+    let load = move || {
+        let db = db.clone();
+        async move { db.run(|conn| results::for_survey(conn, "integration_index", None, None)).await }
+    };
+    let before: Vec<ResultRow> = load().await.unwrap();
+    let (first, second) = (before[0].response_id, before[1].response_id);
+    app.state
+        .db
+        .write(move |conn| {
+            diesel::update(response_results::table.find(first))
+                .set(response_results::index_score.eq(Some(1.0)))
+                .execute(conn)?;
+            diesel::delete(response_results::table.find(second)).execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let versions = app.state.surveys.versions_of("integration_index");
+    let v = versions.clone();
+    let outcome =
+        app.state.db.write(move |conn| joinedup::rescore::rescore(conn, "integration_index", &v)).await.unwrap();
+    assert_eq!((outcome.responses, outcome.changed), (before.len(), 2));
+    assert_eq!(load().await.unwrap(), before, "every row as it was stored at submission");
+    let again =
+        app.state.db.write(move |conn| joinedup::rescore::rescore(conn, "integration_index", &versions)).await.unwrap();
+    assert_eq!(again.changed, 0);
+    let runs = app.state.db.run(|conn| results::runs(conn, "integration_index")).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].0 as usize, before.len());
+    assert!(runs[0].1.contains('='), "{}", runs[0].1);
+}
+
 on_each_backend_async!(
     demo_results_cover_every_ics,
     every_format_publishes_the_same_cells,
     analyst_pages_and_downloads,
     a_survey_with_no_responses_is_a_clear_error,
+    rescoring_rebuilds_stored_scores_from_answers,
 );

@@ -37,10 +37,13 @@ pub enum Action {
     RemindersQueued,
     UncertainRequeued,
     EmailsErased,
+    ResultsRescored,
+    MarginsUploaded,
+    MarginsRetired,
 }
 
 impl Action {
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 29] = [
         Action::SignIn,
         Action::SignOut,
         Action::SignInFailed,
@@ -67,6 +70,9 @@ impl Action {
         Action::RemindersQueued,
         Action::UncertainRequeued,
         Action::EmailsErased,
+        Action::ResultsRescored,
+        Action::MarginsUploaded,
+        Action::MarginsRetired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +103,9 @@ impl Action {
             Action::RemindersQueued => "reminders_queued",
             Action::UncertainRequeued => "uncertain_requeued",
             Action::EmailsErased => "emails_erased",
+            Action::ResultsRescored => "results_rescored",
+            Action::MarginsUploaded => "margins_uploaded",
+            Action::MarginsRetired => "margins_retired",
         }
     }
 
@@ -133,6 +142,9 @@ impl Action {
             Action::RemindersQueued => "Reminders queued",
             Action::UncertainRequeued => "Uncertain messages queued again",
             Action::EmailsErased => "Email addresses erased",
+            Action::ResultsRescored => "Stored scores recomputed",
+            Action::MarginsUploaded => "Population margins uploaded",
+            Action::MarginsRetired => "Population margins no longer used",
         }
     }
 }

@@ -216,6 +216,37 @@ pub fn submitted_with_answers(
     Ok(list.into_iter().zip(grouped.drain(..)).collect())
 }
 
+/// The next page of submitted responses of one survey version after
+/// `after_id`, with their answers: how re-scoring walks a large survey
+/// without holding every answer in memory.
+pub fn submitted_page_with_answers(
+    conn: &mut DbConn,
+    survey_version_id: i64,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<(Response, Vec<Answer>)>, StorageError> {
+    let list: Vec<Response> = responses::table
+        .filter(responses::survey_version_id.eq(survey_version_id))
+        .filter(responses::status.eq(SUBMITTED))
+        .filter(responses::id.gt(after_id))
+        .order(responses::id)
+        .limit(limit)
+        .select(Response::as_select())
+        .load(conn)?;
+    let Some(last) = list.last().map(|r| r.id) else { return Ok(Vec::new()) };
+    let all: Vec<Answer> = answers::table
+        .inner_join(responses::table)
+        .filter(responses::survey_version_id.eq(survey_version_id))
+        .filter(responses::status.eq(SUBMITTED))
+        .filter(answers::response_id.gt(after_id))
+        .filter(answers::response_id.le(last))
+        .order((answers::response_id, answers::question_id))
+        .select(Answer::as_select())
+        .load(conn)?;
+    let mut grouped = all.grouped_by(&list);
+    Ok(list.into_iter().zip(grouped.drain(..)).collect())
+}
+
 pub fn set_language(conn: &mut DbConn, response_id: i64, language: &str) -> Result<(), StorageError> {
     diesel::update(responses::table.find(response_id)).set(responses::language.eq(language)).execute(conn)?;
     Ok(())

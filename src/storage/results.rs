@@ -3,7 +3,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::schema::{invitation_tokens, response_results, responses, scoring_runs};
+use super::schema::{invitation_tokens, response_results, scoring_runs};
 use super::{DbConn, StorageError, write_transaction};
 
 #[derive(Debug, Clone, PartialEq, Insertable, Queryable, Selectable)]
@@ -26,6 +26,41 @@ pub struct ResultRow {
     pub index_score: Option<f64>,
     pub domain_scores: String,
     pub choices: String,
+}
+
+impl ResultRow {
+    /// The stored form of a response's scores and groups (`record`), with
+    /// what the response itself says: version, channel, ICS, the day it
+    /// was submitted, and the invitation's deprivation quintile and base
+    /// weight.
+    pub fn new(
+        response: &super::responses::Response,
+        survey_id: &str,
+        scoring_signature: &str,
+        submitted_on: NaiveDate,
+        record: crate::index::record::ResultRecord,
+        (imd_quintile, base_weight): (Option<i32>, f64),
+    ) -> ResultRow {
+        ResultRow {
+            response_id: response.id,
+            survey_version_id: response.survey_version_id,
+            survey_id: survey_id.to_string(),
+            scoring_signature: scoring_signature.to_string(),
+            submitted_on,
+            channel: response.channel.clone(),
+            voice: record.voice.map(|v| v.code().to_string()),
+            ics_code: response.ics_code.clone(),
+            age_band: record.age_band,
+            sex: record.sex,
+            ethnicity: record.ethnicity,
+            long_term_condition: record.long_term_condition,
+            imd_quintile,
+            base_weight,
+            index_score: record.index_score,
+            domain_scores: record.domain_scores,
+            choices: record.choices,
+        }
+    }
 }
 
 /// What an invitation adds to a result: the sample's deprivation quintile
@@ -85,51 +120,72 @@ pub fn for_survey(
     Ok(query.select(ResultRow::as_select()).load(conn)?)
 }
 
-/// Replaces the result rows of some responses (a re-scoring run) and
-/// records the run.
-pub fn replace(
-    conn: &mut DbConn,
-    survey_id: &str,
-    rows: &[ResultRow],
-    signatures: &str,
-    at: NaiveDateTime,
-) -> Result<(), StorageError> {
+/// Replaces the result rows of some responses (one batch of a re-scoring
+/// run) in one transaction; returns how many differ from what was stored.
+pub fn replace(conn: &mut DbConn, rows: &[ResultRow]) -> Result<usize, StorageError> {
     write_transaction(conn, |conn| {
+        let ids: Vec<i64> = rows.iter().map(|r| r.response_id).collect();
+        let before: Vec<ResultRow> = response_results::table
+            .filter(response_results::response_id.eq_any(&ids))
+            .select(ResultRow::as_select())
+            .load(conn)?;
+        let before: std::collections::HashMap<i64, ResultRow> =
+            before.into_iter().map(|r| (r.response_id, r)).collect();
+        let mut changed = 0;
         for row in rows {
+            if before.get(&row.response_id) == Some(row) {
+                continue;
+            }
+            changed += 1;
             diesel::delete(response_results::table.find(row.response_id)).execute(conn)?;
             diesel::insert_into(response_results::table).values(row).execute(conn)?;
         }
-        diesel::insert_into(scoring_runs::table)
-            .values((
-                scoring_runs::survey_id.eq(survey_id),
-                scoring_runs::responses.eq(rows.len() as i32),
-                scoring_runs::signatures.eq(signatures),
-                scoring_runs::run_at.eq(at),
-            ))
-            .execute(conn)?;
-        Ok(())
+        Ok(changed)
     })
 }
 
-/// Submitted responses of a survey with their invitation, for re-scoring.
-pub fn submitted_ids(conn: &mut DbConn, version_ids: &[i64]) -> Result<Vec<i64>, StorageError> {
-    Ok(responses::table
-        .filter(responses::survey_version_id.eq_any(version_ids))
-        .filter(responses::status.eq(super::responses::SUBMITTED))
-        .order(responses::id)
-        .select(responses::id)
+/// Records a finished re-scoring run: the survey, how many responses were
+/// scored and the scoring signature of each version.
+pub fn record_run(
+    conn: &mut DbConn,
+    survey_id: &str,
+    responses: usize,
+    signatures: &str,
+    at: NaiveDateTime,
+) -> Result<(), StorageError> {
+    diesel::insert_into(scoring_runs::table)
+        .values((
+            scoring_runs::survey_id.eq(survey_id),
+            scoring_runs::responses.eq(responses as i32),
+            scoring_runs::signatures.eq(signatures),
+            scoring_runs::run_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The re-scoring runs of a survey, newest first: (responses, signatures, run at).
+pub fn runs(conn: &mut DbConn, survey_id: &str) -> Result<Vec<(i32, String, NaiveDateTime)>, StorageError> {
+    Ok(scoring_runs::table
+        .filter(scoring_runs::survey_id.eq(survey_id))
+        .order(scoring_runs::id.desc())
+        .select((scoring_runs::responses, scoring_runs::signatures, scoring_runs::run_at))
         .load(conn)?)
 }
 
-/// How many result rows a survey has, and the newest: changes whenever a
-/// response is submitted or re-scored.
-pub fn stamp(conn: &mut DbConn, survey_id: &str) -> Result<(i64, i64), StorageError> {
+/// How many result rows a survey has, the newest, and the newest
+/// re-scoring run: changes whenever a response is submitted or re-scored.
+pub fn stamp(conn: &mut DbConn, survey_id: &str) -> Result<(i64, i64, i64), StorageError> {
     use diesel::dsl::{count_star, max};
     let (n, newest): (i64, Option<i64>) = response_results::table
         .filter(response_results::survey_id.eq(survey_id))
         .select((count_star(), max(response_results::response_id)))
         .get_result(conn)?;
-    Ok((n, newest.unwrap_or(0)))
+    let run: Option<i64> = scoring_runs::table
+        .filter(scoring_runs::survey_id.eq(survey_id))
+        .select(max(scoring_runs::id))
+        .get_result(conn)?;
+    Ok((n, newest.unwrap_or(0), run.unwrap_or(0)))
 }
 
 /// The grouping columns of a survey's result rows after `after_id`, a page

@@ -592,25 +592,7 @@ pub async fn submit(
     let record = crate::index::record::record(d, &scoring, current.route.voice, &current.answers);
     let r = &current.response;
     let at = storage::now();
-    let row = ResultRow {
-        response_id: r.id,
-        survey_version_id: r.survey_version_id,
-        survey_id: d.id.clone(),
-        scoring_signature: scoring.signature,
-        submitted_on: at.date(),
-        channel: r.channel.clone(),
-        voice: record.voice.map(|v| v.code().to_string()),
-        ics_code: r.ics_code.clone(),
-        age_band: record.age_band,
-        sex: record.sex,
-        ethnicity: record.ethnicity,
-        long_term_condition: record.long_term_condition,
-        imd_quintile: None,
-        base_weight: 1.0,
-        index_score: record.index_score,
-        domain_scores: record.domain_scores,
-        choices: record.choices,
-    };
+    let row = ResultRow::new(r, &d.id, &scoring.signature, at.date(), record, (None, 1.0));
     let (id, invitation) = (r.id, r.invitation_id);
     state
         .db

@@ -1,0 +1,93 @@
+//! `joinedup rescore`: rebuilds a survey's stored result rows (groups and
+//! scores) from the answers, after the scoring rules were corrected, and
+//! records the run. Results read only the stored rows, so this is how a
+//! correction reaches every output.
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crate::accounts::audit::{self, Action, Actor, Event};
+use crate::index::record;
+use crate::index::scoring::Scoring;
+use crate::journey::form::answers_from_stored;
+use crate::storage::results::{self, ResultRow};
+use crate::storage::{self, Db, DbConn, StorageError, responses};
+use crate::web::{PublishedSurvey, SurveyRegistry};
+
+/// Responses scored per transaction.
+const BATCH: i64 = 500;
+
+#[derive(Debug, Clone, Args)]
+pub struct RescoreArgs {
+    /// The survey whose stored scores to recompute (every version).
+    #[arg(long)]
+    pub survey: String,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub responses: usize,
+    /// Result rows that differed from what was stored (or were missing).
+    pub changed: usize,
+    /// `label=signature` per version, as recorded.
+    pub signatures: String,
+}
+
+pub fn run_command(settings: &crate::app::Settings, args: &RescoreArgs) -> anyhow::Result<()> {
+    let db = Db::connect(&settings.database)?;
+    let mut conn = db.get_writer()?;
+    let registry = SurveyRegistry::load(&mut conn)?;
+    let versions = registry.versions_of(&args.survey);
+    if versions.is_empty() {
+        bail!("there is no survey `{}`", args.survey);
+    }
+    let outcome = rescore(&mut conn, &args.survey, &versions)
+        .with_context(|| format!("re-scoring survey `{}` stopped; rows already rescored are kept", args.survey))?;
+    let event = Event::new(Action::ResultsRescored)
+        .target(args.survey.clone())
+        .detail(format!("{} responses, {} changed", outcome.responses, outcome.changed));
+    audit::record(&mut conn, &Actor::command_line(), &event, None)?;
+    println!(
+        "rescored {} submitted responses of `{}`: {} result rows changed ({})",
+        outcome.responses, args.survey, outcome.changed, outcome.signatures
+    );
+    Ok(())
+}
+
+/// Rescores every submitted response of the given versions, a batch per
+/// transaction, then records the run.
+pub fn rescore(
+    conn: &mut DbConn,
+    survey_id: &str,
+    versions: &[std::sync::Arc<PublishedSurvey>],
+) -> Result<Outcome, StorageError> {
+    let mut outcome = Outcome::default();
+    let mut signatures = Vec::new();
+    for version in versions {
+        let d = &version.definition;
+        let scoring = Scoring::new(d);
+        signatures.push(format!("{}={}", version.version.version_label, scoring.signature));
+        let mut after = 0;
+        loop {
+            let page = responses::submitted_page_with_answers(conn, version.version.id, after, BATCH)?;
+            let Some((last, _)) = page.last() else { break };
+            after = last.id;
+            let mut rows = Vec::with_capacity(page.len());
+            for (response, answers) in &page {
+                let answers =
+                    answers_from_stored(d, answers.iter().map(|a| (a.question_id.as_str(), a.value.as_str())));
+                let voice = response.voice.as_deref().and_then(crate::definitions::Voice::from_code);
+                let scored = record::record(d, &scoring, voice, &answers);
+                let strata = results::invitation_strata(conn, response.invitation_id)?;
+                let submitted_on = response.submitted_at.unwrap_or(response.updated_at).date();
+                rows.push(ResultRow::new(response, &d.id, &scoring.signature, submitted_on, scored, strata));
+            }
+            outcome.responses += rows.len();
+            outcome.changed += results::replace(conn, &rows)?;
+        }
+    }
+    outcome.signatures = signatures.join(" ");
+    results::record_run(conn, survey_id, outcome.responses, &outcome.signatures, storage::now())?;
+    Ok(outcome)
+}
