@@ -17,6 +17,7 @@ pub mod invitations;
 pub mod journey;
 pub mod microdata;
 pub mod outputs;
+pub mod population_margins;
 pub mod publishing;
 pub mod reference;
 pub mod reports;

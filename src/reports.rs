@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use crate::index::compare::IcsProfile;
 use crate::index::disclosure;
-use crate::index::frame::{ADULT_BANDS, PopulationTable, Row};
+use crate::index::frame::{ADULT_BANDS, Group, PopulationTable, Row};
+use crate::index::margins::UsedMargins;
 use crate::index::record::{self, question_items};
 use crate::index::results::{self, Inputs, Results};
 use crate::index::scoring::Scoring;
@@ -34,6 +35,8 @@ pub enum ReportError {
     UnknownSurvey(String),
     #[error("survey `{0}` has no submitted responses in that window")]
     NoResponses(String),
+    #[error("the uploaded population margins cannot be used: {0}")]
+    Margins(String),
     #[error("the results cannot be weighted: {0}")]
     Weighting(#[from] crate::weighting::WeightingError),
     #[error(transparent)]
@@ -91,7 +94,10 @@ pub fn reference_tables() -> (PopulationTable, Vec<IcsProfile>) {
             older: older / all,
         })
         .collect();
-    (PopulationTable { counts, source: crate::reference::POPULATION_SOURCE.into() }, profiles)
+    (
+        PopulationTable { counts, source: crate::reference::POPULATION_SOURCE.into(), uploaded: BTreeMap::new() },
+        profiles,
+    )
 }
 
 /// Loads, weights and publishes one survey's results.
@@ -154,7 +160,9 @@ fn build_inner(
     if rows.is_empty() && !allow_empty {
         return Err(ReportError::NoResponses(request.survey_id.clone()));
     }
-    let (population, profiles) = reference_tables();
+    let (mut population, profiles) = reference_tables();
+    let used = crate::population_margins::in_use(conn)?.map_err(ReportError::Margins)?;
+    population.uploaded = crate::population_margins::sets(&used);
     let ics_names: BTreeMap<String, String> = icss::all(conn)?.into_iter().map(|i| (i.ons_code, i.name)).collect();
     let threshold = request.threshold.max(disclosure::FLOOR);
     let results = if rows.is_empty() {
@@ -190,10 +198,7 @@ fn build_inner(
         last_response: last,
         channel_mix: channel_mix.into_iter().map(|(k, v)| (k, disclosure::published_count(v))).collect(),
         channel_filter: request.channel.clone().unwrap_or_else(|| "all channels".into()),
-        weighting: "people's index: base weights (1/selection probability) raked within each ICS to adult age band and sex \
-                    margins (iterative proportional fitting to convergence, R rake() equivalent); carers and children: base weights; \
-                    SEs by Taylor linearisation with ICS strata and raking residuals"
-            .into(),
+        weighting: weighting_description(&used, &results.weighting),
         population_source: population.source.clone(),
         deprivation_source: crate::reference::DEPRIVATION_SOURCE.into(),
         suppression: format!(
@@ -203,6 +208,36 @@ fn build_inner(
         generated_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     };
     Ok(Report { results, provenance })
+}
+
+/// The weighting specification every output states, naming the uploaded
+/// margins it used.
+fn weighting_description(used: &BTreeMap<Group, UsedMargins>, summaries: &[results::WeightingSummary]) -> String {
+    let people = match used.get(&Group::People) {
+        Some(u) => format!("adult age band and sex margins (ONS) and the {}", u.label),
+        None => "adult age band and sex margins (ONS)".into(),
+    };
+    let carers = match used.get(&Group::Carers) {
+        Some(u) => format!("carers: base weights raked within each ICS to the {}", u.label),
+        None => "carers: base weights".into(),
+    };
+    let mut text = format!(
+        "people's index: base weights (1/selection probability) raked within each ICS to {people} \
+         (iterative proportional fitting to convergence, R rake() equivalent); {carers}; children: base weights; \
+         SEs by Taylor linearisation with ICS strata and raking residuals"
+    );
+    text.push_str(&format!(
+        "; in each ICS, a margin category with fewer than {} respondents is merged into its neighbour",
+        crate::index::frame::MIN_CATEGORY_RESPONDENTS
+    ));
+    for s in summaries.iter().filter(|s| !s.margins_not_met.is_empty()) {
+        text.push_str(&format!(
+            "; {}: the margins could not be met (raking did not converge), so weights are only scaled to the ICS population in {}",
+            s.group,
+            s.margins_not_met.join(", ")
+        ));
+    }
+    text
 }
 
 fn row(r: &ResultRow, domains: usize, items: usize, same_questions: bool) -> Row {
@@ -278,7 +313,7 @@ pub struct Cache {
 }
 
 type CacheKey = (String, Option<NaiveDate>, Option<NaiveDate>, Option<String>, usize);
-type Stamp = (i64, i64, i64);
+type Stamp = ((i64, i64, i64), Vec<i64>);
 
 impl Cache {
     pub async fn get(
@@ -289,7 +324,12 @@ impl Cache {
         let key: CacheKey =
             (request.survey_id.clone(), request.from, request.to, request.channel.clone(), request.threshold);
         let survey = request.survey_id.clone();
-        let stamp = state.db.run(move |conn| crate::storage::results::stamp(conn, &survey)).await?;
+        let stamp = state
+            .db
+            .run(move |conn| {
+                Ok((crate::storage::results::stamp(conn, &survey)?, crate::storage::margins::in_use_ids(conn)?))
+            })
+            .await?;
         if let Some((seen, report)) = self.entries.lock().expect("not poisoned").get(&key)
             && *seen == stamp
         {

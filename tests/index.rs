@@ -309,10 +309,89 @@ async fn rescoring_rebuilds_stored_scores_from_answers(db: TestDb) {
     assert!(runs[0].1.contains('='), "{}", runs[0].1);
 }
 
+/// An analyst uploads ethnicity margins: a bad line is named and nothing is
+/// stored; a good file becomes version 1, changes the weights, is named in
+/// every output's provenance and audited; retiring it goes back to ONS
+/// age band × sex alone.
+async fn analysts_upload_margins_that_weighting_uses(db: TestDb) {
+    use common::lead::upload;
+    use joinedup::storage::{icss, margins};
+
+    let app = TestApp::spawn(&db).await;
+    joinedup::demo::load_if_empty(&app.state.db, &app.state.surveys, 0.1).await.unwrap();
+    let email = "analyst@example.org";
+    create_user(&app, email, &password_for("analyst"), &[Role::Analyst]).await;
+    let browser = Browser::signed_in(&app, email, &password_for("analyst")).await;
+    let before = report_for(&app, 30).await;
+    assert!(!before.provenance.weighting.contains("margins v"), "{}", before.provenance.weighting);
+
+    let codes: Vec<String> = app.state.db.run(icss::all).await.unwrap().into_iter().map(|i| i.ons_code).collect();
+    let mut lines = vec!["ics,dimension,category,population".to_string()];
+    for (k, code) in codes.iter().enumerate() {
+        for (category, share) in [("asian", 10), ("black", 5), ("mixed", 3), ("white", 78), ("other", 4)] {
+            lines.push(format!("{code},ethnicity,{category},{}", share * 1000 + k));
+        }
+    }
+    let good = lines.join("\n").into_bytes();
+    let mut bad = lines.clone();
+    bad[3] = format!("{},ethnicity,mixd,3000", codes[0]);
+    let source = ("source", "ONS Census 2021 TS021 (test)");
+    let form = "/analyst/margins";
+    let refused = upload(
+        &browser,
+        form,
+        form,
+        Some(("ethnicity.csv", bad.join("\n").into_bytes())),
+        &[("group", "people"), source],
+    )
+    .await;
+    assert_eq!(refused.status, 200);
+    assert!(refused.body.contains("category &#x60;mixd&#x60; is not a category of ethnicity"), "{}", refused.body);
+    assert!(refused.body.contains("nhsuk-table__cell--numeric\">4</td>"), "the line is named");
+    assert!(refused.body.contains("ONS Census 2021 TS021 (test)"), "the form keeps what was typed");
+    let unsourced = upload(&browser, form, form, Some(("ethnicity.csv", good.clone())), &[("group", "people")]).await;
+    assert!(unsourced.body.contains("Say where the figures come from"), "{}", unsourced.body);
+    assert!(app.state.db.run(margins::all).await.unwrap().is_empty(), "nothing stored from a refused upload");
+
+    let stored = upload(&browser, form, form, Some(("ethnicity.csv", good)), &[("group", "people"), source]).await;
+    assert_eq!((stored.status, stored.location.as_deref()), (303, Some("/analyst/margins?done=uploaded")));
+    let listed = browser.get("/analyst/margins").await;
+    assert!(listed.body.contains("people v1") && listed.body.contains("In use"), "{}", listed.body);
+    let after = report_for(&app, 30).await;
+    assert!(
+        after.provenance.weighting.contains("people margins v1 (ethnicity: ONS Census 2021 TS021 (test); sha256 "),
+        "{}",
+        after.provenance.weighting
+    );
+    let england = |r: &Report| {
+        r.results
+            .cells
+            .iter()
+            .find(|c| c.group == "people" && c.measure == "index" && c.area == ENGLAND && c.dimension == ALL)
+            .map(|c| (c.estimate, c.se, c.n_eff))
+            .unwrap()
+    };
+    assert_ne!(england(&before), england(&after), "the weights changed");
+    let csv = browser.get("/analyst/surveys/integration_index/download?format=csv").await;
+    assert!(csv.body.contains("people margins v1"), "downloads name the margins");
+    assert_eq!(common::accounts::audit(&app, "margins_uploaded").await.len(), 1);
+
+    let id = app.state.db.run(margins::all).await.unwrap()[0].id;
+    let retired = browser.submit(form, &format!("/analyst/margins/{id}/retire"), &[]).await;
+    assert_eq!(retired.status, 303);
+    let reverted = report_for(&app, 30).await;
+    assert!(!reverted.provenance.weighting.contains("margins v"));
+    assert_eq!(england(&reverted), england(&before));
+    assert_eq!(common::accounts::audit(&app, "margins_retired").await.len(), 1);
+    let again = browser.submit(form, &format!("/analyst/margins/{id}/retire"), &[]).await;
+    assert!(again.body.contains("no longer in use"), "{}", again.body);
+}
+
 on_each_backend_async!(
     demo_results_cover_every_ics,
     every_format_publishes_the_same_cells,
     analyst_pages_and_downloads,
     a_survey_with_no_responses_is_a_clear_error,
     rescoring_rebuilds_stored_scores_from_answers,
+    analysts_upload_margins_that_weighting_uses,
 );

@@ -2,12 +2,15 @@
 //! who is counted where, and the weights each population gets.
 //!
 //! * **People's index**: `patient` and `carer_on_behalf` about adults,
-//!   raked within each ICS to the ICS adult population by age band and sex.
-//! * **Carers' index**: `carer_self`, base weights.
+//!   raked within each ICS to the ICS adult population by age band and sex,
+//!   and by ethnicity and deprivation when an analyst uploaded margins.
+//! * **Carers' index**: `carer_self`, base weights, or raked to the carer
+//!   margins an analyst uploaded.
 //! * **Children**: `carer_on_behalf` about under-18s, base weights.
 
 use std::collections::BTreeMap;
 
+use super::margins::{MarginSet, collapse_rule};
 use crate::weighting::{self, DimensionMargins, Population, Respondents, Weighted, WeightingError, WeightingSpec};
 
 /// One submitted response, as the index reads it.
@@ -80,6 +83,8 @@ pub struct PopulationTable {
     pub counts: BTreeMap<(String, String, String), f64>,
     /// Where the figures come from, for provenance.
     pub source: String,
+    /// Margins analysts uploaded, by group (validated when uploaded).
+    pub uploaded: BTreeMap<Group, MarginSet>,
 }
 
 pub const ADULT_BANDS: [&str; 6] = ["18-34", "35-54", "55-64", "65-74", "75-84", "85+"];
@@ -96,11 +101,22 @@ pub struct Weighed {
     pub weighted: Weighted,
     /// Whether the weights were raked to population margins.
     pub raked: bool,
+    /// ICSs whose respondents could not meet the margins (raking did not
+    /// converge even with sparse categories merged): their weights are only
+    /// scaled to the ICS population.
+    pub margins_not_met: Vec<String>,
 }
 
+/// Fewest respondents a margin's category needs within an ICS; sparser
+/// categories are merged into their neighbour there, since a handful of
+/// people cannot carry a whole population group.
+pub const MIN_CATEGORY_RESPONDENTS: usize = 10;
+
 /// Splits the rows into the three populations and weights each: the
-/// people's rows raked to age band × sex margins, the others base-weighted.
-/// Rows without an ICS cannot be placed and are left out (and counted).
+/// people's rows raked to age band × sex margins (plus any uploaded), the
+/// carers' raked to uploaded carer margins if there are any, the rest
+/// base-weighted. Rows without an ICS cannot be placed and are left out
+/// (and counted).
 pub fn weigh(
     rows: &[Row],
     population: &PopulationTable,
@@ -120,68 +136,189 @@ pub fn weigh(
         let stratum: Vec<u32> =
             members.iter().map(|&i| stratum_of[rows[i].ics.as_deref().unwrap_or_default()]).collect();
         let base: Vec<f64> = members.iter().map(|&i| rows[i].base_weight).collect();
-        let raked = group == Group::People;
-        let (respondents, margins) = if raked {
-            let bands: Vec<String> = ADULT_BANDS.iter().map(|s| s.to_string()).collect();
-            let sexes = vec!["female".to_string(), "male".to_string()];
-            let category = |value: &Option<String>, list: &[String]| {
-                value.as_ref().and_then(|v| list.iter().position(|x| x == v)).map(|p| p as u32)
-            };
-            let respondents = Respondents {
-                stratum: stratum.clone(),
-                base_weight: base.clone(),
-                categories: vec![
-                    members.iter().map(|&i| category(&rows[i].age_band, &bands)).collect(),
-                    members.iter().map(|&i| category(&rows[i].sex, &sexes)).collect(),
-                ],
-            };
-            let cell = |ics: &str, band: &str, sex: &str| {
-                population.counts.get(&(ics.into(), band.into(), sex.into())).copied()
-            };
-            let age_margin = strata
-                .iter()
-                .map(|h| bands.iter().map(|b| Some(cell(h, b, "female")? + cell(h, b, "male")?)).collect())
-                .collect();
-            let sex_margin = strata
-                .iter()
-                .map(|h| sexes.iter().map(|s| ADULT_BANDS.iter().map(|b| cell(h, b, s)).sum::<Option<f64>>()).collect())
-                .collect();
-            // An empty age band hands its people to the next band down (85+ to 75-84 …).
-            let collapse = |k: usize| {
-                (0..k).map(|c| if c == 0 { Some(1) } else { Some(c as u32 - 1) }).collect::<Vec<Option<u32>>>()
-            };
-            let margins = Population {
-                strata: strata.clone(),
-                dimensions: vec![
-                    DimensionMargins {
-                        name: "age_band".into(),
-                        categories: bands.clone(),
-                        population: age_margin,
-                        collapse_into: vec![collapse(bands.len()); strata.len()],
-                    },
-                    DimensionMargins {
-                        name: "sex".into(),
-                        categories: sexes.clone(),
-                        population: sex_margin,
-                        collapse_into: vec![vec![Some(1), Some(0)]; strata.len()],
-                    },
-                ],
-            };
-            (respondents, margins)
-        } else {
-            // Base weights only: one margin holding each ICS's own total, so
-            // the engine returns the base weights unchanged.
-            let respondents = Respondents { stratum: stratum.clone(), base_weight: base.clone(), categories: vec![] };
-            (respondents, Population { strata: strata.clone(), dimensions: vec![] })
+        let mut dimensions = match group {
+            Group::People => ons_margins(population, &strata),
+            _ => Vec::new(),
         };
+        if let Some(set) = population.uploaded.get(&group) {
+            dimensions.extend(uploaded_margins(set, &strata, dimensions.first()));
+        }
+        let raked = !dimensions.is_empty();
+        let categories: Vec<Vec<Option<u32>>> = dimensions
+            .iter()
+            .map(|d| {
+                members
+                    .iter()
+                    .map(|&i| rows[i].category(&d.name).and_then(|v| d.categories.iter().position(|c| *c == v)))
+                    .map(|p| p.map(|p| p as u32))
+                    .collect()
+            })
+            .collect();
+        let mut respondents = Respondents { stratum, base_weight: base, categories };
+        let mut spec = WeightingSpec { min_respondents, ..WeightingSpec::default() };
         let weighted = if raked {
-            weighting::weight(&respondents, &margins, &WeightingSpec { min_respondents, ..WeightingSpec::default() })?
+            for (d, categories) in dimensions.iter_mut().zip(respondents.categories.iter_mut()) {
+                merge_sparse(d, categories, &respondents.stratum);
+            }
+            let margins = Population { strata: strata.clone(), dimensions };
+            loop {
+                match weighting::weight(&respondents, &margins, &spec) {
+                    Ok(w) => break w,
+                    Err(e) => {
+                        // An ICS whose margins cannot be met, even with
+                        // sparse categories merged, is scaled to its
+                        // population total instead, and says so.
+                        let retry = match &e {
+                            WeightingError::NotConverged { ics, .. } => {
+                                strata.iter().position(|h| h == ics).filter(|&h| !spec.scale_only.contains(&(h as u32)))
+                            }
+                            _ => None,
+                        };
+                        match retry {
+                            Some(h) => spec.scale_only.push(h as u32),
+                            None => return Err(e),
+                        }
+                    }
+                }
+            }
         } else {
             base_weighted(&respondents, strata.len())
         };
-        out.push(Weighed { group, rows: members, respondents, strata, weighted, raked });
+        let margins_not_met = spec.scale_only.iter().map(|&h| strata[h as usize].clone()).collect();
+        out.push(Weighed { group, rows: members, respondents, strata, weighted, raked, margins_not_met });
     }
     Ok(out)
+}
+
+/// Prepares a margin within each ICS: a category with fewer than
+/// `MIN_CATEGORY_RESPONDENTS` respondents, or with population but nobody in
+/// it, hands its population (and its respondents) to a neighbour that has
+/// respondents. In an ICS where nobody gave this category at all,
+/// everything is merged into one, so the margin asks nothing beyond the
+/// ICS total.
+fn merge_sparse(d: &mut DimensionMargins, categories: &mut [Option<u32>], stratum: &[u32]) {
+    let k = d.categories.len();
+    for h in 0..d.population.len() {
+        let mut count = vec![0usize; k];
+        for (c, s) in categories.iter().zip(stratum) {
+            if let (Some(c), true) = (c, *s as usize == h) {
+                count[*c as usize] += 1;
+            }
+        }
+        let pops = &mut d.population[h];
+        if count.iter().all(|&n| n == 0) {
+            let total: f64 = pops.iter().map(|p| p.unwrap_or(0.0)).sum();
+            *pops = (0..k).map(|c| Some(if c == 0 { total } else { 0.0 })).collect();
+            for (c, s) in categories.iter_mut().zip(stratum) {
+                if *s as usize == h {
+                    *c = Some(0);
+                }
+            }
+            continue;
+        }
+        let mut into: Vec<usize> = (0..k).collect();
+        loop {
+            let live = count.iter().filter(|&&n| n > 0).count();
+            let sparse = (0..k)
+                .filter(|&c| {
+                    (count[c] == 0 && pops[c].unwrap_or(0.0) > 0.0)
+                        || (count[c] > 0 && count[c] < MIN_CATEGORY_RESPONDENTS && live > 1)
+                })
+                .min_by_key(|&c| count[c]);
+            let Some(c) = sparse else { break };
+            // The declared neighbour chain to a category with people, else
+            // the category with the most people.
+            let mut next = d.collapse_into[h][c].map(|x| x as usize);
+            let mut steps = 0;
+            while let Some(x) = next {
+                if x != c && count[x] > 0 || steps > k {
+                    break;
+                }
+                next = d.collapse_into[h][x].map(|y| y as usize);
+                steps += 1;
+            }
+            let dest = next
+                .filter(|&x| x != c && count[x] > 0)
+                .unwrap_or_else(|| (0..k).filter(|&x| x != c).max_by_key(|&x| count[x]).unwrap_or(c));
+            let moved = pops[c].unwrap_or(0.0);
+            pops[dest] = Some(pops[dest].unwrap_or(0.0) + moved);
+            pops[c] = Some(0.0);
+            count[dest] += count[c];
+            count[c] = 0;
+            for x in into.iter_mut().filter(|x| **x == c) {
+                *x = dest;
+            }
+        }
+        for (c, s) in categories.iter_mut().zip(stratum) {
+            if let (Some(c), true) = (c.as_mut(), *s as usize == h) {
+                *c = into[*c as usize] as u32;
+            }
+        }
+    }
+}
+
+/// The bundled ONS adult margins: age band and sex per ICS. An empty age
+/// band hands its people to the next band down (85+ to 75-84 …).
+fn ons_margins(population: &PopulationTable, strata: &[String]) -> Vec<DimensionMargins> {
+    let bands: Vec<String> = ADULT_BANDS.iter().map(|s| s.to_string()).collect();
+    let sexes = vec!["female".to_string(), "male".to_string()];
+    let cell =
+        |ics: &str, band: &str, sex: &str| population.counts.get(&(ics.into(), band.into(), sex.into())).copied();
+    let age_margin: Vec<Vec<Option<f64>>> = strata
+        .iter()
+        .map(|h| bands.iter().map(|b| Some(cell(h, b, "female")? + cell(h, b, "male")?)).collect())
+        .collect();
+    let sex_margin = strata
+        .iter()
+        .map(|h| sexes.iter().map(|s| ADULT_BANDS.iter().map(|b| cell(h, b, s)).sum::<Option<f64>>()).collect())
+        .collect();
+    let age_collapse = collapse_rule("age_band", &vec![0.0; bands.len()]);
+    vec![
+        DimensionMargins {
+            name: "age_band".into(),
+            categories: bands,
+            population: age_margin,
+            collapse_into: vec![age_collapse; strata.len()],
+        },
+        DimensionMargins {
+            name: "sex".into(),
+            categories: sexes,
+            population: sex_margin,
+            collapse_into: vec![collapse_rule("sex", &[0.0, 0.0]); strata.len()],
+        },
+    ]
+}
+
+/// An uploaded set's margins for these ICSs, each scaled to the ICS total
+/// of `first` (the first margin raked to; without one, the set's own first
+/// dimension), since every margin of an ICS must add up to the same people.
+fn uploaded_margins(set: &MarginSet, strata: &[String], first: Option<&DimensionMargins>) -> Vec<DimensionMargins> {
+    let own_total = |h: &str| set.dimensions.first().and_then(|d| d.counts.get(h)).map(|v| v.iter().sum::<f64>());
+    set.dimensions
+        .iter()
+        .map(|d| {
+            let mut population = Vec::with_capacity(strata.len());
+            let mut collapse_into = Vec::with_capacity(strata.len());
+            for (k, h) in strata.iter().enumerate() {
+                let total = match first {
+                    Some(f) => f.population[k].iter().copied().sum::<Option<f64>>(),
+                    None => own_total(h),
+                };
+                match (d.counts.get(h), total) {
+                    (Some(counts), Some(total)) => {
+                        let sum: f64 = counts.iter().sum();
+                        population.push(counts.iter().map(|c| Some(c * total / sum)).collect());
+                        collapse_into.push(collapse_rule(&d.name, counts));
+                    }
+                    _ => {
+                        population.push(vec![None; d.categories.len()]);
+                        collapse_into.push(vec![None; d.categories.len()]);
+                    }
+                }
+            }
+            DimensionMargins { name: d.name.clone(), categories: d.categories.clone(), population, collapse_into }
+        })
+        .collect()
 }
 
 fn base_weighted(respondents: &Respondents, n_strata: usize) -> Weighted {
@@ -221,5 +358,137 @@ impl Weighed {
         } else {
             weighting::Design::new(&self.respondents.stratum, &self.weighted.weights, self.strata.len(), None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::margins::DimensionCounts;
+
+    const ICS: &str = "E54000008";
+    const ETHNICITY: [&str; 5] = ["asian", "black", "mixed", "white", "other"];
+
+    fn rows() -> Vec<Row> {
+        // 600 people: every band and sex, skewed to white and older ages,
+        // a few with no ethnicity given.
+        (0..600)
+            .map(|i| Row {
+                version: 1,
+                channel: "open_link".into(),
+                voice: Some("patient".into()),
+                ics: Some(ICS.into()),
+                age_band: Some(ADULT_BANDS[(i * 7 / 3) % 6].into()),
+                sex: Some(if i % 3 == 0 { "male" } else { "female" }.into()),
+                ethnicity: if i % 50 == 0 { None } else { Some(ETHNICITY[[3, 3, 3, 0, 1, 2, 4, 3][i % 8]].into()) },
+                long_term_condition: None,
+                imd_quintile: None,
+                base_weight: 1.0,
+                index: Some(50.0),
+                domains: Vec::new(),
+                choices: Vec::new(),
+            })
+            .collect()
+    }
+
+    fn population(uploaded: bool) -> PopulationTable {
+        let mut counts = BTreeMap::new();
+        for (k, band) in ADULT_BANDS.iter().enumerate() {
+            counts.insert((ICS.into(), band.to_string(), "female".into()), 10_000.0 + 500.0 * k as f64);
+            counts.insert((ICS.into(), band.to_string(), "male".into()), 9_500.0 + 400.0 * k as f64);
+        }
+        let mut sets = BTreeMap::new();
+        if uploaded {
+            sets.insert(
+                Group::People,
+                MarginSet {
+                    group: Group::People,
+                    dimensions: vec![DimensionCounts {
+                        name: "ethnicity".into(),
+                        categories: ETHNICITY.iter().map(|s| s.to_string()).collect(),
+                        // Percentages: scaled to the ICS's adult population.
+                        counts: [(ICS.to_string(), vec![12.0, 6.0, 3.0, 75.0, 4.0])].into_iter().collect(),
+                    }],
+                },
+            );
+        }
+        PopulationTable { counts, source: "test".into(), uploaded: sets }
+    }
+
+    fn weighted_share(rows: &[Row], w: &Weighed, pick: impl Fn(&Row) -> bool) -> f64 {
+        let total: f64 = w.weighted.weights.iter().sum();
+        w.rows.iter().zip(&w.weighted.weights).filter(|(i, _)| pick(&rows[**i])).map(|(_, x)| x).sum::<f64>() / total
+    }
+
+    #[test]
+    fn uploaded_ethnicity_margins_are_met_beside_age_and_sex() {
+        let rows = rows();
+        let population = population(true);
+        let people = weigh(&rows, &population, 10).unwrap().remove(0);
+        assert!(people.raked);
+        let total: f64 = people.weighted.weights.iter().sum();
+        let adults: f64 = population.counts.values().sum();
+        assert!((total - adults).abs() < 1e-6 * adults, "weights add up to the ICS adult population");
+        // Age band and sex still match the ONS figures.
+        let female: f64 =
+            ADULT_BANDS.iter().map(|b| population.counts[&(ICS.into(), b.to_string(), "female".into())]).sum();
+        let got = weighted_share(&rows, &people, |r| r.sex.as_deref() == Some("female"));
+        assert!((got - female / adults).abs() < 1e-9, "{got} vs {}", female / adults);
+        // Those who gave an ethnicity are spread in the uploaded shares; the
+        // 2% who did not keep their own base-weighted share.
+        let missing = weighted_share(&rows, &people, |r| r.ethnicity.is_none());
+        assert!((missing - 12.0 / 600.0).abs() < 1e-9, "{missing}");
+        for (k, share) in [0.12, 0.06, 0.03, 0.75, 0.04].iter().enumerate() {
+            let got = weighted_share(&rows, &people, |r| r.ethnicity.as_deref() == Some(ETHNICITY[k]));
+            assert!((got - share * (1.0 - missing)).abs() < 1e-9, "{}: {got}", ETHNICITY[k]);
+        }
+    }
+
+    #[test]
+    fn a_sparse_category_is_merged_into_its_neighbour() {
+        let mut rows = rows();
+        // Only three people say `other`: too few to carry 4% of the ICS.
+        for (k, r) in rows.iter_mut().filter(|r| r.ethnicity.as_deref() == Some("other")).enumerate() {
+            if k >= 3 {
+                r.ethnicity = Some("white".into());
+            }
+        }
+        let people = weigh(&rows, &population(true), 10).unwrap().remove(0);
+        let missing = weighted_share(&rows, &people, |r| r.ethnicity.is_none());
+        let white_or_other =
+            weighted_share(&rows, &people, |r| matches!(r.ethnicity.as_deref(), Some("white" | "other")));
+        assert!((white_or_other - 0.79 * (1.0 - missing)).abs() < 1e-9, "{white_or_other}");
+        assert!(people.margins_not_met.is_empty());
+    }
+
+    #[test]
+    fn without_uploads_ethnicity_is_left_as_it_came() {
+        let rows = rows();
+        let people = weigh(&rows, &population(false), 10).unwrap().remove(0);
+        let white = weighted_share(&rows, &people, |r| r.ethnicity.as_deref() == Some("white"));
+        // Half the sample is white (less the 2% who did not say), far from
+        // the 75% the upload would ask for; age and sex raking keeps it so.
+        assert!((white - 0.49).abs() < 0.03, "{white}");
+    }
+
+    #[test]
+    fn carers_are_raked_only_when_margins_are_uploaded() {
+        let mut rows = rows();
+        for r in &mut rows {
+            r.voice = Some("carer_self".into());
+        }
+        let base = weigh(&rows, &population(false), 10).unwrap().remove(0);
+        assert_eq!((base.group, base.raked), (Group::Carers, false));
+        assert!(base.weighted.weights.iter().all(|w| *w == 1.0));
+        let mut population = population(false);
+        let mut set = self::population(true).uploaded.remove(&Group::People).unwrap();
+        set.group = Group::Carers;
+        population.uploaded.insert(Group::Carers, set);
+        let carers = weigh(&rows, &population, 10).unwrap().remove(0);
+        assert!(carers.raked);
+        let total: f64 = carers.weighted.weights.iter().sum();
+        assert!((total - 100.0).abs() < 1e-9, "the uploaded margins' own total: {total}");
+        let white = weighted_share(&rows, &carers, |r| r.ethnicity.as_deref() == Some("white"));
+        assert!((white - 0.75 * (1.0 - 12.0 / 600.0)).abs() < 1e-9, "{white}");
     }
 }

@@ -7,6 +7,7 @@ pub mod cells;
 pub mod compare;
 pub mod disclosure;
 pub mod frame;
+pub mod margins;
 pub mod record;
 pub mod results;
 pub mod scoring;

@@ -81,6 +81,8 @@ pub struct WeightingSummary {
     pub icss: usize,
     pub icss_scaled_not_raked: usize,
     pub max_margin_error: f64,
+    /// ICSs whose margins could not be met: only scaled to their total.
+    pub margins_not_met: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -244,6 +246,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
                 .filter(|s| s.status == crate::weighting::StratumStatus::TooFewRespondents)
                 .count(),
             max_margin_error: w.weighted.strata.iter().map(|s| s.max_margin_error).fold(0.0, f64::max),
+            margins_not_met: w.margins_not_met.clone(),
         })
         .collect();
     let without_ics = rows.iter().filter(|r| r.ics.is_none() && Group::of(r).is_some()).count();

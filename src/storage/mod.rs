@@ -9,6 +9,7 @@ mod connection;
 pub mod drafts;
 pub mod icss;
 pub mod invitations;
+pub mod margins;
 pub mod migrations;
 pub mod outbox;
 pub mod responses;

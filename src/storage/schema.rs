@@ -265,6 +265,22 @@ diesel::joinable!(invitees -> samples (sample_id));
 diesel::joinable!(invitees -> invitation_tokens (invitation_id));
 diesel::joinable!(outbox -> invitees (invitee_id));
 
+diesel::table! {
+    margin_sets (id) {
+        id -> BigInt,
+        population_group -> Text,
+        version -> Integer,
+        source -> Text,
+        file_name -> Text,
+        content_hash -> Text,
+        csv_text -> Text,
+        dimensions -> Text,
+        uploaded_by -> Text,
+        uploaded_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     app_settings,
     icss,
@@ -284,5 +300,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     opt_outs,
     outbox,
     response_results,
-    scoring_runs
+    scoring_runs,
+    margin_sets
 );

@@ -82,7 +82,7 @@ async fn report(state: &Data, survey_id: &str, filters: &Filters) -> Result<std:
         Err(ReportError::NoResponses(s)) => {
             Err(WebError::BadRequest(format!("survey `{s}` has no submitted responses in that window")))
         }
-        Err(ReportError::Weighting(e)) => Err(WebError::BadRequest(format!("the results cannot be weighted: {e}"))),
+        Err(e @ (ReportError::Weighting(_) | ReportError::Margins(_))) => Err(WebError::BadRequest(e.to_string())),
         Err(ReportError::Storage(e)) => Err(WebError::Storage(e)),
     }
 }

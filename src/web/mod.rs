@@ -5,6 +5,7 @@ mod access_log;
 mod account;
 mod admin;
 mod analyst;
+mod analyst_margins;
 mod api;
 mod areas;
 mod assets;

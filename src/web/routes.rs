@@ -7,7 +7,8 @@
 use actix_web::Route;
 
 use super::{
-    account, admin, analyst, api, areas, assets, health, lead, lead_drafts, lead_samples, opt_out, preview, respondent,
+    account, admin, analyst, analyst_margins, api, areas, assets, health, lead, lead_drafts, lead_samples, opt_out,
+    preview, respondent,
 };
 use crate::accounts::Role;
 
@@ -189,6 +190,9 @@ pub static ROUTES: &[Entry] = &[
     entry!(Get "/analyst/surveys/{survey_id}/questions", Page(ANALYST), analyst::questions),
     entry!(Get "/analyst/surveys/{survey_id}/download", Page(ANALYST), analyst::download),
     entry!(Get "/analyst/surveys/{survey_id}/microdata", Page(ANALYST), analyst::microdata),
+    entry!(Get "/analyst/margins", Page(ANALYST), analyst_margins::list),
+    entry!(Post "/analyst/margins", Page(ANALYST), analyst_margins::upload),
+    entry!(Post "/analyst/margins/{id}/retire", Page(ANALYST), analyst_margins::retire),
     // Admins
     entry!(Get "/admin", Page(ADMIN), admin::home),
     entry!(Get "/admin/users", Page(ADMIN), admin::users),

@@ -37,6 +37,7 @@ const PAGES: &[(&str, &str)] = embedded!(
     "analyst/home",
     "analyst/results",
     "analyst/questions",
+    "analyst/margins",
     "admin/home",
     "admin/users",
     "admin/user_new",

@@ -78,17 +78,21 @@ impl Default for TrimControl {
 }
 
 /// Everything that decides a weighting run.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WeightingSpec {
     pub rake: RakeControl,
     pub trim: Option<TrimControl>,
     /// An ICS with fewer respondents is not raked: its base weights are
     /// scaled to its population total, and the report says so.
     pub min_respondents: usize,
+    /// ICSs (indices into the strata) not to rake whatever their size:
+    /// scaled to their population total as the rule above does. For a
+    /// caller that found an ICS's margins cannot be met.
+    pub scale_only: Vec<u32>,
 }
 
 impl Default for WeightingSpec {
     fn default() -> Self {
-        WeightingSpec { rake: RakeControl::default(), trim: None, min_respondents: 10 }
+        WeightingSpec { rake: RakeControl::default(), trim: None, min_respondents: 10, scale_only: Vec::new() }
     }
 }

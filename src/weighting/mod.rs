@@ -185,7 +185,7 @@ fn rake_first(
     if !has_margins {
         return Err(WeightingError::NoMargins { ics });
     }
-    if members.len() < spec.min_respondents {
+    if members.len() < spec.min_respondents || spec.scale_only.contains(&(h as u32)) {
         let total = targets::stratum_total(population, h)?;
         let sum: f64 = weights.iter().sum();
         weights.iter_mut().for_each(|w| *w *= total / sum);

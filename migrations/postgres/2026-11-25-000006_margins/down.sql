@@ -1,0 +1,1 @@
+DROP TABLE margin_sets;

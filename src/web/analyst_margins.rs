@@ -1,0 +1,183 @@
+//! An analyst's population margins: the versions uploaded for people and
+//! carers (which one is in use), an upload form checked line by line, and
+//! retiring a version. The checks and storage live in
+//! `population_margins`; this only turns them into pages.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::csrf::CsrfForm;
+use super::errors::WebError;
+use super::staff::{self, error, extend, field, see_other, time};
+use super::upload::UploadForm;
+use crate::accounts::Principal;
+use crate::app::AppState;
+use crate::index::frame::Group;
+use crate::index::margins::{LineProblem, allowed_dimensions};
+use crate::population_margins::{self, Outcome, Upload};
+use crate::storage::margins;
+
+type Data = web::Data<AppState>;
+
+/// Problems listed on the page; the rest are counted.
+const SHOWN_PROBLEMS: usize = 200;
+
+#[derive(serde::Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+async fn page(
+    state: &Data,
+    req: &HttpRequest,
+    principal: &Principal,
+    errors: Vec<Value>,
+    problems: &[LineProblem],
+    notice: Option<String>,
+    form: Value,
+) -> Result<HttpResponse, WebError> {
+    let rows = state.db.run(margins::all).await?;
+    let in_use: Vec<i64> = {
+        let mut seen = Vec::new();
+        let mut ids = Vec::new();
+        for r in rows.iter().filter(|r| r.retired_at.is_none()) {
+            if !seen.contains(&r.population_group) {
+                seen.push(r.population_group.clone());
+                ids.push(r.id);
+            }
+        }
+        ids
+    };
+    let versions: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "group": r.population_group,
+                "version": r.version,
+                "dimensions": r.dimensions,
+                "source": r.source,
+                "file_name": r.file_name,
+                "hash": r.content_hash,
+                "uploaded_by": r.uploaded_by,
+                "uploaded_at": time(r.uploaded_at),
+                "retired_at": r.retired_at.map(time),
+                "in_use": in_use.contains(&r.id),
+            })
+        })
+        .collect();
+    let allowed = |g: Group| {
+        allowed_dimensions(g).iter().map(|(d, c)| format!("{d} ({})", c.join(", "))).collect::<Vec<_>>().join("; ")
+    };
+    let data = extend(
+        staff::page(state, req, Some(principal), "Population margins"),
+        json!({
+            "errors": errors,
+            "notice": notice,
+            "versions": versions,
+            "problems": problems.iter().take(SHOWN_PROBLEMS).map(|p| json!({ "line": p.line, "message": p.message })).collect::<Vec<_>>(),
+            "more_problems": problems.len().saturating_sub(SHOWN_PROBLEMS),
+            "people_dimensions": allowed(Group::People),
+            "carer_dimensions": allowed(Group::Carers),
+            "form": form,
+        }),
+    );
+    staff::render(state, "analyst/margins", &data)
+}
+
+/// `GET /analyst/margins`.
+pub async fn list(
+    state: Data,
+    req: HttpRequest,
+    principal: Principal,
+    query: web::Query<Done>,
+) -> Result<HttpResponse, WebError> {
+    let notice = match query.done.as_deref() {
+        Some("uploaded") => Some("The margins were uploaded and are now used for weighting.".to_string()),
+        Some("retired") => Some("That version is no longer used for weighting.".to_string()),
+        _ => None,
+    };
+    page(&state, &req, &principal, Vec::new(), &[], notice, json!({ "group": "people" })).await
+}
+
+/// `POST /analyst/margins`: checks the file; stores it as a new version
+/// only if every line passes.
+pub async fn upload(
+    state: Data,
+    req: HttpRequest,
+    principal: Principal,
+    form: UploadForm,
+) -> Result<HttpResponse, WebError> {
+    let group = field(&form.fields, "group");
+    let source = field(&form.fields, "source");
+    let kept = json!({ "group": group, "source": source });
+    let Some(file) = form.files.get("file").cloned() else {
+        let errors = vec![error("file", "Choose the margins file (a CSV) to upload")];
+        return page(&state, &req, &principal, errors, &[], None, kept).await;
+    };
+    let actor = principal.actor();
+    let ip = principal.client_ip.clone();
+    let (g, s) = (group.clone(), source.clone());
+    let outcome = state
+        .db
+        .write(move |conn| {
+            population_margins::upload(
+                conn,
+                &Upload { group: &g, source: &s, file_name: &file.filename, bytes: &file.bytes },
+                &actor,
+                ip.as_deref(),
+            )
+        })
+        .await?;
+    match outcome {
+        Outcome::Stored { .. } => Ok(see_other("/analyst/margins?done=uploaded")),
+        Outcome::Refused(problems) => {
+            let (form_problems, line_problems): (Vec<LineProblem>, Vec<LineProblem>) =
+                problems.into_iter().partition(|p| p.line == 0);
+            let mut errors: Vec<Value> = form_problems
+                .iter()
+                .map(|p| {
+                    let id = if p.message.starts_with("Choose whose") {
+                        "group"
+                    } else if p.message.starts_with("Say where") {
+                        "source"
+                    } else {
+                        "file"
+                    };
+                    error(id, &p.message)
+                })
+                .collect();
+            if !line_problems.is_empty() {
+                errors.push(error(
+                    "file",
+                    format!(
+                        "{} problem(s) in the file, so nothing was uploaded; they are listed by line below",
+                        line_problems.len()
+                    ),
+                ));
+            }
+            page(&state, &req, &principal, errors, &line_problems, None, kept).await
+        }
+    }
+}
+
+/// `POST /analyst/margins/{id}/retire`.
+pub async fn retire(
+    state: Data,
+    req: HttpRequest,
+    principal: Principal,
+    path: web::Path<i64>,
+    _form: CsrfForm,
+) -> Result<HttpResponse, WebError> {
+    let id = path.into_inner();
+    let actor = principal.actor();
+    let ip = principal.client_ip.clone();
+    let retired = state.db.write(move |conn| population_margins::retire(conn, id, &actor, ip.as_deref())).await?;
+    match retired {
+        Some(_) => Ok(see_other("/analyst/margins?done=retired")),
+        None => {
+            let errors = vec![error("versions", "That version does not exist or is no longer in use")];
+            page(&state, &req, &principal, errors, &[], None, json!({ "group": "people" })).await
+        }
+    }
+}
