@@ -2,10 +2,12 @@
 //! id, grouping categories, item, domain and index scores, and the weight —
 //! no emails, tokens, free text or times finer than a month.
 //!
-//! Any combination of grouping categories held by fewer than ten
-//! respondents is coarsened, dropping the most identifying detail first
-//! (ethnicity, deprivation, conditions, age band, sex, voice); a respondent
-//! still in a group under ten with only their ICS left is left out. The file
+//! Any combination of the published details (grouping categories, channel
+//! and month) held by fewer than ten respondents is coarsened, dropping
+//! detail in this order: month, channel, ethnicity, deprivation,
+//! conditions, sex, age band, voice; a respondent still in a group under
+//! ten with only their ICS left is left out. The file opens with its
+//! provenance as `#` lines, as the results CSV does. The file
 //! is streamed ICS by ICS: one pass counts the combinations, a second weights
 //! and writes each ICS in turn, so memory stays flat as responses grow.
 
@@ -28,11 +30,13 @@ use crate::storage::{DbConn, StorageError};
 /// The smallest group a row may describe.
 pub const MIN_GROUP: usize = 10;
 
-/// Grouping detail, most identifying last: level k blanks the last k fields.
-const FIELDS: usize = 7; // ics, voice, age_band, sex, long_term_condition, imd_quintile, ethnicity
+/// Published detail, first dropped last: level k blanks the last k fields.
+const FIELDS: usize = 9; // ics, voice, age_band, sex, long_term_condition, imd_quintile, ethnicity, channel, month
 
 type Combo = [Option<String>; FIELDS];
 
+/// A result row's published detail.
+#[allow(clippy::too_many_arguments)]
 fn combo(
     voice: &Option<String>,
     ics: &Option<String>,
@@ -41,8 +45,20 @@ fn combo(
     eth: &Option<String>,
     ltc: &Option<String>,
     imd: Option<i32>,
+    channel: &str,
+    submitted_on: chrono::NaiveDate,
 ) -> Combo {
-    [ics.clone(), voice.clone(), age.clone(), sex.clone(), ltc.clone(), imd.map(|q| q.to_string()), eth.clone()]
+    [
+        ics.clone(),
+        voice.clone(),
+        age.clone(),
+        sex.clone(),
+        ltc.clone(),
+        imd.map(|q| q.to_string()),
+        eth.clone(),
+        Some(channel.to_string()),
+        Some(submitted_on.format("%Y-%m").to_string()),
+    ]
 }
 
 fn coarsen(c: &Combo, level: usize) -> Combo {
@@ -101,6 +117,9 @@ impl Counts {
 struct Plan {
     survey_id: String,
     pooled: HashMap<i64, bool>,
+    /// Versions whose question list is the latest's: only their answers
+    /// line up with the `item_` columns.
+    same_questions: HashMap<i64, bool>,
     scoring_domains: Vec<String>,
     items: Vec<QuestionItem>,
     channel: Option<String>,
@@ -129,6 +148,44 @@ fn header(plan: &Plan) -> String {
     cols.extend(plan.scoring_domains.iter().map(|d| format!("domain_{d}")));
     cols.extend(plan.items.iter().filter(|i| i.is_scored()).map(|i| format!("item_{}", i.id)));
     cols.join(",") + "\n"
+}
+
+/// Where the file came from, as `#` lines before the header.
+fn provenance_lines(
+    state: &AppState,
+    plan: &Plan,
+    used: &std::collections::BTreeMap<Group, crate::index::margins::UsedMargins>,
+) -> String {
+    let versions: Vec<String> = state
+        .surveys
+        .all()
+        .filter(|v| plan.pooled.get(&v.version.id).copied().unwrap_or(false))
+        .map(|v| format!("{} (sha256 {})", v.version.version_label, v.version.content_hash))
+        .collect();
+    let lines = [
+        ("survey", plan.survey_id.clone()),
+        ("versions", versions.join("; ")),
+        (
+            "response window",
+            format!(
+                "{} to {}",
+                plan.window.0.map_or("start".into(), |d| d.to_string()),
+                plan.window.1.map_or("now".into(), |d| d.to_string())
+            ),
+        ),
+        ("channels", plan.channel.clone().unwrap_or_else(|| "all channels".into())),
+        ("weighting", crate::reports::weighting_description(used, &[])),
+        ("population", crate::reference::POPULATION_SOURCE.to_string()),
+        (
+            "disclosure control",
+            format!(
+                "every combination of the published details is held by at least {MIN_GROUP} respondents; smaller ones are coarsened (month, channel, ethnicity, deprivation, conditions, sex, age band, voice blanked in turn) or left out; no emails, tokens, free text or dates finer than a month"
+            ),
+        ),
+        ("software", format!("joinedup {}", env!("CARGO_PKG_VERSION"))),
+        ("generated at", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+    ];
+    lines.iter().map(|(k, v)| format!("# {k}: {}\n", crate::outputs::one_line(v))).collect()
 }
 
 fn field(v: &Option<String>) -> String {
@@ -168,9 +225,20 @@ fn produce(
         .filter(|v| v.definition.id == request.survey_id)
         .map(|v| (v.version.id, Scoring::new(&v.definition).signature == scoring.signature))
         .collect();
+    let item_ids: Vec<String> = record::question_items(d).into_iter().map(|i| i.id).collect();
+    let same_questions: HashMap<i64, bool> = state
+        .surveys
+        .all()
+        .filter(|v| v.definition.id == request.survey_id)
+        .map(|v| {
+            let ids: Vec<String> = record::question_items(&v.definition).into_iter().map(|i| i.id).collect();
+            (v.version.id, ids == item_ids)
+        })
+        .collect();
     let plan = Plan {
         survey_id: request.survey_id.clone(),
         pooled,
+        same_questions,
         scoring_domains: d.domains.iter().map(|x| x.id.clone()).collect(),
         items: record::question_items(d),
         channel: request.channel.clone(),
@@ -185,14 +253,14 @@ fn produce(
         let page = results::grouping_page(conn, &plan.survey_id, after, 20_000, plan.window)?;
         let Some(last) = page.last() else { break };
         after = last.0;
-        for (_, version, channel, voice, ics, age, sex, eth, ltc, imd) in &page {
+        for (_, version, channel, voice, ics, age, sex, eth, ltc, imd, submitted_on) in &page {
             if !plan.pooled.get(version).copied().unwrap_or(false)
                 || plan.channel.as_ref().is_some_and(|c| c != channel)
                 || ics.is_none()
             {
                 continue;
             }
-            counts.add(&combo(voice, ics, age, sex, eth, ltc, *imd));
+            counts.add(&combo(voice, ics, age, sex, eth, ltc, *imd, channel, *submitted_on));
             if let Some(code) = ics
                 && !icss.contains(code)
             {
@@ -202,11 +270,21 @@ fn produce(
     }
     icss.sort();
     counts.settle();
-    if tx.blocking_send(Ok(Bytes::from(header(&plan)))).is_err() {
+    // Weighted as the results are, with the margins in use.
+    let (mut population, _) = crate::reports::reference_tables();
+    let used = match crate::population_margins::in_use(conn)? {
+        Ok(used) => used,
+        Err(message) => {
+            tracing::warn!(%message, "microdata weighted without the uploaded margins");
+            Default::default()
+        }
+    };
+    population.uploaded = crate::population_margins::sets(&used);
+    let provenance = provenance_lines(state, &plan, &used);
+    if tx.blocking_send(Ok(Bytes::from(provenance + &header(&plan)))).is_err() {
         return Ok(());
     }
     // Pass 2: weight and write one ICS at a time.
-    let (population, _) = crate::reports::reference_tables();
     for ics in icss {
         let stored = results::for_survey_ics(conn, &plan.survey_id, &ics, plan.window)?;
         let stored: Vec<&ResultRow> = stored
@@ -246,7 +324,11 @@ fn write_ics(
             base_weight: r.base_weight,
             index: r.index_score,
             domains: record::parse_scores(&r.domain_scores, plan.scoring_domains.len()),
-            choices: record::parse_choices(&r.choices, plan.items.len()),
+            choices: if plan.same_questions.get(&r.survey_version_id).copied().unwrap_or(false) {
+                record::parse_choices(&r.choices, plan.items.len())
+            } else {
+                vec![Vec::new(); plan.items.len()]
+            },
         })
         .collect();
     let mut weight = vec![None; rows.len()];
@@ -259,7 +341,17 @@ fn write_ics(
     }
     let mut out = String::new();
     for ((r, row), w) in stored.iter().zip(&rows).zip(&weight) {
-        let c = combo(&r.voice, &r.ics_code, &r.age_band, &r.sex, &r.ethnicity, &r.long_term_condition, r.imd_quintile);
+        let c = combo(
+            &r.voice,
+            &r.ics_code,
+            &r.age_band,
+            &r.sex,
+            &r.ethnicity,
+            &r.long_term_condition,
+            r.imd_quintile,
+            &r.channel,
+            r.submitted_on,
+        );
         let Some(level) = counts.level(&c) else { continue };
         let shown = coarsen(&c, level);
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
@@ -282,8 +374,8 @@ fn write_ics(
             field(&shown[6]),
             field(&shown[4]),
             field(&shown[5]),
-            r.channel.clone(),
-            r.submitted_on.format("%Y-%m").to_string(),
+            field(&shown[7]),
+            field(&shown[8]),
             number(*w),
             number(r.index_score),
         ];

@@ -141,12 +141,18 @@ fn provenance_lines(p: &Provenance) -> Vec<(String, String)> {
     ]
 }
 
+/// A provenance value on one line: a title or label with a line break in
+/// it would otherwise end the `#` line early and break the file's shape.
+pub fn one_line(value: &str) -> String {
+    value.split(['\r', '\n']).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
 /// Writes the report in `format`.
 pub fn write(report: &Report, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
     match format {
         Format::Csv => {
             for (k, v) in provenance_lines(&report.provenance) {
-                writeln!(out, "# {k}: {v}")?;
+                writeln!(out, "# {k}: {}", one_line(&v))?;
             }
             let mut writer = csv::Writer::from_writer(out);
             writer.write_record(COLUMNS)?;
@@ -158,7 +164,13 @@ pub fn write(report: &Report, format: Format, out: &mut dyn Write) -> anyhow::Re
         Format::Json => {
             let value = json!({
                 "provenance": report.provenance,
-                "weighting": report.results.weighting,
+                // Respondent counts published as every count is.
+                "weighting": report.results.weighting.iter().map(|w| json!({
+                    "group": w.group, "raked": w.raked,
+                    "respondents": crate::index::disclosure::published_count(w.respondents),
+                    "icss": w.icss, "icss_scaled_not_raked": w.icss_scaled_not_raked,
+                    "max_margin_error": w.max_margin_error, "margins_not_met": w.margins_not_met,
+                })).collect::<Vec<_>>(),
                 "funnel": report.results.funnel.map(|f| json!({"target": f.target, "sd": f.sd, "tau2": f.tau2, "phi": f.phi})),
                 "peers": report.results.peers,
                 "cells": report.results.cells,

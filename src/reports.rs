@@ -212,7 +212,7 @@ fn build_inner(
 
 /// The weighting specification every output states, naming the uploaded
 /// margins it used.
-fn weighting_description(used: &BTreeMap<Group, UsedMargins>, summaries: &[results::WeightingSummary]) -> String {
+pub fn weighting_description(used: &BTreeMap<Group, UsedMargins>, summaries: &[results::WeightingSummary]) -> String {
     let people = match used.get(&Group::People) {
         Some(u) => format!("adult age band and sex margins (ONS) and the {}", u.label),
         None => "adult age band and sex margins (ONS)".into(),

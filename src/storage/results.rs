@@ -201,6 +201,7 @@ pub type GroupingRow = (
     Option<String>,
     Option<String>,
     Option<i32>,
+    NaiveDate,
 );
 
 pub fn grouping_page(
@@ -234,6 +235,7 @@ pub fn grouping_page(
             response_results::ethnicity,
             response_results::long_term_condition,
             response_results::imd_quintile,
+            response_results::submitted_on,
         ))
         .load(conn)?)
 }
