@@ -245,6 +245,21 @@ fn produce(
         window: (request.from, request.to),
     };
     let secret = state.secret.expose().to_string();
+    // Weighted as the results are, with the margins in use; the provenance
+    // and header go first, so the download starts at once.
+    let (mut population, _) = crate::reports::reference_tables();
+    let used = match crate::population_margins::in_use(conn)? {
+        Ok(used) => used,
+        Err(message) => {
+            tracing::warn!(%message, "microdata weighted without the uploaded margins");
+            Default::default()
+        }
+    };
+    population.uploaded = crate::population_margins::sets(&used);
+    let provenance = provenance_lines(state, &plan, &used);
+    if tx.blocking_send(Ok(Bytes::from(provenance + &header(&plan)))).is_err() {
+        return Ok(());
+    }
     // Pass 1: count grouping combinations, a page at a time.
     let mut counts = Counts::default();
     let mut icss: Vec<String> = Vec::new();
@@ -270,20 +285,6 @@ fn produce(
     }
     icss.sort();
     counts.settle();
-    // Weighted as the results are, with the margins in use.
-    let (mut population, _) = crate::reports::reference_tables();
-    let used = match crate::population_margins::in_use(conn)? {
-        Ok(used) => used,
-        Err(message) => {
-            tracing::warn!(%message, "microdata weighted without the uploaded margins");
-            Default::default()
-        }
-    };
-    population.uploaded = crate::population_margins::sets(&used);
-    let provenance = provenance_lines(state, &plan, &used);
-    if tx.blocking_send(Ok(Bytes::from(provenance + &header(&plan)))).is_err() {
-        return Ok(());
-    }
     // Pass 2: weight and write one ICS at a time.
     for ics in icss {
         let stored = results::for_survey_ics(conn, &plan.survey_id, &ics, plan.window)?;
@@ -327,7 +328,7 @@ fn write_ics(
             choices: if plan.same_questions.get(&r.survey_version_id).copied().unwrap_or(false) {
                 record::parse_choices(&r.choices, plan.items.len())
             } else {
-                vec![Vec::new(); plan.items.len()]
+                vec![0; plan.items.len()]
             },
         })
         .collect();
@@ -382,7 +383,8 @@ fn write_ics(
         fields.extend(row.domains.iter().map(|s| number(*s)));
         for (item, picks) in plan.items.iter().zip(&row.choices) {
             if item.is_scored() {
-                fields.push(number(picks.first().and_then(|&o| item.options.get(o as usize)).and_then(|o| o.2)));
+                let first = (*picks != 0).then(|| picks.trailing_zeros() as usize);
+                fields.push(number(first.and_then(|o| item.options.get(o)).and_then(|o| o.2)));
             }
         }
         out.push_str(&fields.join(","));

@@ -254,7 +254,7 @@ fn row(r: &ResultRow, domains: usize, items: usize, same_questions: bool) -> Row
         base_weight: r.base_weight,
         index: r.index_score,
         domains: record::parse_scores(&r.domain_scores, domains),
-        choices: if same_questions { record::parse_choices(&r.choices, items) } else { vec![Vec::new(); items] },
+        choices: if same_questions { record::parse_choices(&r.choices, items) } else { vec![0; items] },
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::frame::{DIMENSIONS, Group, Row, Weighed};
+use super::frame::{DIMENSIONS, Group, Row, Weighed, category_field};
 use super::record::QuestionItem;
 use crate::weighting::{Design, Estimate};
 
@@ -36,12 +36,15 @@ pub const ALL: &str = "all";
 
 /// A grouping of one population's rows: each row's group index and the
 /// (area, dimension, category) each index stands for.
-struct Grouping {
+pub struct Grouping {
     group: Vec<Option<u32>>,
     labels: Vec<(String, String, String)>,
 }
 
-fn groupings(rows: &[Row], w: &Weighed) -> Vec<Grouping> {
+/// Every grouping of one population: England, the ICSs, and England and
+/// each ICS by each dimension's categories. Built once and shared by the
+/// score and question cells.
+pub fn groupings(rows: &[Row], w: &Weighed) -> Vec<Grouping> {
     let mut out = Vec::new();
     // England, and each ICS.
     out.push(Grouping { group: vec![Some(0); w.rows.len()], labels: vec![(ENGLAND.into(), ALL.into(), ALL.into())] });
@@ -50,24 +53,27 @@ fn groupings(rows: &[Row], w: &Weighed) -> Vec<Grouping> {
         labels: w.strata.iter().map(|s| (s.clone(), ALL.into(), ALL.into())).collect(),
     });
     for dimension in DIMENSIONS {
-        let mut categories: Vec<String> = w.rows.iter().filter_map(|&i| rows[i].category(dimension)).collect();
-        categories.sort();
+        let Some(field) = category_field(dimension) else { continue };
+        let values: Vec<Option<&str>> = w.rows.iter().map(|&i| field(&rows[i])).collect();
+        let mut categories: Vec<&str> = values.iter().flatten().copied().collect();
+        categories.sort_unstable();
         categories.dedup();
         if categories.is_empty() {
             continue;
         }
-        let index: BTreeMap<&str, u32> = categories.iter().enumerate().map(|(k, c)| (c.as_str(), k as u32)).collect();
-        let of = |k: usize| rows[w.rows[k]].category(dimension).map(|c| index[c.as_str()]);
+        // A handful of categories: a linear search beats a map.
+        let codes: Vec<Option<u32>> =
+            values.iter().map(|v| v.and_then(|v| categories.iter().position(|c| *c == v)).map(|c| c as u32)).collect();
         let k = categories.len() as u32;
         out.push(Grouping {
-            group: (0..w.rows.len()).map(of).collect(),
-            labels: categories.iter().map(|c| (ENGLAND.into(), dimension.into(), c.clone())).collect(),
+            group: codes.clone(),
+            labels: categories.iter().map(|c| (ENGLAND.into(), dimension.into(), c.to_string())).collect(),
         });
         out.push(Grouping {
-            group: (0..w.rows.len()).map(|r| of(r).map(|c| w.respondents.stratum[r] * k + c)).collect(),
+            group: codes.iter().zip(&w.respondents.stratum).map(|(c, h)| c.map(|c| h * k + c)).collect(),
             labels: (0..w.strata.len())
-                .flat_map(|h| categories.iter().map(move |c| (h, c.clone())))
-                .map(|(h, c)| (w.strata[h].clone(), dimension.into(), c))
+                .flat_map(|h| categories.iter().map(move |c| (h, *c)))
+                .map(|(h, c)| (w.strata[h].clone(), dimension.into(), c.to_string()))
                 .collect(),
         });
     }
@@ -80,40 +86,63 @@ fn groupings(rows: &[Row], w: &Weighed) -> Vec<Grouping> {
 pub type Patterns = BTreeMap<(Group, String, String, String), BTreeMap<u32, usize>>;
 
 /// Index and domain estimates for every cell of one population, with the
-/// answered-measure patterns of each cell.
-pub fn score_cells(rows: &[Row], w: &Weighed, domain_ids: &[String], patterns: &mut Patterns) -> Vec<Cell> {
+/// answered-measure patterns of each cell. The estimates of each grouping
+/// and measure are independent passes, run in parallel.
+pub fn score_cells(
+    rows: &[Row],
+    w: &Weighed,
+    groupings: &[Grouping],
+    domain_ids: &[String],
+    patterns: &mut Patterns,
+) -> Vec<Cell> {
+    use rayon::prelude::*;
     let design: Design<'_> = w.design();
     let mut measures: Vec<(String, Vec<Option<f64>>)> =
         vec![("index".into(), w.rows.iter().map(|&i| rows[i].index).collect())];
     for (d, id) in domain_ids.iter().enumerate() {
         measures.push((id.clone(), w.rows.iter().map(|&i| rows[i].domains.get(d).copied().flatten()).collect()));
     }
-    let mut cells = Vec::new();
-    for grouping in groupings(rows, w) {
-        for (r, g) in grouping.group.iter().enumerate() {
-            let Some(g) = g else { continue };
-            let mask =
-                measures.iter().enumerate().fold(0u32, |m, (k, (_, v))| if v[r].is_some() { m | 1 << k } else { m });
-            let (area, dimension, category) = grouping.labels[*g as usize].clone();
-            *patterns.entry((w.group, area, dimension, category)).or_default().entry(mask).or_default() += 1;
-        }
-        for (measure, values) in &measures {
-            let y: Vec<f64> = values.iter().map(|v| v.unwrap_or(0.0)).collect();
-            let group: Vec<Option<u32>> = grouping.group.iter().zip(values).map(|(g, v)| v.and(*g)).collect();
-            let estimates = design.means_by(&y, &group, grouping.labels.len());
-            for (e, (area, dimension, category)) in estimates.into_iter().zip(&grouping.labels) {
-                if e.n == 0 {
-                    continue;
-                }
-                let key = CellKey {
-                    group: w.group,
-                    measure: measure.clone(),
-                    area: area.clone(),
-                    dimension: dimension.clone(),
-                    category: category.clone(),
-                };
-                cells.push(Cell { key, estimate: e, has_se: true });
+    let masks: Vec<u32> = (0..w.rows.len())
+        .map(|r| measures.iter().enumerate().fold(0u32, |m, (k, (_, v))| if v[r].is_some() { m | 1 << k } else { m }))
+        .collect();
+    for grouping in groupings {
+        let mut by_group: Vec<BTreeMap<u32, usize>> = vec![BTreeMap::new(); grouping.labels.len()];
+        for (g, mask) in grouping.group.iter().zip(&masks) {
+            if let Some(g) = g {
+                *by_group[*g as usize].entry(*mask).or_default() += 1;
             }
+        }
+        for (counts, (area, dimension, category)) in by_group.into_iter().zip(&grouping.labels) {
+            if !counts.is_empty() {
+                patterns.insert((w.group, area.clone(), dimension.clone(), category.clone()), counts);
+            }
+        }
+    }
+    let ys: Vec<Vec<f64>> = measures.iter().map(|(_, v)| v.iter().map(|v| v.unwrap_or(0.0)).collect()).collect();
+    let jobs: Vec<(usize, usize)> =
+        (0..groupings.len()).flat_map(|g| (0..measures.len()).map(move |m| (g, m))).collect();
+    let estimates: Vec<Vec<Estimate>> = jobs
+        .par_iter()
+        .map(|&(g, m)| {
+            let grouping = &groupings[g];
+            let group: Vec<Option<u32>> = grouping.group.iter().zip(&measures[m].1).map(|(g, v)| v.and(*g)).collect();
+            design.means_by(&ys[m], &group, grouping.labels.len())
+        })
+        .collect();
+    let mut cells = Vec::new();
+    for (&(g, m), estimates) in jobs.iter().zip(estimates) {
+        for (e, (area, dimension, category)) in estimates.into_iter().zip(&groupings[g].labels) {
+            if e.n == 0 {
+                continue;
+            }
+            let key = CellKey {
+                group: w.group,
+                measure: measures[m].0.clone(),
+                area: area.clone(),
+                dimension: dimension.clone(),
+                category: category.clone(),
+            };
+            cells.push(Cell { key, estimate: e, has_se: true });
         }
     }
     cells
@@ -123,36 +152,44 @@ pub fn score_cells(rows: &[Row], w: &Weighed, domain_ids: &[String], patterns: &
 /// positive) for England, each ICS, and England by each group category.
 /// Point estimates only. (ICS × group by question would be thousands of
 /// cells too small to publish.)
-pub fn question_cells(rows: &[Row], w: &Weighed, items: &[QuestionItem]) -> Vec<Cell> {
+pub fn question_cells(rows: &[Row], w: &Weighed, groupings: &[Grouping], items: &[QuestionItem]) -> Vec<Cell> {
+    // Each item's answers as one column, read once: the passes below then
+    // run over flat arrays.
+    let columns: Vec<Vec<u64>> = (0..items.len())
+        .map(|q| w.rows.iter().map(|&i| rows[i].choices.get(q).copied().unwrap_or(0)).collect())
+        .collect();
     let mut cells = Vec::new();
-    for grouping in groupings(rows, w) {
+    for grouping in groupings {
         if grouping.labels.first().is_some_and(|(area, dimension, _)| area != ENGLAND && dimension != ALL) {
             continue;
         }
         let n_groups = grouping.labels.len();
         for (q, item) in items.iter().enumerate() {
             let k = item.options.len();
+            let valid: u64 = if k >= 64 { u64::MAX } else { (1u64 << k) - 1 };
+            let positive: u64 =
+                if item.multiple { 0 } else { (0..k.min(64)).filter(|&o| item.positive(o)).fold(0, |m, o| m | 1 << o) };
             // Per group: respondents and weight answering, and weight per option.
             let mut answered = vec![(0usize, 0.0f64, 0.0f64); n_groups];
             let mut chosen = vec![0.0f64; n_groups * (k + 1)];
-            for (r, g) in grouping.group.iter().enumerate() {
+            for ((g, &picks), &weight) in grouping.group.iter().zip(&columns[q]).zip(&w.weighted.weights) {
                 let Some(g) = g else { continue };
-                let picks = &rows[w.rows[r]].choices[q];
-                if picks.is_empty() {
+                if picks == 0 {
                     continue;
                 }
-                let weight = w.weighted.weights[r];
-                let a = &mut answered[*g as usize];
+                let g = *g as usize;
+                let a = &mut answered[g];
                 a.0 += 1;
                 a.1 += weight;
                 a.2 += weight * weight;
-                for &o in picks {
-                    if (o as usize) < k {
-                        chosen[*g as usize * (k + 1) + o as usize] += weight;
-                    }
+                let mut bits = picks & valid;
+                while bits != 0 {
+                    let o = bits.trailing_zeros() as usize;
+                    chosen[g * (k + 1) + o] += weight;
+                    bits &= bits - 1;
                 }
-                if !item.multiple && picks.iter().any(|&o| (o as usize) < k && item.positive(o as usize)) {
-                    chosen[*g as usize * (k + 1) + k] += weight;
+                if picks & positive != 0 {
+                    chosen[g * (k + 1) + k] += weight;
                 }
             }
             for (g, (area, dimension, category)) in grouping.labels.iter().enumerate() {

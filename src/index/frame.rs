@@ -28,7 +28,8 @@ pub struct Row {
     pub base_weight: f64,
     pub index: Option<f64>,
     pub domains: Vec<Option<f64>>,
-    pub choices: Vec<Vec<u16>>,
+    /// Per question item, the chosen options as a bit set (0 = no answer).
+    pub choices: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,17 +63,27 @@ impl Group {
 /// The grouping dimensions of every output, in output order.
 pub const DIMENSIONS: [&str; 6] = ["age_band", "sex", "ethnicity", "imd_quintile", "long_term_condition", "voice"];
 
+/// Deprivation quintiles as category names.
+const QUINTILES: [&str; 5] = ["1", "2", "3", "4", "5"];
+
+/// How to read a grouping dimension's category off a row, chosen once per
+/// dimension (cells read it for every row).
+pub fn category_field(dimension: &str) -> Option<fn(&Row) -> Option<&str>> {
+    Some(match dimension {
+        "age_band" => |r: &Row| r.age_band.as_deref(),
+        "sex" => |r: &Row| r.sex.as_deref(),
+        "ethnicity" => |r: &Row| r.ethnicity.as_deref(),
+        "imd_quintile" => |r: &Row| r.imd_quintile.and_then(|q| QUINTILES.get(usize::try_from(q - 1).ok()?).copied()),
+        "long_term_condition" => |r: &Row| r.long_term_condition.as_deref(),
+        "voice" => |r: &Row| r.voice.as_deref(),
+        _ => return None,
+    })
+}
+
 impl Row {
-    pub fn category(&self, dimension: &str) -> Option<String> {
-        match dimension {
-            "age_band" => self.age_band.clone(),
-            "sex" => self.sex.clone(),
-            "ethnicity" => self.ethnicity.clone(),
-            "imd_quintile" => self.imd_quintile.map(|q| q.to_string()),
-            "long_term_condition" => self.long_term_condition.clone(),
-            "voice" => self.voice.clone(),
-            _ => None,
-        }
+    /// A row's category in a grouping dimension, borrowed.
+    pub fn category(&self, dimension: &str) -> Option<&str> {
+        category_field(dimension).and_then(|field| field(self))
     }
 }
 
@@ -149,7 +160,7 @@ pub fn weigh(
             .map(|d| {
                 members
                     .iter()
-                    .map(|&i| rows[i].category(&d.name).and_then(|v| d.categories.iter().position(|c| *c == v)))
+                    .map(|&i| rows[i].category(&d.name).and_then(|v| d.categories.iter().position(|c| c == v)))
                     .map(|p| p.map(|p| p as u32))
                     .collect()
             })

@@ -132,10 +132,20 @@ pub fn parse_scores(text: &str, domains: usize) -> Vec<Option<f64>> {
     out
 }
 
-/// Reads back `choices`: per item, the chosen option indices.
-pub fn parse_choices(text: &str, items: usize) -> Vec<Vec<u16>> {
-    let mut out: Vec<Vec<u16>> =
-        text.split(',').map(|s| s.split('+').filter_map(|i| i.parse().ok()).collect()).collect();
-    out.resize(items, Vec::new());
+/// Reads back `choices`: per item, the chosen options as a bit set (bit o
+/// set = option o chosen; 0 = not answered). Options past the 64th are not
+/// counted (no question comes near that many). No allocation per item:
+/// results read a million of these.
+pub fn parse_choices(text: &str, items: usize) -> Vec<u64> {
+    let mut out = vec![0u64; items];
+    for (slot, part) in out.iter_mut().zip(text.split(',')) {
+        for index in part.split('+') {
+            if let Ok(o) = index.parse::<u32>()
+                && o < 64
+            {
+                *slot |= 1 << o;
+            }
+        }
+    }
     out
 }

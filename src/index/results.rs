@@ -110,8 +110,9 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
     let mut all: Vec<Cell> = Vec::new();
     let mut patterns = Patterns::new();
     for w in &weighed {
-        all.extend(cells::score_cells(rows, w, &domain_ids, &mut patterns));
-        all.extend(cells::question_cells(rows, w, &items));
+        let groupings = cells::groupings(rows, w);
+        all.extend(cells::score_cells(rows, w, &groupings, &domain_ids, &mut patterns));
+        all.extend(cells::question_cells(rows, w, &groupings, &items));
     }
     let score_measures: Vec<String> = std::iter::once("index".to_string()).chain(domain_ids.iter().cloned()).collect();
     let hidden = disclosure::suppress(&all, &patterns, &score_measures, inputs.threshold);

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The integration index at scale, end to end from the database: loads the
+# demo responses, copies the main survey's submitted responses and result
+# rows until there are N, then times `joinedup results` (every cell: index,
+# domains, questions, every dimension; CSV written) with its peak memory,
+# and the analyst microdata download through a real server (time to first
+# byte, total, and the server's peak memory).
+#
+#   scripts/index-perf.sh [sqlite|postgres] [N ...]   (default: sqlite 100000 1000000)
+#     --no-build   use the release binary already built
+#
+# The copies repeat the demo's ~15,000 people, so the figures measure speed
+# and memory, not statistics. PostgreSQL: a fresh database on
+# TEST_POSTGRES_URL's server, dropped afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+backend=sqlite build=1 sizes=()
+for arg in "$@"; do
+  case "$arg" in
+    sqlite|postgres) backend=$arg ;;
+    --no-build) build=0 ;;
+    *[!0-9]*) echo "unknown argument: $arg" >&2; exit 2 ;;
+    *) sizes+=("$arg") ;;
+  esac
+done
+[ ${#sizes[@]} -gt 0 ] || sizes=(100000 1000000)
+[ "$build" = 1 ] && cargo build -q --release -p joinedup
+bin="$PWD/target/release/joinedup"
+
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+case "$backend" in
+  sqlite) db="$work/perf.sqlite3"; sql() { sqlite3 "$db" "$1"; } ;;
+  postgres)
+    admin="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+    name="joinedup_perf_$$"
+    psql "$admin" -qc "CREATE DATABASE $name"
+    db="${admin%/*}/$name"
+    sql() { psql "$db" -qtAc "$1"; } ;;
+esac
+export DATABASE_URL="$db" RUST_LOG=warn
+
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  [ "$backend" = postgres ] && psql "$admin" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_server() {
+  "$bin" serve --bind "127.0.0.1:$port" "$@" >>"$work/server.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 1200); do
+    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "the server did not start:" >&2; cat "$work/server.log" >&2; return 1
+}
+stop_server() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
+
+echo "== $backend: loading the demo responses"
+start_server --demo
+stop_server
+printf 'perf-analyst-password-2026\n' | "$bin" user add --email perf-analyst@example.org --role analyst >/dev/null
+base_max=$(sql "SELECT MAX(response_id) FROM response_results WHERE survey_id = 'integration_index'")
+base_n=$(sql "SELECT COUNT(*) FROM response_results WHERE survey_id = 'integration_index'")
+offset=$(sql "SELECT MAX(id) FROM responses")
+echo "demo: $base_n responses to integration_index"
+
+# Copies k = 1, 2, ... of the demo rows get ids shifted by k * offset.
+grow_to() {
+  local target=$1 have need rounds
+  have=$(sql "SELECT COUNT(*) FROM response_results WHERE survey_id = 'integration_index'")
+  need=$(( target - have ))
+  [ "$need" -gt 0 ] || return 0
+  local first_round=$(( (have - base_n + base_n - 1) / base_n + 1 ))
+  rounds=$(( (need + base_n - 1) / base_n + first_round ))
+  local copies="WITH RECURSIVE k(n) AS (SELECT $first_round UNION ALL SELECT n + 1 FROM k WHERE n < $rounds)"
+  local pick="rr.survey_id = 'integration_index' AND rr.response_id <= $base_max ORDER BY k.n, rr.response_id LIMIT $need"
+  sql "$copies INSERT INTO responses (id, survey_version_id, channel, status, voice, language, ics_code, created_at, updated_at, submitted_at, voice_preset, ics_preset)
+       SELECT r.id + k.n * $offset, r.survey_version_id, r.channel, r.status, r.voice, r.language, r.ics_code, r.created_at, r.updated_at, r.submitted_at, r.voice_preset, r.ics_preset
+       FROM response_results rr JOIN responses r ON r.id = rr.response_id, k WHERE $pick"
+  sql "$copies INSERT INTO response_results (response_id, survey_version_id, survey_id, scoring_signature, submitted_on, channel, voice, ics_code, age_band, sex, ethnicity, long_term_condition, imd_quintile, base_weight, index_score, domain_scores, choices)
+       SELECT rr.response_id + k.n * $offset, rr.survey_version_id, rr.survey_id, rr.scoring_signature, rr.submitted_on, rr.channel, rr.voice, rr.ics_code, rr.age_band, rr.sex, rr.ethnicity, rr.long_term_condition, rr.imd_quintile, rr.base_weight, rr.index_score, rr.domain_scores, rr.choices
+       FROM response_results rr, k WHERE $pick"
+  [ "$backend" = postgres ] && sql "ANALYZE responses; ANALYZE response_results" || true
+}
+
+for n in "${sizes[@]}"; do
+  grow_to "$n"
+  have=$(sql "SELECT COUNT(*) FROM response_results WHERE survey_id = 'integration_index'")
+  echo "== $backend, $have submitted responses"
+  for run in 1 2 3; do
+    /usr/bin/time -f "%e %M" -o "$work/time" "$bin" results --survey integration_index --format csv --out "$work/results.csv"
+    read -r seconds kb <"$work/time"
+    echo "joinedup results (run $run): ${seconds} s, peak RSS $(( kb / 1024 )) MiB, $(grep -vc '^#' "$work/results.csv") CSV lines"
+  done
+  start_server
+  jar="$work/cookies"
+  rm -f "$jar"
+  token=$(curl -s -c "$jar" "http://127.0.0.1:$port/sign-in" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -n 1)
+  curl -s -b "$jar" -c "$jar" -o /dev/null --data-urlencode "csrf_token=$token" \
+    --data-urlencode "email=perf-analyst@example.org" --data-urlencode "password=perf-analyst-password-2026" \
+    "http://127.0.0.1:$port/sign-in"
+  rss_before=$(ps -o rss= -p "$server_pid")
+  curl -s -b "$jar" -o "$work/micro.csv" -w '%{http_code} %{time_starttransfer} %{time_total}\n' \
+    "http://127.0.0.1:$port/analyst/surveys/integration_index/microdata" >"$work/curl"
+  read -r code first total <"$work/curl"
+  peak=$(grep VmHWM "/proc/$server_pid/status" | awk '{print $2}')
+  echo "microdata: HTTP $code, first byte ${first} s, all ${total} s, $(grep -vc '^#' "$work/micro.csv") lines; server RSS $(( rss_before / 1024 )) MiB before, peak $(( peak / 1024 )) MiB"
+  stop_server
+done
