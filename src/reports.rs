@@ -14,7 +14,7 @@ use crate::index::margins::UsedMargins;
 use crate::index::record::{self, question_items};
 use crate::index::results::{self, Inputs, Results};
 use crate::index::scoring::Scoring;
-use crate::storage::results::ResultRow;
+use crate::storage::results::ReportRow;
 use crate::storage::{DbConn, StorageError, icss};
 use crate::web::SurveyRegistry;
 
@@ -128,7 +128,6 @@ fn build_inner(
     let scoring = Scoring::new(d);
     let items = question_items(d);
     let item_ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
-    let stored = crate::storage::results::for_survey(conn, &request.survey_id, request.from, request.to)?;
     // Pool versions that score the same; others are listed, not mixed in.
     let mut pooled: BTreeMap<i64, bool> = BTreeMap::new();
     let mut same_questions: BTreeMap<i64, bool> = BTreeMap::new();
@@ -140,23 +139,23 @@ fn build_inner(
     let mut channel_mix: BTreeMap<String, usize> = BTreeMap::new();
     let mut rows = Vec::new();
     let (mut first, mut last) = (None::<NaiveDate>, None::<NaiveDate>);
-    for r in &stored {
-        if !pooled.get(&r.survey_version_id).copied().unwrap_or(false) {
-            continue;
+    crate::storage::results::each_for_report(conn, &request.survey_id, request.from, request.to, |r| {
+        if !pooled.get(&r.survey_version_id).copied().unwrap_or(false)
+            || request.channel.as_deref().is_some_and(|c| c != r.channel)
+        {
+            return;
         }
-        if request.channel.as_deref().is_some_and(|c| c != r.channel) {
-            continue;
+        match channel_mix.get_mut(&r.channel) {
+            Some(n) => *n += 1,
+            None => {
+                channel_mix.insert(r.channel.clone(), 1);
+            }
         }
-        *channel_mix.entry(r.channel.clone()).or_default() += 1;
         first = Some(first.map_or(r.submitted_on, |f| f.min(r.submitted_on)));
         last = Some(last.map_or(r.submitted_on, |l| l.max(r.submitted_on)));
-        rows.push(row(
-            r,
-            scoring.domain_count(),
-            items.len(),
-            same_questions.get(&r.survey_version_id).copied().unwrap_or(false),
-        ));
-    }
+        let same = same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
+        rows.push(row(r, scoring.domain_count(), items.len(), same));
+    })?;
     if rows.is_empty() && !allow_empty {
         return Err(ReportError::NoResponses(request.survey_id.clone()));
     }
@@ -240,16 +239,16 @@ pub fn weighting_description(used: &BTreeMap<Group, UsedMargins>, summaries: &[r
     text
 }
 
-fn row(r: &ResultRow, domains: usize, items: usize, same_questions: bool) -> Row {
+fn row(r: ReportRow, domains: usize, items: usize, same_questions: bool) -> Row {
     Row {
         version: r.survey_version_id,
-        channel: r.channel.clone(),
-        voice: r.voice.clone(),
-        ics: r.ics_code.clone(),
-        age_band: r.age_band.clone(),
-        sex: r.sex.clone(),
-        ethnicity: r.ethnicity.clone(),
-        long_term_condition: r.long_term_condition.clone(),
+        channel: r.channel,
+        voice: r.voice,
+        ics: r.ics_code,
+        age_band: r.age_band,
+        sex: r.sex,
+        ethnicity: r.ethnicity,
+        long_term_condition: r.long_term_condition,
         imd_quintile: r.imd_quintile,
         base_weight: r.base_weight,
         index: r.index_score,

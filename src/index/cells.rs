@@ -97,10 +97,18 @@ pub fn score_cells(
 ) -> Vec<Cell> {
     use rayon::prelude::*;
     let design: Design<'_> = w.design();
-    let mut measures: Vec<(String, Vec<Option<f64>>)> =
-        vec![("index".into(), w.rows.iter().map(|&i| rows[i].index).collect())];
-    for (d, id) in domain_ids.iter().enumerate() {
-        measures.push((id.clone(), w.rows.iter().map(|&i| rows[i].domains.get(d).copied().flatten()).collect()));
+    // Every measure's column in one pass over the rows (a pass per measure
+    // would fetch each row's scores again).
+    let mut measures: Vec<(String, Vec<Option<f64>>)> = std::iter::once("index".to_string())
+        .chain(domain_ids.iter().cloned())
+        .map(|id| (id, Vec::with_capacity(w.rows.len())))
+        .collect();
+    for &i in &w.rows {
+        let row = &rows[i];
+        measures[0].1.push(row.index);
+        for (d, (_, column)) in measures.iter_mut().skip(1).enumerate() {
+            column.push(row.domains.get(d).copied().flatten());
+        }
     }
     let masks: Vec<u32> = (0..w.rows.len())
         .map(|r| measures.iter().enumerate().fold(0u32, |m, (k, (_, v))| if v[r].is_some() { m | 1 << k } else { m }))
@@ -155,9 +163,13 @@ pub fn score_cells(
 pub fn question_cells(rows: &[Row], w: &Weighed, groupings: &[Grouping], items: &[QuestionItem]) -> Vec<Cell> {
     // Each item's answers as one column, read once: the passes below then
     // run over flat arrays.
-    let columns: Vec<Vec<u64>> = (0..items.len())
-        .map(|q| w.rows.iter().map(|&i| rows[i].choices.get(q).copied().unwrap_or(0)).collect())
-        .collect();
+    let mut columns: Vec<Vec<u64>> = vec![Vec::with_capacity(w.rows.len()); items.len()];
+    for &i in &w.rows {
+        let choices = &rows[i].choices;
+        for (q, column) in columns.iter_mut().enumerate() {
+            column.push(choices.get(q).copied().unwrap_or(0));
+        }
+    }
     let mut cells = Vec::new();
     for grouping in groupings {
         if grouping.labels.first().is_some_and(|(area, dimension, _)| area != ENGLAND && dimension != ALL) {

@@ -135,8 +135,11 @@ pub fn weigh(
 ) -> Result<Vec<Weighed>, WeightingError> {
     let mut out = Vec::new();
     for group in Group::ALL {
-        let members: Vec<usize> =
+        let mut members: Vec<usize> =
             (0..rows.len()).filter(|&i| Group::of(&rows[i]) == Some(group) && rows[i].ics.is_some()).collect();
+        // Each ICS's rows side by side: every estimate then walks an ICS's
+        // respondents through contiguous memory.
+        members.sort_by(|&a, &b| rows[a].ics.cmp(&rows[b].ics).then(a.cmp(&b)));
         if members.is_empty() {
             continue;
         }

@@ -120,6 +120,54 @@ pub fn for_survey(
     Ok(query.select(ResultRow::as_select()).load(conn)?)
 }
 
+/// The columns a report reads from a result row.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = response_results)]
+pub struct ReportRow {
+    pub survey_version_id: i64,
+    pub submitted_on: NaiveDate,
+    pub channel: String,
+    pub voice: Option<String>,
+    pub ics_code: Option<String>,
+    pub age_band: Option<String>,
+    pub sex: Option<String>,
+    pub ethnicity: Option<String>,
+    pub long_term_condition: Option<String>,
+    pub imd_quintile: Option<i32>,
+    pub base_weight: f64,
+    pub index_score: Option<f64>,
+    pub domain_scores: String,
+    pub choices: String,
+}
+
+/// Hands `each` the report columns of a survey's result rows within the
+/// dates, one at a time in response order, without holding them all: a
+/// million rows are read straight into the caller's own form.
+pub fn each_for_report(
+    conn: &mut DbConn,
+    survey_id: &str,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    mut each: impl FnMut(ReportRow),
+) -> Result<(), StorageError> {
+    let mut query = response_results::table
+        .filter(response_results::survey_id.eq(survey_id))
+        .order(response_results::response_id)
+        .into_boxed();
+    if let Some(from) = from {
+        query = query.filter(response_results::submitted_on.ge(from));
+    }
+    if let Some(to) = to {
+        query = query.filter(response_results::submitted_on.le(to));
+    }
+    for row in
+        query.select(ReportRow::as_select()).load_iter::<ReportRow, diesel::connection::DefaultLoadingMode>(conn)?
+    {
+        each(row?);
+    }
+    Ok(())
+}
+
 /// Replaces the result rows of some responses (one batch of a re-scoring
 /// run) in one transaction; returns how many differ from what was stored.
 pub fn replace(conn: &mut DbConn, rows: &[ResultRow]) -> Result<usize, StorageError> {

@@ -190,8 +190,13 @@ impl<'a> Design<'a> {
         let mut weighted_ss = vec![0.0; n_groups];
         let mut strata_touched = vec![0usize; n_groups];
         let margins = self.local_cell.len();
+        // Per stratum, the sums of each group met there: a dense slot per
+        // group (a map lookup per respondent was the hot spot), and the
+        // groups met, in order.
+        let mut slots: Vec<Option<DomainSums>> = vec![None; n_groups];
+        let mut met: Vec<u32> = Vec::new();
         for t in &self.strata {
-            let mut sums: std::collections::BTreeMap<u32, DomainSums> = std::collections::BTreeMap::new();
+            met.clear();
             for &i in &t.rows {
                 let i = i as usize;
                 let Some(g) = group[i] else { continue };
@@ -199,10 +204,13 @@ impl<'a> Design<'a> {
                 let deviation = y[i] - mu[g as usize];
                 weighted_ss[g as usize] += w * deviation * deviation;
                 let a = w * deviation / tot.sum_w;
-                let d = sums.entry(g).or_insert_with(|| DomainSums {
-                    a_over_w: t.sizes.iter().map(|&k| vec![0.0; k]).collect(),
-                    a_times_w: t.sizes.iter().map(|&k| vec![0.0; k]).collect(),
-                    ..DomainSums::default()
+                let d = slots[g as usize].get_or_insert_with(|| {
+                    met.push(g);
+                    DomainSums {
+                        a_over_w: t.sizes.iter().map(|&k| vec![0.0; k]).collect(),
+                        a_times_w: t.sizes.iter().map(|&k| vec![0.0; k]).collect(),
+                        ..DomainSums::default()
+                    }
                 });
                 d.sum_a += a;
                 d.sum_a2 += a * a;
@@ -213,7 +221,9 @@ impl<'a> Design<'a> {
                 }
             }
             let n_h = t.rows.len() as f64;
-            for (g, d) in sums {
+            met.sort_unstable();
+            for &g in &met {
+                let Some(d) = slots[g as usize].take() else { continue };
                 strata_touched[g as usize] += 1;
                 let (sum_z, sum_z2) = if self.raking.is_some() { swept_sums(t, &d) } else { (d.sum_a, d.sum_a2) };
                 let ss = sum_z2 - sum_z * sum_z / n_h;
