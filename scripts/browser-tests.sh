@@ -5,6 +5,8 @@
 #                in hover, focus, active and visited states
 #   keyboard.js  one whole survey with the keyboard alone
 #   nojs.js      every survey to the confirmation page with JavaScript off
+#   staff.js     axe-core on the staff pages (account, lead, analyst, admin)
+#                and their forms' error states, signed in with every role
 #
 # Installs Debian's chromium if /usr/bin/chromium is missing, installs the
 # pinned npm packages (npm ci), starts joinedup from an existing binary
@@ -15,7 +17,7 @@
 # Environment:
 #   JOINEDUP_BIN          the binary to test (default target/debug/joinedup)
 #   JOINEDUP_DEFINITIONS  survey definitions to serve (default survey-definitions)
-#   BROWSER_TESTS         which scripts to run (default "a11y keyboard nojs")
+#   BROWSER_TESTS         which scripts to run (default "a11y keyboard nojs staff")
 #   A11Y_WORKERS          parallel survey/voice walks in a11y.js (default 2)
 #   A11Y_STRICT=1         also fail on a11y.js "findings" (handler issues)
 set -euo pipefail
@@ -23,7 +25,7 @@ cd "$(dirname "$0")/.."
 
 bin="${JOINEDUP_BIN:-target/debug/joinedup}"
 definitions="${JOINEDUP_DEFINITIONS:-survey-definitions}"
-tests="${BROWSER_TESTS:-a11y keyboard nojs}"
+tests="${BROWSER_TESTS:-a11y keyboard nojs staff}"
 
 say() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
 
