@@ -20,4 +20,18 @@ async fn healthz_names_backend_migration_and_surveys(db: TestDb) {
     assert_eq!(body["surveys"], files.len(), "{body}");
 }
 
-on_each_backend_async!(healthz_names_backend_migration_and_surveys);
+/// HEAD answers as GET does, without a body, under the same access rule.
+async fn head_is_a_get_without_its_body(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let home = client.head(app.url("/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    assert!(home.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(home.text().await.unwrap().is_empty());
+    let staff = client.head(app.url("/analyst")).send().await.unwrap();
+    assert_eq!(staff.status(), 303, "a staff page still asks for a sign-in");
+    let posted_only = client.head(app.url("/sign-out")).send().await.unwrap();
+    assert_ne!(posted_only.status(), 200, "HEAD is only where GET is");
+}
+
+on_each_backend_async!(healthz_names_backend_migration_and_surveys, head_is_a_get_without_its_body);

@@ -73,10 +73,20 @@ fn resource(
     let mut resource = web::resource(path);
     for entry in entries {
         resource = resource.route((entry.handler)(web::method(entry.method.http())));
+        // HEAD is a GET without its body (the server drops the body), under
+        // the same rule: link checkers and monitors ask for it.
+        if entry.method == routes::Method::Get {
+            resource = resource.route((entry.handler)(web::method(actix_web::http::Method::HEAD)));
+        }
     }
     resource.wrap(middleware::from_fn(
         move |req: actix_web::dev::ServiceRequest, next: middleware::Next<actix_web::body::BoxBody>| {
-            let rule = rules.iter().find(|(m, _, _)| m == req.method());
+            let asked = if req.method() == actix_web::http::Method::HEAD {
+                actix_web::http::Method::GET
+            } else {
+                req.method().clone()
+            };
+            let rule = rules.iter().find(|(m, _, _)| *m == asked);
             guard::authorise(rule.map(|r| r.2), rule.map(|r| r.1), req, next)
         },
     ))
