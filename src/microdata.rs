@@ -312,24 +312,9 @@ fn write_ics(
 ) -> String {
     let rows: Vec<Row> = stored
         .iter()
-        .map(|r| Row {
-            version: r.survey_version_id,
-            channel: r.channel.clone(),
-            voice: r.voice.clone(),
-            ics: r.ics_code.clone(),
-            age_band: r.age_band.clone(),
-            sex: r.sex.clone(),
-            ethnicity: r.ethnicity.clone(),
-            long_term_condition: r.long_term_condition.clone(),
-            imd_quintile: r.imd_quintile,
-            base_weight: r.base_weight,
-            index: r.index_score,
-            domains: record::parse_scores(&r.domain_scores, plan.scoring_domains.len()),
-            choices: if plan.same_questions.get(&r.survey_version_id).copied().unwrap_or(false) {
-                record::parse_choices(&r.choices, plan.items.len())
-            } else {
-                vec![0; plan.items.len()]
-            },
+        .map(|r| {
+            let same = plan.same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
+            crate::reports::frame_row(r.report_columns(), plan.scoring_domains.len(), plan.items.len(), same)
         })
         .collect();
     let mut weight = vec![None; rows.len()];

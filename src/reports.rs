@@ -154,7 +154,7 @@ fn build_inner(
         first = Some(first.map_or(r.submitted_on, |f| f.min(r.submitted_on)));
         last = Some(last.map_or(r.submitted_on, |l| l.max(r.submitted_on)));
         let same = same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
-        rows.push(row(r, scoring.domain_count(), items.len(), same));
+        rows.push(frame_row(r, scoring.domain_count(), items.len(), same));
     })?;
     if rows.is_empty() && !allow_empty {
         return Err(ReportError::NoResponses(request.survey_id.clone()));
@@ -239,7 +239,9 @@ pub fn weighting_description(used: &BTreeMap<Group, UsedMargins>, summaries: &[r
     text
 }
 
-fn row(r: ReportRow, domains: usize, items: usize, same_questions: bool) -> Row {
+/// A stored result as the index reads it; answers only from versions whose
+/// question list is the latest's (`same_questions`), so columns line up.
+pub fn frame_row(r: ReportRow, domains: usize, items: usize, same_questions: bool) -> Row {
     Row {
         version: r.survey_version_id,
         channel: r.channel,

@@ -140,6 +140,28 @@ pub struct ReportRow {
     pub choices: String,
 }
 
+impl ResultRow {
+    /// The columns a report reads, copied out.
+    pub fn report_columns(&self) -> ReportRow {
+        ReportRow {
+            survey_version_id: self.survey_version_id,
+            submitted_on: self.submitted_on,
+            channel: self.channel.clone(),
+            voice: self.voice.clone(),
+            ics_code: self.ics_code.clone(),
+            age_band: self.age_band.clone(),
+            sex: self.sex.clone(),
+            ethnicity: self.ethnicity.clone(),
+            long_term_condition: self.long_term_condition.clone(),
+            imd_quintile: self.imd_quintile,
+            base_weight: self.base_weight,
+            index_score: self.index_score,
+            domain_scores: self.domain_scores.clone(),
+            choices: self.choices.clone(),
+        }
+    }
+}
+
 /// Hands `each` the report columns of a survey's result rows within the
 /// dates, one at a time in response order, without holding them all: a
 /// million rows are read straight into the caller's own form.
