@@ -86,9 +86,23 @@ pub fn in_use(conn: &mut DbConn) -> Result<Vec<MarginSetRow>, StorageError> {
     Ok(out)
 }
 
-/// Ids of the versions in use: what cached results depend on.
+/// Ids of the versions in use: what cached results depend on. Checked on
+/// every analyst page, so it reads ids and groups only, never the files.
 pub fn in_use_ids(conn: &mut DbConn) -> Result<Vec<i64>, StorageError> {
-    Ok(in_use(conn)?.into_iter().map(|r| r.id).collect())
+    let live: Vec<(i64, String)> = margin_sets::table
+        .filter(margin_sets::retired_at.is_null())
+        .order((margin_sets::population_group, margin_sets::version.desc()))
+        .select((margin_sets::id, margin_sets::population_group))
+        .load(conn)?;
+    let mut ids = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for (id, group) in live {
+        if !seen.contains(&group) {
+            seen.push(group);
+            ids.push(id);
+        }
+    }
+    Ok(ids)
 }
 
 /// Stops using a version (the previous one not retired takes over).

@@ -36,18 +36,7 @@ async fn page(
     notice: Option<String>,
     form: Value,
 ) -> Result<HttpResponse, WebError> {
-    let rows = state.db.run(margins::all).await?;
-    let in_use: Vec<i64> = {
-        let mut seen = Vec::new();
-        let mut ids = Vec::new();
-        for r in rows.iter().filter(|r| r.retired_at.is_none()) {
-            if !seen.contains(&r.population_group) {
-                seen.push(r.population_group.clone());
-                ids.push(r.id);
-            }
-        }
-        ids
-    };
+    let (rows, in_use) = state.db.run(|conn| Ok((margins::all(conn)?, margins::in_use_ids(conn)?))).await?;
     let versions: Vec<Value> = rows
         .iter()
         .map(|r| {
