@@ -77,13 +77,12 @@ pub fn all(conn: &mut DbConn) -> Result<Vec<MarginSetRow>, StorageError> {
 
 /// The version in use for each group: its newest not retired.
 pub fn in_use(conn: &mut DbConn) -> Result<Vec<MarginSetRow>, StorageError> {
-    let mut out: Vec<MarginSetRow> = Vec::new();
-    for row in all(conn)?.into_iter().filter(|r| r.retired_at.is_none()) {
-        if !out.iter().any(|o| o.population_group == row.population_group) {
-            out.push(row);
-        }
-    }
-    Ok(out)
+    let ids = in_use_ids(conn)?;
+    Ok(margin_sets::table
+        .filter(margin_sets::id.eq_any(ids))
+        .order(margin_sets::population_group)
+        .select(MarginSetRow::as_select())
+        .load(conn)?)
 }
 
 /// Ids of the versions in use: what cached results depend on. Checked on
