@@ -5,8 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use compact_str::CompactString;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use joinedup::definitions;
+use joinedup::index::columns::Frame;
 use joinedup::index::frame::Row;
 use joinedup::index::record::question_items;
 use joinedup::index::results::{self, Inputs};
@@ -14,8 +16,8 @@ use joinedup::index::scoring::Scoring;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-fn pick(rng: &mut StdRng, list: &[&str]) -> Option<String> {
-    Some(list[rng.random_range(0..list.len())].to_string())
+fn pick(rng: &mut StdRng, list: &[&str]) -> Option<CompactString> {
+    Some(list[rng.random_range(0..list.len())].into())
 }
 
 /// Respondents spread over the ICSs, with every grouping category, scores
@@ -31,7 +33,7 @@ fn rows(n: usize, icss: &[String], domains: usize, options: &[usize]) -> Vec<Row
                 version: 1,
                 channel: if rng.random_bool(0.5) { "invitation" } else { "open_link" }.into(),
                 voice,
-                ics: Some(icss[ics].clone()),
+                ics: Some(icss[ics].as_str().into()),
                 age_band: pick(&mut rng, &["18-34", "35-54", "55-64", "65-74", "75-84", "85+"]),
                 sex: pick(&mut rng, &["female", "male"]),
                 ethnicity: pick(&mut rng, &["asian", "black", "mixed", "white", "white", "white", "other"]),
@@ -59,9 +61,11 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     for n in [100_000usize, 1_000_000] {
         let rows = rows(n, &icss, scoring.domain_count(), &options);
+        let frame = Frame::from_rows(&rows, scoring.domain_count(), options.len());
+        drop(rows);
         let inputs = Inputs {
             definition: &definition,
-            rows: &rows,
+            frame: &frame,
             population: &population,
             profiles: &profiles,
             ics_names: &ics_names,

@@ -8,6 +8,7 @@
 #
 #   scripts/index-perf.sh [sqlite|postgres] [N ...]   (default: sqlite 100000 1000000)
 #     --no-build   use the release binary already built
+#     --keep       keep the grown database and print where it is (for profiling)
 #
 # The copies repeat the demo's ~15,000 people, so the figures measure speed
 # and memory, not statistics. PostgreSQL: a fresh database on
@@ -15,11 +16,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-backend=sqlite build=1 sizes=()
+backend=sqlite build=1 keep=0 sizes=()
 for arg in "$@"; do
   case "$arg" in
     sqlite|postgres) backend=$arg ;;
     --no-build) build=0 ;;
+    --keep) keep=1 ;;
     *[!0-9]*) echo "unknown argument: $arg" >&2; exit 2 ;;
     *) sizes+=("$arg") ;;
   esac
@@ -45,6 +47,14 @@ server_pid=""
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
   wait 2>/dev/null || true
+  if [ "$keep" = 1 ]; then
+    if [ "$backend" = sqlite ]; then
+      mkdir -p target/index-perf && rm -f target/index-perf/perf.sqlite3*; mv "$work"/perf.sqlite3* target/index-perf/ && db="$PWD/target/index-perf/perf.sqlite3"
+    fi
+    echo "kept: DATABASE_URL=$db"
+    [ "$backend" = sqlite ] && rm -rf "$work"
+    return 0
+  fi
   [ "$backend" = postgres ] && psql "$admin" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null || true
   rm -rf "$work"
 }

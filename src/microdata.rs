@@ -20,6 +20,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::app::AppState;
+use crate::index::columns::Frame;
 use crate::index::frame::{self, Group, PopulationTable, Row};
 use crate::index::record::{self, QuestionItem};
 use crate::index::scoring::Scoring;
@@ -310,13 +311,15 @@ fn write_ics(
     counts: &Counts,
     secret: &str,
 ) -> String {
-    let rows: Vec<Row> = stored
-        .iter()
-        .map(|r| {
-            let same = plan.same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
-            crate::reports::frame_row(r.report_columns(), plan.scoring_domains.len(), plan.items.len(), same)
-        })
-        .collect();
+    let (domains, items) = (plan.scoring_domains.len(), plan.items.len());
+    let mut rows = Frame::new(domains, items);
+    let mut row = Row::default();
+    for r in stored {
+        let same = plan.same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
+        crate::reports::fill_row(&mut row, r.report_columns(), domains, items, same);
+        rows.push(&row);
+    }
+    let groups = rows.groups();
     let mut weight = vec![None; rows.len()];
     if let Ok(weighed) = frame::weigh(&rows, population, 10) {
         for w in weighed {
@@ -326,7 +329,7 @@ fn write_ics(
         }
     }
     let mut out = String::new();
-    for ((r, row), w) in stored.iter().zip(&rows).zip(&weight) {
+    for (i, (r, w)) in stored.iter().zip(&weight).enumerate() {
         let c = combo(
             &r.voice,
             &r.ics_code,
@@ -343,7 +346,7 @@ fn write_ics(
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
         mac.update(format!("microdata:{}", r.response_id).as_bytes());
         let id = hex::encode(&mac.finalize().into_bytes()[..8]);
-        let group = Group::of(row).map(|g| g.code()).unwrap_or_default();
+        let group = groups[i].map(|g| g.code()).unwrap_or_default();
         let mut fields = vec![
             id,
             field(&shown[0]),
@@ -365,8 +368,8 @@ fn write_ics(
             number(*w),
             number(r.index_score),
         ];
-        fields.extend(row.domains.iter().map(|s| number(*s)));
-        for (item, picks) in plan.items.iter().zip(&row.choices) {
+        fields.extend(rows.domains.iter().map(|column| number(column[i])));
+        for (item, picks) in plan.items.iter().zip(rows.choices_of(i)) {
             if item.is_scored() {
                 let first = (*picks != 0).then(|| picks.trailing_zeros() as usize);
                 fields.push(number(first.and_then(|o| item.options.get(o)).and_then(|o| o.2)));

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::index::compare::IcsProfile;
 use crate::index::disclosure;
+use crate::index::columns::Frame;
 use crate::index::frame::{ADULT_BANDS, Group, PopulationTable, Row};
 use crate::index::margins::UsedMargins;
 use crate::index::record::{self, question_items};
@@ -137,7 +138,8 @@ fn build_inner(
         same_questions.insert(v.version.id, ids == item_ids);
     }
     let mut channel_mix: BTreeMap<String, usize> = BTreeMap::new();
-    let mut rows = Vec::new();
+    let mut frame = Frame::new(scoring.domain_count(), items.len());
+    let mut row = Row::default();
     let (mut first, mut last) = (None::<NaiveDate>, None::<NaiveDate>);
     crate::storage::results::each_for_report(conn, &request.survey_id, request.from, request.to, |r| {
         if !pooled.get(&r.survey_version_id).copied().unwrap_or(false)
@@ -145,18 +147,19 @@ fn build_inner(
         {
             return;
         }
-        match channel_mix.get_mut(&r.channel) {
+        match channel_mix.get_mut(r.channel.as_str()) {
             Some(n) => *n += 1,
             None => {
-                channel_mix.insert(r.channel.clone(), 1);
+                channel_mix.insert(r.channel.to_string(), 1);
             }
         }
         first = Some(first.map_or(r.submitted_on, |f| f.min(r.submitted_on)));
         last = Some(last.map_or(r.submitted_on, |l| l.max(r.submitted_on)));
         let same = same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
-        rows.push(frame_row(r, scoring.domain_count(), items.len(), same));
+        fill_row(&mut row, r, scoring.domain_count(), items.len(), same);
+        frame.push(&row);
     })?;
-    if rows.is_empty() && !allow_empty {
+    if frame.is_empty() && !allow_empty {
         return Err(ReportError::NoResponses(request.survey_id.clone()));
     }
     let (mut population, profiles) = reference_tables();
@@ -164,12 +167,12 @@ fn build_inner(
     population.uploaded = crate::population_margins::sets(&used);
     let ics_names: BTreeMap<String, String> = icss::all(conn)?.into_iter().map(|i| (i.ons_code, i.name)).collect();
     let threshold = request.threshold.max(disclosure::FLOOR);
-    let results = if rows.is_empty() {
+    let results = if frame.is_empty() {
         Results { cells: Vec::new(), funnel: None, peers: BTreeMap::new(), weighting: Vec::new(), without_ics: 0 }
     } else {
         results::compute(&Inputs {
             definition: d,
-            rows: &rows,
+            frame: &frame,
             population: &population,
             profiles: &profiles,
             ics_names: &ics_names,
@@ -239,23 +242,27 @@ pub fn weighting_description(used: &BTreeMap<Group, UsedMargins>, summaries: &[r
     text
 }
 
-/// A stored result as the index reads it; answers only from versions whose
-/// question list is the latest's (`same_questions`), so columns line up.
-pub fn frame_row(r: ReportRow, domains: usize, items: usize, same_questions: bool) -> Row {
-    Row {
-        version: r.survey_version_id,
-        channel: r.channel,
-        voice: r.voice,
-        ics: r.ics_code,
-        age_band: r.age_band,
-        sex: r.sex,
-        ethnicity: r.ethnicity,
-        long_term_condition: r.long_term_condition,
-        imd_quintile: r.imd_quintile,
-        base_weight: r.base_weight,
-        index: r.index_score,
-        domains: record::parse_scores(&r.domain_scores, domains),
-        choices: if same_questions { record::parse_choices(&r.choices, items) } else { vec![0; items] },
+/// A stored result as the index reads it, written over `row` so a million
+/// rows reuse one row's buffers; answers only from versions whose question
+/// list is the latest's (`same_questions`), so columns line up.
+pub fn fill_row(row: &mut Row, r: ReportRow, domains: usize, items: usize, same_questions: bool) {
+    row.version = r.survey_version_id;
+    row.channel = r.channel;
+    row.voice = r.voice;
+    row.ics = r.ics_code;
+    row.age_band = r.age_band;
+    row.sex = r.sex;
+    row.ethnicity = r.ethnicity;
+    row.long_term_condition = r.long_term_condition;
+    row.imd_quintile = r.imd_quintile;
+    row.base_weight = r.base_weight;
+    row.index = r.index_score;
+    record::parse_scores_into(&r.domain_scores, domains, &mut row.domains);
+    if same_questions {
+        record::parse_choices_into(&r.choices, items, &mut row.choices);
+    } else {
+        row.choices.clear();
+        row.choices.resize(items, 0);
     }
 }
 

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use super::frame::{DIMENSIONS, Group, Row, Weighed, category_field};
+use super::columns::Frame;
+use super::frame::{DIMENSIONS, Group, Weighed};
 use super::record::QuestionItem;
 use crate::weighting::{Design, Estimate};
 
@@ -44,7 +45,7 @@ pub struct Grouping {
 /// Every grouping of one population: England, the ICSs, and England and
 /// each ICS by each dimension's categories. Built once and shared by the
 /// score and question cells.
-pub fn groupings(rows: &[Row], w: &Weighed) -> Vec<Grouping> {
+pub fn groupings(frame: &Frame, w: &Weighed) -> Vec<Grouping> {
     let mut out = Vec::new();
     // England, and each ICS.
     out.push(Grouping { group: vec![Some(0); w.rows.len()], labels: vec![(ENGLAND.into(), ALL.into(), ALL.into())] });
@@ -53,26 +54,34 @@ pub fn groupings(rows: &[Row], w: &Weighed) -> Vec<Grouping> {
         labels: w.strata.iter().map(|s| (s.clone(), ALL.into(), ALL.into())).collect(),
     });
     for dimension in DIMENSIONS {
-        let Some(field) = category_field(dimension) else { continue };
-        let values: Vec<Option<&str>> = w.rows.iter().map(|&i| field(&rows[i])).collect();
-        let mut categories: Vec<&str> = values.iter().flatten().copied().collect();
-        categories.sort_unstable();
-        categories.dedup();
+        let Some(column) = frame.dimension(dimension) else { continue };
+        // The categories this population has, in name order.
+        let mut present = vec![false; column.code_count()];
+        for &i in &w.rows {
+            present[column.codes[i] as usize] = true;
+        }
+        let mut categories: Vec<(&str, u16)> = (1..column.code_count())
+            .filter(|&code| present[code])
+            .filter_map(|code| Some((column.name(code as u16)?, code as u16)))
+            .collect();
         if categories.is_empty() {
             continue;
         }
-        // A handful of categories: a linear search beats a map.
-        let codes: Vec<Option<u32>> =
-            values.iter().map(|v| v.and_then(|v| categories.iter().position(|c| *c == v)).map(|c| c as u32)).collect();
+        categories.sort_unstable();
+        let mut rank: Vec<Option<u32>> = vec![None; column.code_count()];
+        for (r, (_, code)) in categories.iter().enumerate() {
+            rank[*code as usize] = Some(r as u32);
+        }
+        let codes: Vec<Option<u32>> = w.rows.iter().map(|&i| rank[column.codes[i] as usize]).collect();
         let k = categories.len() as u32;
         out.push(Grouping {
             group: codes.clone(),
-            labels: categories.iter().map(|c| (ENGLAND.into(), dimension.into(), c.to_string())).collect(),
+            labels: categories.iter().map(|(c, _)| (ENGLAND.into(), dimension.into(), c.to_string())).collect(),
         });
         out.push(Grouping {
             group: codes.iter().zip(&w.respondents.stratum).map(|(c, h)| c.map(|c| h * k + c)).collect(),
             labels: (0..w.strata.len())
-                .flat_map(|h| categories.iter().map(move |c| (h, *c)))
+                .flat_map(|h| categories.iter().map(move |(c, _)| (h, *c)))
                 .map(|(h, c)| (w.strata[h].clone(), dimension.into(), c.to_string()))
                 .collect(),
         });
@@ -89,7 +98,7 @@ pub type Patterns = BTreeMap<(Group, String, String, String), BTreeMap<u32, usiz
 /// answered-measure patterns of each cell. The estimates of each grouping
 /// and measure are independent passes, run in parallel.
 pub fn score_cells(
-    rows: &[Row],
+    frame: &Frame,
     w: &Weighed,
     groupings: &[Grouping],
     domain_ids: &[String],
@@ -103,12 +112,9 @@ pub fn score_cells(
         .chain(domain_ids.iter().cloned())
         .map(|id| (id, Vec::with_capacity(w.rows.len())))
         .collect();
-    for &i in &w.rows {
-        let row = &rows[i];
-        measures[0].1.push(row.index);
-        for (d, (_, column)) in measures.iter_mut().skip(1).enumerate() {
-            column.push(row.domains.get(d).copied().flatten());
-        }
+    for (m, (_, column)) in measures.iter_mut().enumerate() {
+        let source = if m == 0 { &frame.index } else { &frame.domains[m - 1] };
+        column.extend(w.rows.iter().map(|&i| source[i]));
     }
     let masks: Vec<u32> = (0..w.rows.len())
         .map(|r| measures.iter().enumerate().fold(0u32, |m, (k, (_, v))| if v[r].is_some() { m | 1 << k } else { m }))
@@ -160,55 +166,51 @@ pub fn score_cells(
 /// positive) for England, each ICS, and England by each group category.
 /// Point estimates only. (ICS × group by question would be thousands of
 /// cells too small to publish.)
-pub fn question_cells(rows: &[Row], w: &Weighed, groupings: &[Grouping], items: &[QuestionItem]) -> Vec<Cell> {
-    // Each item's answers as one column, read once: the passes below then
-    // run over flat arrays.
-    let mut columns: Vec<Vec<u64>> = vec![Vec::with_capacity(w.rows.len()); items.len()];
-    for &i in &w.rows {
-        let choices = &rows[i].choices;
-        for (q, column) in columns.iter_mut().enumerate() {
-            column.push(choices.get(q).copied().unwrap_or(0));
+///
+/// One pass over the respondents fills every grouping's sums: a row's
+/// answers are read once, not once per grouping and question. Blocks of
+/// rows are summed in parallel and their sums added in block order, so
+/// the result does not depend on the thread count.
+pub fn question_cells(frame: &Frame, w: &Weighed, groupings: &[Grouping], items: &[QuestionItem]) -> Vec<Cell> {
+    use rayon::prelude::*;
+    let wanted: Vec<&Grouping> = groupings
+        .iter()
+        .filter(|g| !g.labels.first().is_some_and(|(area, dimension, _)| area != ENGLAND && dimension != ALL))
+        .collect();
+    let layout = QuestionLayout::new(items);
+    const BLOCK: usize = 1 << 16;
+    let blocks: Vec<Vec<QuestionSums>> = (0..w.rows.len().div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let mut sums: Vec<QuestionSums> = wanted.iter().map(|g| QuestionSums::new(g.labels.len(), &layout)).collect();
+            for r in b * BLOCK..((b + 1) * BLOCK).min(w.rows.len()) {
+                let choices = frame.choices_of(w.rows[r]);
+                let weight = w.weighted.weights[r];
+                for (grouping, sums) in wanted.iter().zip(sums.iter_mut()) {
+                    if let Some(g) = grouping.group[r] {
+                        sums.add(g as usize, choices, weight, &layout);
+                    }
+                }
+            }
+            sums
+        })
+        .collect();
+    let mut totals: Vec<QuestionSums> = wanted.iter().map(|g| QuestionSums::new(g.labels.len(), &layout)).collect();
+    for block in &blocks {
+        for (total, part) in totals.iter_mut().zip(block) {
+            total.merge(part);
         }
     }
     let mut cells = Vec::new();
-    for grouping in groupings {
-        if grouping.labels.first().is_some_and(|(area, dimension, _)| area != ENGLAND && dimension != ALL) {
-            continue;
-        }
-        let n_groups = grouping.labels.len();
+    for (grouping, sums) in wanted.iter().zip(&totals) {
         for (q, item) in items.iter().enumerate() {
-            let k = item.options.len();
-            let valid: u64 = if k >= 64 { u64::MAX } else { (1u64 << k) - 1 };
-            let positive: u64 =
-                if item.multiple { 0 } else { (0..k.min(64)).filter(|&o| item.positive(o)).fold(0, |m, o| m | 1 << o) };
-            // Per group: respondents and weight answering, and weight per option.
-            let mut answered = vec![(0usize, 0.0f64, 0.0f64); n_groups];
-            let mut chosen = vec![0.0f64; n_groups * (k + 1)];
-            for ((g, &picks), &weight) in grouping.group.iter().zip(&columns[q]).zip(&w.weighted.weights) {
-                let Some(g) = g else { continue };
-                if picks == 0 {
-                    continue;
-                }
-                let g = *g as usize;
-                let a = &mut answered[g];
-                a.0 += 1;
-                a.1 += weight;
-                a.2 += weight * weight;
-                let mut bits = picks & valid;
-                while bits != 0 {
-                    let o = bits.trailing_zeros() as usize;
-                    chosen[g * (k + 1) + o] += weight;
-                    bits &= bits - 1;
-                }
-                if picks & positive != 0 {
-                    chosen[g * (k + 1) + k] += weight;
-                }
-            }
             for (g, (area, dimension, category)) in grouping.labels.iter().enumerate() {
-                let (n, sum_w, sum_w2) = answered[g];
+                let (n, sum_w, sum_w2) = sums.answered[g * items.len() + q];
                 if n == 0 {
                     continue;
                 }
+                let k = item.options.len();
+                let chosen = &sums.chosen[g * layout.width + layout.offset[q]..][..k + 1];
                 let outcomes = item
                     .options
                     .iter()
@@ -219,7 +221,7 @@ pub fn question_cells(rows: &[Row], w: &Weighed, groupings: &[Grouping], items: 
                     let estimate = Estimate {
                         n,
                         sum_w,
-                        estimate: 100.0 * chosen[g * (k + 1) + o] / sum_w,
+                        estimate: 100.0 * chosen[o] / sum_w,
                         se: f64::NAN,
                         n_eff: sum_w * sum_w / sum_w2,
                         deff_w: n as f64 * sum_w2 / (sum_w * sum_w),
@@ -239,4 +241,83 @@ pub fn question_cells(rows: &[Row], w: &Weighed, groupings: &[Grouping], items: 
         }
     }
     cells
+}
+
+/// Where each question item's option sums sit in a group's slots: its
+/// options, then one slot for "positive".
+struct QuestionLayout {
+    offset: Vec<usize>,
+    width: usize,
+    /// Per item: the bits of options that exist, and of positive options.
+    valid: Vec<u64>,
+    positive: Vec<u64>,
+}
+
+impl QuestionLayout {
+    fn new(items: &[QuestionItem]) -> QuestionLayout {
+        let mut offset = Vec::with_capacity(items.len());
+        let mut width = 0;
+        for item in items {
+            offset.push(width);
+            width += item.options.len() + 1;
+        }
+        let valid = items.iter().map(|i| if i.options.len() >= 64 { u64::MAX } else { (1u64 << i.options.len()) - 1 }).collect();
+        let positive = items
+            .iter()
+            .map(|i| {
+                if i.multiple { 0 } else { (0..i.options.len().min(64)).filter(|&o| i.positive(o)).fold(0, |m, o| m | 1 << o) }
+            })
+            .collect();
+        QuestionLayout { offset, width, valid, positive }
+    }
+}
+
+/// One grouping's question sums: per group and item, respondents answering
+/// with their weight and squared weight; per group, item and option (and
+/// "positive"), the weight choosing it.
+struct QuestionSums {
+    answered: Vec<(usize, f64, f64)>,
+    chosen: Vec<f64>,
+}
+
+impl QuestionSums {
+    fn new(groups: usize, layout: &QuestionLayout) -> QuestionSums {
+        QuestionSums { answered: vec![(0, 0.0, 0.0); groups * layout.offset.len()], chosen: vec![0.0; groups * layout.width] }
+    }
+
+    fn add(&mut self, g: usize, choices: &[u64], weight: f64, layout: &QuestionLayout) {
+        let items = layout.offset.len();
+        let answered = &mut self.answered[g * items..(g + 1) * items];
+        let chosen = &mut self.chosen[g * layout.width..(g + 1) * layout.width];
+        for (q, &picks) in choices.iter().enumerate() {
+            if picks == 0 {
+                continue;
+            }
+            let a = &mut answered[q];
+            a.0 += 1;
+            a.1 += weight;
+            a.2 += weight * weight;
+            let slots = &mut chosen[layout.offset[q]..];
+            let mut bits = picks & layout.valid[q];
+            while bits != 0 {
+                slots[bits.trailing_zeros() as usize] += weight;
+                bits &= bits - 1;
+            }
+            if picks & layout.positive[q] != 0 {
+                let k = layout.offset.get(q + 1).unwrap_or(&layout.width) - layout.offset[q] - 1;
+                slots[k] += weight;
+            }
+        }
+    }
+
+    fn merge(&mut self, other: &QuestionSums) {
+        for (a, b) in self.answered.iter_mut().zip(&other.answered) {
+            a.0 += b.0;
+            a.1 += b.1;
+            a.2 += b.2;
+        }
+        for (a, b) in self.chosen.iter_mut().zip(&other.chosen) {
+            *a += b;
+        }
+    }
 }

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::cells::{ALL, Cell, ENGLAND};
-use super::frame::{ADULT_BANDS, PopulationTable, Row, Weighed};
+use super::columns::Frame;
+use super::frame::{ADULT_BANDS, PopulationTable, Weighed};
 use crate::weighting::Z95;
 
 /// 99.8% two-sided normal quantile, for the outer funnel limits.
@@ -176,24 +177,35 @@ pub struct Standardised {
 /// The ICS's people's index standardised to England's adult age band × sex
 /// mix: Σ P_c m_c / Σ P_c over the cells the ICS has respondents in, with
 /// Var ≈ Σ (P_c/ΣP)² s_c²/n_eff,c (cells treated as independent).
-pub fn standardise(rows: &[Row], w: &Weighed, population: &PopulationTable) -> BTreeMap<String, Standardised> {
+pub fn standardise(frame: &Frame, w: &Weighed, population: &PopulationTable) -> BTreeMap<String, Standardised> {
     let mut england: BTreeMap<(&str, &str), f64> = BTreeMap::new();
     for ((_, band, sex), n) in &population.counts {
         if ADULT_BANDS.contains(&band.as_str()) {
             *england.entry((band.as_str(), sex.as_str())).or_default() += n;
         }
     }
-    // (ICS, band, sex) → (Σw, Σwy, Σwy², Σw²)
-    let mut sums: BTreeMap<(usize, String, String), CellSums> = BTreeMap::new();
+    // Per ICS and (band code, sex code): (Σw, Σwy, Σwy², Σw²).
+    let (bands, sexes) = (frame.age_band.code_count(), frame.sex.code_count());
+    let mut by_code: Vec<Option<CellSums>> = vec![None; w.strata.len() * bands * sexes];
     for (k, &i) in w.rows.iter().enumerate() {
-        let row = &rows[i];
-        let (Some(y), Some(band), Some(sex)) = (row.index, &row.age_band, &row.sex) else { continue };
+        let (Some(y), band, sex) = (frame.index[i], frame.age_band.codes[i], frame.sex.codes[i]) else { continue };
+        if band == 0 || sex == 0 {
+            continue;
+        }
         let weight = w.weighted.weights[k];
-        let s = sums.entry((w.respondents.stratum[k] as usize, band.clone(), sex.clone())).or_default();
+        let s = by_code[(w.respondents.stratum[k] as usize * bands + band as usize) * sexes + sex as usize]
+            .get_or_insert_default();
         s.0 += weight;
         s.1 += weight * y;
         s.2 += weight * y * y;
         s.3 += weight * weight;
+    }
+    let mut sums: BTreeMap<(usize, String, String), CellSums> = BTreeMap::new();
+    for (slot, s) in by_code.into_iter().enumerate() {
+        let (h, band, sex) = (slot / (bands * sexes), (slot / sexes) % bands, slot % sexes);
+        if let (Some(s), Some(band), Some(sex)) = (s, frame.age_band.name(band as u16), frame.sex.name(sex as u16)) {
+            sums.insert((h, band.to_string(), sex.to_string()), s);
+        }
     }
     let mut out = BTreeMap::new();
     for (h, code) in w.strata.iter().enumerate() {

@@ -10,20 +10,25 @@
 
 use std::collections::BTreeMap;
 
+use compact_str::CompactString;
+
+use super::columns::Frame;
 use super::margins::{MarginSet, collapse_rule};
 use crate::weighting::{self, DimensionMargins, Population, Respondents, Weighted, WeightingError, WeightingSpec};
 
-/// One submitted response, as the index reads it.
-#[derive(Debug, Clone, PartialEq)]
+/// One submitted response, as the index reads it: the record a `Frame`
+/// is built from. Categories are short strings kept inline (no heap
+/// allocation per field: results read a million of these).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Row {
     pub version: i64,
-    pub channel: String,
-    pub voice: Option<String>,
-    pub ics: Option<String>,
-    pub age_band: Option<String>,
-    pub sex: Option<String>,
-    pub ethnicity: Option<String>,
-    pub long_term_condition: Option<String>,
+    pub channel: CompactString,
+    pub voice: Option<CompactString>,
+    pub ics: Option<CompactString>,
+    pub age_band: Option<CompactString>,
+    pub sex: Option<CompactString>,
+    pub ethnicity: Option<CompactString>,
+    pub long_term_condition: Option<CompactString>,
     pub imd_quintile: Option<i32>,
     pub base_weight: f64,
     pub index: Option<f64>,
@@ -51,7 +56,12 @@ impl Group {
     }
 
     pub fn of(row: &Row) -> Option<Group> {
-        match (row.voice.as_deref(), row.age_band.as_deref()) {
+        Group::of_categories(row.voice.as_deref(), row.age_band.as_deref())
+    }
+
+    /// The population of a response with this voice and age band.
+    pub fn of_categories(voice: Option<&str>, age_band: Option<&str>) -> Option<Group> {
+        match (voice, age_band) {
             (Some("carer_self"), _) => Some(Group::Carers),
             (Some("carer_on_behalf"), Some("0-17")) => Some(Group::Children),
             (Some("patient" | "carer_on_behalf"), _) => Some(Group::People),
@@ -64,28 +74,7 @@ impl Group {
 pub const DIMENSIONS: [&str; 6] = ["age_band", "sex", "ethnicity", "imd_quintile", "long_term_condition", "voice"];
 
 /// Deprivation quintiles as category names.
-const QUINTILES: [&str; 5] = ["1", "2", "3", "4", "5"];
-
-/// How to read a grouping dimension's category off a row, chosen once per
-/// dimension (cells read it for every row).
-pub fn category_field(dimension: &str) -> Option<fn(&Row) -> Option<&str>> {
-    Some(match dimension {
-        "age_band" => |r: &Row| r.age_band.as_deref(),
-        "sex" => |r: &Row| r.sex.as_deref(),
-        "ethnicity" => |r: &Row| r.ethnicity.as_deref(),
-        "imd_quintile" => |r: &Row| r.imd_quintile.and_then(|q| QUINTILES.get(usize::try_from(q - 1).ok()?).copied()),
-        "long_term_condition" => |r: &Row| r.long_term_condition.as_deref(),
-        "voice" => |r: &Row| r.voice.as_deref(),
-        _ => return None,
-    })
-}
-
-impl Row {
-    /// A row's category in a grouping dimension, borrowed.
-    pub fn category(&self, dimension: &str) -> Option<&str> {
-        category_field(dimension).and_then(|field| field(self))
-    }
-}
+pub const QUINTILES: [&str; 5] = ["1", "2", "3", "4", "5"];
 
 /// Adult population counts per ICS, age band and sex.
 #[derive(Debug, Clone, Default)]
@@ -128,28 +117,36 @@ pub const MIN_CATEGORY_RESPONDENTS: usize = 10;
 /// carers' raked to uploaded carer margins if there are any, the rest
 /// base-weighted. Rows without an ICS cannot be placed and are left out
 /// (and counted).
-pub fn weigh(
-    rows: &[Row],
-    population: &PopulationTable,
-    min_respondents: usize,
-) -> Result<Vec<Weighed>, WeightingError> {
+pub fn weigh(frame: &Frame, population: &PopulationTable, min_respondents: usize) -> Result<Vec<Weighed>, WeightingError> {
+    let groups = frame.groups();
+    let ics_rank = frame.ics.sorted_ranks();
     let mut out = Vec::new();
     for group in Group::ALL {
-        let mut members: Vec<usize> =
-            (0..rows.len()).filter(|&i| Group::of(&rows[i]) == Some(group) && rows[i].ics.is_some()).collect();
-        // Each ICS's rows side by side: every estimate then walks an ICS's
-        // respondents through contiguous memory.
-        members.sort_by(|&a, &b| rows[a].ics.cmp(&rows[b].ics).then(a.cmp(&b)));
-        if members.is_empty() {
+        // Each ICS's rows side by side, ICSs in code order: every estimate
+        // then walks an ICS's respondents through contiguous memory.
+        let mut by_ics: Vec<Vec<usize>> = vec![Vec::new(); frame.ics.code_count()];
+        for (i, (g, &code)) in groups.iter().zip(&frame.ics.codes).enumerate() {
+            if *g == Some(group)
+                && let Some(rank) = ics_rank[code as usize]
+            {
+                by_ics[rank as usize].push(i);
+            }
+        }
+        let strata: Vec<String> = by_ics
+            .iter()
+            .filter(|rows| !rows.is_empty())
+            .filter_map(|rows| frame.ics.get(rows[0]).map(str::to_string))
+            .collect();
+        if strata.is_empty() {
             continue;
         }
-        let mut strata: Vec<String> = members.iter().filter_map(|&i| rows[i].ics.clone()).collect();
-        strata.sort();
-        strata.dedup();
-        let stratum_of: BTreeMap<&str, u32> = strata.iter().enumerate().map(|(k, s)| (s.as_str(), k as u32)).collect();
-        let stratum: Vec<u32> =
-            members.iter().map(|&i| stratum_of[rows[i].ics.as_deref().unwrap_or_default()]).collect();
-        let base: Vec<f64> = members.iter().map(|&i| rows[i].base_weight).collect();
+        let mut members = Vec::new();
+        let mut stratum = Vec::new();
+        for (h, rows) in by_ics.iter().filter(|rows| !rows.is_empty()).enumerate() {
+            members.extend_from_slice(rows);
+            stratum.extend(std::iter::repeat_n(h as u32, rows.len()));
+        }
+        let base: Vec<f64> = members.iter().map(|&i| frame.base_weight[i]).collect();
         let mut dimensions = match group {
             Group::People => ons_margins(population, &strata),
             _ => Vec::new(),
@@ -161,11 +158,15 @@ pub fn weigh(
         let categories: Vec<Vec<Option<u32>>> = dimensions
             .iter()
             .map(|d| {
-                members
-                    .iter()
-                    .map(|&i| rows[i].category(&d.name).and_then(|v| d.categories.iter().position(|c| c == v)))
-                    .map(|p| p.map(|p| p as u32))
-                    .collect()
+                // Each code's margin category, looked up once per code.
+                let Some(column) = frame.dimension(&d.name) else { return vec![None; members.len()] };
+                let category: Vec<Option<u32>> = (0..column.code_count())
+                    .map(|code| {
+                        let name = column.name(code as u16)?;
+                        d.categories.iter().position(|c| c == name).map(|p| p as u32)
+                    })
+                    .collect();
+                members.iter().map(|&i| category[column.codes[i] as usize]).collect()
             })
             .collect();
         let mut respondents = Respondents { stratum, base_weight: base, categories };
@@ -438,7 +439,7 @@ mod tests {
     fn uploaded_ethnicity_margins_are_met_beside_age_and_sex() {
         let rows = rows();
         let population = population(true);
-        let people = weigh(&rows, &population, 10).unwrap().remove(0);
+        let people = weigh(&Frame::from_rows(&rows, 0, 0), &population, 10).unwrap().remove(0);
         assert!(people.raked);
         let total: f64 = people.weighted.weights.iter().sum();
         let adults: f64 = population.counts.values().sum();
@@ -467,7 +468,7 @@ mod tests {
                 r.ethnicity = Some("white".into());
             }
         }
-        let people = weigh(&rows, &population(true), 10).unwrap().remove(0);
+        let people = weigh(&Frame::from_rows(&rows, 0, 0), &population(true), 10).unwrap().remove(0);
         let missing = weighted_share(&rows, &people, |r| r.ethnicity.is_none());
         let white_or_other =
             weighted_share(&rows, &people, |r| matches!(r.ethnicity.as_deref(), Some("white" | "other")));
@@ -478,7 +479,7 @@ mod tests {
     #[test]
     fn without_uploads_ethnicity_is_left_as_it_came() {
         let rows = rows();
-        let people = weigh(&rows, &population(false), 10).unwrap().remove(0);
+        let people = weigh(&Frame::from_rows(&rows, 0, 0), &population(false), 10).unwrap().remove(0);
         let white = weighted_share(&rows, &people, |r| r.ethnicity.as_deref() == Some("white"));
         // Half the sample is white (less the 2% who did not say), far from
         // the 75% the upload would ask for; age and sex raking keeps it so.
@@ -491,14 +492,14 @@ mod tests {
         for r in &mut rows {
             r.voice = Some("carer_self".into());
         }
-        let base = weigh(&rows, &population(false), 10).unwrap().remove(0);
+        let base = weigh(&Frame::from_rows(&rows, 0, 0), &population(false), 10).unwrap().remove(0);
         assert_eq!((base.group, base.raked), (Group::Carers, false));
         assert!(base.weighted.weights.iter().all(|w| *w == 1.0));
         let mut population = population(false);
         let mut set = self::population(true).uploaded.remove(&Group::People).unwrap();
         set.group = Group::Carers;
         population.uploaded.insert(Group::Carers, set);
-        let carers = weigh(&rows, &population, 10).unwrap().remove(0);
+        let carers = weigh(&Frame::from_rows(&rows, 0, 0), &population, 10).unwrap().remove(0);
         assert!(carers.raked);
         let total: f64 = carers.weighted.weights.iter().sum();
         assert!((total - 100.0).abs() < 1e-9, "the uploaded margins' own total: {total}");

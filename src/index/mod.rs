@@ -4,6 +4,7 @@
 //! statistics.
 
 pub mod cells;
+pub mod columns;
 pub mod compare;
 pub mod disclosure;
 pub mod frame;

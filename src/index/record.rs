@@ -125,19 +125,20 @@ pub fn record(
     }
 }
 
-/// Reads back `domain_scores`.
-pub fn parse_scores(text: &str, domains: usize) -> Vec<Option<f64>> {
-    let mut out: Vec<Option<f64>> = text.split(',').map(|s| s.parse().ok()).collect();
+/// Reads back `domain_scores` into `out`, reusing its buffer.
+pub fn parse_scores_into(text: &str, domains: usize, out: &mut Vec<Option<f64>>) {
+    out.clear();
+    out.extend(text.split(',').take(domains).map(|s| s.parse().ok()));
     out.resize(domains, None);
-    out
 }
 
-/// Reads back `choices`: per item, the chosen options as a bit set (bit o
-/// set = option o chosen; 0 = not answered). Options past the 64th are not
-/// counted (no question comes near that many). No allocation per item:
-/// results read a million of these.
-pub fn parse_choices(text: &str, items: usize) -> Vec<u64> {
-    let mut out = vec![0u64; items];
+/// Reads back `choices` into `out`, reusing its buffer (results read a
+/// million of these): per item, the chosen options as a bit set (bit o set
+/// = option o chosen; 0 = not answered). Options past the 64th are not
+/// counted (no question comes near that many).
+pub fn parse_choices_into(text: &str, items: usize, out: &mut Vec<u64>) {
+    out.clear();
+    out.resize(items, 0);
     for (slot, part) in out.iter_mut().zip(text.split(',')) {
         for index in part.split('+') {
             if let Ok(o) = index.parse::<u32>()
@@ -147,5 +148,4 @@ pub fn parse_choices(text: &str, items: usize) -> Vec<u64> {
             }
         }
     }
-    out
 }

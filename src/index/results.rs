@@ -8,7 +8,8 @@ use serde::Serialize;
 use super::cells::{self, ALL, Cell, ENGLAND, Patterns};
 use super::compare::{self, Funnel, IcsProfile, VsEngland, VsPeers};
 use super::disclosure::{self, Suppression};
-use super::frame::{self, Group, PopulationTable, Row};
+use super::columns::Frame;
+use super::frame::{self, Group, PopulationTable};
 use super::record::QuestionItem;
 use crate::definitions::SurveyDefinition;
 use crate::weighting::{WeightingError, Z95};
@@ -16,7 +17,7 @@ use crate::weighting::{WeightingError, Z95};
 /// Everything one results run needs.
 pub struct Inputs<'a> {
     pub definition: &'a SurveyDefinition,
-    pub rows: &'a [Row],
+    pub frame: &'a Frame,
     pub population: &'a PopulationTable,
     pub profiles: &'a [IcsProfile],
     pub ics_names: &'a BTreeMap<String, String>,
@@ -103,16 +104,16 @@ fn round(v: f64, places: i32) -> f64 {
 /// Runs the whole chain.
 pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
     let d = inputs.definition;
-    let rows = inputs.rows;
-    let weighed = frame::weigh(rows, inputs.population, inputs.min_respondents)?;
+    let data = inputs.frame;
+    let weighed = frame::weigh(data, inputs.population, inputs.min_respondents)?;
     let domain_ids: Vec<String> = d.domains.iter().map(|x| x.id.clone()).collect();
     let items = super::record::question_items(d);
     let mut all: Vec<Cell> = Vec::new();
     let mut patterns = Patterns::new();
     for w in &weighed {
-        let groupings = cells::groupings(rows, w);
-        all.extend(cells::score_cells(rows, w, &groupings, &domain_ids, &mut patterns));
-        all.extend(cells::question_cells(rows, w, &groupings, &items));
+        let groupings = cells::groupings(data, w);
+        all.extend(cells::score_cells(data, w, &groupings, &domain_ids, &mut patterns));
+        all.extend(cells::question_cells(data, w, &groupings, &items));
     }
     let score_measures: Vec<String> = std::iter::once("index".to_string()).chain(domain_ids.iter().cloned()).collect();
     let hidden = disclosure::suppress(&all, &patterns, &score_measures, inputs.threshold);
@@ -153,7 +154,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
         .get(&("people".to_string(), "index".to_string(), ALL.to_string(), ALL.to_string()))
         .map(|e| compare::funnel(e, &index_by_ics.values().map(|v| (v.0, v.2)).collect::<Vec<_>>()));
     let peers = compare::peer_groups(inputs.profiles, 5);
-    let standardised = people.map(|w| compare::standardise(rows, w, inputs.population)).unwrap_or_default();
+    let standardised = people.map(|w| compare::standardise(data, w, inputs.population)).unwrap_or_default();
     let mut peer_estimates: BTreeMap<String, BTreeMap<String, (f64, f64)>> = BTreeMap::new();
     for measure in &score_measures {
         peer_estimates.insert(measure.clone(), headline(measure).into_iter().map(|(k, v)| (k, (v.0, v.1))).collect());
@@ -250,7 +251,8 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
             margins_not_met: w.margins_not_met.clone(),
         })
         .collect();
-    let without_ics = rows.iter().filter(|r| r.ics.is_none() && Group::of(r).is_some()).count();
+    let without_ics =
+        data.groups().iter().zip(&data.ics.codes).filter(|(group, ics)| **ics == 0 && group.is_some()).count();
     Ok(Results { cells: published, funnel, peers, weighting, without_ics })
 }
 

@@ -23,6 +23,14 @@ pub enum DbConn {
     Sqlite(SqliteConnection),
 }
 
+/// Short text (categories, codes) read inline, without a heap allocation
+/// per value, on either backend: results read millions of them.
+impl diesel::deserialize::FromSql<diesel::sql_types::Text, MultiBackend> for compact_str::CompactString {
+    fn from_sql(bytes: MultiRawValue<'_>) -> diesel::deserialize::Result<Self> {
+        bytes.from_sql::<Self, diesel::sql_types::Text>()
+    }
+}
+
 /// Runs the same block on whichever concrete connection `conn` holds, for
 /// the few statements `MultiConnection` cannot express (upserts).
 #[macro_export]

@@ -1,6 +1,7 @@
 //! Result rows: one per submitted response, what the index reads.
 
 use chrono::{NaiveDate, NaiveDateTime};
+use compact_str::CompactString;
 use diesel::prelude::*;
 
 use super::schema::{invitation_tokens, response_results, scoring_runs};
@@ -126,13 +127,13 @@ pub fn for_survey(
 pub struct ReportRow {
     pub survey_version_id: i64,
     pub submitted_on: NaiveDate,
-    pub channel: String,
-    pub voice: Option<String>,
-    pub ics_code: Option<String>,
-    pub age_band: Option<String>,
-    pub sex: Option<String>,
-    pub ethnicity: Option<String>,
-    pub long_term_condition: Option<String>,
+    pub channel: CompactString,
+    pub voice: Option<CompactString>,
+    pub ics_code: Option<CompactString>,
+    pub age_band: Option<CompactString>,
+    pub sex: Option<CompactString>,
+    pub ethnicity: Option<CompactString>,
+    pub long_term_condition: Option<CompactString>,
     pub imd_quintile: Option<i32>,
     pub base_weight: f64,
     pub index_score: Option<f64>,
@@ -146,13 +147,13 @@ impl ResultRow {
         ReportRow {
             survey_version_id: self.survey_version_id,
             submitted_on: self.submitted_on,
-            channel: self.channel.clone(),
-            voice: self.voice.clone(),
-            ics_code: self.ics_code.clone(),
-            age_band: self.age_band.clone(),
-            sex: self.sex.clone(),
-            ethnicity: self.ethnicity.clone(),
-            long_term_condition: self.long_term_condition.clone(),
+            channel: self.channel.as_str().into(),
+            voice: self.voice.as_deref().map(Into::into),
+            ics_code: self.ics_code.as_deref().map(Into::into),
+            age_band: self.age_band.as_deref().map(Into::into),
+            sex: self.sex.as_deref().map(Into::into),
+            ethnicity: self.ethnicity.as_deref().map(Into::into),
+            long_term_condition: self.long_term_condition.as_deref().map(Into::into),
             imd_quintile: self.imd_quintile,
             base_weight: self.base_weight,
             index_score: self.index_score,
