@@ -137,28 +137,8 @@ fn build_inner(
         let ids: Vec<String> = question_items(&v.definition).into_iter().map(|i| i.id).collect();
         same_questions.insert(v.version.id, ids == item_ids);
     }
-    let mut channel_mix: BTreeMap<String, usize> = BTreeMap::new();
-    let mut frame = Frame::new(scoring.domain_count(), items.len());
-    let mut row = Row::default();
-    let (mut first, mut last) = (None::<NaiveDate>, None::<NaiveDate>);
-    crate::storage::results::each_for_report(conn, &request.survey_id, request.from, request.to, |r| {
-        if !pooled.get(&r.survey_version_id).copied().unwrap_or(false)
-            || request.channel.as_deref().is_some_and(|c| c != r.channel)
-        {
-            return;
-        }
-        match channel_mix.get_mut(r.channel.as_str()) {
-            Some(n) => *n += 1,
-            None => {
-                channel_mix.insert(r.channel.to_string(), 1);
-            }
-        }
-        first = Some(first.map_or(r.submitted_on, |f| f.min(r.submitted_on)));
-        last = Some(last.map_or(r.submitted_on, |l| l.max(r.submitted_on)));
-        let same = same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
-        fill_row(&mut row, r, scoring.domain_count(), items.len(), same);
-        frame.push(&row);
-    })?;
+    let read = read_frame(conn, request, &pooled, &same_questions, (scoring.domain_count(), items.len()))?;
+    let Loaded { frame, channel_mix, first, last } = read;
     if frame.is_empty() && !allow_empty {
         return Err(ReportError::NoResponses(request.survey_id.clone()));
     }
@@ -210,6 +190,69 @@ fn build_inner(
         generated_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     };
     Ok(Report { results, provenance })
+}
+
+/// A survey's pooled result rows as columns, with what provenance says
+/// about them.
+struct Loaded {
+    frame: Frame,
+    channel_mix: BTreeMap<String, usize>,
+    first: Option<NaiveDate>,
+    last: Option<NaiveDate>,
+}
+
+/// Rows handed from the reading thread to the parsing thread at a time.
+const BATCH: usize = 4096;
+
+/// Reads the rows a report pools into a `Frame`. The database read and the
+/// parsing of each row are about equal work, so they run side by side: this
+/// thread reads batches of rows, a second parses them into columns.
+fn read_frame(
+    conn: &mut DbConn,
+    request: &Request,
+    pooled: &BTreeMap<i64, bool>,
+    same_questions: &BTreeMap<i64, bool>,
+    (domains, items): (usize, usize),
+) -> Result<Loaded, StorageError> {
+    std::thread::scope(|scope| {
+        let (sender, batches) = std::sync::mpsc::sync_channel::<Vec<ReportRow>>(4);
+        let parser = scope.spawn(move || {
+            let mut loaded =
+                Loaded { frame: Frame::new(domains, items), channel_mix: BTreeMap::new(), first: None, last: None };
+            let mut row = Row::default();
+            for r in batches.into_iter().flatten() {
+                if !pooled.get(&r.survey_version_id).copied().unwrap_or(false)
+                    || request.channel.as_deref().is_some_and(|c| c != r.channel)
+                {
+                    continue;
+                }
+                match loaded.channel_mix.get_mut(r.channel.as_str()) {
+                    Some(n) => *n += 1,
+                    None => {
+                        loaded.channel_mix.insert(r.channel.to_string(), 1);
+                    }
+                }
+                loaded.first = Some(loaded.first.map_or(r.submitted_on, |f| f.min(r.submitted_on)));
+                loaded.last = Some(loaded.last.map_or(r.submitted_on, |l| l.max(r.submitted_on)));
+                let same = same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
+                fill_row(&mut row, r, domains, items, same);
+                loaded.frame.push(&row);
+            }
+            loaded
+        });
+        let mut batch = Vec::with_capacity(BATCH);
+        let read = crate::storage::results::each_for_report(conn, &request.survey_id, request.from, request.to, |r| {
+            batch.push(r);
+            if batch.len() == BATCH {
+                // A closed channel means the parser panicked; `join` reports it.
+                let _ = sender.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+            }
+        });
+        let _ = sender.send(batch);
+        drop(sender);
+        let loaded = parser.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        read.map(|()| loaded)
+    })
 }
 
 /// The weighting specification every output states, naming the uploaded

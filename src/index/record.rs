@@ -139,13 +139,41 @@ pub fn parse_scores_into(text: &str, domains: usize, out: &mut Vec<Option<f64>>)
 pub fn parse_choices_into(text: &str, items: usize, out: &mut Vec<u64>) {
     out.clear();
     out.resize(items, 0);
-    for (slot, part) in out.iter_mut().zip(text.split(',')) {
-        for index in part.split('+') {
-            if let Ok(o) = index.parse::<u32>()
-                && o < 64
-            {
-                *slot |= 1 << o;
+    // One pass over the bytes: digits build an option index, `+` ends one,
+    // `,` ends an item; anything else spoils the index it is in.
+    let (mut item, mut option, mut digits, mut spoiled) = (0usize, 0u32, false, false);
+    for &b in text.as_bytes().iter().chain(std::iter::once(&b',')) {
+        match b {
+            b'0'..=b'9' => {
+                option = option.saturating_mul(10).saturating_add(u32::from(b - b'0'));
+                digits = true;
             }
+            b'+' | b',' => {
+                if digits && !spoiled && option < 64 && item < items {
+                    out[item] |= 1 << option;
+                }
+                (option, digits, spoiled) = (0, false, false);
+                if b == b',' {
+                    item += 1;
+                }
+            }
+            _ => spoiled = true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_read_back_as_bit_sets() {
+        let mut out = Vec::new();
+        parse_choices_into("1+2+5,0,,3,x,70,4", 6, &mut out);
+        assert_eq!(out, vec![0b100110, 0b1, 0, 0b1000, 0, 0]);
+        parse_choices_into("2", 3, &mut out);
+        assert_eq!(out, vec![0b100, 0, 0]);
+        parse_choices_into("", 2, &mut out);
+        assert_eq!(out, vec![0, 0]);
     }
 }
