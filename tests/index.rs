@@ -26,12 +26,12 @@ async fn report_for(app: &TestApp, threshold: usize) -> Report {
     let state = app.state.clone();
     app.state
         .db
-        .run(move |conn| {
-            Ok(reports::build(
-                conn,
+        .run_with_pool(move |db| {
+            reports::build(
+                db,
                 &state.surveys,
                 &Request { survey_id: "integration_index".into(), threshold, ..Request::default() },
-            ))
+            )
         })
         .await
         .unwrap()
@@ -254,12 +254,12 @@ async fn a_survey_with_no_responses_is_a_clear_error(db: TestDb) {
     let err = app
         .state
         .db
-        .run(move |conn| {
-            Ok(reports::build(
-                conn,
+        .run_with_pool(move |db| {
+            reports::build(
+                db,
                 &state.surveys,
                 &Request { survey_id: "leaving_hospital".into(), threshold: 30, ..Request::default() },
-            ))
+            )
         })
         .await
         .unwrap()

@@ -532,3 +532,54 @@ fn fast_variance_equals_the_literal_sweeps() {
         }
     }
 }
+
+/// Estimates from profiles (respondents alike in ICS, raking cells and
+/// group, summed) equal those from respondents, on every fixture, raked and
+/// with base weights only.
+#[test]
+fn estimates_from_profiles_equal_estimates_from_respondents() {
+    use joinedup::weighting::MomentSums;
+    for case in ["small", "realistic", "missing", "collapse", "estimates"] {
+        let c = load(case);
+        let weighted = weighting::weight(&c.respondents, &c.population, &spec(c.trim_cap)).unwrap();
+        let raked = weighted.design(&c.respondents);
+        let base = Design::new(&c.respondents.stratum, &c.respondents.base_weight, c.population.strata.len(), None);
+        let (group, keys) = groups(&c, &["ics", "age_band"]);
+        for (design, weights) in [(&raked, &weighted.weights), (&base, &c.respondents.base_weight)] {
+            let by_respondent = design.means_by(&c.score, &group, keys.len());
+            // Profiles: respondents sharing ICS, raking cells and group.
+            let mut profiles: BTreeMap<(u32, Vec<u32>, Option<u32>), Vec<usize>> = BTreeMap::new();
+            for (i, g) in group.iter().enumerate() {
+                let key = (c.respondents.stratum[i], design.local_cells(i).collect(), *g);
+                profiles.entry(key).or_default().push(i);
+            }
+            assert!(profiles.len() < c.score.len(), "{case}: some respondents share a profile");
+            let representative: Vec<usize> = profiles.values().map(|members| members[0]).collect();
+            let profile_group: Vec<Option<u32>> = profiles.keys().map(|k| k.2).collect();
+            let sums: Vec<MomentSums> = profiles
+                .values()
+                .map(|members| {
+                    let mut s = MomentSums::default();
+                    for &i in members {
+                        s.add(weights[i], c.score[i]);
+                    }
+                    s
+                })
+                .collect();
+            let by_profile = design.means_by_profile(&representative, &sums, &profile_group, keys.len());
+            for (g, (a, b)) in by_respondent.iter().zip(&by_profile).enumerate() {
+                let close = |x: f64, y: f64| (x.is_nan() && y.is_nan()) || (x - y).abs() <= (1e-9 * x.abs()).max(1e-12);
+                assert_eq!((a.n, a.strata), (b.n, b.strata), "{case} {:?}", keys[g]);
+                for (what, x, y) in [
+                    ("estimate", a.estimate, b.estimate),
+                    ("se", a.se, b.se),
+                    ("sum_w", a.sum_w, b.sum_w),
+                    ("n_eff", a.n_eff, b.n_eff),
+                    ("deff", a.deff, b.deff),
+                ] {
+                    assert!(close(x, y), "{case} {:?} {what}: {x} vs {y}", keys[g]);
+                }
+            }
+        }
+    }
+}

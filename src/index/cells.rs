@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::columns::Frame;
 use super::frame::{DIMENSIONS, Group, Weighed};
 use super::record::QuestionItem;
-use crate::weighting::{Design, Estimate};
+use crate::weighting::{Design, Estimate, MomentSums};
 
 /// Where a cell is.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -95,8 +95,14 @@ pub fn groupings(frame: &Frame, w: &Weighed) -> Vec<Grouping> {
 pub type Patterns = BTreeMap<(Group, String, String, String), BTreeMap<u32, usize>>;
 
 /// Index and domain estimates for every cell of one population, with the
-/// answered-measure patterns of each cell. The estimates of each grouping
-/// and measure are independent passes, run in parallel.
+/// answered-measure patterns of each cell.
+///
+/// Respondents alike in everything the estimates look at (ICS, raking
+/// cells, group in every grouping, which measures they answered) form a
+/// profile; each measure is summed per profile once, and every grouping ×
+/// measure estimate then visits profiles, not respondents
+/// (`Design::means_by_profile`). The estimates of each grouping and
+/// measure are independent and run in parallel.
 pub fn score_cells(
     frame: &Frame,
     w: &Weighed,
@@ -106,8 +112,7 @@ pub fn score_cells(
 ) -> Vec<Cell> {
     use rayon::prelude::*;
     let design: Design<'_> = w.design();
-    // Every measure's column in one pass over the rows (a pass per measure
-    // would fetch each row's scores again).
+    // Every measure's column for this population's rows.
     let mut measures: Vec<(String, Vec<Option<f64>>)> = std::iter::once("index".to_string())
         .chain(domain_ids.iter().cloned())
         .map(|id| (id, Vec::with_capacity(w.rows.len())))
@@ -119,11 +124,12 @@ pub fn score_cells(
     let masks: Vec<u32> = (0..w.rows.len())
         .map(|r| measures.iter().enumerate().fold(0u32, |m, (k, (_, v))| if v[r].is_some() { m | 1 << k } else { m }))
         .collect();
-    for grouping in groupings {
+    let profiles = Profiles::new(&design, w, groupings, &masks, measures.len());
+    for (k, grouping) in groupings.iter().enumerate() {
         let mut by_group: Vec<BTreeMap<u32, usize>> = vec![BTreeMap::new(); grouping.labels.len()];
-        for (g, mask) in grouping.group.iter().zip(&masks) {
+        for (p, g) in profiles.group[k].iter().enumerate() {
             if let Some(g) = g {
-                *by_group[*g as usize].entry(*mask).or_default() += 1;
+                *by_group[*g as usize].entry(masks[profiles.representative[p]]).or_default() += profiles.size(p);
             }
         }
         for (counts, (area, dimension, category)) in by_group.into_iter().zip(&grouping.labels) {
@@ -132,15 +138,29 @@ pub fn score_cells(
             }
         }
     }
-    let ys: Vec<Vec<f64>> = measures.iter().map(|(_, v)| v.iter().map(|v| v.unwrap_or(0.0)).collect()).collect();
+    let weights = &w.weighted.weights;
+    let sums: Vec<Vec<MomentSums>> = measures
+        .par_iter()
+        .map(|(_, column)| {
+            (0..profiles.len())
+                .map(|p| {
+                    let mut s = MomentSums::default();
+                    for &r in profiles.members(p) {
+                        if let Some(y) = column[r as usize] {
+                            s.add(weights[r as usize], y);
+                        }
+                    }
+                    s
+                })
+                .collect()
+        })
+        .collect();
     let jobs: Vec<(usize, usize)> =
         (0..groupings.len()).flat_map(|g| (0..measures.len()).map(move |m| (g, m))).collect();
     let estimates: Vec<Vec<Estimate>> = jobs
         .par_iter()
         .map(|&(g, m)| {
-            let grouping = &groupings[g];
-            let group: Vec<Option<u32>> = grouping.group.iter().zip(&measures[m].1).map(|(g, v)| v.and(*g)).collect();
-            design.means_by(&ys[m], &group, grouping.labels.len())
+            design.means_by_profile(&profiles.representative, &sums[m], &profiles.group[g], groupings[g].labels.len())
         })
         .collect();
     let mut cells = Vec::new();
@@ -160,6 +180,70 @@ pub fn score_cells(
         }
     }
     cells
+}
+
+/// Respondents sorted into profiles: runs of respondents alike in ICS,
+/// raking cells, group in every grouping and answered measures.
+struct Profiles {
+    /// Respondents (indices into the population's rows), profile by profile.
+    order: Vec<u32>,
+    /// Where each profile's run starts in `order`, and a last end.
+    start: Vec<usize>,
+    /// One respondent of each profile, standing for all of it.
+    representative: Vec<usize>,
+    /// `[grouping][profile]`: the profile's group.
+    group: Vec<Vec<Option<u32>>>,
+}
+
+impl Profiles {
+    /// Packs what a profile shares into one 128-bit key per respondent and
+    /// sorts by it; if it does not fit (very many categories), every
+    /// respondent is a profile of its own, which is still exact.
+    fn new(design: &Design<'_>, w: &Weighed, groupings: &[Grouping], masks: &[u32], measures: usize) -> Profiles {
+        let bits = |values: usize| if values <= 1 { 0 } else { usize::BITS - (values - 1).leading_zeros() };
+        let mut widths = vec![bits(w.strata.len())];
+        widths.extend((0..design.margin_count()).map(|m| bits(design.local_cell_count(m))));
+        widths.extend(groupings.iter().map(|g| bits(g.labels.len() + 1)));
+        widths.push(measures as u32);
+        let fits = widths.iter().sum::<u32>() <= 128;
+        let mut keyed: Vec<(u128, u32)> = (0..w.rows.len())
+            .map(|r| {
+                if !fits {
+                    return (r as u128, r as u32);
+                }
+                let parts = std::iter::once(w.respondents.stratum[r])
+                    .chain(design.local_cells(r))
+                    .chain(groupings.iter().map(|g| g.group[r].map_or(0, |v| v + 1)))
+                    .chain(std::iter::once(masks[r]));
+                let key = parts.zip(&widths).fold(0u128, |key, (value, &width)| (key << width) | value as u128);
+                (key, r as u32)
+            })
+            .collect();
+        keyed.sort_unstable();
+        let mut start = Vec::new();
+        for (k, pair) in keyed.iter().enumerate() {
+            if k == 0 || pair.0 != keyed[k - 1].0 {
+                start.push(k);
+            }
+        }
+        start.push(keyed.len());
+        let order: Vec<u32> = keyed.into_iter().map(|(_, r)| r).collect();
+        let representative: Vec<usize> = start[..start.len() - 1].iter().map(|&k| order[k] as usize).collect();
+        let group = groupings.iter().map(|g| representative.iter().map(|&r| g.group[r]).collect()).collect();
+        Profiles { order, start, representative, group }
+    }
+
+    fn len(&self) -> usize {
+        self.representative.len()
+    }
+
+    fn members(&self, p: usize) -> &[u32] {
+        &self.order[self.start[p]..self.start[p + 1]]
+    }
+
+    fn size(&self, p: usize) -> usize {
+        self.start[p + 1] - self.start[p]
+    }
 }
 
 /// Question-level percentages (weighted % choosing each option, and %
@@ -182,7 +266,8 @@ pub fn question_cells(frame: &Frame, w: &Weighed, groupings: &[Grouping], items:
     let blocks: Vec<Vec<QuestionSums>> = (0..w.rows.len().div_ceil(BLOCK))
         .into_par_iter()
         .map(|b| {
-            let mut sums: Vec<QuestionSums> = wanted.iter().map(|g| QuestionSums::new(g.labels.len(), &layout)).collect();
+            let mut sums: Vec<QuestionSums> =
+                wanted.iter().map(|g| QuestionSums::new(g.labels.len(), &layout)).collect();
             for r in b * BLOCK..((b + 1) * BLOCK).min(w.rows.len()) {
                 let choices = frame.choices_of(w.rows[r]);
                 let weight = w.weighted.weights[r];
@@ -261,11 +346,18 @@ impl QuestionLayout {
             offset.push(width);
             width += item.options.len() + 1;
         }
-        let valid = items.iter().map(|i| if i.options.len() >= 64 { u64::MAX } else { (1u64 << i.options.len()) - 1 }).collect();
+        let valid = items
+            .iter()
+            .map(|i| if i.options.len() >= 64 { u64::MAX } else { (1u64 << i.options.len()) - 1 })
+            .collect();
         let positive = items
             .iter()
             .map(|i| {
-                if i.multiple { 0 } else { (0..i.options.len().min(64)).filter(|&o| i.positive(o)).fold(0, |m, o| m | 1 << o) }
+                if i.multiple {
+                    0
+                } else {
+                    (0..i.options.len().min(64)).filter(|&o| i.positive(o)).fold(0, |m, o| m | 1 << o)
+                }
             })
             .collect();
         QuestionLayout { offset, width, valid, positive }
@@ -282,7 +374,10 @@ struct QuestionSums {
 
 impl QuestionSums {
     fn new(groups: usize, layout: &QuestionLayout) -> QuestionSums {
-        QuestionSums { answered: vec![(0, 0.0, 0.0); groups * layout.offset.len()], chosen: vec![0.0; groups * layout.width] }
+        QuestionSums {
+            answered: vec![(0, 0.0, 0.0); groups * layout.offset.len()],
+            chosen: vec![0.0; groups * layout.width],
+        }
     }
 
     fn add(&mut self, g: usize, choices: &[u64], weight: f64, layout: &QuestionLayout) {

@@ -33,6 +33,20 @@ impl Categorical {
         self.codes.push(code);
     }
 
+    /// Appends another column's rows, recoding its values into this one's.
+    pub fn append(&mut self, other: &Categorical) {
+        let recode: Vec<u16> = (0..other.code_count())
+            .map(|code| match other.name(code as u16) {
+                None => 0,
+                Some(name) => {
+                    self.push(Some(name));
+                    self.codes.pop().unwrap_or(0)
+                }
+            })
+            .collect();
+        self.codes.extend(other.codes.iter().map(|&code| recode[code as usize]));
+    }
+
     /// The value of row `i`.
     pub fn get(&self, i: usize) -> Option<&str> {
         self.name(self.codes[i])
@@ -112,8 +126,7 @@ impl Frame {
         self.sex.push(row.sex.as_deref());
         self.ethnicity.push(row.ethnicity.as_deref());
         self.long_term_condition.push(row.long_term_condition.as_deref());
-        self.imd_quintile
-            .push(row.imd_quintile.and_then(|q| QUINTILES.get(usize::try_from(q - 1).ok()?).copied()));
+        self.imd_quintile.push(row.imd_quintile.and_then(|q| QUINTILES.get(usize::try_from(q - 1).ok()?).copied()));
         self.base_weight.push(row.base_weight);
         self.index.push(row.index);
         for (d, column) in self.domains.iter_mut().enumerate() {
@@ -122,6 +135,25 @@ impl Frame {
         let start = self.choices.len();
         self.choices.extend(row.choices.iter().take(self.items));
         self.choices.resize(start + self.items, 0);
+    }
+
+    /// Appends the rows of a frame of the same shape, after these.
+    pub fn append(&mut self, later: Frame) {
+        self.version.extend(later.version);
+        self.channel.append(&later.channel);
+        self.voice.append(&later.voice);
+        self.ics.append(&later.ics);
+        self.age_band.append(&later.age_band);
+        self.sex.append(&later.sex);
+        self.ethnicity.append(&later.ethnicity);
+        self.long_term_condition.append(&later.long_term_condition);
+        self.imd_quintile.append(&later.imd_quintile);
+        self.base_weight.extend(later.base_weight);
+        self.index.extend(later.index);
+        for (column, more) in self.domains.iter_mut().zip(later.domains) {
+            column.extend(more);
+        }
+        self.choices.extend(later.choices);
     }
 
     pub fn len(&self) -> usize {
@@ -180,15 +212,39 @@ mod tests {
             c.push(v);
         }
         assert_eq!(c.codes, vec![1, 0, 2, 1, 3]);
-        assert_eq!((0..5).map(|i| c.get(i)).collect::<Vec<_>>(), vec![
-            Some("white"),
-            None,
-            Some("asian"),
-            Some("white"),
-            Some("mixed")
-        ]);
+        assert_eq!(
+            (0..5).map(|i| c.get(i)).collect::<Vec<_>>(),
+            vec![Some("white"), None, Some("asian"), Some("white"), Some("mixed")]
+        );
         assert_eq!(c.sorted_ranks(), vec![None, Some(2), Some(0), Some(1)]);
         assert_eq!(c.code("asian"), Some(2));
         assert_eq!(c.code("black"), None);
+    }
+
+    #[test]
+    fn frames_appended_equal_one_frame_of_all_rows() {
+        let row = |ics: &str, voice: Option<&str>, q: Option<i32>, choice: u64| Row {
+            version: 1,
+            channel: "open_link".into(),
+            voice: voice.map(Into::into),
+            ics: Some(ics.into()),
+            imd_quintile: q,
+            base_weight: 1.5,
+            index: Some(40.0),
+            domains: vec![Some(30.0), None],
+            choices: vec![choice],
+            ..Row::default()
+        };
+        let rows = [
+            row("E1", Some("patient"), Some(2), 1),
+            row("E2", None, None, 0),
+            row("E3", Some("carer_self"), Some(5), 4),
+            row("E1", Some("carer_self"), Some(1), 2),
+            row("E4", Some("patient"), None, 1),
+        ];
+        let whole = Frame::from_rows(&rows, 2, 1);
+        let mut joined = Frame::from_rows(&rows[..2], 2, 1);
+        joined.append(Frame::from_rows(&rows[2..], 2, 1));
+        assert_eq!(joined, whole);
     }
 }

@@ -117,7 +117,11 @@ pub const MIN_CATEGORY_RESPONDENTS: usize = 10;
 /// carers' raked to uploaded carer margins if there are any, the rest
 /// base-weighted. Rows without an ICS cannot be placed and are left out
 /// (and counted).
-pub fn weigh(frame: &Frame, population: &PopulationTable, min_respondents: usize) -> Result<Vec<Weighed>, WeightingError> {
+pub fn weigh(
+    frame: &Frame,
+    population: &PopulationTable,
+    min_respondents: usize,
+) -> Result<Vec<Weighed>, WeightingError> {
     let groups = frame.groups();
     let ics_rank = frame.ics.sorted_ranks();
     let mut out = Vec::new();

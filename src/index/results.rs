@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::cells::{self, ALL, Cell, ENGLAND, Patterns};
+use super::columns::Frame;
 use super::compare::{self, Funnel, IcsProfile, VsEngland, VsPeers};
 use super::disclosure::{self, Suppression};
-use super::columns::Frame;
 use super::frame::{self, Group, PopulationTable};
 use super::record::QuestionItem;
 use crate::definitions::SurveyDefinition;

@@ -229,6 +229,25 @@ impl Db {
         self.pool.get().map_err(|e| StorageError::Pool(e.to_string()))
     }
 
+    /// Another connection for a read split into parts, if one comes within
+    /// a second; `None` means do the read on the connection in hand.
+    pub fn get_spare(&self) -> Option<PooledConn> {
+        self.pool.get_timeout(Duration::from_secs(1)).ok()
+    }
+
+    /// Runs blocking work that takes its own connections (a read split
+    /// over several) on tokio's blocking pool.
+    pub async fn run_with_pool<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Db) -> T + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(|e| StorageError::Pool(format!("database task failed: {e}")))
+    }
+
     /// Runs blocking diesel reads on tokio's blocking pool, never on an
     /// async worker thread.
     pub async fn run<T, F>(&self, work: F) -> Result<T, StorageError>

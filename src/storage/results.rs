@@ -163,18 +163,41 @@ impl ResultRow {
     }
 }
 
-/// Hands `each` the report columns of a survey's result rows within the
-/// dates, one at a time in response order, without holding them all: a
-/// million rows are read straight into the caller's own form.
-pub fn each_for_report(
+/// The first and last response ids of a survey's result rows within the
+/// dates, so a report can read them in parts side by side.
+pub fn id_range(
     conn: &mut DbConn,
     survey_id: &str,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
+) -> Result<Option<(i64, i64)>, StorageError> {
+    use diesel::dsl::{max, min};
+    let mut query = response_results::table.filter(response_results::survey_id.eq(survey_id)).into_boxed();
+    if let Some(from) = from {
+        query = query.filter(response_results::submitted_on.ge(from));
+    }
+    if let Some(to) = to {
+        query = query.filter(response_results::submitted_on.le(to));
+    }
+    let (first, last): (Option<i64>, Option<i64>) =
+        query.select((min(response_results::response_id), max(response_results::response_id))).get_result(conn)?;
+    Ok(first.zip(last))
+}
+
+/// Hands `each` the report columns of a survey's result rows within the
+/// dates and the response ids `ids`, one at a time in response order,
+/// without holding them all: a million rows are read straight into the
+/// caller's own form.
+pub fn each_for_report(
+    conn: &mut DbConn,
+    survey_id: &str,
+    (from, to): (Option<NaiveDate>, Option<NaiveDate>),
+    ids: std::ops::RangeInclusive<i64>,
     mut each: impl FnMut(ReportRow),
 ) -> Result<(), StorageError> {
     let mut query = response_results::table
         .filter(response_results::survey_id.eq(survey_id))
+        .filter(response_results::response_id.between(*ids.start(), *ids.end()))
         .order(response_results::response_id)
         .into_boxed();
     if let Some(from) = from {

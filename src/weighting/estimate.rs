@@ -73,6 +73,140 @@ struct DomainSums {
     a_times_w: Vec<Vec<f64>>,
 }
 
+/// Sums of one measure over a set of respondents (a profile of
+/// `means_by_profile`), all with a value. Each sum is of d = y − shift,
+/// with the shift the first value added: respondents alike mostly score
+/// alike, so the expanded variance terms stay exact where y barely varies
+/// (summing raw y² there would leave rounding noise in a zero variance).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MomentSums {
+    pub n: usize,
+    pub shift: f64,
+    pub sum_d: f64,
+    pub sum_w: f64,
+    pub sum_wd: f64,
+    pub sum_wd2: f64,
+    pub sum_w2: f64,
+    pub sum_w2d: f64,
+    pub sum_w2d2: f64,
+}
+
+impl MomentSums {
+    pub fn add(&mut self, w: f64, y: f64) {
+        if self.n == 0 {
+            self.shift = y;
+        }
+        let d = y - self.shift;
+        self.n += 1;
+        self.sum_d += d;
+        self.sum_w += w;
+        self.sum_wd += w * d;
+        self.sum_wd2 += w * d * d;
+        self.sum_w2 += w * w;
+        self.sum_w2d += w * w * d;
+        self.sum_w2d2 += w * w * d * d;
+    }
+}
+
+/// The per-stratum pass shared by `means_by` and `means_by_profile`: the
+/// domain sums of each group met in a stratum, turned into its variance
+/// term when the stratum ends.
+struct VariancePass {
+    totals: Vec<Totals>,
+    mu: Vec<f64>,
+    variance: Vec<f64>,
+    weighted_ss: Vec<f64>,
+    strata_touched: Vec<usize>,
+    /// Per group met in the current stratum, its sums (a dense slot per
+    /// group: a map lookup per respondent was the hot spot), and the groups
+    /// met, in order.
+    slots: Vec<Option<DomainSums>>,
+    met: Vec<u32>,
+    raked: bool,
+}
+
+impl VariancePass {
+    fn new(design: &Design<'_>, totals: Vec<Totals>) -> VariancePass {
+        let n = totals.len();
+        VariancePass {
+            mu: totals.iter().map(|t| t.sum_wy / t.sum_w).collect(),
+            totals,
+            variance: vec![0.0; n],
+            weighted_ss: vec![0.0; n],
+            strata_touched: vec![0; n],
+            slots: vec![None; n],
+            met: Vec::new(),
+            raked: design.raking.is_some(),
+        }
+    }
+
+    /// (μ, Σw) of group `g`.
+    fn domain(&self, g: u32) -> (f64, f64) {
+        (self.mu[g as usize], self.totals[g as usize].sum_w)
+    }
+
+    /// Adds Σw(y − μ)² of some members of group `g` and returns the group's
+    /// domain sums in this stratum for the caller to add the rest.
+    fn add(&mut self, g: u32, t: &StratumTables, weighted_ss: f64) -> &mut DomainSums {
+        self.weighted_ss[g as usize] += weighted_ss;
+        let met = &mut self.met;
+        self.slots[g as usize].get_or_insert_with(|| {
+            met.push(g);
+            DomainSums {
+                a_over_w: t.sizes.iter().map(|&k| vec![0.0; k]).collect(),
+                a_times_w: t.sizes.iter().map(|&k| vec![0.0; k]).collect(),
+                ..DomainSums::default()
+            }
+        })
+    }
+
+    fn finish_stratum(&mut self, t: &StratumTables) {
+        let n_h = t.rows.len() as f64;
+        self.met.sort_unstable();
+        for &g in &self.met {
+            let Some(d) = self.slots[g as usize].take() else { continue };
+            self.strata_touched[g as usize] += 1;
+            let (sum_z, sum_z2) = if self.raked { swept_sums(t, &d) } else { (d.sum_a, d.sum_a2) };
+            let ss = sum_z2 - sum_z * sum_z / n_h;
+            self.variance[g as usize] += if t.rows.len() > 1 { n_h / (n_h - 1.0) * ss.max(0.0) } else { f64::NAN };
+        }
+        self.met.clear();
+    }
+
+    fn estimates(self) -> Vec<Estimate> {
+        (0..self.totals.len())
+            .map(|g| {
+                let t = self.totals[g];
+                if t.n == 0 || t.sum_w <= 0.0 {
+                    return Estimate {
+                        n: t.n,
+                        sum_w: t.sum_w,
+                        estimate: f64::NAN,
+                        se: f64::NAN,
+                        n_eff: 0.0,
+                        deff_w: f64::NAN,
+                        deff: f64::NAN,
+                        strata: 0,
+                    };
+                }
+                let nf = t.n as f64;
+                let s2 = if t.n > 1 { nf / (nf - 1.0) * self.weighted_ss[g] / t.sum_w } else { f64::NAN };
+                let v_srs = s2 * (t.sum_w - nf) / (t.sum_w * nf);
+                Estimate {
+                    n: t.n,
+                    sum_w: t.sum_w,
+                    estimate: self.mu[g],
+                    se: self.variance[g].sqrt(),
+                    n_eff: t.sum_w * t.sum_w / t.sum_w2,
+                    deff_w: nf * t.sum_w2 / (t.sum_w * t.sum_w),
+                    deff: if t.sum_w > nf { self.variance[g] / v_srs } else { f64::NAN },
+                    strata: self.strata_touched[g],
+                }
+            })
+            .collect()
+    }
+}
+
 /// Totals of one domain over the whole sample.
 #[derive(Debug, Clone, Copy, Default)]
 struct Totals {
@@ -173,7 +307,6 @@ impl<'a> Design<'a> {
     }
 
     /// Means for every group `0..n_groups` of `group` (`None` = in no group).
-    #[allow(clippy::needless_range_loop)]
     pub fn means_by(&self, y: &[f64], group: &[Option<u32>], n_groups: usize) -> Vec<Estimate> {
         let mut totals = vec![Totals::default(); n_groups];
         for (i, g) in group.iter().enumerate() {
@@ -185,81 +318,89 @@ impl<'a> Design<'a> {
                 t.sum_w2 += w * w;
             }
         }
-        let mu: Vec<f64> = totals.iter().map(|t| t.sum_wy / t.sum_w).collect();
-        let mut variance = vec![0.0; n_groups];
-        let mut weighted_ss = vec![0.0; n_groups];
-        let mut strata_touched = vec![0usize; n_groups];
-        let margins = self.local_cell.len();
-        // Per stratum, the sums of each group met there: a dense slot per
-        // group (a map lookup per respondent was the hot spot), and the
-        // groups met, in order.
-        let mut slots: Vec<Option<DomainSums>> = vec![None; n_groups];
-        let mut met: Vec<u32> = Vec::new();
+        let mut pass = VariancePass::new(self, totals);
         for t in &self.strata {
-            met.clear();
             for &i in &t.rows {
                 let i = i as usize;
                 let Some(g) = group[i] else { continue };
-                let (w, tot) = (self.weights[i], &totals[g as usize]);
-                let deviation = y[i] - mu[g as usize];
-                weighted_ss[g as usize] += w * deviation * deviation;
-                let a = w * deviation / tot.sum_w;
-                let d = slots[g as usize].get_or_insert_with(|| {
-                    met.push(g);
-                    DomainSums {
-                        a_over_w: t.sizes.iter().map(|&k| vec![0.0; k]).collect(),
-                        a_times_w: t.sizes.iter().map(|&k| vec![0.0; k]).collect(),
-                        ..DomainSums::default()
-                    }
-                });
+                let w = self.weights[i];
+                let (mu, total) = pass.domain(g);
+                let deviation = y[i] - mu;
+                let a = w * deviation / total;
+                let d = pass.add(g, t, w * deviation * deviation);
                 d.sum_a += a;
                 d.sum_a2 += a * a;
-                for m in 0..margins {
-                    let c = self.local_cell[m][i] as usize;
+                for (m, cells) in self.local_cell.iter().enumerate() {
+                    let c = cells[i] as usize;
                     d.a_over_w[m][c] += a / w;
                     d.a_times_w[m][c] += a * w;
                 }
             }
-            let n_h = t.rows.len() as f64;
-            met.sort_unstable();
-            for &g in &met {
-                let Some(d) = slots[g as usize].take() else { continue };
-                strata_touched[g as usize] += 1;
-                let (sum_z, sum_z2) = if self.raking.is_some() { swept_sums(t, &d) } else { (d.sum_a, d.sum_a2) };
-                let ss = sum_z2 - sum_z * sum_z / n_h;
-                variance[g as usize] += if t.rows.len() > 1 { n_h / (n_h - 1.0) * ss.max(0.0) } else { f64::NAN };
+            pass.finish_stratum(t);
+        }
+        pass.estimates()
+    }
+
+    /// `means_by` from sums over profiles instead of respondents: a profile
+    /// is a set of respondents alike in stratum, raking cells and group
+    /// (respondent `representative[p]` stands for profile p), and `sums[p]`
+    /// sums the measure over its respondents. The domain sums of the
+    /// linearised variance are expanded in these moments, so the estimates
+    /// equal `means_by` (to rounding) at the cost of one visit per profile.
+    pub fn means_by_profile(
+        &self,
+        representative: &[usize],
+        sums: &[MomentSums],
+        group: &[Option<u32>],
+        n_groups: usize,
+    ) -> Vec<Estimate> {
+        let mut totals = vec![Totals::default(); n_groups];
+        let mut by_stratum: Vec<Vec<usize>> = vec![Vec::new(); self.strata.len()];
+        for (p, (s, g)) in sums.iter().zip(group).enumerate() {
+            if let (Some(g), true) = (g, s.n > 0) {
+                let t = &mut totals[*g as usize];
+                t.n += s.n;
+                t.sum_w += s.sum_w;
+                t.sum_wy += s.sum_wd + s.shift * s.sum_w;
+                t.sum_w2 += s.sum_w2;
+                by_stratum[self.stratum[representative[p]] as usize].push(p);
             }
         }
-        (0..n_groups)
-            .map(|g| {
-                let t = totals[g];
-                if t.n == 0 || t.sum_w <= 0.0 {
-                    return Estimate {
-                        n: t.n,
-                        sum_w: t.sum_w,
-                        estimate: f64::NAN,
-                        se: f64::NAN,
-                        n_eff: 0.0,
-                        deff_w: f64::NAN,
-                        deff: f64::NAN,
-                        strata: 0,
-                    };
+        let mut pass = VariancePass::new(self, totals);
+        for (t, profiles) in self.strata.iter().zip(&by_stratum) {
+            for &p in profiles {
+                let (s, g, i) = (sums[p], group[p].unwrap_or_default(), representative[p]);
+                // y − μ = d + e, with e the shift's distance from the mean.
+                let (mu, total) = pass.domain(g);
+                let e = s.shift - mu;
+                let d = pass.add(g, t, s.sum_wd2 + 2.0 * e * s.sum_wd + e * e * s.sum_w);
+                d.sum_a += (s.sum_wd + e * s.sum_w) / total;
+                d.sum_a2 += (s.sum_w2d2 + 2.0 * e * s.sum_w2d + e * e * s.sum_w2) / (total * total);
+                for (m, cells) in self.local_cell.iter().enumerate() {
+                    let c = cells[i] as usize;
+                    d.a_over_w[m][c] += (s.sum_d + e * s.n as f64) / total;
+                    d.a_times_w[m][c] += (s.sum_w2d + e * s.sum_w2) / total;
                 }
-                let nf = t.n as f64;
-                let s2 = if t.n > 1 { nf / (nf - 1.0) * weighted_ss[g] / t.sum_w } else { f64::NAN };
-                let v_srs = s2 * (t.sum_w - nf) / (t.sum_w * nf);
-                Estimate {
-                    n: t.n,
-                    sum_w: t.sum_w,
-                    estimate: mu[g],
-                    se: variance[g].sqrt(),
-                    n_eff: t.sum_w * t.sum_w / t.sum_w2,
-                    deff_w: nf * t.sum_w2 / (t.sum_w * t.sum_w),
-                    deff: if t.sum_w > nf { variance[g] / v_srs } else { f64::NAN },
-                    strata: strata_touched[g],
-                }
-            })
-            .collect()
+            }
+            pass.finish_stratum(t);
+        }
+        pass.estimates()
+    }
+
+    /// Each margin's raking cell of respondent `i` within its ICS (none on
+    /// a design that is not raked): what profiles must share.
+    pub fn local_cells(&self, i: usize) -> impl Iterator<Item = u32> + '_ {
+        self.local_cell.iter().map(move |cells| cells[i])
+    }
+
+    /// How many margins the design was raked to (0 if not raked).
+    pub fn margin_count(&self) -> usize {
+        self.local_cell.len()
+    }
+
+    /// How many raking cells margin `m` has at most within one ICS.
+    pub fn local_cell_count(&self, m: usize) -> usize {
+        self.strata.iter().map(|t| t.sizes.get(m).copied().unwrap_or(0)).max().unwrap_or(0)
     }
 
     /// A proportion (y is 0 or 1) with its logit interval.
