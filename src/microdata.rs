@@ -316,7 +316,7 @@ fn write_ics(
     let mut row = Row::default();
     for r in stored {
         let same = plan.same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
-        crate::reports::fill_row(&mut row, r.report_columns(), domains, items, same);
+        crate::reports::fill_row(&mut row, &r.report_columns(), domains, items, same);
         rows.push(&row);
     }
     let groups = rows.groups();

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use compact_str::CompactString;
 use serde::Serialize;
 
 use crate::index::columns::Frame;
@@ -255,21 +256,22 @@ fn read_part(
     let mut loaded = Loaded::new((domains, items));
     let mut row = Row::default();
     crate::storage::results::each_for_report(conn, &request.survey_id, (request.from, request.to), ids, |r| {
+        let channel = r.texts().channel;
         if !pooled.get(&r.survey_version_id).copied().unwrap_or(false)
-            || request.channel.as_deref().is_some_and(|c| c != r.channel)
+            || request.channel.as_deref().is_some_and(|c| c != channel)
         {
             return;
         }
-        match loaded.channel_mix.get_mut(r.channel.as_str()) {
+        match loaded.channel_mix.get_mut(channel) {
             Some(n) => *n += 1,
             None => {
-                loaded.channel_mix.insert(r.channel.to_string(), 1);
+                loaded.channel_mix.insert(channel.to_string(), 1);
             }
         }
         loaded.first = Some(loaded.first.map_or(r.submitted_on, |f| f.min(r.submitted_on)));
         loaded.last = Some(loaded.last.map_or(r.submitted_on, |l| l.max(r.submitted_on)));
         let same = same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
-        fill_row(&mut row, r, domains, items, same);
+        fill_row(&mut row, &r, domains, items, same);
         loaded.frame.push(&row);
     })?;
     Ok(loaded)
@@ -308,21 +310,23 @@ pub fn weighting_description(used: &BTreeMap<Group, UsedMargins>, summaries: &[r
 /// A stored result as the index reads it, written over `row` so a million
 /// rows reuse one row's buffers; answers only from versions whose question
 /// list is the latest's (`same_questions`), so columns line up.
-pub fn fill_row(row: &mut Row, r: ReportRow, domains: usize, items: usize, same_questions: bool) {
+pub fn fill_row(row: &mut Row, r: &ReportRow, domains: usize, items: usize, same_questions: bool) {
+    let t = r.texts();
+    let text = |v: Option<&str>| v.map(CompactString::from);
     row.version = r.survey_version_id;
-    row.channel = r.channel;
-    row.voice = r.voice;
-    row.ics = r.ics_code;
-    row.age_band = r.age_band;
-    row.sex = r.sex;
-    row.ethnicity = r.ethnicity;
-    row.long_term_condition = r.long_term_condition;
+    row.channel = t.channel.into();
+    row.voice = text(t.voice);
+    row.ics = text(t.ics_code);
+    row.age_band = text(t.age_band);
+    row.sex = text(t.sex);
+    row.ethnicity = text(t.ethnicity);
+    row.long_term_condition = text(t.long_term_condition);
     row.imd_quintile = r.imd_quintile;
     row.base_weight = r.base_weight;
     row.index = r.index_score;
-    record::parse_scores_into(&r.domain_scores, domains, &mut row.domains);
+    record::parse_scores_into(t.domain_scores, domains, &mut row.domains);
     if same_questions {
-        record::parse_choices_into(&r.choices, items, &mut row.choices);
+        record::parse_choices_into(t.choices, items, &mut row.choices);
     } else {
         row.choices.clear();
         row.choices.resize(items, 0);

@@ -268,12 +268,13 @@ pub fn question_cells(frame: &Frame, w: &Weighed, groupings: &[Grouping], items:
         .map(|b| {
             let mut sums: Vec<QuestionSums> =
                 wanted.iter().map(|g| QuestionSums::new(g.labels.len(), &layout)).collect();
+            let mut answer = Answer::default();
             for r in b * BLOCK..((b + 1) * BLOCK).min(w.rows.len()) {
-                let choices = frame.choices_of(w.rows[r]);
+                answer.read(frame.choices_of(w.rows[r]), &layout);
                 let weight = w.weighted.weights[r];
                 for (grouping, sums) in wanted.iter().zip(sums.iter_mut()) {
                     if let Some(g) = grouping.group[r] {
-                        sums.add(g as usize, choices, weight, &layout);
+                        sums.add(g as usize, &answer, weight, &layout);
                     }
                 }
             }
@@ -364,6 +365,38 @@ impl QuestionLayout {
     }
 }
 
+/// One respondent's answers as the sums see them, worked out once and
+/// added to every grouping: the items answered, and the slots (options
+/// chosen, and "positive") that get the respondent's weight.
+#[derive(Default)]
+struct Answer {
+    items: Vec<u32>,
+    slots: Vec<u32>,
+}
+
+impl Answer {
+    fn read(&mut self, choices: &[u64], layout: &QuestionLayout) {
+        self.items.clear();
+        self.slots.clear();
+        for (q, &picks) in choices.iter().enumerate() {
+            if picks == 0 {
+                continue;
+            }
+            self.items.push(q as u32);
+            let base = layout.offset[q] as u32;
+            let mut bits = picks & layout.valid[q];
+            while bits != 0 {
+                self.slots.push(base + bits.trailing_zeros());
+                bits &= bits - 1;
+            }
+            if picks & layout.positive[q] != 0 {
+                let end = layout.offset.get(q + 1).copied().unwrap_or(layout.width);
+                self.slots.push(end as u32 - 1);
+            }
+        }
+    }
+}
+
 /// One grouping's question sums: per group and item, respondents answering
 /// with their weight and squared weight; per group, item and option (and
 /// "positive"), the weight choosing it.
@@ -380,28 +413,18 @@ impl QuestionSums {
         }
     }
 
-    fn add(&mut self, g: usize, choices: &[u64], weight: f64, layout: &QuestionLayout) {
+    fn add(&mut self, g: usize, answer: &Answer, weight: f64, layout: &QuestionLayout) {
         let items = layout.offset.len();
         let answered = &mut self.answered[g * items..(g + 1) * items];
-        let chosen = &mut self.chosen[g * layout.width..(g + 1) * layout.width];
-        for (q, &picks) in choices.iter().enumerate() {
-            if picks == 0 {
-                continue;
-            }
-            let a = &mut answered[q];
+        for &q in &answer.items {
+            let a = &mut answered[q as usize];
             a.0 += 1;
             a.1 += weight;
             a.2 += weight * weight;
-            let slots = &mut chosen[layout.offset[q]..];
-            let mut bits = picks & layout.valid[q];
-            while bits != 0 {
-                slots[bits.trailing_zeros() as usize] += weight;
-                bits &= bits - 1;
-            }
-            if picks & layout.positive[q] != 0 {
-                let k = layout.offset.get(q + 1).unwrap_or(&layout.width) - layout.offset[q] - 1;
-                slots[k] += weight;
-            }
+        }
+        let chosen = &mut self.chosen[g * layout.width..(g + 1) * layout.width];
+        for &slot in &answer.slots {
+            chosen[slot as usize] += weight;
         }
     }
 

@@ -1,7 +1,6 @@
 //! Result rows: one per submitted response, what the index reads.
 
 use chrono::{NaiveDate, NaiveDateTime};
-use compact_str::CompactString;
 use diesel::prelude::*;
 
 use super::schema::{invitation_tokens, response_results, scoring_runs};
@@ -121,44 +120,83 @@ pub fn for_survey(
     Ok(query.select(ResultRow::as_select()).load(conn)?)
 }
 
-/// The columns a report reads from a result row.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
-#[diesel(table_name = response_results)]
+/// The columns a report reads from a result row. The text columns arrive
+/// joined into one value (`texts`): decoding one field instead of nine makes
+/// reading a million rows markedly faster on both backends. No joined value
+/// can hold the separator `|`: they are fixed codes, numbers and commas.
+#[derive(Debug, Clone, PartialEq, Queryable)]
 pub struct ReportRow {
     pub survey_version_id: i64,
     pub submitted_on: NaiveDate,
-    pub channel: CompactString,
-    pub voice: Option<CompactString>,
-    pub ics_code: Option<CompactString>,
-    pub age_band: Option<CompactString>,
-    pub sex: Option<CompactString>,
-    pub ethnicity: Option<CompactString>,
-    pub long_term_condition: Option<CompactString>,
     pub imd_quintile: Option<i32>,
     pub base_weight: f64,
     pub index_score: Option<f64>,
-    pub domain_scores: String,
-    pub choices: String,
+    /// channel, voice, ICS, age band, sex, ethnicity, long-term conditions,
+    /// domain scores and choices, `|`-separated; empty = none.
+    pub texts: String,
+}
+
+/// SQL for `ReportRow::texts`, the same on SQLite and PostgreSQL.
+const JOINED_TEXTS: &str = "channel || '|' || COALESCE(voice, '') || '|' || COALESCE(ics_code, '') || '|' \
+    || COALESCE(age_band, '') || '|' || COALESCE(sex, '') || '|' || COALESCE(ethnicity, '') || '|' \
+    || COALESCE(long_term_condition, '') || '|' || domain_scores || '|' || choices";
+
+/// `ReportRow::texts` taken apart.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ReportTexts<'a> {
+    pub channel: &'a str,
+    pub voice: Option<&'a str>,
+    pub ics_code: Option<&'a str>,
+    pub age_band: Option<&'a str>,
+    pub sex: Option<&'a str>,
+    pub ethnicity: Option<&'a str>,
+    pub long_term_condition: Option<&'a str>,
+    pub domain_scores: &'a str,
+    pub choices: &'a str,
+}
+
+impl ReportRow {
+    pub fn texts(&self) -> ReportTexts<'_> {
+        let mut parts = self.texts.splitn(9, '|');
+        let channel = parts.next().unwrap_or_default();
+        let mut optional = || parts.next().filter(|s| !s.is_empty());
+        ReportTexts {
+            channel,
+            voice: optional(),
+            ics_code: optional(),
+            age_band: optional(),
+            sex: optional(),
+            ethnicity: optional(),
+            long_term_condition: optional(),
+            domain_scores: optional().unwrap_or_default(),
+            choices: optional().unwrap_or_default(),
+        }
+    }
 }
 
 impl ResultRow {
-    /// The columns a report reads, copied out.
+    /// The columns a report reads, as the database joins them.
     pub fn report_columns(&self) -> ReportRow {
+        let texts = [
+            Some(self.channel.as_str()),
+            self.voice.as_deref(),
+            self.ics_code.as_deref(),
+            self.age_band.as_deref(),
+            self.sex.as_deref(),
+            self.ethnicity.as_deref(),
+            self.long_term_condition.as_deref(),
+            Some(self.domain_scores.as_str()),
+            Some(self.choices.as_str()),
+        ]
+        .map(Option::unwrap_or_default)
+        .join("|");
         ReportRow {
             survey_version_id: self.survey_version_id,
             submitted_on: self.submitted_on,
-            channel: self.channel.as_str().into(),
-            voice: self.voice.as_deref().map(Into::into),
-            ics_code: self.ics_code.as_deref().map(Into::into),
-            age_band: self.age_band.as_deref().map(Into::into),
-            sex: self.sex.as_deref().map(Into::into),
-            ethnicity: self.ethnicity.as_deref().map(Into::into),
-            long_term_condition: self.long_term_condition.as_deref().map(Into::into),
             imd_quintile: self.imd_quintile,
             base_weight: self.base_weight,
             index_score: self.index_score,
-            domain_scores: self.domain_scores.clone(),
-            choices: self.choices.clone(),
+            texts,
         }
     }
 }
@@ -206,9 +244,15 @@ pub fn each_for_report(
     if let Some(to) = to {
         query = query.filter(response_results::submitted_on.le(to));
     }
-    for row in
-        query.select(ReportRow::as_select()).load_iter::<ReportRow, diesel::connection::DefaultLoadingMode>(conn)?
-    {
+    let columns = (
+        response_results::survey_version_id,
+        response_results::submitted_on,
+        response_results::imd_quintile,
+        response_results::base_weight,
+        response_results::index_score,
+        diesel::dsl::sql::<diesel::sql_types::Text>(JOINED_TEXTS),
+    );
+    for row in query.select(columns).load_iter::<ReportRow, diesel::connection::DefaultLoadingMode>(conn)? {
         each(row?);
     }
     Ok(())
