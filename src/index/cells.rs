@@ -109,7 +109,7 @@ pub fn score_cells(
     groupings: &[Grouping],
     domain_ids: &[String],
     patterns: &mut Patterns,
-) -> Vec<Cell> {
+) -> (Vec<Cell>, Profiles) {
     use rayon::prelude::*;
     let design: Design<'_> = w.design();
     // Every measure's column for this population's rows.
@@ -179,12 +179,12 @@ pub fn score_cells(
             cells.push(Cell { key, estimate: e, has_se: true });
         }
     }
-    cells
+    (cells, profiles)
 }
 
 /// Respondents sorted into profiles: runs of respondents alike in ICS,
 /// raking cells, group in every grouping and answered measures.
-struct Profiles {
+pub struct Profiles {
     /// Respondents (indices into the population's rows), profile by profile.
     order: Vec<u32>,
     /// Where each profile's run starts in `order`, and a last end.
@@ -251,42 +251,31 @@ impl Profiles {
 /// Point estimates only. (ICS × group by question would be thousands of
 /// cells too small to publish.)
 ///
-/// One pass over the respondents fills every grouping's sums: a row's
-/// answers are read once, not once per grouping and question. Blocks of
-/// rows are summed in parallel and their sums added in block order, so
-/// the result does not depend on the thread count.
-pub fn question_cells(frame: &Frame, w: &Weighed, groupings: &[Grouping], items: &[QuestionItem]) -> Vec<Cell> {
-    use rayon::prelude::*;
-    let wanted: Vec<&Grouping> = groupings
-        .iter()
-        .filter(|g| !g.labels.first().is_some_and(|(area, dimension, _)| area != ENGLAND && dimension != ALL))
-        .collect();
-    let layout = QuestionLayout::new(items);
-    const BLOCK: usize = 1 << 16;
-    let blocks: Vec<Vec<QuestionSums>> = (0..w.rows.len().div_ceil(BLOCK))
-        .into_par_iter()
-        .map(|b| {
-            let mut sums: Vec<QuestionSums> =
-                wanted.iter().map(|g| QuestionSums::new(g.labels.len(), &layout)).collect();
-            let mut answer = Answer::default();
-            for r in b * BLOCK..((b + 1) * BLOCK).min(w.rows.len()) {
-                answer.read(frame.choices_of(w.rows[r]), &layout);
-                let weight = w.weighted.weights[r];
-                for (grouping, sums) in wanted.iter().zip(sums.iter_mut()) {
-                    if let Some(g) = grouping.group[r] {
-                        sums.add(g as usize, &answer, weight, &layout);
-                    }
-                }
-            }
-            sums
+/// One pass over the respondents (or their profiles) fills every
+/// grouping's sums: a row's answers are read once, not once per grouping
+/// and question. Blocks are summed in parallel.
+pub fn question_cells(
+    frame: &Frame,
+    w: &Weighed,
+    groupings: &[Grouping],
+    profiles: &Profiles,
+    items: &[QuestionItem],
+) -> Vec<Cell> {
+    let wanted: Vec<usize> = (0..groupings.len())
+        .filter(|&k| {
+            !groupings[k].labels.first().is_some_and(|(area, dimension, _)| area != ENGLAND && dimension != ALL)
         })
         .collect();
-    let mut totals: Vec<QuestionSums> = wanted.iter().map(|g| QuestionSums::new(g.labels.len(), &layout)).collect();
-    for block in &blocks {
-        for (total, part) in totals.iter_mut().zip(block) {
-            total.merge(part);
-        }
-    }
+    let layout = QuestionLayout::new(items);
+    // Respondents of a profile share every group, so where profiles are
+    // well filled their sums are taken once and added to each grouping
+    // once; otherwise each respondent is added to each grouping.
+    let totals = if profiles.len() * 3 <= w.rows.len() {
+        question_sums_by_profile(frame, w, groupings, &wanted, profiles, &layout)
+    } else {
+        question_sums_by_respondent(frame, w, groupings, &wanted, &layout)
+    };
+    let wanted: Vec<&Grouping> = wanted.iter().map(|&k| &groupings[k]).collect();
     let mut cells = Vec::new();
     for (grouping, sums) in wanted.iter().zip(&totals) {
         for (q, item) in items.iter().enumerate() {
@@ -327,6 +316,86 @@ pub fn question_cells(frame: &Frame, w: &Weighed, groupings: &[Grouping], items:
         }
     }
     cells
+}
+
+/// The question sums of the groupings `wanted`, a profile at a time.
+fn question_sums_by_profile(
+    frame: &Frame,
+    w: &Weighed,
+    groupings: &[Grouping],
+    wanted: &[usize],
+    profiles: &Profiles,
+    layout: &QuestionLayout,
+) -> Vec<QuestionSums> {
+    use rayon::prelude::*;
+    const BLOCK: usize = 1 << 10;
+    let new_sums = || -> Vec<QuestionSums> {
+        wanted.iter().map(|&k| QuestionSums::new(groupings[k].labels.len(), layout)).collect()
+    };
+    let blocks: Vec<Vec<QuestionSums>> = (0..profiles.len().div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let mut sums = new_sums();
+            let (mut one, mut answer) = (QuestionSums::new(1, layout), Answer::default());
+            for p in b * BLOCK..((b + 1) * BLOCK).min(profiles.len()) {
+                one.clear();
+                for &r in profiles.members(p) {
+                    answer.read(frame.choices_of(w.rows[r as usize]), layout);
+                    one.add(0, &answer, w.weighted.weights[r as usize], layout);
+                }
+                for (&k, sums) in wanted.iter().zip(sums.iter_mut()) {
+                    if let Some(g) = profiles.group[k][p] {
+                        sums.add_group(g as usize, &one);
+                    }
+                }
+            }
+            sums
+        })
+        .collect();
+    merge_blocks(new_sums(), blocks)
+}
+
+/// The question sums of the groupings `wanted`, a respondent at a time.
+fn question_sums_by_respondent(
+    frame: &Frame,
+    w: &Weighed,
+    groupings: &[Grouping],
+    wanted: &[usize],
+    layout: &QuestionLayout,
+) -> Vec<QuestionSums> {
+    use rayon::prelude::*;
+    const BLOCK: usize = 1 << 16;
+    let new_sums = || -> Vec<QuestionSums> {
+        wanted.iter().map(|&k| QuestionSums::new(groupings[k].labels.len(), layout)).collect()
+    };
+    let blocks: Vec<Vec<QuestionSums>> = (0..w.rows.len().div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let mut sums = new_sums();
+            let mut answer = Answer::default();
+            for r in b * BLOCK..((b + 1) * BLOCK).min(w.rows.len()) {
+                answer.read(frame.choices_of(w.rows[r]), layout);
+                for (&k, sums) in wanted.iter().zip(sums.iter_mut()) {
+                    if let Some(g) = groupings[k].group[r] {
+                        sums.add(g as usize, &answer, w.weighted.weights[r], layout);
+                    }
+                }
+            }
+            sums
+        })
+        .collect();
+    merge_blocks(new_sums(), blocks)
+}
+
+/// Blocks' sums added in block order, so the result does not depend on the
+/// thread count.
+fn merge_blocks(mut totals: Vec<QuestionSums>, blocks: Vec<Vec<QuestionSums>>) -> Vec<QuestionSums> {
+    for block in &blocks {
+        for (total, part) in totals.iter_mut().zip(block) {
+            total.merge(part);
+        }
+    }
+    totals
 }
 
 /// Where each question item's option sums sit in a group's slots: its
@@ -428,6 +497,25 @@ impl QuestionSums {
         }
     }
 
+    fn clear(&mut self) {
+        self.answered.fill((0, 0.0, 0.0));
+        self.chosen.fill(0.0);
+    }
+
+    /// Adds the sums of a one-group `QuestionSums` to group `g`.
+    fn add_group(&mut self, g: usize, one: &QuestionSums) {
+        let items = one.answered.len();
+        for (a, b) in self.answered[g * items..(g + 1) * items].iter_mut().zip(&one.answered) {
+            a.0 += b.0;
+            a.1 += b.1;
+            a.2 += b.2;
+        }
+        let width = one.chosen.len();
+        for (a, b) in self.chosen[g * width..(g + 1) * width].iter_mut().zip(&one.chosen) {
+            *a += b;
+        }
+    }
+
     fn merge(&mut self, other: &QuestionSums) {
         for (a, b) in self.answered.iter_mut().zip(&other.answered) {
             a.0 += b.0;
@@ -436,6 +524,74 @@ impl QuestionSums {
         }
         for (a, b) in self.chosen.iter_mut().zip(&other.chosen) {
             *a += b;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::frame::{ADULT_BANDS, PopulationTable, Row, weigh};
+
+    fn item(id: &str, options: usize, multiple: bool) -> QuestionItem {
+        QuestionItem {
+            id: id.into(),
+            text: id.into(),
+            multiple,
+            options: (0..options).map(|o| (format!("o{o}"), format!("option {o}"), Some(25.0 * o as f64))).collect(),
+        }
+    }
+
+    /// 60 people in two ICSs, each answering five times with different
+    /// answers: profiles hold five respondents each.
+    #[test]
+    fn question_sums_by_profile_equal_sums_by_respondent() {
+        let mut counts = BTreeMap::new();
+        for ics in ["E1", "E2"] {
+            for band in ADULT_BANDS {
+                for sex in ["female", "male"] {
+                    counts.insert((ics.to_string(), band.to_string(), sex.to_string()), 1000.0);
+                }
+            }
+        }
+        let population = PopulationTable { counts, source: "test".into(), uploaded: BTreeMap::new() };
+        let items = [item("q1", 4, false), item("q2", 3, true), item("q3", 5, false)];
+        let rows: Vec<Row> = (0..300usize)
+            .map(|i| {
+                let p = i % 60;
+                Row {
+                    version: 1,
+                    channel: "open_link".into(),
+                    voice: Some("patient".into()),
+                    ics: Some(["E1", "E2"][p % 2].into()),
+                    age_band: Some(ADULT_BANDS[(p / 2) % 6].into()),
+                    sex: Some(["female", "male"][(p / 12) % 2].into()),
+                    ethnicity: Some(["white", "asian", "black"][p % 3].into()),
+                    base_weight: 1.0 + (i % 7) as f64 / 10.0,
+                    index: Some(40.0 + (i % 9) as f64),
+                    choices: vec![1 << (i % 4), (1 << (i % 3)) | 1, if i % 5 == 0 { 0 } else { 1 << (p % 5) }],
+                    ..Row::default()
+                }
+            })
+            .collect();
+        let frame = Frame::from_rows(&rows, 0, items.len());
+        let layout = QuestionLayout::new(&items);
+        for w in weigh(&frame, &population, 10).unwrap() {
+            let groupings = groupings(&frame, &w);
+            let (_, profiles) = score_cells(&frame, &w, &groupings, &[], &mut Patterns::new());
+            assert!(profiles.len() * 3 <= w.rows.len(), "profiles are well filled: {}", profiles.len());
+            let wanted: Vec<usize> = (0..groupings.len()).collect();
+            let by_profile = question_sums_by_profile(&frame, &w, &groupings, &wanted, &profiles, &layout);
+            let by_respondent = question_sums_by_respondent(&frame, &w, &groupings, &wanted, &layout);
+            for (a, b) in by_profile.iter().zip(&by_respondent) {
+                for (x, y) in a.answered.iter().zip(&b.answered) {
+                    assert_eq!(x.0, y.0);
+                    assert!((x.1 - y.1).abs() < 1e-9 && (x.2 - y.2).abs() < 1e-9, "{x:?} vs {y:?}");
+                }
+                for (x, y) in a.chosen.iter().zip(&b.chosen) {
+                    assert!((x - y).abs() < 1e-9, "{x} vs {y}");
+                }
+            }
         }
     }
 }

@@ -112,8 +112,9 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
     let mut patterns = Patterns::new();
     for w in &weighed {
         let groupings = cells::groupings(data, w);
-        all.extend(cells::score_cells(data, w, &groupings, &domain_ids, &mut patterns));
-        all.extend(cells::question_cells(data, w, &groupings, &items));
+        let (scores, profiles) = cells::score_cells(data, w, &groupings, &domain_ids, &mut patterns);
+        all.extend(scores);
+        all.extend(cells::question_cells(data, w, &groupings, &profiles, &items));
     }
     let score_measures: Vec<String> = std::iter::once("index".to_string()).chain(domain_ids.iter().cloned()).collect();
     let hidden = disclosure::suppress(&all, &patterns, &score_measures, inputs.threshold);
