@@ -10,9 +10,10 @@
 #     --no-build   use the release binary already built
 #     --keep       keep the grown database and print where it is (for profiling)
 #
-# The copies repeat the demo's ~15,000 people, so the figures measure speed
-# and memory, not statistics. PostgreSQL: a fresh database on
-# TEST_POSTGRES_URL's server, dropped afterwards.
+# The copies repeat the demo's ~15,000 people, each copy moved to other
+# ICSs, so the figures measure speed and memory, not statistics.
+# PostgreSQL: a fresh database on TEST_POSTGRES_URL's server, dropped
+# afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,14 +89,20 @@ grow_to() {
   [ "$need" -gt 0 ] || return 0
   local first_round=$(( (have - base_n + base_n - 1) / base_n + 1 ))
   rounds=$(( (need + base_n - 1) / base_n + first_round ))
-  local copies="WITH RECURSIVE k(n) AS (SELECT $first_round UNION ALL SELECT n + 1 FROM k WHERE n < $rounds)"
+  # Copy k moves each person k ICSs along (in code order), so every ICS
+  # gets people from many others: as varied as real responses are, not the
+  # same few hundred people over and over.
+  local copies="WITH RECURSIVE k(n) AS (SELECT $first_round UNION ALL SELECT n + 1 FROM k WHERE n < $rounds),
+    codes AS (SELECT DISTINCT ons_code FROM icss),
+    ranked AS (SELECT ons_code, ROW_NUMBER() OVER (ORDER BY ons_code) - 1 AS i, COUNT(*) OVER () AS total FROM codes)"
+  local moved="LEFT JOIN ranked a ON a.ons_code = rr.ics_code LEFT JOIN ranked b ON b.i = (a.i + k.n) % a.total"
   local pick="rr.survey_id = 'integration_index' AND rr.response_id <= $base_max ORDER BY k.n, rr.response_id LIMIT $need"
   sql "$copies INSERT INTO responses (id, survey_version_id, channel, status, voice, language, ics_code, created_at, updated_at, submitted_at, voice_preset, ics_preset)
-       SELECT r.id + k.n * $offset, r.survey_version_id, r.channel, r.status, r.voice, r.language, r.ics_code, r.created_at, r.updated_at, r.submitted_at, r.voice_preset, r.ics_preset
-       FROM response_results rr JOIN responses r ON r.id = rr.response_id, k WHERE $pick"
+       SELECT r.id + k.n * $offset, r.survey_version_id, r.channel, r.status, r.voice, r.language, COALESCE(b.ons_code, r.ics_code), r.created_at, r.updated_at, r.submitted_at, r.voice_preset, r.ics_preset
+       FROM response_results rr JOIN responses r ON r.id = rr.response_id CROSS JOIN k $moved WHERE $pick"
   sql "$copies INSERT INTO response_results (response_id, survey_version_id, survey_id, scoring_signature, submitted_on, channel, voice, ics_code, age_band, sex, ethnicity, long_term_condition, imd_quintile, base_weight, index_score, domain_scores, choices)
-       SELECT rr.response_id + k.n * $offset, rr.survey_version_id, rr.survey_id, rr.scoring_signature, rr.submitted_on, rr.channel, rr.voice, rr.ics_code, rr.age_band, rr.sex, rr.ethnicity, rr.long_term_condition, rr.imd_quintile, rr.base_weight, rr.index_score, rr.domain_scores, rr.choices
-       FROM response_results rr, k WHERE $pick"
+       SELECT rr.response_id + k.n * $offset, rr.survey_version_id, rr.survey_id, rr.scoring_signature, rr.submitted_on, rr.channel, rr.voice, COALESCE(b.ons_code, rr.ics_code), rr.age_band, rr.sex, rr.ethnicity, rr.long_term_condition, rr.imd_quintile, rr.base_weight, rr.index_score, rr.domain_scores, rr.choices
+       FROM response_results rr CROSS JOIN k $moved WHERE $pick"
   [ "$backend" = postgres ] && sql "ANALYZE responses; ANALYZE response_results" || true
 }
 
