@@ -566,7 +566,8 @@ fn estimates_from_profiles_equal_estimates_from_respondents() {
                     s
                 })
                 .collect();
-            let by_profile = design.means_by_profile(&representative, &sums, &profile_group, keys.len());
+            let places = design.profile_places(&representative);
+            let by_profile = design.means_by_profile(&places, &sums, &profile_group, keys.len());
             for (g, (a, b)) in by_respondent.iter().zip(&by_profile).enumerate() {
                 let close = |x: f64, y: f64| (x.is_nan() && y.is_nan()) || (x - y).abs() <= (1e-9 * x.abs()).max(1e-12);
                 assert_eq!((a.n, a.strata), (b.n, b.strata), "{case} {:?}", keys[g]);

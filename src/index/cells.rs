@@ -117,21 +117,28 @@ pub fn score_cells(
         .chain(domain_ids.iter().cloned())
         .map(|id| (id, Vec::with_capacity(w.rows.len())))
         .collect();
-    for (m, (_, column)) in measures.iter_mut().enumerate() {
+    measures.par_iter_mut().enumerate().for_each(|(m, (_, column))| {
         let source = if m == 0 { &frame.index } else { &frame.domains[m - 1] };
         column.extend(w.rows.iter().map(|&i| source[i]));
-    }
+    });
     let masks: Vec<u32> = (0..w.rows.len())
+        .into_par_iter()
         .map(|r| measures.iter().enumerate().fold(0u32, |m, (k, (_, v))| if v[r].is_some() { m | 1 << k } else { m }))
         .collect();
     let profiles = Profiles::new(&design, w, groupings, &masks, measures.len());
-    for (k, grouping) in groupings.iter().enumerate() {
-        let mut by_group: Vec<BTreeMap<u32, usize>> = vec![BTreeMap::new(); grouping.labels.len()];
-        for (p, g) in profiles.group[k].iter().enumerate() {
-            if let Some(g) = g {
-                *by_group[*g as usize].entry(masks[profiles.representative[p]]).or_default() += profiles.size(p);
+    let by_grouping: Vec<Vec<BTreeMap<u32, usize>>> = (0..groupings.len())
+        .into_par_iter()
+        .map(|k| {
+            let mut by_group: Vec<BTreeMap<u32, usize>> = vec![BTreeMap::new(); groupings[k].labels.len()];
+            for (p, g) in profiles.group[k].iter().enumerate() {
+                if let Some(g) = g {
+                    *by_group[*g as usize].entry(masks[profiles.representative[p]]).or_default() += profiles.size(p);
+                }
             }
-        }
+            by_group
+        })
+        .collect();
+    for (grouping, by_group) in groupings.iter().zip(by_grouping) {
         for (counts, (area, dimension, category)) in by_group.into_iter().zip(&grouping.labels) {
             if !counts.is_empty() {
                 patterns.insert((w.group, area.clone(), dimension.clone(), category.clone()), counts);
@@ -155,13 +162,12 @@ pub fn score_cells(
                 .collect()
         })
         .collect();
+    let places = design.profile_places(&profiles.representative);
     let jobs: Vec<(usize, usize)> =
         (0..groupings.len()).flat_map(|g| (0..measures.len()).map(move |m| (g, m))).collect();
     let estimates: Vec<Vec<Estimate>> = jobs
         .par_iter()
-        .map(|&(g, m)| {
-            design.means_by_profile(&profiles.representative, &sums[m], &profiles.group[g], groupings[g].labels.len())
-        })
+        .map(|&(g, m)| design.means_by_profile(&places, &sums[m], &profiles.group[g], groupings[g].labels.len()))
         .collect();
     let mut cells = Vec::new();
     for (&(g, m), estimates) in jobs.iter().zip(estimates) {
@@ -200,6 +206,7 @@ impl Profiles {
     /// sorts by it; if it does not fit (very many categories), every
     /// respondent is a profile of its own, which is still exact.
     fn new(design: &Design<'_>, w: &Weighed, groupings: &[Grouping], masks: &[u32], measures: usize) -> Profiles {
+        use rayon::prelude::*;
         let bits = |values: usize| if values <= 1 { 0 } else { usize::BITS - (values - 1).leading_zeros() };
         let mut widths = vec![bits(w.strata.len())];
         widths.extend((0..design.margin_count()).map(|m| bits(design.local_cell_count(m))));
@@ -207,6 +214,7 @@ impl Profiles {
         widths.push(measures as u32);
         let fits = widths.iter().sum::<u32>() <= 128;
         let mut keyed: Vec<(u128, u32)> = (0..w.rows.len())
+            .into_par_iter()
             .map(|r| {
                 if !fits {
                     return (r as u128, r as u32);
@@ -219,7 +227,7 @@ impl Profiles {
                 (key, r as u32)
             })
             .collect();
-        keyed.sort_unstable();
+        keyed.par_sort_unstable();
         let mut start = Vec::new();
         for (k, pair) in keyed.iter().enumerate() {
             if k == 0 || pair.0 != keyed[k - 1].0 {
@@ -337,17 +345,25 @@ fn question_sums_by_profile(
         .map(|b| {
             let mut sums = new_sums();
             let (mut one, mut answer) = (QuestionSums::new(1, layout), Answer::default());
-            for p in b * BLOCK..((b + 1) * BLOCK).min(profiles.len()) {
-                one.clear();
+            let range = b * BLOCK..((b + 1) * BLOCK).min(profiles.len());
+            let same_groups = |p: usize, q: usize| wanted.iter().all(|&k| profiles.group[k][p] == profiles.group[k][q]);
+            for p in range.clone() {
                 for &r in profiles.members(p) {
                     answer.read(frame.choices_of(w.rows[r as usize]), layout);
                     one.add(0, &answer, w.weighted.weights[r as usize], layout);
+                }
+                // Neighbouring profiles often differ only in what the
+                // questions ignore (raking cell, answered measures): their
+                // sums go to the groupings together.
+                if p + 1 < range.end && same_groups(p, p + 1) {
+                    continue;
                 }
                 for (&k, sums) in wanted.iter().zip(sums.iter_mut()) {
                     if let Some(g) = profiles.group[k][p] {
                         sums.add_group(g as usize, &one);
                     }
                 }
+                one.clear();
             }
             sums
         })

@@ -108,6 +108,16 @@ impl MomentSums {
     }
 }
 
+/// Profiles placed in a design (`Design::profile_places`).
+#[derive(Debug, Clone, Default)]
+pub struct ProfilePlaces {
+    /// Profiles ICS by ICS; ICS h's are `order[start[h]..start[h + 1]]`.
+    order: Vec<u32>,
+    start: Vec<usize>,
+    /// `[margin][profile]`: the profile's raking cell within its ICS.
+    cells: Vec<Vec<u32>>,
+}
+
 /// The per-stratum pass shared by `means_by` and `means_by_profile`: the
 /// domain sums of each group met in a stratum, turned into its variance
 /// term when the stratum ends.
@@ -341,45 +351,69 @@ impl<'a> Design<'a> {
         pass.estimates()
     }
 
+    /// Where each profile sits: its ICS and raking cells, read once off one
+    /// of its respondents (`representative[p]`), and the profiles of each
+    /// ICS. Every `means_by_profile` over the same profiles shares it.
+    pub fn profile_places(&self, representative: &[usize]) -> ProfilePlaces {
+        let mut start = vec![0usize; self.strata.len() + 1];
+        for &i in representative {
+            start[self.stratum[i] as usize + 1] += 1;
+        }
+        for h in 0..self.strata.len() {
+            start[h + 1] += start[h];
+        }
+        let mut next = start.clone();
+        let mut order = vec![0u32; representative.len()];
+        for (p, &i) in representative.iter().enumerate() {
+            let h = self.stratum[i] as usize;
+            order[next[h]] = p as u32;
+            next[h] += 1;
+        }
+        let cells = self.local_cell.iter().map(|cells| representative.iter().map(|&i| cells[i]).collect()).collect();
+        ProfilePlaces { order, start, cells }
+    }
+
     /// `means_by` from sums over profiles instead of respondents: a profile
     /// is a set of respondents alike in stratum, raking cells and group
-    /// (respondent `representative[p]` stands for profile p), and `sums[p]`
-    /// sums the measure over its respondents. The domain sums of the
-    /// linearised variance are expanded in these moments, so the estimates
-    /// equal `means_by` (to rounding) at the cost of one visit per profile.
+    /// (`places` says where each sits), and `sums[p]` sums the measure over
+    /// its respondents. The domain sums of the linearised variance are
+    /// expanded in these moments, so the estimates equal `means_by` (to
+    /// rounding) at the cost of one visit per profile.
     pub fn means_by_profile(
         &self,
-        representative: &[usize],
+        places: &ProfilePlaces,
         sums: &[MomentSums],
         group: &[Option<u32>],
         n_groups: usize,
     ) -> Vec<Estimate> {
         let mut totals = vec![Totals::default(); n_groups];
-        let mut by_stratum: Vec<Vec<usize>> = vec![Vec::new(); self.strata.len()];
-        for (p, (s, g)) in sums.iter().zip(group).enumerate() {
+        for (s, g) in sums.iter().zip(group) {
             if let (Some(g), true) = (g, s.n > 0) {
                 let t = &mut totals[*g as usize];
                 t.n += s.n;
                 t.sum_w += s.sum_w;
                 t.sum_wy += s.sum_wd + s.shift * s.sum_w;
                 t.sum_w2 += s.sum_w2;
-                by_stratum[self.stratum[representative[p]] as usize].push(p);
             }
         }
         let mut pass = VariancePass::new(self, totals);
-        for (t, profiles) in self.strata.iter().zip(&by_stratum) {
-            for &p in profiles {
-                let (s, g, i) = (sums[p], group[p].unwrap_or_default(), representative[p]);
+        for (h, t) in self.strata.iter().enumerate() {
+            for &p in &places.order[places.start[h]..places.start[h + 1]] {
+                let p = p as usize;
+                let (s, Some(g)) = (sums[p], group[p]) else { continue };
+                if s.n == 0 {
+                    continue;
+                }
                 // y − μ = d + e, with e the shift's distance from the mean.
                 let (mu, total) = pass.domain(g);
-                let e = s.shift - mu;
+                let (e, inverse) = (s.shift - mu, 1.0 / total);
                 let d = pass.add(g, t, s.sum_wd2 + 2.0 * e * s.sum_wd + e * e * s.sum_w);
-                d.sum_a += (s.sum_wd + e * s.sum_w) / total;
-                d.sum_a2 += (s.sum_w2d2 + 2.0 * e * s.sum_w2d + e * e * s.sum_w2) / (total * total);
-                for (m, cells) in self.local_cell.iter().enumerate() {
-                    let c = cells[i] as usize;
-                    d.a_over_w[m][c] += (s.sum_d + e * s.n as f64) / total;
-                    d.a_times_w[m][c] += (s.sum_w2d + e * s.sum_w2) / total;
+                d.sum_a += (s.sum_wd + e * s.sum_w) * inverse;
+                d.sum_a2 += (s.sum_w2d2 + 2.0 * e * s.sum_w2d + e * e * s.sum_w2) * inverse * inverse;
+                for (m, cells) in places.cells.iter().enumerate() {
+                    let c = cells[p] as usize;
+                    d.a_over_w[m][c] += (s.sum_d + e * s.n as f64) * inverse;
+                    d.a_times_w[m][c] += (s.sum_w2d + e * s.sum_w2) * inverse;
                 }
             }
             pass.finish_stratum(t);
