@@ -17,7 +17,7 @@
 //!
 //! Steps 2 and 3 repeat until nothing changes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::cells::{ALL, Cell, CellKey, ENGLAND, Patterns};
 use super::frame::Group;
@@ -54,14 +54,23 @@ pub fn suppress(
     let threshold = threshold.max(FLOOR);
     let mut hidden: Vec<Option<Suppression>> =
         cells.iter().map(|c| (c.estimate.n < threshold).then_some(Suppression::Primary)).collect();
-    let index: BTreeMap<&CellKey, usize> = cells.iter().enumerate().map(|(i, c)| (&c.key, i)).collect();
-    let families = families(cells);
+    let index: HashMap<&CellKey, usize> = cells.iter().enumerate().map(|(i, c)| (&c.key, i)).collect();
+    // Each family's cells and each cell's measures, looked up once: the
+    // rounds below repeat until nothing changes.
+    let families: Vec<(usize, Vec<usize>)> = families(cells)
+        .iter()
+        .filter_map(|f| {
+            let parent = *index.get(&f.parent)?;
+            Some((parent, f.children.iter().filter_map(|k| index.get(k).copied()).collect()))
+        })
+        .collect();
+    let measures = measure_cells(&index, patterns, score_measures);
     loop {
         let mut changed = false;
-        for family in &families {
-            changed |= protect_family(cells, &index, family, &mut hidden, threshold);
+        for (parent, members) in &families {
+            changed |= protect_family(cells, *parent, members, &mut hidden, threshold);
         }
-        changed |= protect_measures(cells, &index, patterns, score_measures, &mut hidden, threshold);
+        changed |= protect_measures(cells, &measures, score_measures.len(), &mut hidden, threshold);
         if !changed {
             return hidden;
         }
@@ -115,13 +124,11 @@ fn families(cells: &[Cell]) -> Vec<Family> {
 /// Hides a second member where one hidden member could be derived.
 fn protect_family(
     cells: &[Cell],
-    index: &BTreeMap<&CellKey, usize>,
-    family: &Family,
+    parent: usize,
+    members: &[usize],
     hidden: &mut [Option<Suppression>],
     threshold: usize,
 ) -> bool {
-    let Some(&parent) = index.get(&family.parent) else { return false };
-    let members: Vec<usize> = family.children.iter().filter_map(|k| index.get(k).copied()).collect();
     let listed: usize = members.iter().map(|&i| cells[i].estimate.n).sum();
     let unstated = cells[parent].estimate.n.saturating_sub(listed);
     // The unstated respondents are never published: a small group of them is
@@ -140,26 +147,41 @@ fn protect_family(
 
 /// Hides a score measure whose respondents differ from another published
 /// measure's, in the same cell, by only a few people.
+/// Per answered-measure pattern of a cell: its counts and the cell of
+/// each score measure there.
+type MeasureCells<'p> = Vec<(&'p std::collections::BTreeMap<u32, usize>, Vec<Option<usize>>)>;
+
+fn measure_cells<'p>(
+    index: &HashMap<&CellKey, usize>,
+    patterns: &'p Patterns,
+    measures: &[String],
+) -> MeasureCells<'p> {
+    patterns
+        .iter()
+        .map(|((group, area, dimension, category), counts)| {
+            let key = |m: usize| CellKey {
+                group: *group,
+                measure: measures[m].clone(),
+                area: area.clone(),
+                dimension: dimension.clone(),
+                category: category.clone(),
+            };
+            (counts, (0..measures.len()).map(|m| index.get(&key(m)).copied()).collect())
+        })
+        .collect()
+}
+
 fn protect_measures(
     cells: &[Cell],
-    index: &BTreeMap<&CellKey, usize>,
-    patterns: &Patterns,
-    measures: &[String],
+    measure_cells: &MeasureCells<'_>,
+    measures: usize,
     hidden: &mut [Option<Suppression>],
     threshold: usize,
 ) -> bool {
     let mut changed = false;
-    for ((group, area, dimension, category), counts) in patterns {
-        let key = |m: usize| CellKey {
-            group: *group,
-            measure: measures[m].clone(),
-            area: area.clone(),
-            dimension: dimension.clone(),
-            category: category.clone(),
-        };
-        let at: Vec<Option<usize>> = (0..measures.len()).map(|m| index.get(&key(m)).copied()).collect();
-        for a in 0..measures.len() {
-            for b in 0..measures.len() {
+    for (counts, at) in measure_cells {
+        for a in 0..measures {
+            for b in 0..measures {
                 let (Some(ia), Some(ib)) = (at[a], at[b]) else { continue };
                 if a == b || hidden[ia].is_some() || hidden[ib].is_some() {
                     continue;
