@@ -57,11 +57,6 @@ impl Categorical {
         code.checked_sub(1).map(|k| self.names[k as usize].as_str())
     }
 
-    /// The code of a value, if any row has it.
-    pub fn code(&self, value: &str) -> Option<u16> {
-        self.lookup.get(value).copied()
-    }
-
     /// How many codes there are, counting 0 (no value).
     pub fn code_count(&self) -> usize {
         self.names.len() + 1
@@ -217,8 +212,6 @@ mod tests {
             vec![Some("white"), None, Some("asian"), Some("white"), Some("mixed")]
         );
         assert_eq!(c.sorted_ranks(), vec![None, Some(2), Some(0), Some(1)]);
-        assert_eq!(c.code("asian"), Some(2));
-        assert_eq!(c.code("black"), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use super::connection::MultiBackend;
 use super::schema::{invitation_tokens, response_results, scoring_runs};
 use super::{DbConn, StorageError, write_transaction};
 
@@ -75,6 +76,22 @@ pub fn invitation_strata(conn: &mut DbConn, invitation_id: Option<i64>) -> Resul
     Ok(found.map_or((None, 1.0), |(q, p)| (q, p.filter(|p| *p > 0.0).map_or(1.0, |p| 1.0 / p))))
 }
 
+/// A survey's result rows submitted within the dates (either end open):
+/// the start of every query here.
+fn in_window<'a>(
+    survey_id: &'a str,
+    (from, to): (Option<NaiveDate>, Option<NaiveDate>),
+) -> response_results::BoxedQuery<'a, MultiBackend> {
+    let mut query = response_results::table.filter(response_results::survey_id.eq(survey_id)).into_boxed();
+    if let Some(from) = from {
+        query = query.filter(response_results::submitted_on.ge(from));
+    }
+    if let Some(to) = to {
+        query = query.filter(response_results::submitted_on.le(to));
+    }
+    query
+}
+
 pub fn insert(conn: &mut DbConn, row: &ResultRow) -> Result<(), StorageError> {
     diesel::insert_into(response_results::table).values(row).execute(conn)?;
     Ok(())
@@ -107,17 +124,10 @@ pub fn for_survey(
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
 ) -> Result<Vec<ResultRow>, StorageError> {
-    let mut query = response_results::table
-        .filter(response_results::survey_id.eq(survey_id))
+    Ok(in_window(survey_id, (from, to))
         .order(response_results::response_id)
-        .into_boxed();
-    if let Some(from) = from {
-        query = query.filter(response_results::submitted_on.ge(from));
-    }
-    if let Some(to) = to {
-        query = query.filter(response_results::submitted_on.le(to));
-    }
-    Ok(query.select(ResultRow::as_select()).load(conn)?)
+        .select(ResultRow::as_select())
+        .load(conn)?)
 }
 
 /// The columns a report reads from a result row. The text columns arrive
@@ -210,15 +220,9 @@ pub fn id_range(
     to: Option<NaiveDate>,
 ) -> Result<Option<(i64, i64)>, StorageError> {
     use diesel::dsl::{max, min};
-    let mut query = response_results::table.filter(response_results::survey_id.eq(survey_id)).into_boxed();
-    if let Some(from) = from {
-        query = query.filter(response_results::submitted_on.ge(from));
-    }
-    if let Some(to) = to {
-        query = query.filter(response_results::submitted_on.le(to));
-    }
-    let (first, last): (Option<i64>, Option<i64>) =
-        query.select((min(response_results::response_id), max(response_results::response_id))).get_result(conn)?;
+    let (first, last): (Option<i64>, Option<i64>) = in_window(survey_id, (from, to))
+        .select((min(response_results::response_id), max(response_results::response_id)))
+        .get_result(conn)?;
     Ok(first.zip(last))
 }
 
@@ -233,17 +237,9 @@ pub fn each_for_report(
     ids: std::ops::RangeInclusive<i64>,
     mut each: impl FnMut(ReportRow),
 ) -> Result<(), StorageError> {
-    let mut query = response_results::table
-        .filter(response_results::survey_id.eq(survey_id))
+    let query = in_window(survey_id, (from, to))
         .filter(response_results::response_id.between(*ids.start(), *ids.end()))
-        .order(response_results::response_id)
-        .into_boxed();
-    if let Some(from) = from {
-        query = query.filter(response_results::submitted_on.ge(from));
-    }
-    if let Some(to) = to {
-        query = query.filter(response_results::submitted_on.le(to));
-    }
+        .order(response_results::response_id);
     let columns = (
         response_results::survey_version_id,
         response_results::submitted_on,
@@ -349,16 +345,7 @@ pub fn grouping_page(
     limit: i64,
     window: (Option<NaiveDate>, Option<NaiveDate>),
 ) -> Result<Vec<GroupingRow>, StorageError> {
-    let mut query = response_results::table
-        .filter(response_results::survey_id.eq(survey_id))
-        .filter(response_results::response_id.gt(after_id))
-        .into_boxed();
-    if let Some(from) = window.0 {
-        query = query.filter(response_results::submitted_on.ge(from));
-    }
-    if let Some(to) = window.1 {
-        query = query.filter(response_results::submitted_on.le(to));
-    }
+    let query = in_window(survey_id, window).filter(response_results::response_id.gt(after_id));
     Ok(query
         .order(response_results::response_id)
         .limit(limit)
@@ -385,15 +372,6 @@ pub fn for_survey_ics(
     ics: &str,
     window: (Option<NaiveDate>, Option<NaiveDate>),
 ) -> Result<Vec<ResultRow>, StorageError> {
-    let mut query = response_results::table
-        .filter(response_results::survey_id.eq(survey_id))
-        .filter(response_results::ics_code.eq(ics))
-        .into_boxed();
-    if let Some(from) = window.0 {
-        query = query.filter(response_results::submitted_on.ge(from));
-    }
-    if let Some(to) = window.1 {
-        query = query.filter(response_results::submitted_on.le(to));
-    }
+    let query = in_window(survey_id, window).filter(response_results::ics_code.eq(ics));
     Ok(query.order(response_results::response_id).select(ResultRow::as_select()).load(conn)?)
 }
