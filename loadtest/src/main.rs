@@ -34,6 +34,11 @@ struct Shared {
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
 
+/// The driver shares the machine with the server; a leaner allocator
+/// leaves more of it to the server being measured.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// What the server acknowledged: a page counts once its POST was answered
 /// with the next page; a submission once the confirmation came back.
 static PAGES: AtomicU64 = AtomicU64::new(0);

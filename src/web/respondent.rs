@@ -46,8 +46,8 @@ fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location.to_string())).finish()
 }
 
-fn render(state: &AppState, template: &str, data: &Value) -> Result<HttpResponse, WebError> {
-    Ok(html(state.templates.render(template, data)?))
+fn render(state: &AppState, template: &str, data: Value) -> Result<HttpResponse, WebError> {
+    Ok(html(super::templates::render_owned(&state.templates, template, data)?))
 }
 
 fn survey_path(survey_id: &str) -> String {
@@ -219,7 +219,7 @@ pub async fn home(state: Data, req: HttpRequest) -> Result<HttpResponse, WebErro
         "csrf": csrf::token(&req, state.secret.expose()),
         "surveys": surveys,
     });
-    render(&state, "respondent/home", &data)
+    render(&state, "respondent/home", data)
 }
 
 fn about_view(wording: &Wording<'_>) -> Value {
@@ -256,7 +256,7 @@ pub async fn start_page(
             "resume_href": format!("/resume?survey={survey_id}&lang={language}"),
         }),
     );
-    render(&state, "respondent/start", &page)
+    render(&state, "respondent/start", page)
 }
 
 /// `POST /surveys/{survey_id}/start`: begins an open-link response, or
@@ -349,7 +349,7 @@ pub async fn privacy(
             "back_href": in_language(&wording, &survey_path(&survey_id)),
         }),
     );
-    render(&state, "respondent/privacy", &page)
+    render(&state, "respondent/privacy", page)
 }
 
 pub async fn accessibility(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
@@ -361,7 +361,7 @@ pub async fn accessibility(state: Data, req: HttpRequest) -> Result<HttpResponse
         "ui": view::catalogue_ui("en"),
         "csrf": csrf::token(&req, state.secret.expose()),
     });
-    render(&state, "respondent/accessibility", &data)
+    render(&state, "respondent/accessibility", data)
 }
 
 // ---- question pages -------------------------------------------------------
@@ -420,7 +420,7 @@ fn question_page(
         }),
     );
     // A page with mistakes is still 200: it is the page, re-rendered.
-    render(state, "respondent/question", &data)
+    render(state, "respondent/question", data)
 }
 
 /// `GET /surveys/{survey_id}/q/{page_id}`.
@@ -562,7 +562,7 @@ pub async fn check_answers(
         base(&state, &req, &wording, &title, &format!("{}/check", survey_path(&survey_id))),
         json!({ "rows": rows, "action": format!("{}/submit", survey_path(&survey_id)), "back_href": back }),
     );
-    render(&state, "respondent/check", &data)
+    render(&state, "respondent/check", data)
 }
 
 /// `POST /surveys/{survey_id}/submit`: exactly once. A second submit (double
@@ -621,7 +621,7 @@ pub async fn confirmation(state: Data, req: HttpRequest, path: web::Path<String>
         base(&state, &req, &wording, &title, &format!("{}/done", survey_path(&survey_id))),
         json!({ "reference": current.response.reference }),
     );
-    render(&state, "respondent/done", &data)
+    render(&state, "respondent/done", data)
 }
 
 // ---- save and resume, delete ----------------------------------------------
@@ -643,7 +643,7 @@ pub async fn save_page(state: Data, req: HttpRequest, path: web::Path<String>) -
         base(&state, &req, &wording, &title, &format!("{}/save", survey_path(&survey_id))),
         json!({ "saved_intro": saved_intro(&state, &wording), "action": format!("{}/save", survey_path(&survey_id)), "back_href": back }),
     );
-    render(&state, "respondent/save", &data)
+    render(&state, "respondent/save", data)
 }
 
 /// Issues a fresh resume link and code (older ones stop working) and shows
@@ -678,7 +678,7 @@ pub async fn save(
             "continue_href": resume_location(&current),
         }),
     );
-    let mut response = render(&state, "respondent/save", &data)?;
+    let mut response = render(&state, "respondent/save", data)?;
     response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     Ok(response)
 }
@@ -736,7 +736,7 @@ fn resume_form(
         "code": code,
         "language": language,
     });
-    render(state, "respondent/resume", &data)
+    render(state, "respondent/resume", data)
 }
 
 pub async fn resume_code_page(
@@ -796,7 +796,7 @@ pub async fn delete_page(state: Data, req: HttpRequest, path: web::Path<String>)
         base(&state, &req, &wording, &title, &format!("{}/delete", survey_path(&survey_id))),
         json!({ "action": format!("{}/delete", survey_path(&survey_id)), "back_href": resume_location(&current) }),
     );
-    render(&state, "respondent/delete", &data)
+    render(&state, "respondent/delete", data)
 }
 
 /// Deletes the browser's in-progress response and forgets it.
@@ -859,7 +859,7 @@ pub async fn invited_start_page(
     );
     let mut page = page;
     page["languages"] = json!([]);
-    render(&state, "respondent/start", &page)
+    render(&state, "respondent/start", page)
 }
 
 /// `POST /s/{token}`: starts the invitation's one response (two tabs

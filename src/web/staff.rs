@@ -49,9 +49,11 @@ pub fn render_status(
     data: &Value,
 ) -> Result<HttpResponse, WebError> {
     let data = with_field_errors(data.clone());
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(state.templates.render(template, &data)?))
+    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(super::templates::render_owned(
+        &state.templates,
+        template,
+        data,
+    )?))
 }
 
 /// Adds `field_errors` (field id to message) from the `errors` list, so a

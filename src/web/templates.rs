@@ -62,3 +62,14 @@ pub fn registry() -> Result<Handlebars<'static>, Box<handlebars::TemplateError>>
     }
     Ok(hb)
 }
+
+/// Renders a page from data the caller hands over. `Handlebars::render`
+/// would first copy the whole value into its own context; a respondent
+/// page's data is a few hundred strings, copied on every request.
+pub fn render_owned(
+    hb: &Handlebars<'_>,
+    name: &str,
+    data: serde_json::Value,
+) -> Result<String, handlebars::RenderError> {
+    hb.render_with_context(name, &handlebars::Context::from(data))
+}
