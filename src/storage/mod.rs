@@ -7,6 +7,7 @@ pub mod app_settings;
 pub mod audit;
 mod connection;
 pub mod drafts;
+mod group_commit;
 pub mod icss;
 pub mod invitations;
 pub mod margins;

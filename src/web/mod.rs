@@ -10,6 +10,7 @@ mod api;
 mod areas;
 mod assets;
 mod charts;
+mod compress;
 pub mod csrf;
 pub mod errors;
 pub mod guard;
@@ -104,6 +105,7 @@ pub fn server(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Se
             )
             .wrap(middleware::from_fn(csrf::ensure_cookie))
             .wrap(security_headers())
+            .wrap(middleware::from_fn(compress::small_inline))
             .wrap(middleware::Compress::default())
             .wrap(middleware::from_fn(access_log::log_request));
         for (path, entries) in routes::by_path(routes::ROUTES) {

@@ -124,7 +124,7 @@ async fn load_current(state: &Data, req: &HttpRequest, survey_id: &str) -> Resul
     let Some(id) = cookie_response_id(state, req, survey_id) else { return Ok(None) };
     let loaded = state
         .db
-        .run(move |conn| {
+        .read_small(move |conn| {
             let Some(response) = responses::by_id(conn, id)? else { return Ok(None) };
             let answers = responses::answer_values(conn, id)?;
             Ok(Some((response, answers)))

@@ -1,0 +1,174 @@
+//! SQLite writes committed in groups by one thread.
+//!
+//! SQLite has one writer at a time, and every commit costs a write to the
+//! log and, with `synchronous = FULL`, an fsync. So one thread owns the
+//! write connection: it takes every write waiting in the queue, runs each
+//! in its own savepoint (a failing write undoes only itself), commits them
+//! together, and only then answers each caller. A write is acknowledged
+//! only once it is durable, and a crash loses nothing acknowledged; under
+//! load, dozens of page saves share one commit and one fsync.
+
+use std::num::NonZeroU32;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
+
+use diesel::Connection;
+use diesel::connection::{TransactionManager, TransactionManagerStatus};
+use tokio::sync::oneshot;
+
+use super::StorageError;
+use super::connection::{DbConn, Pool, write_transaction};
+
+/// Writes taken into one commit at most: bounds how long the first waits.
+const MAX_GROUP: usize = 128;
+
+/// A queued write, type-erased so writes of any result type share a queue.
+trait Job: Send {
+    /// Runs the write inside the open transaction, in its own savepoint.
+    fn run(self: Box<Self>, conn: &mut DbConn) -> Box<dyn Reply>;
+    /// Answers without running (no connection could be had).
+    fn fail(self: Box<Self>, error: StorageError);
+}
+
+/// A finished write waiting for its group's commit.
+trait Reply: Send {
+    /// `committed` is the group's commit outcome; a write that succeeded is
+    /// reported as failed if the commit did not happen.
+    fn send(self: Box<Self>, committed: Result<(), &StorageError>);
+}
+
+struct Pending<T, F> {
+    work: F,
+    reply: oneshot::Sender<Result<T, StorageError>>,
+}
+
+struct Done<T> {
+    result: Result<T, StorageError>,
+    reply: oneshot::Sender<Result<T, StorageError>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn) -> Result<T, StorageError> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &mut DbConn) -> Box<dyn Reply> {
+        let Pending { work, reply } = *self;
+        Box::new(Done { result: in_savepoint(conn, work), reply })
+    }
+
+    fn fail(self: Box<Self>, error: StorageError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+impl<T: Send> Reply for Done<T> {
+    fn send(self: Box<Self>, committed: Result<(), &StorageError>) {
+        let result = match (self.result, committed) {
+            (Ok(_), Err(e)) => Err(StorageError::Pool(format!("the write was not committed: {e}"))),
+            (result, _) => result,
+        };
+        // The caller may have gone (a closed connection); the write stands.
+        let _ = self.reply.send(result);
+    }
+}
+
+fn depth(conn: &mut DbConn) -> Option<NonZeroU32> {
+    match <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn) {
+        TransactionManagerStatus::Valid(status) => status.transaction_depth(),
+        TransactionManagerStatus::InError => None,
+    }
+}
+
+/// Runs one write in a savepoint: kept if it succeeds, undone if it fails
+/// or panics, leaving the group's other writes as they were.
+fn in_savepoint<T>(
+    conn: &mut DbConn,
+    work: impl FnOnce(&mut DbConn) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    let outer = depth(conn);
+    <DbConn as Connection>::TransactionManager::begin_transaction(conn)?;
+    match catch_unwind(AssertUnwindSafe(|| work(conn))) {
+        Ok(Ok(value)) => {
+            <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Ok(Err(e)) => {
+            <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
+            Err(e)
+        }
+        Err(_) => {
+            // A panic may have left savepoints of its own open: unwind to
+            // where this write began.
+            while depth(conn) > outer {
+                <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
+            }
+            Err(StorageError::Pool("the write failed unexpectedly (a bug); nothing of it was kept".into()))
+        }
+    }
+}
+
+/// The queue into the writer thread. The thread ends when the last handle
+/// (every clone of the `Db` holding it) is dropped.
+pub struct GroupCommit {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl GroupCommit {
+    /// Starts the writer thread; it takes a connection from `pool` (a pool
+    /// of one) for each group, so other users of that pool still get a turn.
+    pub fn start(pool: Pool) -> std::io::Result<GroupCommit> {
+        let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
+        std::thread::Builder::new().name("joinedup-writer".into()).spawn(move || run(&pool, &queue))?;
+        Ok(GroupCommit { jobs })
+    }
+
+    /// Queues a write and waits until it is committed (or has failed).
+    pub async fn write<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, StorageError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Box::new(Pending { work, reply }))
+            .map_err(|_| StorageError::Pool("the database writer has stopped".into()))?;
+        answer.await.map_err(|_| StorageError::Pool("the database writer stopped during the write".into()))?
+    }
+}
+
+fn run(pool: &Pool, queue: &mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut conn = match pool.get() {
+            Ok(conn) => conn,
+            Err(e) => {
+                for job in group {
+                    job.fail(StorageError::Pool(e.to_string()));
+                }
+                continue;
+            }
+        };
+        let mut replies = Vec::with_capacity(group.len());
+        let mut waiting = Some(group);
+        let committed = write_transaction(&mut conn, |conn| {
+            replies.extend(waiting.take().into_iter().flatten().map(|job| job.run(conn)));
+            Ok::<(), StorageError>(())
+        });
+        // The transaction could not even begin (the lock was held too long).
+        if let (Some(group), Err(e)) = (waiting, &committed) {
+            for job in group {
+                job.fail(StorageError::Pool(format!("the write could not start: {e}")));
+            }
+        }
+        for reply in replies {
+            reply.send(committed.as_ref().map(|_| ()));
+        }
+    }
+}
