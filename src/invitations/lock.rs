@@ -66,7 +66,7 @@ pub fn try_acquire(db: &Db) -> Result<Option<SenderLock>, StorageError> {
             let mut conn = db.get()?;
             let locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
                 .bind::<BigInt, _>(SENDER_LOCK)
-                .get_result::<Locked>(&mut *conn)?
+                .get_result::<Locked>(&mut **conn)?
                 .locked;
             Ok(locked.then_some(SenderLock { held: Some(Held::Postgres(conn)) }))
         }

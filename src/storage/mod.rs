@@ -14,6 +14,7 @@ pub mod margins;
 pub mod migrations;
 pub mod outbox;
 pub mod responses;
+mod responses_pg;
 pub mod results;
 pub mod samples;
 pub mod schema;

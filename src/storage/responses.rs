@@ -26,7 +26,7 @@ impl Channel {
 pub const IN_PROGRESS: &str = "in_progress";
 pub const SUBMITTED: &str = "submitted";
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = responses)]
 pub struct Response {
     pub id: i64,
@@ -125,6 +125,9 @@ pub fn apply_page(
     save: &PageSave,
     at: NaiveDateTime,
 ) -> Result<bool, StorageError> {
+    if let DbConn::Postgres(pg) = conn {
+        return super::responses_pg::apply_page(pg, response_id, save, at);
+    }
     let (given, removed) = (&save.given, &save.removed);
     write_transaction(conn, |conn| {
         let still_open = responses::table.find(response_id).filter(responses::status.eq(IN_PROGRESS));
@@ -173,6 +176,16 @@ pub fn submit(conn: &mut DbConn, response_id: i64, at: NaiveDateTime) -> Result<
         .set((responses::status.eq(SUBMITTED), responses::submitted_at.eq(at), responses::updated_at.eq(at)))
         .execute(conn)?;
     Ok(changed == 1)
+}
+
+/// A response and its answers as (question id, stored value), in question
+/// id order: what every respondent page reads first.
+pub fn with_answers(conn: &mut DbConn, id: i64) -> Result<Option<(Response, Vec<(String, String)>)>, StorageError> {
+    if let DbConn::Postgres(pg) = conn {
+        return super::responses_pg::with_answers(pg, id);
+    }
+    let Some(response) = by_id(conn, id)? else { return Ok(None) };
+    Ok(Some((response, answer_values(conn, id)?)))
 }
 
 /// A response's answers as (question id, stored value), the hot read of

@@ -122,14 +122,7 @@ impl Current {
 
 async fn load_current(state: &Data, req: &HttpRequest, survey_id: &str) -> Result<Option<Current>, WebError> {
     let Some(id) = cookie_response_id(state, req, survey_id) else { return Ok(None) };
-    let loaded = state
-        .db
-        .read_small(move |conn| {
-            let Some(response) = responses::by_id(conn, id)? else { return Ok(None) };
-            let answers = responses::answer_values(conn, id)?;
-            Ok(Some((response, answers)))
-        })
-        .await?;
+    let loaded = state.db.read_small(move |conn| responses::with_answers(conn, id)).await?;
     let Some((response, rows)) = loaded else { return Ok(None) };
     let Some(survey) = state.surveys.get_or_reload(&state.db, response.survey_version_id).await? else {
         return Ok(None);
