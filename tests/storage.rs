@@ -203,7 +203,7 @@ fn foreign_keys_are_enforced(db: TestDb) {
     let orphan = diesel::sql_query(
         "INSERT INTO answers (response_id, question_id, value, answered_at) VALUES (987654, 'q', 'v', '2026-01-01 00:00:00')",
     )
-    .execute(&mut *conn);
+    .execute(&mut **conn);
     assert!(orphan.is_err(), "an answer without a response is refused");
 }
 
