@@ -8,8 +8,8 @@
 //! conditions, sex, age band, voice; a respondent still in a group under
 //! ten with only their ICS left is left out. The file opens with its
 //! provenance as `#` lines, as the results CSV does. The file
-//! is streamed ICS by ICS: one pass counts the combinations, a second weights
-//! and writes each ICS in turn, so memory stays flat as responses grow.
+//! is streamed ICS by ICS: each ICS is read, its combinations counted,
+//! then weighted and written before the next is read.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,28 +37,17 @@ const FIELDS: usize = 9; // ics, voice, age_band, sex, long_term_condition, imd_
 type Combo = [Option<String>; FIELDS];
 
 /// A result row's published detail.
-#[allow(clippy::too_many_arguments)]
-fn combo(
-    voice: &Option<String>,
-    ics: &Option<String>,
-    age: &Option<String>,
-    sex: &Option<String>,
-    eth: &Option<String>,
-    ltc: &Option<String>,
-    imd: Option<i32>,
-    channel: &str,
-    submitted_on: chrono::NaiveDate,
-) -> Combo {
+fn row_combo(r: &ResultRow) -> Combo {
     [
-        ics.clone(),
-        voice.clone(),
-        age.clone(),
-        sex.clone(),
-        ltc.clone(),
-        imd.map(|q| q.to_string()),
-        eth.clone(),
-        Some(channel.to_string()),
-        Some(submitted_on.format("%Y-%m").to_string()),
+        r.ics_code.clone(),
+        r.voice.clone(),
+        r.age_band.clone(),
+        r.sex.clone(),
+        r.long_term_condition.clone(),
+        r.imd_quintile.map(|q| q.to_string()),
+        r.ethnicity.clone(),
+        Some(r.channel.clone()),
+        Some(r.submitted_on.format("%Y-%m").to_string()),
     ]
 }
 
@@ -261,33 +250,12 @@ fn produce(
     if tx.blocking_send(Ok(Bytes::from(provenance + &header(&plan)))).is_err() {
         return Ok(());
     }
-    // Pass 1: count grouping combinations, a page at a time.
-    let mut counts = Counts::default();
-    let mut icss: Vec<String> = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = results::grouping_page(conn, &plan.survey_id, after, 20_000, plan.window)?;
-        let Some(last) = page.last() else { break };
-        after = last.0;
-        for (_, version, channel, voice, ics, age, sex, eth, ltc, imd, submitted_on) in &page {
-            if !plan.pooled.get(version).copied().unwrap_or(false)
-                || plan.channel.as_ref().is_some_and(|c| c != channel)
-                || ics.is_none()
-            {
-                continue;
-            }
-            counts.add(&combo(voice, ics, age, sex, eth, ltc, *imd, channel, *submitted_on));
-            if let Some(code) = ics
-                && !icss.contains(code)
-            {
-                icss.push(code.clone());
-            }
-        }
-    }
-    icss.sort();
-    counts.settle();
-    // Pass 2: weight and write one ICS at a time.
-    for ics in icss {
+    // One ICS at a time: its rows are read, its grouping combinations
+    // counted and settled, then it is weighted and written. A combination
+    // always keeps its ICS (coarsening never removes it), so counting each
+    // ICS apart gives the same levels as counting all at once, and memory
+    // is bounded by the largest ICS, not by the whole survey.
+    for ics in results::ics_codes(conn, &plan.survey_id, plan.window)? {
         let stored = results::for_survey_ics(conn, &plan.survey_id, &ics, plan.window)?;
         let stored: Vec<&ResultRow> = stored
             .iter()
@@ -296,6 +264,11 @@ fn produce(
                     && plan.channel.as_ref().is_none_or(|c| *c == r.channel)
             })
             .collect();
+        let mut counts = Counts::default();
+        for r in &stored {
+            counts.add(&row_combo(r));
+        }
+        counts.settle();
         let chunk = write_ics(&plan, &stored, &population, &counts, &secret);
         if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
             return Ok(());
@@ -330,17 +303,7 @@ fn write_ics(
     }
     let mut out = String::new();
     for (i, (r, w)) in stored.iter().zip(&weight).enumerate() {
-        let c = combo(
-            &r.voice,
-            &r.ics_code,
-            &r.age_band,
-            &r.sex,
-            &r.ethnicity,
-            &r.long_term_condition,
-            r.imd_quintile,
-            &r.channel,
-            r.submitted_on,
-        );
+        let c = row_combo(r);
         let Some(level) = counts.level(&c) else { continue };
         let shown = coarsen(&c, level);
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");

@@ -322,46 +322,17 @@ pub fn stamp(conn: &mut DbConn, survey_id: &str) -> Result<(i64, i64, i64), Stor
     Ok((n, newest.unwrap_or(0), run.unwrap_or(0)))
 }
 
-/// The grouping columns of a survey's result rows after `after_id`, a page
-/// at a time: what the microdata's coarsening counts, without loading scores.
-pub type GroupingRow = (
-    i64,
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i32>,
-    NaiveDate,
-);
-
-pub fn grouping_page(
+/// The ICSs with results in the window, in code order.
+pub fn ics_codes(
     conn: &mut DbConn,
     survey_id: &str,
-    after_id: i64,
-    limit: i64,
     window: (Option<NaiveDate>, Option<NaiveDate>),
-) -> Result<Vec<GroupingRow>, StorageError> {
-    let query = in_window(survey_id, window).filter(response_results::response_id.gt(after_id));
-    Ok(query
-        .order(response_results::response_id)
-        .limit(limit)
-        .select((
-            response_results::response_id,
-            response_results::survey_version_id,
-            response_results::channel,
-            response_results::voice,
-            response_results::ics_code,
-            response_results::age_band,
-            response_results::sex,
-            response_results::ethnicity,
-            response_results::long_term_condition,
-            response_results::imd_quintile,
-            response_results::submitted_on,
-        ))
+) -> Result<Vec<String>, StorageError> {
+    Ok(in_window(survey_id, window)
+        .filter(response_results::ics_code.is_not_null())
+        .select(response_results::ics_code.assume_not_null())
+        .distinct()
+        .order(response_results::ics_code)
         .load(conn)?)
 }
 
