@@ -24,7 +24,7 @@ struct Locked {
 
 enum Held {
     File(#[allow(dead_code)] File),
-    Postgres(PooledConn),
+    Postgres(Box<PooledConn>),
 }
 
 /// Held while sending; released on drop.
@@ -68,7 +68,7 @@ pub fn try_acquire(db: &Db) -> Result<Option<SenderLock>, StorageError> {
                 .bind::<BigInt, _>(SENDER_LOCK)
                 .get_result::<Locked>(&mut **conn)?
                 .locked;
-            Ok(locked.then_some(SenderLock { held: Some(Held::Postgres(conn)) }))
+            Ok(locked.then_some(SenderLock { held: Some(Held::Postgres(Box::new(conn))) }))
         }
     }
 }

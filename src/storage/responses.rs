@@ -178,9 +178,12 @@ pub fn submit(conn: &mut DbConn, response_id: i64, at: NaiveDateTime) -> Result<
     Ok(changed == 1)
 }
 
-/// A response and its answers as (question id, stored value), in question
-/// id order: what every respondent page reads first.
-pub fn with_answers(conn: &mut DbConn, id: i64) -> Result<Option<(Response, Vec<(String, String)>)>, StorageError> {
+/// A response and its answers as (question id, stored value).
+pub type WithAnswers = (Response, Vec<(String, String)>);
+
+/// A response and its answers, in question id order: what every
+/// respondent page reads first.
+pub fn with_answers(conn: &mut DbConn, id: i64) -> Result<Option<WithAnswers>, StorageError> {
     if let DbConn::Postgres(pg) = conn {
         return super::responses_pg::with_answers(pg, id);
     }

@@ -16,7 +16,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamp, Untyped};
 
 use super::StorageError;
-use super::responses::{IN_PROGRESS, PageSave, Response};
+use super::responses::{self, IN_PROGRESS, PageSave, Response};
 
 /// diesel prepares a statement once per connection and reuses it only for
 /// queries with a static id; `sql_query` has none, so PostgreSQL would parse
@@ -67,10 +67,7 @@ struct WithAnswers {
     answer_values: Vec<String>,
 }
 
-pub fn with_answers(
-    conn: &mut PgConnection,
-    id: i64,
-) -> Result<Option<(Response, Vec<(String, String)>)>, StorageError> {
+pub fn with_answers(conn: &mut PgConnection, id: i64) -> Result<Option<responses::WithAnswers>, StorageError> {
     let found: Option<WithAnswers> =
         WithAnswersQuery { id, _unused: std::marker::PhantomData }.get_result(conn).optional()?;
     Ok(found.map(|f| (f.response, f.question_ids.into_iter().zip(f.answer_values).collect())))
