@@ -172,3 +172,59 @@ fn run(pool: &Pool, queue: &mpsc::Receiver<Box<dyn Job>>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel::sql_types::BigInt;
+
+    use crate::storage::{DatabaseUrl, Db, StorageError};
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    fn insert(v: i64) -> impl FnOnce(&mut crate::storage::DbConn) -> Result<(), StorageError> + Send + 'static {
+        move |conn| {
+            diesel::sql_query("INSERT INTO t (v) VALUES (?)").bind::<BigInt, _>(v).execute(conn)?;
+            Ok(())
+        }
+    }
+
+    /// Writes queued together: each kept or undone on its own, a panic
+    /// undoes only its own write, and every caller hears how it went.
+    #[tokio::test]
+    async fn each_write_in_a_group_stands_or_falls_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&DatabaseUrl::Sqlite(dir.path().join("g.sqlite3"))).unwrap();
+        db.get_writer().unwrap().batch_execute("CREATE TABLE t (v INTEGER PRIMARY KEY)").unwrap();
+
+        let mut writes = Vec::new();
+        for v in 0..50 {
+            writes.push(Box::pin(db.write(insert(v))) as std::pin::Pin<Box<dyn Future<Output = _> + Send>>);
+        }
+        // A duplicate key fails; a panicking write fails; neither harms the rest.
+        writes.push(Box::pin(db.write(insert(7))));
+        writes.push(Box::pin(db.write(|conn| {
+            insert(1000)(conn)?;
+            panic!("a bug in a write");
+        })));
+        let results = futures::future::join_all(writes).await;
+        assert!(results[..50].iter().all(Result::is_ok));
+        assert!(results[50].is_err(), "the duplicate was refused");
+        assert!(results[51].is_err(), "the panicking write reported a failure");
+
+        let count = |db: &Db, sql: &'static str| {
+            let mut conn = db.get().unwrap();
+            diesel::sql_query(sql).get_result::<Count>(&mut **conn).unwrap().n
+        };
+        assert_eq!(count(&db, "SELECT count(*) AS n FROM t"), 50);
+        assert_eq!(count(&db, "SELECT count(*) AS n FROM t WHERE v = 1000"), 0, "the panicking write was undone");
+        // The writer still works afterwards.
+        db.write(insert(51)).await.unwrap();
+        assert_eq!(count(&db, "SELECT count(*) AS n FROM t"), 51);
+    }
+}
