@@ -264,12 +264,13 @@ fn produce(
                     && plan.channel.as_ref().is_none_or(|c| *c == r.channel)
             })
             .collect();
+        let combos: Vec<Combo> = stored.iter().map(|r| row_combo(r)).collect();
         let mut counts = Counts::default();
-        for r in &stored {
-            counts.add(&row_combo(r));
+        for c in &combos {
+            counts.add(c);
         }
         counts.settle();
-        let chunk = write_ics(&plan, &stored, &population, &counts, &secret);
+        let chunk = write_ics(&plan, &stored, &combos, &population, &counts, &secret);
         if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
             return Ok(());
         }
@@ -280,6 +281,7 @@ fn produce(
 fn write_ics(
     plan: &Plan,
     stored: &[&ResultRow],
+    combos: &[Combo],
     population: &PopulationTable,
     counts: &Counts,
     secret: &str,
@@ -303,9 +305,9 @@ fn write_ics(
     }
     let mut out = String::new();
     for (i, (r, w)) in stored.iter().zip(&weight).enumerate() {
-        let c = row_combo(r);
-        let Some(level) = counts.level(&c) else { continue };
-        let shown = coarsen(&c, level);
+        let c = &combos[i];
+        let Some(level) = counts.level(c) else { continue };
+        let shown = coarsen(c, level);
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
         mac.update(format!("microdata:{}", r.response_id).as_bytes());
         let id = hex::encode(&mac.finalize().into_bytes()[..8]);

@@ -6,6 +6,7 @@
 //! PostgreSQL URL.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -380,12 +381,18 @@ impl Db {
     }
 }
 
+/// How many transactions and savepoints are open on the connection;
+/// `Err` when diesel's record of them is broken.
+pub fn transaction_depth(conn: &mut DbConn) -> Result<Option<NonZeroU32>, ()> {
+    match <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn) {
+        TransactionManagerStatus::Valid(status) => Ok(status.transaction_depth()),
+        TransactionManagerStatus::InError => Err(()),
+    }
+}
+
 /// Whether a transaction is open (or was left broken) on the connection.
 pub fn in_transaction(conn: &mut DbConn) -> bool {
-    match <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn) {
-        TransactionManagerStatus::Valid(status) => status.transaction_depth().is_some(),
-        TransactionManagerStatus::InError => true,
-    }
+    transaction_depth(conn).map_or(true, |depth| depth.is_some())
 }
 
 /// A transaction that takes the write lock at the start. On SQLite this is

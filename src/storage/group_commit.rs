@@ -8,16 +8,15 @@
 //! only once it is durable, and a crash loses nothing acknowledged; under
 //! load, dozens of page saves share one commit and one fsync.
 
-use std::num::NonZeroU32;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 
 use diesel::Connection;
-use diesel::connection::{TransactionManager, TransactionManagerStatus};
+use diesel::connection::TransactionManager;
 use tokio::sync::oneshot;
 
 use super::StorageError;
-use super::connection::{DbConn, Pool, write_transaction};
+use super::connection::{DbConn, Pool, transaction_depth, write_transaction};
 
 /// Writes taken into one commit at most: bounds how long the first waits.
 const MAX_GROUP: usize = 128;
@@ -73,20 +72,13 @@ impl<T: Send> Reply for Done<T> {
     }
 }
 
-fn depth(conn: &mut DbConn) -> Option<NonZeroU32> {
-    match <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn) {
-        TransactionManagerStatus::Valid(status) => status.transaction_depth(),
-        TransactionManagerStatus::InError => None,
-    }
-}
-
 /// Runs one write in a savepoint: kept if it succeeds, undone if it fails
 /// or panics, leaving the group's other writes as they were.
 fn in_savepoint<T>(
     conn: &mut DbConn,
     work: impl FnOnce(&mut DbConn) -> Result<T, StorageError>,
 ) -> Result<T, StorageError> {
-    let outer = depth(conn);
+    let outer = transaction_depth(conn);
     <DbConn as Connection>::TransactionManager::begin_transaction(conn)?;
     match catch_unwind(AssertUnwindSafe(|| work(conn))) {
         Ok(Ok(value)) => {
@@ -100,7 +92,7 @@ fn in_savepoint<T>(
         Err(_) => {
             // A panic may have left savepoints of its own open: unwind to
             // where this write began.
-            while depth(conn) > outer {
+            while transaction_depth(conn).is_ok_and(|now| Ok(now) > outer) {
                 <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
             }
             Err(StorageError::Pool("the write failed unexpectedly (a bug); nothing of it was kept".into()))

@@ -23,26 +23,25 @@ use super::responses::{self, IN_PROGRESS, PageSave, Response};
 /// and plan these statements on every page. Each statement here is its own
 /// type, with its binds pushed in order, so it is prepared once.
 macro_rules! prepared_once {
-    ($name:ident) => {
-        impl QueryId for $name<'_> {
-            type QueryId = $name<'static>;
+    ($this:ty, $id:ty) => {
+        impl QueryId for $this {
+            type QueryId = $id;
             const HAS_STATIC_QUERY_ID: bool = true;
         }
-        impl Query for $name<'_> {
+        impl Query for $this {
             type SqlType = Untyped;
         }
-        impl RunQueryDsl<PgConnection> for $name<'_> {}
+        impl RunQueryDsl<PgConnection> for $this {}
     };
 }
 
 /// A response with its answers as two arrays in question id order.
-struct WithAnswersQuery<'a> {
+struct WithAnswersQuery {
     id: i64,
-    _unused: std::marker::PhantomData<&'a ()>,
 }
-prepared_once!(WithAnswersQuery);
+prepared_once!(WithAnswersQuery, WithAnswersQuery);
 
-impl QueryFragment<Pg> for WithAnswersQuery<'_> {
+impl QueryFragment<Pg> for WithAnswersQuery {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql(
             "SELECT r.*, coalesce(a.question_ids, '{}') AS question_ids, \
@@ -68,8 +67,7 @@ struct WithAnswers {
 }
 
 pub fn with_answers(conn: &mut PgConnection, id: i64) -> Result<Option<responses::WithAnswers>, StorageError> {
-    let found: Option<WithAnswers> =
-        WithAnswersQuery { id, _unused: std::marker::PhantomData }.get_result(conn).optional()?;
+    let found: Option<WithAnswers> = WithAnswersQuery { id }.get_result(conn).optional()?;
     Ok(found.map(|f| (f.response, f.question_ids.into_iter().zip(f.answer_values).collect())))
 }
 
@@ -88,7 +86,7 @@ struct ApplyPageQuery<'a> {
     ids: Vec<&'a str>,
     values: Vec<&'a str>,
 }
-prepared_once!(ApplyPageQuery);
+prepared_once!(ApplyPageQuery<'_>, ApplyPageQuery<'static>);
 
 impl QueryFragment<Pg> for ApplyPageQuery<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
