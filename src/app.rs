@@ -143,6 +143,8 @@ pub struct AppState {
     pub icss: Vec<storage::icss::Ics>,
     /// Results reports, kept until the survey's results change.
     pub reports: crate::reports::Cache,
+    /// Responses being answered, kept between their pages.
+    pub responses: web::ResponseCache,
     pub start_limiter: AddressLimiter,
     pub resume_limiter: AddressLimiter,
     /// Sends invitations and reminders; `None` when email is not set up.
@@ -220,6 +222,7 @@ fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<App
         templates,
         icss: stored_icss,
         reports: Default::default(),
+        responses: Default::default(),
         start_limiter,
         resume_limiter,
         mailer,

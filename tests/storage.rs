@@ -139,8 +139,8 @@ fn pages_save_and_submit_exactly_once(db: TestDb) {
         responses::answers_of(&mut conn, id).unwrap().into_iter().map(|a| (a.question_id, a.value)).collect();
     assert_eq!(answers, pairs(&[("told_once", "disagree")]));
 
-    assert!(responses::submit(&mut conn, id, at).unwrap(), "the first submit counts");
-    assert!(!responses::submit(&mut conn, id, at).unwrap(), "a second submit changes nothing");
+    assert!(responses::submit(&mut conn, id, None, at).unwrap(), "the first submit counts");
+    assert!(!responses::submit(&mut conn, id, None, at).unwrap(), "a second submit changes nothing");
     assert!(!responses::save_page(&mut conn, id, &pairs(&[("told_once", "agree")]), &[], at).unwrap());
     let answers = responses::answers_of(&mut conn, id).unwrap();
     assert_eq!(answers[0].value, "disagree", "a submitted response can no longer change");
@@ -161,7 +161,7 @@ fn submitted_responses_scan_in_order(db: TestDb) {
         ]);
         responses::save_page(&mut conn, id, &given, &[], at).unwrap();
         if n != 2 {
-            responses::submit(&mut conn, id, at).unwrap();
+            responses::submit(&mut conn, id, None, at).unwrap();
             submitted.push(id);
         }
     }
@@ -175,6 +175,28 @@ fn submitted_responses_scan_in_order(db: TestDb) {
     }
 }
 
+/// A page worked out from an older copy of the response (another tab,
+/// another server process) is not saved over a newer one.
+fn saves_name_the_revision_they_were_worked_out_from(db: TestDb) {
+    let db = migrated(&db);
+    let mut conn = db.get().unwrap();
+    let version = published_example(&mut conn);
+    let id = new_response(&mut conn, version);
+    let at = storage::now();
+    let save = |revision, value: &str| responses::PageSave {
+        given: pairs(&[("told_once", value)]),
+        revision: Some(revision),
+        ..Default::default()
+    };
+    assert!(responses::apply_page(&mut conn, id, &save(0, "agree"), at).unwrap());
+    assert!(!responses::apply_page(&mut conn, id, &save(0, "disagree"), at).unwrap(), "revision 0 is gone");
+    assert_eq!(responses::by_id(&mut conn, id).unwrap().unwrap().revision, 1);
+    assert_eq!(responses::answers_of(&mut conn, id).unwrap()[0].value, "agree");
+    assert!(!responses::submit(&mut conn, id, Some(0), at).unwrap(), "nor is a submit from revision 0");
+    assert!(responses::submit(&mut conn, id, Some(1), at).unwrap());
+    assert_eq!(responses::by_id(&mut conn, id).unwrap().unwrap().revision, 2);
+}
+
 fn concurrent_submits_count_once(db: TestDb) {
     let db = migrated(&db);
     let id = {
@@ -186,7 +208,9 @@ fn concurrent_submits_count_once(db: TestDb) {
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 let db = db.clone();
-                scope.spawn(move || responses::submit(&mut db.get().unwrap(), id, storage::now()).unwrap() as usize)
+                scope.spawn(move || {
+                    responses::submit(&mut db.get().unwrap(), id, Some(0), storage::now()).unwrap() as usize
+                })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).sum()
@@ -244,6 +268,7 @@ on_each_backend!(
     published_versions_never_change,
     pages_save_and_submit_exactly_once,
     submitted_responses_scan_in_order,
+    saves_name_the_revision_they_were_worked_out_from,
     concurrent_submits_count_once,
     foreign_keys_are_enforced,
     instances_start_together,

@@ -48,6 +48,9 @@ pub struct Response {
     /// The voice and ICS came with the invitation, so their questions are skipped.
     pub voice_preset: bool,
     pub ics_preset: bool,
+    /// How many times it has been written; a save names the revision it
+    /// was worked out from (see the migration `response_revision`).
+    pub revision: i64,
 }
 
 impl Response {
@@ -102,11 +105,16 @@ pub struct PageSave {
     pub voice: Option<Option<String>>,
     /// Set when the page changed the ICS.
     pub ics_code: Option<Option<String>>,
+    /// The revision the page was worked out from: nothing is saved if the
+    /// response has been written since. `None` (scripts, tests) saves
+    /// over whatever is there.
+    pub revision: Option<i64>,
 }
 
 /// Saves one page: answers given are written, answers no longer shown are
 /// removed, all in one transaction with the response's `updated_at`.
-/// Refuses (returns false) once the response is submitted.
+/// Refuses (returns false) once the response is submitted, or when it has
+/// moved on from the revision the save names.
 pub fn save_page(
     conn: &mut DbConn,
     response_id: i64,
@@ -130,21 +138,21 @@ pub fn apply_page(
     }
     let (given, removed) = (&save.given, &save.removed);
     write_transaction(conn, |conn| {
-        let still_open = responses::table.find(response_id).filter(responses::status.eq(IN_PROGRESS));
-        let touched = match (&save.voice, &save.ics_code) {
-            (Some(v), Some(i)) => diesel::update(still_open)
-                .set((responses::updated_at.eq(at), responses::voice.eq(v), responses::ics_code.eq(i)))
-                .execute(conn)?,
-            (Some(v), None) => {
-                diesel::update(still_open).set((responses::updated_at.eq(at), responses::voice.eq(v))).execute(conn)?
-            }
-            (None, Some(i)) => diesel::update(still_open)
-                .set((responses::updated_at.eq(at), responses::ics_code.eq(i)))
-                .execute(conn)?,
-            (None, None) => diesel::update(still_open).set(responses::updated_at.eq(at)).execute(conn)?,
+        let open = responses::table.find(response_id).filter(responses::status.eq(IN_PROGRESS));
+        let bump = (responses::updated_at.eq(at), responses::revision.eq(responses::revision + 1));
+        let touched = match save.revision {
+            Some(seen) => diesel::update(open.filter(responses::revision.eq(seen))).set(bump).execute(conn)?,
+            None => diesel::update(open).set(bump).execute(conn)?,
         };
         if touched == 0 {
             return Ok(false);
+        }
+        let this = responses::table.find(response_id);
+        if let Some(voice) = &save.voice {
+            diesel::update(this).set(responses::voice.eq(voice)).execute(conn)?;
+        }
+        if let Some(ics_code) = &save.ics_code {
+            diesel::update(this).set(responses::ics_code.eq(ics_code)).execute(conn)?;
         }
         if !removed.is_empty() {
             diesel::delete(
@@ -169,12 +177,26 @@ pub fn apply_page(
     })
 }
 
-/// Marks the response submitted if it is still in progress. Returns true
-/// for the one call that did it, so a double submit is harmless.
-pub fn submit(conn: &mut DbConn, response_id: i64, at: NaiveDateTime) -> Result<bool, StorageError> {
-    let changed = diesel::update(responses::table.find(response_id).filter(responses::status.eq(IN_PROGRESS)))
-        .set((responses::status.eq(SUBMITTED), responses::submitted_at.eq(at), responses::updated_at.eq(at)))
-        .execute(conn)?;
+/// Marks the response submitted if it is still in progress (and still at
+/// `revision`, when given). Returns true for the one call that did it, so a
+/// double submit is harmless.
+pub fn submit(
+    conn: &mut DbConn,
+    response_id: i64,
+    revision: Option<i64>,
+    at: NaiveDateTime,
+) -> Result<bool, StorageError> {
+    let open = responses::table.find(response_id).filter(responses::status.eq(IN_PROGRESS));
+    let set = (
+        responses::status.eq(SUBMITTED),
+        responses::submitted_at.eq(at),
+        responses::updated_at.eq(at),
+        responses::revision.eq(responses::revision + 1),
+    );
+    let changed = match revision {
+        Some(seen) => diesel::update(open.filter(responses::revision.eq(seen))).set(set).execute(conn)?,
+        None => diesel::update(open).set(set).execute(conn)?,
+    };
     Ok(changed == 1)
 }
 
@@ -264,7 +286,9 @@ pub fn submitted_page_with_answers(
 }
 
 pub fn set_language(conn: &mut DbConn, response_id: i64, language: &str) -> Result<(), StorageError> {
-    diesel::update(responses::table.find(response_id)).set(responses::language.eq(language)).execute(conn)?;
+    diesel::update(responses::table.find(response_id))
+        .set((responses::language.eq(language), responses::revision.eq(responses::revision + 1)))
+        .execute(conn)?;
     Ok(())
 }
 

@@ -72,7 +72,8 @@ pub fn with_answers(conn: &mut PgConnection, id: i64) -> Result<Option<responses
 }
 
 /// One page saved. Every part runs only if the response is still in
-/// progress (`touched` is empty otherwise). The parts of one statement see
+/// progress and at the revision the page was worked out from (`touched` is
+/// empty otherwise). The parts of one statement see
 /// the same snapshot, so an id is never both removed and given: the
 /// removed list leaves out the given ids.
 struct ApplyPageQuery<'a> {
@@ -82,6 +83,7 @@ struct ApplyPageQuery<'a> {
     voice: Option<&'a str>,
     set_ics: bool,
     ics_code: Option<&'a str>,
+    revision: Option<i64>,
     removed: Vec<&'a str>,
     ids: Vec<&'a str>,
     values: Vec<&'a str>,
@@ -100,10 +102,13 @@ impl QueryFragment<Pg> for ApplyPageQuery<'_> {
         out.push_bind_param::<Bool, _>(&self.set_ics)?;
         out.push_sql(" THEN ");
         out.push_bind_param::<Nullable<Text>, _>(&self.ics_code)?;
-        out.push_sql(" ELSE ics_code END WHERE id = ");
+        out.push_sql(" ELSE ics_code END, revision = revision + 1 WHERE id = ");
         out.push_bind_param::<BigInt, _>(&self.response_id)?;
         out.push_sql(" AND status = ");
         out.push_bind_param::<Text, _>(IN_PROGRESS)?;
+        out.push_sql(" AND revision = coalesce(");
+        out.push_bind_param::<Nullable<BigInt>, _>(&self.revision)?;
+        out.push_sql(", revision)");
         out.push_sql(
             " RETURNING id), \
              removed AS (DELETE FROM answers WHERE response_id IN (SELECT id FROM touched) AND question_id = ANY(",
@@ -149,6 +154,7 @@ pub fn apply_page(
         voice: save.voice.as_ref().and_then(|v| v.as_deref()),
         set_ics: save.ics_code.is_some(),
         ics_code: save.ics_code.as_ref().and_then(|v| v.as_deref()),
+        revision: save.revision,
         removed,
         ids,
         values,

@@ -99,15 +99,17 @@ pub fn insert(conn: &mut DbConn, row: &ResultRow) -> Result<(), StorageError> {
 
 /// Submits a response and stores its result row in one transaction, so a
 /// response is either in progress without a result or submitted with one.
-/// Returns false if it was already submitted (nothing changes).
+/// Returns false if it was already submitted, or written since `revision`
+/// (nothing changes).
 pub fn submit_with_result(
     conn: &mut DbConn,
     response_id: i64,
+    revision: i64,
     at: NaiveDateTime,
     row: impl FnOnce(&mut DbConn) -> Result<ResultRow, StorageError>,
 ) -> Result<bool, StorageError> {
     write_transaction(conn, |conn| {
-        if !super::responses::submit(conn, response_id, at)? {
+        if !super::responses::submit(conn, response_id, Some(revision), at)? {
             return Ok(false);
         }
         let row = row(conn)?;

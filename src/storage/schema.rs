@@ -59,6 +59,7 @@ diesel::table! {
         resume_code_hash -> Nullable<Text>,
         voice_preset -> Bool,
         ics_preset -> Bool,
+        revision -> BigInt,
     }
 }
 

@@ -22,6 +22,7 @@ mod opt_out;
 mod preview;
 mod registry;
 mod respondent;
+mod response_cache;
 pub mod routes;
 mod staff;
 pub mod templates;
@@ -35,6 +36,7 @@ use actix_web::middleware::{self, DefaultHeaders};
 use actix_web::{App, HttpServer, web};
 
 pub use registry::{PublishedSurvey, SurveyRegistry};
+pub use response_cache::ResponseCache;
 
 use crate::app::AppState;
 

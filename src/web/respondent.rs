@@ -122,15 +122,44 @@ impl Current {
 
 async fn load_current(state: &Data, req: &HttpRequest, survey_id: &str) -> Result<Option<Current>, WebError> {
     let Some(id) = cookie_response_id(state, req, survey_id) else { return Ok(None) };
-    let loaded = state.db.read_small(move |conn| responses::with_answers(conn, id)).await?;
-    let Some((response, rows)) = loaded else { return Ok(None) };
-    let Some(survey) = state.surveys.get_or_reload(&state.db, response.survey_version_id).await? else {
-        return Ok(None);
+    load_response(state, id, survey_id, Source::Kept).await
+}
+
+/// Where a response is read from.
+#[derive(Clone, Copy, PartialEq)]
+enum Source {
+    /// The copy kept between pages, if there is one.
+    Kept,
+    /// The database: a save found the kept copy out of date.
+    Database,
+}
+
+async fn load_response(state: &Data, id: i64, survey_id: &str, source: Source) -> Result<Option<Current>, WebError> {
+    let kept = if source == Source::Kept { state.responses.get(id) } else { None };
+    let (response, answers, survey) = match kept {
+        Some(kept) => {
+            let Some(survey) = state.surveys.get_or_reload(&state.db, kept.response.survey_version_id).await? else {
+                return Ok(None);
+            };
+            (kept.response.clone(), kept.answers.clone(), survey)
+        }
+        None => {
+            let loaded = state.db.read_small(move |conn| responses::with_answers(conn, id)).await?;
+            let Some((response, rows)) = loaded else {
+                state.responses.forget(id);
+                return Ok(None);
+            };
+            let Some(survey) = state.surveys.get_or_reload(&state.db, response.survey_version_id).await? else {
+                return Ok(None);
+            };
+            let answers = answers_from_stored(&survey.definition, rows.iter().map(|(q, v)| (q.as_str(), v.as_str())));
+            state.responses.keep(response.clone(), answers.clone());
+            (response, answers, survey)
+        }
     };
     if survey.definition.id != survey_id {
         return Ok(None);
     }
-    let answers = answers_from_stored(&survey.definition, rows.iter().map(|(q, v)| (q.as_str(), v.as_str())));
     let route = Route::compute(&survey.definition, Current::presets(&response), &answers);
     Ok(Some(Current { survey, response, answers, route }))
 }
@@ -300,6 +329,7 @@ pub async fn start(
             )
         })
         .await?;
+    state.responses.keep(response.clone(), Answers::new());
     let first =
         Route::compute(&survey.definition, Presets::default(), &Answers::new()).visible.first().copied().unwrap_or(0);
     let location = page_path(&survey_id, &survey.definition.pages[first].id);
@@ -371,6 +401,8 @@ async fn switch_language(state: &Data, current: &mut Current, requested: Option<
         let value = chosen.clone();
         state.db.write(move |conn| responses::set_language(conn, id, &value)).await?;
         current.response.language = chosen;
+        current.response.revision += 1;
+        state.responses.keep(current.response.clone(), current.answers.clone());
     }
     Ok(())
 }
@@ -449,26 +481,60 @@ pub async fn answer_page(
     CsrfForm(mut fields): CsrfForm,
 ) -> Result<HttpResponse, WebError> {
     let (survey_id, page_id) = path.into_inner();
-    let current = match require_current(&state, &req, &survey_id).await? {
+    let returning = fields.remove("return_to").is_some_and(|v| v.iter().any(|x| x == "check"));
+    let mut current = match require_current(&state, &req, &survey_id).await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
+    // A kept copy found out of date is read afresh and the page worked out
+    // again from it; out of date again means another tab is saving now.
+    for _ in 0..3 {
+        match save_answers(&state, &req, &current, &page_id, &fields, returning).await? {
+            Saved::Reply(reply) => return Ok(reply),
+            Saved::OutOfDate => {
+                let id = current.response.id;
+                current = match load_response(&state, id, &survey_id, Source::Database).await? {
+                    Some(c) => c,
+                    None => return Ok(see_other(&survey_path(&survey_id))),
+                };
+            }
+        }
+    }
+    Ok(see_other(&resume_location(&current)))
+}
+
+enum Saved {
+    Reply(HttpResponse),
+    /// Nothing saved: the response was written since it was read.
+    OutOfDate,
+}
+
+async fn save_answers(
+    state: &Data,
+    req: &HttpRequest,
+    current: &Current,
+    page_id: &str,
+    fields: &Fields,
+    returning: bool,
+) -> Result<Saved, WebError> {
+    let survey_id = current.survey_id();
     if current.response.is_submitted() {
-        return Ok(see_other(&format!("{}/done", survey_path(&survey_id))));
+        return Ok(Saved::Reply(see_other(&format!("{}/done", survey_path(survey_id)))));
     }
-    let index = page_index(&current, &page_id).ok_or(WebError::NotFound)?;
+    let index = page_index(current, page_id).ok_or(WebError::NotFound)?;
     if !current.route.contains(index) {
-        return Ok(see_other(&resume_location(&current)));
+        return Ok(Saved::Reply(see_other(&resume_location(current))));
     }
-    let returning = fields.remove("return_to").is_some_and(|v| v.iter().any(|x| x == "check"));
     let d = &current.survey.definition;
     let page = &d.pages[index];
-    let ics_codes: BTreeSet<String> = ics_choices(&state).into_iter().map(|c| c.code).collect();
+    let ics_codes: BTreeSet<String> = ics_choices(state).into_iter().map(|c| c.code).collect();
     let wording = current.wording();
     let ctx = Context { wording, ics_codes: &ics_codes, today: today() };
-    let input = match form::read_page(&ctx, page, &fields).map_err(|e| WebError::BadRequest(e.0))? {
+    let input = match form::read_page(&ctx, page, fields).map_err(|e| WebError::BadRequest(e.0))? {
         Ok(input) => input,
-        Err(errors) => return question_page(&state, &req, &current, index, &fields, &errors, returning),
+        Err(errors) => {
+            return question_page(state, req, current, index, fields, &errors, returning).map(Saved::Reply);
+        }
     };
 
     // The answers after this page, and what routing now hides.
@@ -495,11 +561,22 @@ pub async fn answer_page(
         removed,
         voice: q.sets_voice.then(|| route.voice.map(|v| v.code().to_string())),
         ics_code: matches!(q.kind, QuestionKind::IcsSelect).then(|| chosen_code(&q.id)),
+        revision: Some(current.response.revision),
     };
+    // The response as the save leaves it, kept for the next page.
+    let mut saved_response = current.response.clone();
+    let at = storage::now();
+    saved_response.revision += 1;
+    saved_response.updated_at = at;
+    if let Some(voice) = &save.voice {
+        saved_response.voice.clone_from(voice);
+    }
+    if let Some(ics_code) = &save.ics_code {
+        saved_response.ics_code.clone_from(ics_code);
+    }
     let response_id = current.response.id;
-    let saved = state.db.write(move |conn| responses::apply_page(conn, response_id, &save, storage::now())).await?;
-    if !saved {
-        return Ok(see_other(&format!("{}/done", survey_path(&survey_id))));
+    if !state.db.write(move |conn| responses::apply_page(conn, response_id, &save, at)).await? {
+        return Ok(Saved::OutOfDate);
     }
 
     // Next: back to check answers after a change, unless the change opened
@@ -512,16 +589,17 @@ pub async fn answer_page(
         .find(|&p| crate::journey::routing::answer_ids(d, p).iter().all(|id| answers.get(id).is_none()));
     let location = if returning {
         match next_unanswered {
-            Some(p) => format!("{}?change=1", page_path(&survey_id, &d.pages[p].id)),
-            None => format!("{}/check", survey_path(&survey_id)),
+            Some(p) => format!("{}?change=1", page_path(survey_id, &d.pages[p].id)),
+            None => format!("{}/check", survey_path(survey_id)),
         }
     } else {
         match route.next(index) {
-            Some(p) => page_path(&survey_id, &d.pages[p].id),
-            None => format!("{}/check", survey_path(&survey_id)),
+            Some(p) => page_path(survey_id, &d.pages[p].id),
+            None => format!("{}/check", survey_path(survey_id)),
         }
     };
-    Ok(see_other(&location))
+    state.responses.keep(saved_response, answers);
+    Ok(Saved::Reply(see_other(&location)))
 }
 
 // ---- check answers, submit, confirmation ----------------------------------
@@ -568,35 +646,53 @@ pub async fn submit(
     _form: CsrfForm,
 ) -> Result<HttpResponse, WebError> {
     let survey_id = path.into_inner();
-    let current = match require_current(&state, &req, &survey_id).await? {
+    let mut current = match require_current(&state, &req, &survey_id).await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
     let done = format!("{}/done", survey_path(&survey_id));
-    if current.response.is_submitted() {
-        return Ok(see_other(&done));
-    }
-    let d = &current.survey.definition;
-    if let Some(&missing) = current.route.missing_required(d, &current.answers).first() {
-        return Ok(see_other(&page_path(&survey_id, &d.pages[missing].id)));
-    }
-    // The result row (groups and scores) is stored with the submission.
-    let scoring = crate::index::scoring::Scoring::new(d);
-    let record = crate::index::record::record(d, &scoring, current.route.voice, &current.answers);
-    let r = &current.response;
-    let at = storage::now();
-    let row = ResultRow::new(r, &d.id, &scoring.signature, at.date(), record, (None, 1.0));
-    let (id, invitation) = (r.id, r.invitation_id);
-    state
-        .db
-        .write(move |conn| {
-            results::submit_with_result(conn, id, at, |conn| {
-                let (imd_quintile, base_weight) = results::invitation_strata(conn, invitation)?;
-                Ok(ResultRow { imd_quintile, base_weight, ..row })
+    // As with a page: a kept copy found out of date is read afresh. The
+    // fresh read of a response another tab has just submitted lands on
+    // the confirmation.
+    for _ in 0..3 {
+        if current.response.is_submitted() {
+            return Ok(see_other(&done));
+        }
+        let d = &current.survey.definition;
+        if let Some(&missing) = current.route.missing_required(d, &current.answers).first() {
+            return Ok(see_other(&page_path(&survey_id, &d.pages[missing].id)));
+        }
+        // The result row (groups and scores) is stored with the submission.
+        let scoring = crate::index::scoring::Scoring::new(d);
+        let record = crate::index::record::record(d, &scoring, current.route.voice, &current.answers);
+        let r = &current.response;
+        let at = storage::now();
+        let row = ResultRow::new(r, &d.id, &scoring.signature, at.date(), record, (None, 1.0));
+        let (id, revision, invitation) = (r.id, r.revision, r.invitation_id);
+        let submitted = state
+            .db
+            .write(move |conn| {
+                results::submit_with_result(conn, id, revision, at, |conn| {
+                    let (imd_quintile, base_weight) = results::invitation_strata(conn, invitation)?;
+                    Ok(ResultRow { imd_quintile, base_weight, ..row })
+                })
             })
-        })
-        .await?;
-    Ok(see_other(&done))
+            .await?;
+        if submitted {
+            let mut response = current.response;
+            response.status = responses::SUBMITTED.to_string();
+            response.submitted_at = Some(at);
+            response.updated_at = at;
+            response.revision += 1;
+            state.responses.keep(response, current.answers);
+            return Ok(see_other(&done));
+        }
+        current = match load_response(&state, id, &survey_id, Source::Database).await? {
+            Some(c) => c,
+            None => return Ok(see_other(&survey_path(&survey_id))),
+        };
+    }
+    Ok(see_other(&format!("{}/check", survey_path(&survey_id))))
 }
 
 pub async fn confirmation(state: Data, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, WebError> {
@@ -660,6 +756,7 @@ pub async fn save(
     let expires = storage::now() + Duration::days(i64::from(state.settings.in_progress_days));
     let id = current.response.id;
     state.db.write(move |conn| responses::set_resume(conn, id, &token_hash, &code_hash, expires)).await?;
+    state.responses.forget(id);
     let wording = current.wording();
     let title = wording.ui("saved_title", &[]);
     let data = extend(
@@ -686,6 +783,7 @@ async fn resume_response(state: &Data, response: Response) -> Result<HttpRespons
     let rows = state.db.run(move |conn| responses::answer_values(conn, id)).await?;
     let answers = answers_from_stored(&survey.definition, rows.iter().map(|(q, v)| (q.as_str(), v.as_str())));
     let route = Route::compute(&survey.definition, Current::presets(&response), &answers);
+    state.responses.keep(response.clone(), answers.clone());
     let current = Current { survey, response, answers, route };
     Ok(HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, resume_location(&current))).finish())
 }
@@ -809,6 +907,7 @@ pub async fn delete(
     }
     let id = current.response.id;
     state.db.write(move |conn| responses::delete_in_progress(conn, id)).await?;
+    state.responses.forget(id);
     let wording = current.wording();
     let title = wording.ui("deleted_title", &[]);
     let data = extend(base(&state, &req, &wording, &title, &survey_path(&survey_id)), json!({ "deleted": true }));
