@@ -10,9 +10,12 @@
 //! The registry lives in `AppState`; nothing here is global.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use crate::definitions::{self, SurveyDefinition};
+use serde_json::Value;
+
+use crate::definitions::{self, SurveyDefinition, Voice};
+use crate::journey::{Wording, view};
 use crate::storage::surveys::{self, SurveyVersion};
 use crate::storage::{Db, DbConn, StorageError};
 
@@ -20,6 +23,21 @@ use crate::storage::{Db, DbConn, StorageError};
 pub struct PublishedSurvey {
     pub version: SurveyVersion,
     pub definition: SurveyDefinition,
+    /// The interface wording every page carries, by language and voice,
+    /// worked out once instead of on every page.
+    ui: Mutex<BTreeMap<(String, Option<Voice>), Value>>,
+}
+
+impl PublishedSurvey {
+    pub fn new(version: SurveyVersion, definition: SurveyDefinition) -> Self {
+        PublishedSurvey { version, definition, ui: Mutex::default() }
+    }
+
+    /// The interface wording for pages in `wording`'s language and voice.
+    pub fn ui(&self, wording: &Wording<'_>) -> Value {
+        let mut held = self.ui.lock().unwrap_or_else(|e| e.into_inner());
+        held.entry((wording.language.to_string(), wording.voice)).or_insert_with(|| view::ui(wording)).clone()
+    }
 }
 
 /// One consistent view of the released versions.
@@ -149,7 +167,7 @@ fn read(conn: &mut DbConn, previous: &Snapshot) -> Result<Snapshot, StorageError
                 })?
             }
         };
-        by_id.insert(version.id, Arc::new(PublishedSurvey { version, definition }));
+        by_id.insert(version.id, Arc::new(PublishedSurvey::new(version, definition)));
     }
     Ok(Snapshot { by_id, stamp })
 }

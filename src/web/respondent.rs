@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::csrf::{self, CsrfForm};
 use super::errors::WebError;
 use super::registry::PublishedSurvey;
+use super::response_cache::Kept;
 use crate::app::AppState;
 use crate::definitions::{AnswerValue, Answers, QuestionKind, Voice};
 use crate::invitations::tokens;
@@ -136,12 +137,13 @@ enum Source {
 
 async fn load_response(state: &Data, id: i64, survey_id: &str, source: Source) -> Result<Option<Current>, WebError> {
     let kept = if source == Source::Kept { state.responses.get(id) } else { None };
-    let (response, answers, survey) = match kept {
+    let (response, answers, route, survey) = match kept {
         Some(kept) => {
             let Some(survey) = state.surveys.get_or_reload(&state.db, kept.response.survey_version_id).await? else {
                 return Ok(None);
             };
-            (kept.response.clone(), kept.answers.clone(), survey)
+            let Kept { response, answers, route } = Kept::clone(&kept);
+            (response, answers, route, survey)
         }
         None => {
             let loaded = state.db.read_small(move |conn| responses::with_answers(conn, id)).await?;
@@ -152,15 +154,16 @@ async fn load_response(state: &Data, id: i64, survey_id: &str, source: Source) -
             let Some(survey) = state.surveys.get_or_reload(&state.db, response.survey_version_id).await? else {
                 return Ok(None);
             };
-            let answers = answers_from_stored(&survey.definition, rows.iter().map(|(q, v)| (q.as_str(), v.as_str())));
-            state.responses.keep(response.clone(), answers.clone());
-            (response, answers, survey)
+            let d = &survey.definition;
+            let answers = answers_from_stored(d, rows.iter().map(|(q, v)| (q.as_str(), v.as_str())));
+            let route = Route::compute(d, Current::presets(&response), &answers);
+            state.responses.keep(response.clone(), answers.clone(), route.clone());
+            (response, answers, route, survey)
         }
     };
     if survey.definition.id != survey_id {
         return Ok(None);
     }
-    let route = Route::compute(&survey.definition, Current::presets(&response), &answers);
     Ok(Some(Current { survey, response, answers, route }))
 }
 
@@ -195,19 +198,28 @@ fn in_language(wording: &Wording<'_>, path: &str) -> String {
 }
 
 /// What every respondent page carries: language, wording, links, CSRF token.
-fn base(state: &AppState, req: &HttpRequest, wording: &Wording<'_>, title: &str, path: &str) -> Value {
+fn base(
+    state: &AppState,
+    req: &HttpRequest,
+    survey: &PublishedSurvey,
+    wording: &Wording<'_>,
+    title: &str,
+    path: &str,
+) -> Value {
     let d = wording.definition;
     let survey_title = wording.text(&d.title);
-    json!({
+    let mut page = json!({
         "lang": wording.language,
         "title": if title == survey_title { title.to_string() } else { format!("{title} - {survey_title}") },
         "service_name": survey_title,
         "home_href": in_language(wording, &survey_path(&d.id)),
         "privacy_href": in_language(wording, &format!("{}/privacy", survey_path(&d.id))),
-        "ui": view::ui(wording),
         "languages": view::language_links(d, wording.language, path),
         "csrf": csrf::token(req, state.secret.expose()),
-    })
+    });
+    // Moved in, not copied as `json!` would.
+    page["ui"] = survey.ui(wording);
+    page
 }
 
 fn extend(mut value: Value, more: Value) -> Value {
@@ -271,7 +283,7 @@ pub async fn start_page(
     let language = crate::journey::wording::choose_language(d, query.lang.as_deref());
     let wording = Wording::new(d, language, None);
     let page = extend(
-        base(&state, &req, &wording, wording.text(&d.title), &survey_path(&survey_id)),
+        base(&state, &req, &survey, &wording, wording.text(&d.title), &survey_path(&survey_id)),
         json!({
             "about": about_view(&wording),
             "action": format!("{}/start?lang={language}", survey_path(&survey_id)),
@@ -329,9 +341,9 @@ pub async fn start(
             )
         })
         .await?;
-    state.responses.keep(response.clone(), Answers::new());
-    let first =
-        Route::compute(&survey.definition, Presets::default(), &Answers::new()).visible.first().copied().unwrap_or(0);
+    let route = Route::compute(&survey.definition, Presets::default(), &Answers::new());
+    let first = route.visible.first().copied().unwrap_or(0);
+    state.responses.keep(response.clone(), Answers::new(), route);
     let location = page_path(&survey_id, &survey.definition.pages[first].id);
     Ok(HttpResponse::SeeOther()
         .cookie(response_cookie(&state, &survey_id, response.id))
@@ -365,7 +377,7 @@ pub async fn privacy(
     let wording = Wording::new(d, language, None);
     let title = wording.ui("privacy_title", &[]);
     let page = extend(
-        base(&state, &req, &wording, &title, &format!("{}/privacy", survey_path(&survey_id))),
+        base(&state, &req, &survey, &wording, &title, &format!("{}/privacy", survey_path(&survey_id))),
         json!({
             "survey_title": wording.text(&d.title),
             "about": about_view(&wording),
@@ -402,7 +414,7 @@ async fn switch_language(state: &Data, current: &mut Current, requested: Option<
         state.db.write(move |conn| responses::set_language(conn, id, &value)).await?;
         current.response.language = chosen;
         current.response.revision += 1;
-        state.responses.keep(current.response.clone(), current.answers.clone());
+        state.responses.keep(current.response.clone(), current.answers.clone(), current.route.clone());
     }
     Ok(())
 }
@@ -421,7 +433,10 @@ fn question_page(
     let wording = current.wording();
     let id = current.survey_id();
     let path = page_path(id, &page.id);
-    let question = view::question(&wording, page, fields, errors, &ics_choices(state));
+    // The ICS list is only shown on its own page.
+    let asks_ics = matches!(page.question.kind, QuestionKind::IcsSelect);
+    let choices = if asks_ics { ics_choices(state) } else { Vec::new() };
+    let question = view::question(&wording, page, fields, errors, &choices);
     let heading = question["heading"].as_str().unwrap_or_default().to_string();
     let back = if returning {
         format!("{}/check", survey_path(id))
@@ -431,10 +446,9 @@ fn question_page(
             None => survey_path(id),
         }
     };
-    let data = extend(
-        base(state, req, &wording, &heading, &path),
+    let mut data = extend(
+        base(state, req, &current.survey, &wording, &heading, &path),
         json!({
-            "question": question,
             "errors": view::error_summary(errors),
             "progress": view::progress(&wording, &current.route, index),
             "action": path,
@@ -444,6 +458,7 @@ fn question_page(
             "delete_href": format!("{}/delete", survey_path(id)),
         }),
     );
+    data["question"] = question;
     // A page with mistakes is still 200: it is the page, re-rendered.
     render(state, "respondent/question", data)
 }
@@ -527,7 +542,10 @@ async fn save_answers(
     }
     let d = &current.survey.definition;
     let page = &d.pages[index];
-    let ics_codes: BTreeSet<String> = ics_choices(state).into_iter().map(|c| c.code).collect();
+    let ics_codes: BTreeSet<String> = match page.question.kind {
+        QuestionKind::IcsSelect => ics_choices(state).into_iter().map(|c| c.code).collect(),
+        _ => BTreeSet::new(),
+    };
     let wording = current.wording();
     let ctx = Context { wording, ics_codes: &ics_codes, today: today() };
     let input = match form::read_page(&ctx, page, fields).map_err(|e| WebError::BadRequest(e.0))? {
@@ -598,7 +616,7 @@ async fn save_answers(
             None => format!("{}/check", survey_path(survey_id)),
         }
     };
-    state.responses.keep(saved_response, answers);
+    state.responses.keep(saved_response, answers, route);
     Ok(Saved::Reply(see_other(&location)))
 }
 
@@ -630,7 +648,7 @@ pub async fn check_answers(
     let title = wording.ui("check_answers_title", &[]);
     let back = current.route.visible.last().map(|&p| page_path(&survey_id, &d.pages[p].id));
     let data = extend(
-        base(&state, &req, &wording, &title, &format!("{}/check", survey_path(&survey_id))),
+        base(&state, &req, &current.survey, &wording, &title, &format!("{}/check", survey_path(&survey_id))),
         json!({ "rows": rows, "action": format!("{}/submit", survey_path(&survey_id)), "back_href": back }),
     );
     render(&state, "respondent/check", data)
@@ -684,7 +702,7 @@ pub async fn submit(
             response.submitted_at = Some(at);
             response.updated_at = at;
             response.revision += 1;
-            state.responses.keep(response, current.answers);
+            state.responses.keep(response, current.answers, current.route);
             return Ok(see_other(&done));
         }
         current = match load_response(&state, id, &survey_id, Source::Database).await? {
@@ -707,7 +725,7 @@ pub async fn confirmation(state: Data, req: HttpRequest, path: web::Path<String>
     let wording = current.wording();
     let title = wording.ui("confirmation_title", &[]);
     let data = extend(
-        base(&state, &req, &wording, &title, &format!("{}/done", survey_path(&survey_id))),
+        base(&state, &req, &current.survey, &wording, &title, &format!("{}/done", survey_path(&survey_id))),
         json!({ "reference": current.response.reference }),
     );
     render(&state, "respondent/done", data)
@@ -729,7 +747,7 @@ pub async fn save_page(state: Data, req: HttpRequest, path: web::Path<String>) -
     let title = wording.ui("save_later", &[]);
     let back = resume_location(&current);
     let data = extend(
-        base(&state, &req, &wording, &title, &format!("{}/save", survey_path(&survey_id))),
+        base(&state, &req, &current.survey, &wording, &title, &format!("{}/save", survey_path(&survey_id))),
         json!({ "saved_intro": saved_intro(&state, &wording), "action": format!("{}/save", survey_path(&survey_id)), "back_href": back }),
     );
     render(&state, "respondent/save", data)
@@ -760,7 +778,7 @@ pub async fn save(
     let wording = current.wording();
     let title = wording.ui("saved_title", &[]);
     let data = extend(
-        base(&state, &req, &wording, &title, &format!("{}/save", survey_path(&survey_id))),
+        base(&state, &req, &current.survey, &wording, &title, &format!("{}/save", survey_path(&survey_id))),
         json!({
             "saved_intro": saved_intro(&state, &wording),
             "link": format!("{}/resume/{link_token}", state.settings.base_url),
@@ -783,7 +801,7 @@ async fn resume_response(state: &Data, response: Response) -> Result<HttpRespons
     let rows = state.db.run(move |conn| responses::answer_values(conn, id)).await?;
     let answers = answers_from_stored(&survey.definition, rows.iter().map(|(q, v)| (q.as_str(), v.as_str())));
     let route = Route::compute(&survey.definition, Current::presets(&response), &answers);
-    state.responses.keep(response.clone(), answers.clone());
+    state.responses.keep(response.clone(), answers.clone(), route.clone());
     let current = Current { survey, response, answers, route };
     Ok(HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, resume_location(&current))).finish())
 }
@@ -884,7 +902,7 @@ pub async fn delete_page(state: Data, req: HttpRequest, path: web::Path<String>)
     let wording = current.wording();
     let title = wording.ui("delete_title", &[]);
     let data = extend(
-        base(&state, &req, &wording, &title, &format!("{}/delete", survey_path(&survey_id))),
+        base(&state, &req, &current.survey, &wording, &title, &format!("{}/delete", survey_path(&survey_id))),
         json!({ "action": format!("{}/delete", survey_path(&survey_id)), "back_href": resume_location(&current) }),
     );
     render(&state, "respondent/delete", data)
@@ -910,7 +928,10 @@ pub async fn delete(
     state.responses.forget(id);
     let wording = current.wording();
     let title = wording.ui("deleted_title", &[]);
-    let data = extend(base(&state, &req, &wording, &title, &survey_path(&survey_id)), json!({ "deleted": true }));
+    let data = extend(
+        base(&state, &req, &current.survey, &wording, &title, &survey_path(&survey_id)),
+        json!({ "deleted": true }),
+    );
     let body = state.templates.render("respondent/delete", &data)?;
     Ok(HttpResponse::Ok().cookie(removal_cookie(&survey_id)).content_type("text/html; charset=utf-8").body(body))
 }
@@ -946,7 +967,7 @@ pub async fn invited_start_page(
     let language = crate::journey::wording::choose_language(d, invitation.language.as_deref());
     let wording = Wording::new(d, language, invitation.voice.as_deref().and_then(Voice::from_code));
     let page = extend(
-        base(&state, &req, &wording, wording.text(&d.title), &format!("/s/{token}")),
+        base(&state, &req, &survey, &wording, wording.text(&d.title), &format!("/s/{token}")),
         json!({ "about": about_view(&wording), "action": format!("/s/{token}") }),
     );
     let mut page = page;

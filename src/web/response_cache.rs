@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::definitions::Answers;
+use crate::journey::Route;
 use crate::storage::responses::Response;
 
 /// Enough for every respondent active within `FRESH_FOR` at thousands of
@@ -25,11 +26,13 @@ const CAPACITY: usize = 20_000;
 /// How long a copy may be shown without reading the database.
 const FRESH_FOR: Duration = Duration::from_secs(300);
 
-/// A response and its answers as last read or written by this process.
+/// A response and its answers as last read or written by this process,
+/// with the pages they route through.
 #[derive(Debug, Clone)]
 pub struct Kept {
     pub response: Response,
     pub answers: Answers,
+    pub route: Route,
 }
 
 pub struct ResponseCache {
@@ -54,8 +57,8 @@ impl ResponseCache {
     }
 
     /// Keeps a response as it now stands in the database.
-    pub fn keep(&self, response: Response, answers: Answers) {
-        self.entries.insert(response.id, (Instant::now(), Arc::new(Kept { response, answers })));
+    pub fn keep(&self, response: Response, answers: Answers, route: Route) {
+        self.entries.insert(response.id, (Instant::now(), Arc::new(Kept { response, answers, route })));
     }
 
     /// Drops a copy that may no longer match the database.
@@ -97,8 +100,9 @@ mod tests {
     fn keeps_the_latest_copy_until_forgotten() {
         let cache = ResponseCache::default();
         assert!(cache.get(7).is_none());
-        cache.keep(response(7, 0), Answers::new());
-        cache.keep(response(7, 1), Answers::new());
+        let route = Route { visible: vec![0, 1], voice: None };
+        cache.keep(response(7, 0), Answers::new(), route.clone());
+        cache.keep(response(7, 1), Answers::new(), route);
         assert_eq!(cache.get(7).unwrap().response.revision, 1);
         assert!(cache.get(8).is_none());
         cache.forget(7);

@@ -127,6 +127,10 @@ const ADMIN: Need = Need::Role(Role::Admin);
 const LEAD_OR_ANALYST: Need = AnyOf(&[Role::SurveyLead, Role::Analyst]);
 
 pub static ROUTES: &[Entry] = &[
+    // First, since paths are tried in order and this one takes nearly
+    // every request: a question page, shown and answered.
+    entry!(Get "/surveys/{survey_id}/q/{page_id}", Anonymous, respondent::show_page),
+    entry!(Post "/surveys/{survey_id}/q/{page_id}", Anonymous, respondent::answer_page),
     // Service
     entry!(Get "/healthz", Anonymous, health::healthz),
     entry!(Get "/assets/{name}", Anonymous, assets::asset),
@@ -141,8 +145,6 @@ pub static ROUTES: &[Entry] = &[
     entry!(Get "/surveys/{survey_id}", Anonymous, respondent::start_page),
     entry!(Post "/surveys/{survey_id}/start", Anonymous, respondent::start),
     entry!(Get "/surveys/{survey_id}/privacy", Anonymous, respondent::privacy),
-    entry!(Get "/surveys/{survey_id}/q/{page_id}", Anonymous, respondent::show_page),
-    entry!(Post "/surveys/{survey_id}/q/{page_id}", Anonymous, respondent::answer_page),
     entry!(Get "/surveys/{survey_id}/check", Anonymous, respondent::check_answers),
     entry!(Post "/surveys/{survey_id}/submit", Anonymous, respondent::submit),
     entry!(Get "/surveys/{survey_id}/done", Anonymous, respondent::confirmation),
