@@ -207,6 +207,56 @@ async fn changing_an_answer_discards_hidden_answers(db: TestDb) {
     assert!(rows.contains(&"told_once".to_string()));
 }
 
+/// Two server processes on one database, one browser moving between them:
+/// a page worked out from one process's kept copy of the response, after
+/// the other process changed it, is worked out again from the database,
+/// so an answer routing now hides is never saved.
+async fn a_page_from_an_out_of_date_copy_is_worked_out_again(db: TestDb) {
+    let (app_a, app_b) = (TestApp::spawn(&db).await, TestApp::spawn(&db).await);
+    let on_a = Walker::new(&app_a, "format_example");
+    // The same browser (cookie jar) on the other process.
+    let on_b = Walker { app: &app_b, client: on_a.client.clone(), ..Walker::new(&app_b, "format_example") };
+    let answer = |walker: &'static str, page: &'static str, pairs: Vec<(&'static str, &'static str)>| {
+        let walker = if walker == "a" { &on_a } else { &on_b };
+        async move {
+            let path = format!("/surveys/format_example/q/{page}");
+            let got = walker.get(&path).await;
+            assert_eq!(got.status, 200, "{page}: {}", got.body);
+            let mut all = vec![("csrf_token".to_string(), got.csrf())];
+            all.extend(pairs.into_iter().map(|(a, b)| (a.to_string(), b.to_string())));
+            let (status, location, body) = walker.post(&path, &all).await;
+            assert_eq!(status, 303, "{page}: {body}");
+            location.unwrap()
+        }
+    };
+    let start = on_a.get("/surveys/format_example").await;
+    on_a.post("/surveys/format_example/start", &Walker::pairs(&start.csrf(), &Default::default())).await;
+    answer("a", "voice", vec![("voice", "self")]).await;
+    let next = answer("a", "told_once", vec![("told_once", "agree")]).await;
+    assert_eq!(next, "/surveys/format_example/q/records_shared");
+    // Changed on B: `records_shared` is no longer asked.
+    let next = answer("b", "told_once", vec![("told_once", "disagree")]).await;
+    assert_eq!(next, "/surveys/format_example/q/services");
+    // A still shows its copy's page, but answering it saves nothing hidden.
+    let next = answer("a", "records_shared", vec![("records_shared", "agree")]).await;
+    assert_eq!(next, "/surveys/format_example/q/services", "back on the route the database holds");
+    let stored: Vec<(String, String)> = app_a
+        .state
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use joinedup::storage::schema::answers;
+            Ok(answers::table.select((answers::question_id, answers::value)).order(answers::question_id).load(conn)?)
+        })
+        .await
+        .unwrap();
+    let stored: Vec<(&str, &str)> = stored.iter().map(|(q, v)| (q.as_str(), v.as_str())).collect();
+    assert_eq!(stored, vec![("told_once", "disagree"), ("voice", "self")]);
+    // And A's next page is worked out from the database too.
+    let next = answer("a", "services", vec![("services", "none")]).await;
+    assert_eq!(next, "/surveys/format_example/q/anything_else");
+}
+
 async fn double_submits_make_one_submission(db: TestDb) {
     let app = TestApp::spawn(&db).await;
     let mut walker = Walker::new(&app, "leaving_hospital");
@@ -362,6 +412,7 @@ on_each_backend_async!(
     errors_re_render_with_a_summary_and_keep_answers,
     tampered_forms_are_refused,
     changing_an_answer_discards_hidden_answers,
+    a_page_from_an_out_of_date_copy_is_worked_out_again,
     double_submits_make_one_submission,
     save_resume_and_delete,
     invitations_preset_voice_and_area,

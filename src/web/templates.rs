@@ -50,26 +50,84 @@ const PAGES: &[(&str, &str)] = embedded!(
 /// Pieces shared by several staff pages.
 const PARTIALS: &[(&str, &str)] = embedded!("surveys_table", "admin/roles_field", "admin/password_field");
 
+/// Each page is also registered without its `{{#> layout}}` wrapper, under
+/// its name with this suffix, for `render_owned`.
+const BODY: &str = "#body";
+/// The layout as a template with the page's rendered body put in place.
+const LAYOUT_AROUND: &str = "layout#around";
+
+/// A page's own part: its source inside `{{#> layout}} ... {{/layout}}`.
+fn page_body(source: &str) -> Option<&str> {
+    source.trim_end().strip_prefix("{{#> layout}}")?.strip_suffix("{{/layout}}")
+}
+
 pub fn registry() -> Result<Handlebars<'static>, Box<handlebars::TemplateError>> {
     let mut hb = Handlebars::new();
     hb.set_dev_mode(false);
-    hb.register_partial("layout", include_str!("../../templates/layout.hbs")).map_err(Box::new)?;
+    let layout = include_str!("../../templates/layout.hbs");
+    hb.register_partial("layout", layout).map_err(Box::new)?;
+    // The body is HTML this module rendered and escaped.
+    hb.register_template_string(LAYOUT_AROUND, layout.replace("{{> @partial-block }}", "{{{page_body}}}"))
+        .map_err(Box::new)?;
     for (name, source) in PARTIALS {
         hb.register_partial(name, *source).map_err(Box::new)?;
     }
     for (name, source) in PAGES {
         hb.register_template_string(name, source).map_err(Box::new)?;
+        if let Some(body) = page_body(source) {
+            hb.register_template_string(&format!("{name}{BODY}"), body).map_err(Box::new)?;
+        }
     }
     Ok(hb)
 }
 
 /// Renders a page from data the caller hands over. `Handlebars::render`
-/// would first copy the whole value into its own context; a respondent
-/// page's data is a few hundred strings, copied on every request.
+/// would first copy the whole value into its own context, and the
+/// `{{#> layout}}` partial block copies it again; a respondent page's data
+/// is a few hundred strings, copied on every request. So the page's body
+/// is rendered first, then the layout around it, from the one context.
 pub fn render_owned(
     hb: &Handlebars<'_>,
     name: &str,
     data: serde_json::Value,
 ) -> Result<String, handlebars::RenderError> {
-    hb.render_with_context(name, &handlebars::Context::from(data))
+    let mut context = handlebars::Context::from(data);
+    let body_name = format!("{name}{BODY}");
+    if !hb.has_template(&body_name) {
+        return hb.render_with_context(name, &context);
+    }
+    let body = hb.render_with_context(&body_name, &context)?;
+    if let Some(map) = context.data_mut().as_object_mut() {
+        map.insert("page_body".to_string(), serde_json::Value::String(body));
+    }
+    hb.render_with_context(LAYOUT_AROUND, &context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Rendering a page's body and then the layout around it gives the page
+    /// the `{{#> layout}}` block gives, but for indentation.
+    #[test]
+    fn body_then_layout_is_the_page() {
+        let hb = registry().unwrap();
+        let data = json!({
+            "lang": "en",
+            "title": "A <title>",
+            "ui": crate::journey::view::catalogue_ui("en"),
+            "errors": [{ "href": "#q", "text": "Choose one & go on" }],
+            "back_href": "/back",
+            "privacy_href": "/privacy",
+            "reference": "ABC-123",
+        });
+        let words = |html: String| html.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (name, _) in PAGES {
+            let whole = hb.render(name, &data).unwrap();
+            let parts = render_owned(&hb, name, data.clone()).unwrap();
+            assert_eq!(words(whole), words(parts), "{name}");
+        }
+        assert!(hb.has_template("respondent/question#body"));
+    }
 }
