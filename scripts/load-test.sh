@@ -82,6 +82,16 @@ fi
 status=0
 wait "$driver_pid" || status=$?
 sed -n '/== joinedup load figures ==/,$p' "$work/driver.log"
+# The server's own CPU time (user + system, every thread) over the run: a
+# figure that depends less than throughput on what else the machine does.
+if [ "$kill" = 0 ] && [ -r "/proc/$server_pid/stat" ]; then
+  ticks=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+  submits=$(sed -n 's/^page submits (POST + redirected GET): \([0-9]*\).*/\1/p' "$work/driver.log")
+  if [ -n "$submits" ] && [ "$submits" -gt 0 ]; then
+    awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$submits" \
+      'BEGIN { printf "server CPU: %.0f us per page submit (%.1f s in all)\n", t / hz * 1e6 / n, t / hz }'
+  fi
+fi
 if [ "$status" != 0 ]; then
   echo "load run failed (exit $status):" >&2
   tail -20 "$work/driver.log" >&2
