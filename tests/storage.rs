@@ -193,8 +193,14 @@ fn saves_name_the_revision_they_were_worked_out_from(db: TestDb) {
     assert_eq!(responses::by_id(&mut conn, id).unwrap().unwrap().revision, 1);
     assert_eq!(responses::answers_of(&mut conn, id).unwrap()[0].value, "agree");
     assert!(!responses::submit(&mut conn, id, Some(0), at).unwrap(), "nor is a submit from revision 0");
-    assert!(responses::submit(&mut conn, id, Some(1), at).unwrap());
+    // An update that does not bump the revision itself (an older server in
+    // a rolling deploy, a hand-run fix) still counts.
+    let update = diesel::sql_query(format!("UPDATE responses SET language = 'cy' WHERE id = {id}"));
+    diesel::RunQueryDsl::execute(update, &mut **conn).unwrap();
     assert_eq!(responses::by_id(&mut conn, id).unwrap().unwrap().revision, 2);
+    assert!(!responses::submit(&mut conn, id, Some(1), at).unwrap());
+    assert!(responses::submit(&mut conn, id, Some(2), at).unwrap());
+    assert_eq!(responses::by_id(&mut conn, id).unwrap().unwrap().revision, 3);
 }
 
 fn concurrent_submits_count_once(db: TestDb) {

@@ -121,17 +121,25 @@ impl Current {
     }
 }
 
-async fn load_current(state: &Data, req: &HttpRequest, survey_id: &str) -> Result<Option<Current>, WebError> {
+async fn load_current(
+    state: &Data,
+    req: &HttpRequest,
+    survey_id: &str,
+    source: Source,
+) -> Result<Option<Current>, WebError> {
     let Some(id) = cookie_response_id(state, req, survey_id) else { return Ok(None) };
-    load_response(state, id, survey_id, Source::Kept).await
+    load_response(state, id, survey_id, source).await
 }
 
 /// Where a response is read from.
 #[derive(Clone, Copy, PartialEq)]
 enum Source {
-    /// The copy kept between pages, if there is one.
+    /// The copy kept between pages, if there is one: the question pages.
     Kept,
-    /// The database: a save found the kept copy out of date.
+    /// The database: a save found the kept copy out of date, or the page
+    /// is one a respondent sees once (check answers, confirmation, save,
+    /// delete), where showing what another process changed matters more
+    /// than a read.
     Database,
 }
 
@@ -172,8 +180,9 @@ async fn require_current(
     state: &Data,
     req: &HttpRequest,
     survey_id: &str,
+    source: Source,
 ) -> Result<Result<Current, HttpResponse>, WebError> {
-    Ok(match load_current(state, req, survey_id).await? {
+    Ok(match load_current(state, req, survey_id, source).await? {
         Some(current) => Ok(current),
         None => Err(see_other(&survey_path(survey_id))),
     })
@@ -217,7 +226,7 @@ fn base(
         "languages": view::language_links(d, wording.language, path),
         "csrf": csrf::token(req, state.secret.expose()),
     });
-    // Moved in, not copied as `json!` would.
+    // Moved in: `json!` would serialise a second copy.
     page["ui"] = survey.ui(wording);
     page
 }
@@ -303,7 +312,7 @@ pub async fn start(
     _form: CsrfForm,
 ) -> Result<HttpResponse, WebError> {
     let survey_id = path.into_inner();
-    if let Some(current) = load_current(&state, &req, &survey_id).await?
+    if let Some(current) = load_current(&state, &req, &survey_id, Source::Kept).await?
         && !current.response.is_submitted()
     {
         return Ok(see_other(&resume_location(&current)));
@@ -413,8 +422,8 @@ async fn switch_language(state: &Data, current: &mut Current, requested: Option<
         let value = chosen.clone();
         state.db.write(move |conn| responses::set_language(conn, id, &value)).await?;
         current.response.language = chosen;
-        current.response.revision += 1;
-        state.responses.keep(current.response.clone(), current.answers.clone(), current.route.clone());
+        // The next page reads the response afresh.
+        state.responses.forget(id);
     }
     Ok(())
 }
@@ -471,7 +480,7 @@ pub async fn show_page(
     query: web::Query<LangQuery>,
 ) -> Result<HttpResponse, WebError> {
     let (survey_id, page_id) = path.into_inner();
-    let mut current = match require_current(&state, &req, &survey_id).await? {
+    let mut current = match require_current(&state, &req, &survey_id, Source::Kept).await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
@@ -497,7 +506,7 @@ pub async fn answer_page(
 ) -> Result<HttpResponse, WebError> {
     let (survey_id, page_id) = path.into_inner();
     let returning = fields.remove("return_to").is_some_and(|v| v.iter().any(|x| x == "check"));
-    let mut current = match require_current(&state, &req, &survey_id).await? {
+    let mut current = match require_current(&state, &req, &survey_id, Source::Kept).await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
@@ -629,7 +638,7 @@ pub async fn check_answers(
     query: web::Query<LangQuery>,
 ) -> Result<HttpResponse, WebError> {
     let survey_id = path.into_inner();
-    let mut current = match require_current(&state, &req, &survey_id).await? {
+    let mut current = match require_current(&state, &req, &survey_id, Source::Database).await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
@@ -664,7 +673,7 @@ pub async fn submit(
     _form: CsrfForm,
 ) -> Result<HttpResponse, WebError> {
     let survey_id = path.into_inner();
-    let mut current = match require_current(&state, &req, &survey_id).await? {
+    let mut current = match require_current(&state, &req, &survey_id, Source::Kept).await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
@@ -715,7 +724,7 @@ pub async fn submit(
 
 pub async fn confirmation(state: Data, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, WebError> {
     let survey_id = path.into_inner();
-    let current = match require_current(&state, &req, &survey_id).await? {
+    let current = match require_current(&state, &req, &survey_id, Source::Database).await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
@@ -739,7 +748,7 @@ fn saved_intro(state: &AppState, wording: &Wording<'_>) -> String {
 
 pub async fn save_page(state: Data, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, WebError> {
     let survey_id = path.into_inner();
-    let current = match require_current(&state, &req, &survey_id).await? {
+    let current = match require_current(&state, &req, &survey_id, Source::Database).await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
@@ -762,7 +771,7 @@ pub async fn save(
     _form: CsrfForm,
 ) -> Result<HttpResponse, WebError> {
     let survey_id = path.into_inner();
-    let current = match require_current(&state, &req, &survey_id).await? {
+    let current = match require_current(&state, &req, &survey_id, Source::Database).await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
@@ -773,8 +782,13 @@ pub async fn save(
     let (token_hash, code_hash) = (tokens::hash(&link_token), tokens::hash(&tokens::normalise_code(&code)));
     let expires = storage::now() + Duration::days(i64::from(state.settings.in_progress_days));
     let id = current.response.id;
-    state.db.write(move |conn| responses::set_resume(conn, id, &token_hash, &code_hash, expires)).await?;
+    let stored = state.db.write(move |conn| responses::set_resume(conn, id, &token_hash, &code_hash, expires)).await?;
     state.responses.forget(id);
+    if !stored {
+        // Submitted or deleted since it was read: the confirmation page
+        // shows which (or sends the respondent to the start).
+        return Ok(see_other(&format!("{}/done", survey_path(&survey_id))));
+    }
     let wording = current.wording();
     let title = wording.ui("saved_title", &[]);
     let data = extend(
@@ -892,7 +906,7 @@ pub async fn resume_code(state: Data, req: HttpRequest, CsrfForm(fields): CsrfFo
 
 pub async fn delete_page(state: Data, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, WebError> {
     let survey_id = path.into_inner();
-    let current = match require_current(&state, &req, &survey_id).await? {
+    let current = match require_current(&state, &req, &survey_id, Source::Database).await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
@@ -916,7 +930,7 @@ pub async fn delete(
     _form: CsrfForm,
 ) -> Result<HttpResponse, WebError> {
     let survey_id = path.into_inner();
-    let current = match require_current(&state, &req, &survey_id).await? {
+    let current = match require_current(&state, &req, &survey_id, Source::Database).await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
@@ -924,8 +938,12 @@ pub async fn delete(
         return Ok(see_other(&format!("{}/done", survey_path(&survey_id))));
     }
     let id = current.response.id;
-    state.db.write(move |conn| responses::delete_in_progress(conn, id)).await?;
+    let deleted = state.db.write(move |conn| responses::delete_in_progress(conn, id)).await?;
     state.responses.forget(id);
+    if !deleted {
+        // Submitted since it was read (another tab): it stays, and counts.
+        return Ok(see_other(&format!("{}/done", survey_path(&survey_id))));
+    }
     let wording = current.wording();
     let title = wording.ui("deleted_title", &[]);
     let data = extend(

@@ -93,7 +93,7 @@ pub fn render_owned(
 ) -> Result<String, handlebars::RenderError> {
     let mut context = handlebars::Context::from(data);
     let body_name = format!("{name}{BODY}");
-    if !hb.has_template(&body_name) {
+    if !hb.has_template(&body_name) || !context.data().is_object() {
         return hb.render_with_context(name, &context);
     }
     let body = hb.render_with_context(&body_name, &context)?;
@@ -118,6 +118,14 @@ mod tests {
             "title": "A <title>",
             "ui": crate::journey::view::catalogue_ui("en"),
             "errors": [{ "href": "#q", "text": "Choose one & go on" }],
+            "languages": [{ "code": "cy", "name": "Cymraeg", "href": "?lang=cy" }],
+            "question": {
+                "id": "q", "heading": "How <joined> up?", "radios": true, "hint": "Think of the last year",
+                "error": "Choose one", "items": [
+                    { "id": "q-1", "name": "q", "value": "1", "label": "Yes", "checked": true },
+                    { "divider": true, "id": "q-2", "name": "q", "value": "2", "label": "Don't know" },
+                ],
+            },
             "back_href": "/back",
             "privacy_href": "/privacy",
             "reference": "ABC-123",

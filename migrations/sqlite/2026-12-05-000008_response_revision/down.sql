@@ -1,1 +1,2 @@
+DROP TRIGGER responses_revision;
 ALTER TABLE responses DROP COLUMN revision;
