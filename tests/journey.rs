@@ -155,24 +155,25 @@ async fn tampered_forms_are_refused(db: TestDb) {
     assert!(missing.body.contains("Page not found"));
 }
 
+/// Shows a page of the format example, answers it, and returns where the
+/// answer leads.
+async fn answer_example_page(walker: &Walker<'_>, page: &str, pairs: Vec<(&str, &str)>) -> String {
+    let path = format!("/surveys/format_example/q/{page}");
+    let got = walker.get(&path).await;
+    assert_eq!(got.status, 200, "{page}: {}", got.body);
+    let mut all = vec![("csrf_token".to_string(), got.csrf())];
+    all.extend(pairs.into_iter().map(|(a, b)| (a.to_string(), b.to_string())));
+    let (status, location, body) = walker.post(&path, &all).await;
+    assert_eq!(status, 303, "{page}: {body}");
+    location.unwrap()
+}
+
 async fn changing_an_answer_discards_hidden_answers(db: TestDb) {
     let app = TestApp::spawn(&db).await;
     let walker = Walker::new(&app, "format_example");
     let start = walker.get("/surveys/format_example").await;
     walker.post("/surveys/format_example/start", &Walker::pairs(&start.csrf(), &Default::default())).await;
-    let answer = |page: &'static str, pairs: Vec<(&'static str, &'static str)>| {
-        let walker = &walker;
-        async move {
-            let path = format!("/surveys/format_example/q/{page}");
-            let got = walker.get(&path).await;
-            assert_eq!(got.status, 200, "{page}: {}", got.body);
-            let mut all = vec![("csrf_token".to_string(), got.csrf())];
-            all.extend(pairs.into_iter().map(|(a, b)| (a.to_string(), b.to_string())));
-            let (status, location, body) = walker.post(&path, &all).await;
-            assert_eq!(status, 303, "{page}: {body}");
-            location.unwrap()
-        }
-    };
+    let answer = |page, pairs| answer_example_page(&walker, page, pairs);
     answer("voice", vec![("voice", "self")]).await;
     answer("told_once", vec![("told_once", "agree")]).await;
     answer("records_shared", vec![("records_shared", "agree")]).await;
@@ -216,19 +217,7 @@ async fn a_page_from_an_out_of_date_copy_is_worked_out_again(db: TestDb) {
     let on_a = Walker::new(&app_a, "format_example");
     // The same browser (cookie jar) on the other process.
     let on_b = Walker { app: &app_b, client: on_a.client.clone(), ..Walker::new(&app_b, "format_example") };
-    let answer = |walker: &'static str, page: &'static str, pairs: Vec<(&'static str, &'static str)>| {
-        let walker = if walker == "a" { &on_a } else { &on_b };
-        async move {
-            let path = format!("/surveys/format_example/q/{page}");
-            let got = walker.get(&path).await;
-            assert_eq!(got.status, 200, "{page}: {}", got.body);
-            let mut all = vec![("csrf_token".to_string(), got.csrf())];
-            all.extend(pairs.into_iter().map(|(a, b)| (a.to_string(), b.to_string())));
-            let (status, location, body) = walker.post(&path, &all).await;
-            assert_eq!(status, 303, "{page}: {body}");
-            location.unwrap()
-        }
-    };
+    let answer = |on: &str, page, pairs| answer_example_page(if on == "a" { &on_a } else { &on_b }, page, pairs);
     let start = on_a.get("/surveys/format_example").await;
     on_a.post("/surveys/format_example/start", &Walker::pairs(&start.csrf(), &Default::default())).await;
     answer("a", "voice", vec![("voice", "self")]).await;
