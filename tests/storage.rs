@@ -183,8 +183,11 @@ fn saves_name_the_revision_they_were_worked_out_from(db: TestDb) {
     let version = published_example(&mut conn);
     let id = new_response(&mut conn, version);
     let at = storage::now();
+    // A page that also sets the voice and ICS is still one revision.
     let save = |revision, value: &str| responses::PageSave {
         given: pairs(&[("told_once", value)]),
+        voice: Some(Some("carer_self".to_string())),
+        ics_code: Some(Some("E54000008".to_string())),
         revision: Some(revision),
         ..Default::default()
     };

@@ -111,6 +111,15 @@ pub struct PageSave {
     pub revision: Option<i64>,
 }
 
+/// The response columns a page save sets; `None` leaves a column alone.
+#[derive(AsChangeset)]
+#[diesel(table_name = responses)]
+struct PageChanges<'a> {
+    updated_at: NaiveDateTime,
+    voice: Option<Option<&'a str>>,
+    ics_code: Option<Option<&'a str>>,
+}
+
 /// Saves one page: answers given are written, answers no longer shown are
 /// removed, all in one transaction with the response's `updated_at`.
 /// Refuses (returns false) once the response is submitted, or when it has
@@ -138,21 +147,22 @@ pub fn apply_page(
     }
     let (given, removed) = (&save.given, &save.removed);
     write_transaction(conn, |conn| {
+        // One update, so the revision moves by exactly one.
         let open = responses::table.find(response_id).filter(responses::status.eq(IN_PROGRESS));
-        let bump = (responses::updated_at.eq(at), responses::revision.eq(responses::revision + 1));
+        let changes = (
+            PageChanges {
+                updated_at: at,
+                voice: save.voice.as_ref().map(Option::as_deref),
+                ics_code: save.ics_code.as_ref().map(Option::as_deref),
+            },
+            responses::revision.eq(responses::revision + 1),
+        );
         let touched = match save.revision {
-            Some(seen) => diesel::update(open.filter(responses::revision.eq(seen))).set(bump).execute(conn)?,
-            None => diesel::update(open).set(bump).execute(conn)?,
+            Some(seen) => diesel::update(open.filter(responses::revision.eq(seen))).set(changes).execute(conn)?,
+            None => diesel::update(open).set(changes).execute(conn)?,
         };
         if touched == 0 {
             return Ok(false);
-        }
-        let this = responses::table.find(response_id);
-        if let Some(voice) = &save.voice {
-            diesel::update(this).set(responses::voice.eq(voice)).execute(conn)?;
-        }
-        if let Some(ics_code) = &save.ics_code {
-            diesel::update(this).set(responses::ics_code.eq(ics_code)).execute(conn)?;
         }
         if !removed.is_empty() {
             diesel::delete(

@@ -136,10 +136,10 @@ async fn load_current(
 enum Source {
     /// The copy kept between pages, if there is one: the question pages.
     Kept,
-    /// The database: a save found the kept copy out of date, or the page
-    /// is one a respondent sees once (check answers, confirmation, save,
-    /// delete), where showing what another process changed matters more
-    /// than a read.
+    /// The database: a save found the kept copy out of date, or the step
+    /// is one a respondent takes once (check answers, submit, confirmation,
+    /// save, delete), where what another process changed matters more than
+    /// a read.
     Database,
 }
 
@@ -673,53 +673,40 @@ pub async fn submit(
     _form: CsrfForm,
 ) -> Result<HttpResponse, WebError> {
     let survey_id = path.into_inner();
-    let mut current = match require_current(&state, &req, &survey_id, Source::Kept).await? {
+    // Read afresh: the result row is worked out from what is stored.
+    let current = match require_current(&state, &req, &survey_id, Source::Database).await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
     let done = format!("{}/done", survey_path(&survey_id));
-    // As with a page: a kept copy found out of date is read afresh. The
-    // fresh read of a response another tab has just submitted lands on
-    // the confirmation.
-    for _ in 0..3 {
-        if current.response.is_submitted() {
-            return Ok(see_other(&done));
-        }
-        let d = &current.survey.definition;
-        if let Some(&missing) = current.route.missing_required(d, &current.answers).first() {
-            return Ok(see_other(&page_path(&survey_id, &d.pages[missing].id)));
-        }
-        // The result row (groups and scores) is stored with the submission.
-        let scoring = crate::index::scoring::Scoring::new(d);
-        let record = crate::index::record::record(d, &scoring, current.route.voice, &current.answers);
-        let r = &current.response;
-        let at = storage::now();
-        let row = ResultRow::new(r, &d.id, &scoring.signature, at.date(), record, (None, 1.0));
-        let (id, revision, invitation) = (r.id, r.revision, r.invitation_id);
-        let submitted = state
-            .db
-            .write(move |conn| {
-                results::submit_with_result(conn, id, revision, at, |conn| {
-                    let (imd_quintile, base_weight) = results::invitation_strata(conn, invitation)?;
-                    Ok(ResultRow { imd_quintile, base_weight, ..row })
-                })
-            })
-            .await?;
-        if submitted {
-            let mut response = current.response;
-            response.status = responses::SUBMITTED.to_string();
-            response.submitted_at = Some(at);
-            response.updated_at = at;
-            response.revision += 1;
-            state.responses.keep(response, current.answers, current.route);
-            return Ok(see_other(&done));
-        }
-        current = match load_response(&state, id, &survey_id, Source::Database).await? {
-            Some(c) => c,
-            None => return Ok(see_other(&survey_path(&survey_id))),
-        };
+    if current.response.is_submitted() {
+        return Ok(see_other(&done));
     }
-    Ok(see_other(&format!("{}/check", survey_path(&survey_id))))
+    let d = &current.survey.definition;
+    if let Some(&missing) = current.route.missing_required(d, &current.answers).first() {
+        return Ok(see_other(&page_path(&survey_id, &d.pages[missing].id)));
+    }
+    // The result row (groups and scores) is stored with the submission.
+    let scoring = crate::index::scoring::Scoring::new(d);
+    let record = crate::index::record::record(d, &scoring, current.route.voice, &current.answers);
+    let r = &current.response;
+    let at = storage::now();
+    let row = ResultRow::new(r, &d.id, &scoring.signature, at.date(), record, (None, 1.0));
+    let (id, revision, invitation) = (r.id, r.revision, r.invitation_id);
+    // Refused if another tab submitted or saved since the read: the
+    // confirmation page, reading afresh, shows the submission or sends
+    // the respondent back to check their answers.
+    state
+        .db
+        .write(move |conn| {
+            results::submit_with_result(conn, id, revision, at, |conn| {
+                let (imd_quintile, base_weight) = results::invitation_strata(conn, invitation)?;
+                Ok(ResultRow { imd_quintile, base_weight, ..row })
+            })
+        })
+        .await?;
+    state.responses.forget(id);
+    Ok(see_other(&done))
 }
 
 pub async fn confirmation(state: Data, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, WebError> {
