@@ -5,7 +5,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use chrono::NaiveDate;
+use chrono::{Duration, NaiveDate, NaiveDateTime};
 use common::TestDb;
 use joinedup::definitions::{self, LoadedFile};
 use joinedup::storage::responses::{self, Channel, NewResponse};
@@ -28,6 +28,10 @@ fn published_example(conn: &mut DbConn) -> i64 {
 
 fn new_response(conn: &mut DbConn, version: i64) -> i64 {
     let at = storage::now();
+    response_started(conn, version, at, at)
+}
+
+fn response_started(conn: &mut DbConn, version: i64, created_at: NaiveDateTime, updated_at: NaiveDateTime) -> i64 {
     responses::create(
         conn,
         &NewResponse {
@@ -37,8 +41,8 @@ fn new_response(conn: &mut DbConn, version: i64) -> i64 {
             voice: Some("patient"),
             language: "en",
             ics_code: None,
-            created_at: at,
-            updated_at: at,
+            created_at,
+            updated_at,
             invitation_id: None,
             reference: None,
             voice_preset: false,
@@ -206,6 +210,35 @@ fn saves_name_the_revision_they_were_worked_out_from(db: TestDb) {
     assert_eq!(responses::by_id(&mut conn, id).unwrap().unwrap().revision, 3);
 }
 
+/// In-progress responses untouched for the keeping period go, answers and
+/// all; one started long ago but answered since stays, and so does every
+/// submitted response.
+fn stale_in_progress_responses_are_purged(db: TestDb) {
+    let db = migrated(&db);
+    let mut conn = db.get().unwrap();
+    let version = published_example(&mut conn);
+    let now = storage::now();
+    let (long_ago, yesterday) = (now - Duration::days(40), now - Duration::days(1));
+    let stale = response_started(&mut conn, version, long_ago, long_ago);
+    let answered_since = response_started(&mut conn, version, long_ago, long_ago);
+    let submitted = response_started(&mut conn, version, long_ago, long_ago);
+    let fresh = new_response(&mut conn, version);
+    for id in [stale, answered_since, submitted] {
+        assert!(responses::save_page(&mut conn, id, &pairs(&[("told_once", "agree")]), &[], long_ago).unwrap());
+    }
+    assert!(responses::save_page(&mut conn, answered_since, &pairs(&[("voice", "self")]), &[], yesterday).unwrap());
+    assert!(responses::submit(&mut conn, submitted, None, long_ago).unwrap());
+
+    assert_eq!(responses::purge_in_progress(&mut conn, now - Duration::days(30)).unwrap(), 1);
+    assert!(responses::by_id(&mut conn, stale).unwrap().is_none());
+    assert!(responses::answers_of(&mut conn, stale).unwrap().is_empty(), "its answers go with it");
+    for kept in [answered_since, submitted, fresh] {
+        assert!(responses::by_id(&mut conn, kept).unwrap().is_some(), "response {kept} is kept");
+    }
+    assert_eq!(responses::answers_of(&mut conn, answered_since).unwrap().len(), 2);
+    assert_eq!(responses::purge_in_progress(&mut conn, now - Duration::days(30)).unwrap(), 0);
+}
+
 fn concurrent_submits_count_once(db: TestDb) {
     let db = migrated(&db);
     let id = {
@@ -278,6 +311,7 @@ on_each_backend!(
     pages_save_and_submit_exactly_once,
     submitted_responses_scan_in_order,
     saves_name_the_revision_they_were_worked_out_from,
+    stale_in_progress_responses_are_purged,
     concurrent_submits_count_once,
     foreign_keys_are_enforced,
     instances_start_together,

@@ -353,17 +353,19 @@ pub fn delete_in_progress(conn: &mut DbConn, response_id: i64) -> Result<bool, S
 }
 
 /// Deletes in-progress responses untouched since `before`; they never count.
+/// They are found through `created_at` (indexed, and never later than
+/// `updated_at`, which is left unindexed so page saves stay cheap).
 pub fn purge_in_progress(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, StorageError> {
     write_transaction(conn, |conn| {
-        let stale = responses::table
-            .filter(responses::status.eq(IN_PROGRESS))
-            .filter(responses::updated_at.lt(before))
-            .select(responses::id);
-        diesel::delete(answers::table.filter(answers::response_id.eq_any(stale))).execute(conn)?;
-        Ok(diesel::delete(
-            responses::table.filter(responses::status.eq(IN_PROGRESS)).filter(responses::updated_at.lt(before)),
-        )
-        .execute(conn)?)
+        let stale = || {
+            responses::table
+                .filter(responses::status.eq(IN_PROGRESS))
+                .filter(responses::created_at.lt(before))
+                .filter(responses::updated_at.lt(before))
+        };
+        diesel::delete(answers::table.filter(answers::response_id.eq_any(stale().select(responses::id))))
+            .execute(conn)?;
+        Ok(diesel::delete(stale()).execute(conn)?)
     })
 }
 

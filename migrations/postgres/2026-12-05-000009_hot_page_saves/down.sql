@@ -1,0 +1,3 @@
+ALTER TABLE responses RESET (fillfactor);
+DROP INDEX responses_by_created;
+CREATE INDEX responses_by_updated ON responses (status, updated_at);
