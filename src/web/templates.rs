@@ -138,4 +138,29 @@ mod tests {
         }
         assert!(hb.has_template("respondent/question#body"));
     }
+
+    /// Each question of a Likert group is its own fieldset under one
+    /// heading; a screen reader entering any of them hears the page's hint,
+    /// and that question's error.
+    #[test]
+    fn likert_questions_are_described_by_the_hint() {
+        let hb = registry().unwrap();
+        let group = |id: &str, error: Option<&str>| json!({ "id": id, "legend": id, "error": error, "items": [] });
+        let page = |hint: Option<&str>| {
+            json!({
+                "lang": "en",
+                "ui": crate::journey::view::catalogue_ui("en"),
+                "question": {
+                    "id": "page", "heading": "About your care", "likert": true, "hint": hint,
+                    "groups": [group("a", None), group("b", Some("Choose one"))],
+                },
+            })
+        };
+        let html = render_owned(&hb, "respondent/question", page(Some("Think of the last year"))).unwrap();
+        assert!(html.contains(r#"<fieldset class="nhsuk-fieldset" aria-describedby="page-hint">"#), "{html}");
+        assert!(html.contains(r#"aria-describedby="page-hint b-error""#), "{html}");
+        let html = render_owned(&hb, "respondent/question", page(None)).unwrap();
+        assert!(html.contains(r#"<fieldset class="nhsuk-fieldset">"#), "{html}");
+        assert!(html.contains(r#"<fieldset class="nhsuk-fieldset" aria-describedby="b-error">"#), "{html}");
+    }
 }
