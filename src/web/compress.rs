@@ -9,14 +9,13 @@
 //! sees the `Content-Encoding` and leaves them alone, and still compresses
 //! larger and streamed bodies (downloads) off the worker.
 
-use std::io::Write;
+use std::cell::RefCell;
 
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, AcceptEncoding, ContentEncoding, Encoding, Header, HeaderValue};
 use actix_web::middleware::Next;
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use flate2::{Compress, Compression, FlushCompress, Status};
 
 /// Below this, gzip's header and checksum eat most of the saving.
 const MIN_INLINE: u64 = 512;
@@ -38,10 +37,32 @@ fn is_text(content_type: Option<&HeaderValue>) -> bool {
         .is_some_and(|t| t.starts_with("text/") || t.starts_with("application/json") || t.starts_with("image/svg+xml"))
 }
 
+thread_local! {
+    /// One gzip compressor per worker thread, reset for each page: setting
+    /// up deflate's window and hash tables (a few hundred KiB, zeroed) cost
+    /// more than compressing a question page. Scratch space, not state: a
+    /// reset compressor is the same as a new one.
+    static GZIP: RefCell<Compress> = RefCell::new(Compress::new_gzip(Compression::fast(), 15));
+}
+
 fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 3), Compression::fast());
-    encoder.write_all(bytes)?;
-    encoder.finish()
+    GZIP.with_borrow_mut(|compressor| {
+        compressor.reset();
+        let mut packed = Vec::with_capacity(bytes.len() / 3 + 64);
+        loop {
+            let read = usize::try_from(compressor.total_in()).map_err(std::io::Error::other)?;
+            match compressor.compress_vec(&bytes[read..], &mut packed, FlushCompress::Finish) {
+                Ok(Status::StreamEnd) => return Ok(packed),
+                // Out of room: more, and go on.
+                Ok(_) => packed.reserve(packed.capacity().max(256)),
+                Err(e) => {
+                    // Never leave a half-used compressor for the next page.
+                    compressor.reset();
+                    return Err(std::io::Error::other(e));
+                }
+            }
+        }
+    })
 }
 
 pub async fn small_inline(
@@ -73,4 +94,30 @@ pub async fn small_inline(
     headers.insert(header::CONTENT_ENCODING, ContentEncoding::Gzip.to_header_value());
     headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
     Ok(ServiceResponse::new(req, res.set_body(packed).map_into_boxed_body()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::gzip;
+
+    fn gunzip(packed: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(packed).read_to_end(&mut out).unwrap();
+        out
+    }
+
+    /// The compressor is reused: each page must come out whole and alone,
+    /// whatever came before it, including pages that outgrow the first
+    /// guess at the output's size.
+    #[test]
+    fn each_page_is_its_own_gzip_stream() {
+        let page = |n: usize| format!("<p>question {n}</p>").repeat(200 + n * 50).into_bytes();
+        // Random-looking bytes barely compress, so the output must grow.
+        let noise: Vec<u8> = (0..20_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for body in [page(1), noise.clone(), page(2), b"tiny".to_vec(), page(3)] {
+            assert_eq!(gunzip(&gzip(&body).unwrap()), body);
+        }
+    }
 }
