@@ -136,8 +136,10 @@ fn build_inner(
     }
     let mut conn = db.get()?;
     let conn = &mut *conn;
+    let started = std::time::Instant::now();
     let read = read_frame(db, conn, request, &pooled, &same_questions, (scoring.domain_count(), items.len()))?;
     let Loaded { frame, channel_mix, first, last } = read;
+    tracing::debug!(rows = frame.len(), seconds = started.elapsed().as_secs_f64(), "report rows read");
     if frame.is_empty() && !allow_empty {
         return Err(ReportError::NoResponses(request.survey_id.clone()));
     }
@@ -159,6 +161,7 @@ fn build_inner(
             min_respondents: 10,
         })?
     };
+    tracing::debug!(cells = results.cells.len(), seconds = started.elapsed().as_secs_f64(), "report computed");
     let mut versions = Vec::new();
     let mut not_pooled = Vec::new();
     for v in registry.all().filter(|v| v.definition.id == request.survey_id) {
@@ -206,20 +209,40 @@ impl Loaded {
     }
 
     /// Adds the rows read after these.
-    fn append(&mut self, later: Loaded) {
-        self.frame.append(later.frame);
-        for (channel, n) in later.channel_mix {
-            *self.channel_mix.entry(channel).or_default() += n;
+    fn append(&mut self, later: &Loaded) {
+        self.frame.append(&later.frame);
+        for (channel, n) in &later.channel_mix {
+            match self.channel_mix.get_mut(channel) {
+                Some(total) => *total += n,
+                None => {
+                    self.channel_mix.insert(channel.clone(), *n);
+                }
+            }
         }
         self.first = self.first.into_iter().chain(later.first).min();
         self.last = self.last.into_iter().chain(later.last).max();
     }
+
+    /// Empties it for the next part, keeping the memory.
+    fn clear(&mut self) {
+        self.frame.clear();
+        self.channel_mix.clear();
+        self.first = None;
+        self.last = None;
+    }
 }
 
+/// About how many rows `read_frame` reads as one part.
+const PART_ROWS: usize = 16_384;
+
 /// Reads the rows a report pools into a `Frame`. Reading a row costs about
-/// as much as everything done with it later, so the rows are read in two
-/// halves of the response ids side by side, on two connections, and joined
-/// in order: the same frame as one read, in about half the time.
+/// as much as everything done with it later, so the response ids are cut
+/// into parts of about `PART_ROWS` rows, read alternately on two
+/// connections side by side and joined in order: the same frame as one
+/// read, in about half the time. The frame's columns are sized once from a
+/// count, and each side reuses a part's worth of memory: a million rows
+/// then touch their own memory once, which matters on a virtual machine
+/// where memory handed back and taken again is slow to fault in.
 fn read_frame(
     db: &Db,
     conn: &mut DbConn,
@@ -228,32 +251,82 @@ fn read_frame(
     same_questions: &BTreeMap<i64, bool>,
     shape: (usize, usize),
 ) -> Result<Loaded, StorageError> {
-    let read = |conn: &mut DbConn, ids| read_part(conn, request, pooled, same_questions, shape, ids);
+    let read = |conn: &mut DbConn, ids, into: &mut Loaded| read_part(conn, request, pooled, same_questions, ids, into);
+    let mut loaded = Loaded::new(shape);
     let Some((first, last)) = crate::storage::results::id_range(conn, &request.survey_id, request.from, request.to)?
     else {
-        return Ok(Loaded::new(shape));
+        return Ok(loaded);
     };
-    let middle = first + (last - first) / 2;
-    let spare = if first < last { db.get_spare() } else { None };
-    let Some(mut spare) = spare else { return read(conn, first..=last) };
+    let total =
+        crate::storage::results::count_between(conn, &request.survey_id, (request.from, request.to), first..=last)?;
+    loaded.frame.reserve(total);
+    let parts = parts(first..=last, total);
+    let spare = if parts.len() > 1 { db.get_spare() } else { None };
+    let Some(mut spare) = spare else {
+        read(conn, first..=last, &mut loaded)?;
+        return Ok(loaded);
+    };
     std::thread::scope(|scope| {
-        let later = scope.spawn(move || read(&mut spare, middle + 1..=last));
-        let mut loaded = read(conn, first..=middle)?;
-        loaded.append(later.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
+        // The other side reads the odd parts and hands each over; the
+        // part comes back empty to be filled again.
+        let (handed, receive) = std::sync::mpsc::sync_channel::<Result<Loaded, StorageError>>(1);
+        let (give_back, returned) = std::sync::mpsc::channel::<Loaded>();
+        let odd: Vec<_> = parts.iter().skip(1).step_by(2).cloned().collect();
+        scope.spawn(move || {
+            for ids in odd {
+                let mut part = returned.try_recv().unwrap_or_else(|_| Loaded::new(shape));
+                part.clear();
+                let result = read(&mut spare, ids, &mut part).map(|()| part);
+                let failed = result.is_err();
+                if handed.send(result).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        let mut own = Loaded::new(shape);
+        for (k, ids) in parts.into_iter().enumerate() {
+            if k % 2 == 0 {
+                own.clear();
+                read(conn, ids, &mut own)?;
+                loaded.append(&own);
+            } else {
+                // A closed channel means the other side panicked; the
+                // scope passes the panic on when it ends.
+                let Ok(part) = receive.recv() else { break };
+                let part = part?;
+                loaded.append(&part);
+                let _ = give_back.send(part);
+            }
+        }
         Ok(loaded)
     })
 }
 
-/// One part of `read_frame`: the pooled rows among these response ids.
+/// The response ids `ids` cut into runs of equal width holding about
+/// `PART_ROWS` of the `rows` each, at least two when there are rows to share.
+fn parts(ids: std::ops::RangeInclusive<i64>, rows: usize) -> Vec<std::ops::RangeInclusive<i64>> {
+    let (first, last) = (*ids.start(), *ids.end());
+    let span = (last - first).saturating_add(1).max(1);
+    let count = i64::try_from(rows.div_ceil(PART_ROWS)).unwrap_or(i64::MAX).clamp(2, span);
+    let width = span / count + i64::from(span % count != 0);
+    (0..count)
+        .map(|k| first + k * width)
+        .take_while(|&start| start <= last)
+        .map(|start| start..=(start + width - 1).min(last))
+        .collect()
+}
+
+/// One part of `read_frame`: the pooled rows among the response ids `ids`,
+/// added to `into`.
 fn read_part(
     conn: &mut DbConn,
     request: &Request,
     pooled: &BTreeMap<i64, bool>,
     same_questions: &BTreeMap<i64, bool>,
-    (domains, items): (usize, usize),
     ids: std::ops::RangeInclusive<i64>,
-) -> Result<Loaded, StorageError> {
-    let mut loaded = Loaded::new((domains, items));
+    into: &mut Loaded,
+) -> Result<(), StorageError> {
+    let (domains, items) = (into.frame.domains.len(), into.frame.items);
     let mut row = Row::default();
     crate::storage::results::each_for_report(conn, &request.survey_id, (request.from, request.to), ids, |r| {
         let channel = r.texts().channel;
@@ -262,19 +335,19 @@ fn read_part(
         {
             return;
         }
-        match loaded.channel_mix.get_mut(channel) {
+        match into.channel_mix.get_mut(channel) {
             Some(n) => *n += 1,
             None => {
-                loaded.channel_mix.insert(channel.to_string(), 1);
+                into.channel_mix.insert(channel.to_string(), 1);
             }
         }
-        loaded.first = Some(loaded.first.map_or(r.submitted_on, |f| f.min(r.submitted_on)));
-        loaded.last = Some(loaded.last.map_or(r.submitted_on, |l| l.max(r.submitted_on)));
+        into.first = Some(into.first.map_or(r.submitted_on, |f| f.min(r.submitted_on)));
+        into.last = Some(into.last.map_or(r.submitted_on, |l| l.max(r.submitted_on)));
         let same = same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
         fill_row(&mut row, &r, domains, items, same);
-        loaded.frame.push(&row);
+        into.frame.push(&row);
     })?;
-    Ok(loaded)
+    Ok(())
 }
 
 /// The weighting specification every output states, naming the uploaded
@@ -419,5 +492,47 @@ impl Cache {
         }
         entries.insert(key, (stamp, report.clone()));
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PART_ROWS, parts};
+
+    /// The parts cover the ids exactly once, in order, without gaps.
+    fn assert_tiles(ids: std::ops::RangeInclusive<i64>, cut: &[std::ops::RangeInclusive<i64>]) {
+        assert_eq!(cut.first().map(|p| *p.start()), Some(*ids.start()));
+        assert_eq!(cut.last().map(|p| *p.end()), Some(*ids.end()));
+        for pair in cut.windows(2) {
+            assert_eq!(*pair[0].end() + 1, *pair[1].start(), "{cut:?}");
+        }
+        assert!(cut.iter().all(|p| p.start() <= p.end()), "{cut:?}");
+    }
+
+    #[test]
+    fn a_million_rows_are_read_in_parts_of_about_part_rows() {
+        let cut = parts(1..=1_000_000, 1_000_000);
+        assert_tiles(1..=1_000_000, &cut);
+        assert_eq!(cut.len(), 1_000_000usize.div_ceil(PART_ROWS));
+    }
+
+    #[test]
+    fn a_few_rows_are_still_shared_between_two_readers() {
+        let cut = parts(10..=20, 5);
+        assert_tiles(10..=20, &cut);
+        assert_eq!(cut.len(), 2);
+    }
+
+    #[test]
+    fn a_single_id_is_one_part() {
+        assert_eq!(parts(7..=7, 1), vec![7..=7]);
+    }
+
+    #[test]
+    fn sparse_ids_give_parts_of_equal_width() {
+        let cut = parts(100..=1_000_099, 40_000);
+        assert_tiles(100..=1_000_099, &cut);
+        assert_eq!(cut.len(), 3);
+        assert!(cut.iter().all(|p| p.end() - p.start() < 333_334), "{cut:?}");
     }
 }

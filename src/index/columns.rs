@@ -47,6 +47,13 @@ impl Categorical {
         self.codes.extend(other.codes.iter().map(|&code| recode[code as usize]));
     }
 
+    /// Empties the column and its dictionary, keeping their memory.
+    pub fn clear(&mut self) {
+        self.names.clear();
+        self.lookup.clear();
+        self.codes.clear();
+    }
+
     /// The value of row `i`.
     pub fn get(&self, i: usize) -> Option<&str> {
         self.name(self.codes[i])
@@ -111,6 +118,29 @@ impl Frame {
         frame
     }
 
+    /// Makes room for `additional` more rows in every column at once.
+    pub fn reserve(&mut self, additional: usize) {
+        self.version.reserve(additional);
+        for column in [
+            &mut self.channel,
+            &mut self.voice,
+            &mut self.ics,
+            &mut self.age_band,
+            &mut self.sex,
+            &mut self.ethnicity,
+            &mut self.long_term_condition,
+            &mut self.imd_quintile,
+        ] {
+            column.codes.reserve(additional);
+        }
+        self.base_weight.reserve(additional);
+        self.index.reserve(additional);
+        for column in &mut self.domains {
+            column.reserve(additional);
+        }
+        self.choices.reserve(additional * self.items);
+    }
+
     /// Appends one response; missing domains and items count as unanswered.
     pub fn push(&mut self, row: &Row) {
         self.version.push(row.version);
@@ -133,8 +163,8 @@ impl Frame {
     }
 
     /// Appends the rows of a frame of the same shape, after these.
-    pub fn append(&mut self, later: Frame) {
-        self.version.extend(later.version);
+    pub fn append(&mut self, later: &Frame) {
+        self.version.extend_from_slice(&later.version);
         self.channel.append(&later.channel);
         self.voice.append(&later.voice);
         self.ics.append(&later.ics);
@@ -143,12 +173,35 @@ impl Frame {
         self.ethnicity.append(&later.ethnicity);
         self.long_term_condition.append(&later.long_term_condition);
         self.imd_quintile.append(&later.imd_quintile);
-        self.base_weight.extend(later.base_weight);
-        self.index.extend(later.index);
-        for (column, more) in self.domains.iter_mut().zip(later.domains) {
-            column.extend(more);
+        self.base_weight.extend_from_slice(&later.base_weight);
+        self.index.extend_from_slice(&later.index);
+        for (column, more) in self.domains.iter_mut().zip(&later.domains) {
+            column.extend_from_slice(more);
         }
-        self.choices.extend(later.choices);
+        self.choices.extend_from_slice(&later.choices);
+    }
+
+    /// Empties the frame, keeping its memory for the next rows.
+    pub fn clear(&mut self) {
+        self.version.clear();
+        for column in [
+            &mut self.channel,
+            &mut self.voice,
+            &mut self.ics,
+            &mut self.age_band,
+            &mut self.sex,
+            &mut self.ethnicity,
+            &mut self.long_term_condition,
+            &mut self.imd_quintile,
+        ] {
+            column.clear();
+        }
+        self.base_weight.clear();
+        self.index.clear();
+        for column in &mut self.domains {
+            column.clear();
+        }
+        self.choices.clear();
     }
 
     pub fn len(&self) -> usize {
@@ -214,9 +267,8 @@ mod tests {
         assert_eq!(c.sorted_ranks(), vec![None, Some(2), Some(0), Some(1)]);
     }
 
-    #[test]
-    fn frames_appended_equal_one_frame_of_all_rows() {
-        let row = |ics: &str, voice: Option<&str>, q: Option<i32>, choice: u64| Row {
+    fn row(ics: &str, voice: Option<&str>, q: Option<i32>, choice: u64) -> Row {
+        Row {
             version: 1,
             channel: "open_link".into(),
             voice: voice.map(Into::into),
@@ -227,7 +279,11 @@ mod tests {
             domains: vec![Some(30.0), None],
             choices: vec![choice],
             ..Row::default()
-        };
+        }
+    }
+
+    #[test]
+    fn frames_appended_equal_one_frame_of_all_rows() {
         let rows = [
             row("E1", Some("patient"), Some(2), 1),
             row("E2", None, None, 0),
@@ -237,7 +293,24 @@ mod tests {
         ];
         let whole = Frame::from_rows(&rows, 2, 1);
         let mut joined = Frame::from_rows(&rows[..2], 2, 1);
-        joined.append(Frame::from_rows(&rows[2..], 2, 1));
+        joined.append(&Frame::from_rows(&rows[2..], 2, 1));
         assert_eq!(joined, whole);
+    }
+
+    #[test]
+    fn a_cleared_frame_filled_again_equals_a_fresh_one() {
+        let rows = vec![
+            row("E1", Some("patient"), Some(2), 1),
+            row("E2", None, None, 0),
+            row("E3", Some("carer_self"), Some(5), 4),
+        ];
+        let mut reused = Frame::from_rows(&rows, 2, 1);
+        reused.clear();
+        assert!(reused.is_empty());
+        for r in rows.iter().rev() {
+            reused.push(r);
+        }
+        let reversed: Vec<Row> = rows.iter().rev().cloned().collect();
+        assert_eq!(reused, Frame::from_rows(&reversed, 2, 1));
     }
 }

@@ -228,10 +228,33 @@ pub fn id_range(
     Ok(first.zip(last))
 }
 
+/// How many result rows of a survey lie within the dates and the
+/// response ids `ids`: the most a report read of them can hold, so its
+/// columns are sized once instead of growing (and copying) as they fill.
+pub fn count_between(
+    conn: &mut DbConn,
+    survey_id: &str,
+    window: (Option<NaiveDate>, Option<NaiveDate>),
+    ids: std::ops::RangeInclusive<i64>,
+) -> Result<usize, StorageError> {
+    let n: i64 = in_window(survey_id, window)
+        .filter(response_results::response_id.between(*ids.start(), *ids.end()))
+        .count()
+        .get_result(conn)?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// Rows a report read asks the database for at a time: PostgreSQL's client
+/// library holds a whole query's result in memory before the first row is
+/// handed over, so reading in batches bounds that buffer (about 6 MB here)
+/// and the memory it takes and gives back, where one query over a million
+/// rows would hold hundreds of megabytes at once.
+const REPORT_BATCH: i64 = 20_000;
+
 /// Hands `each` the report columns of a survey's result rows within the
 /// dates and the response ids `ids`, one at a time in response order,
 /// without holding them all: a million rows are read straight into the
-/// caller's own form.
+/// caller's own form, `REPORT_BATCH` rows per query.
 pub fn each_for_report(
     conn: &mut DbConn,
     survey_id: &str,
@@ -239,21 +262,36 @@ pub fn each_for_report(
     ids: std::ops::RangeInclusive<i64>,
     mut each: impl FnMut(ReportRow),
 ) -> Result<(), StorageError> {
-    let query = in_window(survey_id, (from, to))
-        .filter(response_results::response_id.between(*ids.start(), *ids.end()))
-        .order(response_results::response_id);
-    let columns = (
-        response_results::survey_version_id,
-        response_results::submitted_on,
-        response_results::imd_quintile,
-        response_results::base_weight,
-        response_results::index_score,
-        diesel::dsl::sql::<diesel::sql_types::Text>(JOINED_TEXTS),
-    );
-    for row in query.select(columns).load_iter::<ReportRow, diesel::connection::DefaultLoadingMode>(conn)? {
-        each(row?);
+    let mut next = *ids.start();
+    loop {
+        let query = in_window(survey_id, (from, to))
+            .filter(response_results::response_id.between(next, *ids.end()))
+            .order(response_results::response_id)
+            .limit(REPORT_BATCH);
+        let columns = (
+            response_results::response_id,
+            (
+                response_results::survey_version_id,
+                response_results::submitted_on,
+                response_results::imd_quintile,
+                response_results::base_weight,
+                response_results::index_score,
+                diesel::dsl::sql::<diesel::sql_types::Text>(JOINED_TEXTS),
+            ),
+        );
+        let mut read = 0;
+        let mut last = None;
+        for row in query.select(columns).load_iter::<(i64, ReportRow), diesel::connection::DefaultLoadingMode>(conn)? {
+            let (id, row) = row?;
+            read += 1;
+            last = Some(id);
+            each(row);
+        }
+        match last {
+            Some(id) if read == REPORT_BATCH && id < *ids.end() => next = id + 1,
+            _ => return Ok(()),
+        }
     }
-    Ok(())
 }
 
 /// Replaces the result rows of some responses (one batch of a re-scoring
