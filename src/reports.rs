@@ -307,7 +307,7 @@ fn read_frame(
 fn parts(ids: std::ops::RangeInclusive<i64>, rows: usize) -> Vec<std::ops::RangeInclusive<i64>> {
     let (first, last) = (*ids.start(), *ids.end());
     let span = (last - first).saturating_add(1).max(1);
-    let count = i64::try_from(rows.div_ceil(PART_ROWS)).unwrap_or(i64::MAX).clamp(2, span);
+    let count = i64::try_from(rows.div_ceil(PART_ROWS)).unwrap_or(i64::MAX).max(2).min(span);
     let width = span / count + i64::from(span % count != 0);
     (0..count)
         .map(|k| first + k * width)
