@@ -7,11 +7,14 @@
 //! detail in this order: month, channel, ethnicity, deprivation,
 //! conditions, sex, age band, voice; a respondent still in a group under
 //! ten with only their ICS left is left out. The file opens with its
-//! provenance as `#` lines, as the results CSV does. The file
-//! is streamed ICS by ICS: each ICS is read, its combinations counted,
-//! then weighted and written before the next is read.
+//! provenance as `#` lines, as the results CSV does. The file is streamed
+//! ICS by ICS, each read twice: first only what weighting and coarsening
+//! need (a few dozen bytes a respondent), then again row by row to write,
+//! so memory stays flat however many respond.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::ops::{ControlFlow, RangeInclusive};
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
@@ -25,7 +28,7 @@ use crate::index::frame::{self, Group, PopulationTable, Row};
 use crate::index::record::{self, QuestionItem};
 use crate::index::scoring::Scoring;
 use crate::reports::Request;
-use crate::storage::results::{self, ResultRow};
+use crate::storage::results::{self, ReportRow};
 use crate::storage::{DbConn, StorageError};
 
 /// The smallest group a row may describe.
@@ -37,16 +40,18 @@ const FIELDS: usize = 9; // ics, voice, age_band, sex, long_term_condition, imd_
 type Combo = [Option<String>; FIELDS];
 
 /// A result row's published detail.
-fn row_combo(r: &ResultRow) -> Combo {
+fn row_combo(r: &ReportRow) -> Combo {
+    let t = r.texts();
+    let text = |v: Option<&str>| v.map(str::to_string);
     [
-        r.ics_code.clone(),
-        r.voice.clone(),
-        r.age_band.clone(),
-        r.sex.clone(),
-        r.long_term_condition.clone(),
+        text(t.ics_code),
+        text(t.voice),
+        text(t.age_band),
+        text(t.sex),
+        text(t.long_term_condition),
         r.imd_quintile.map(|q| q.to_string()),
-        r.ethnicity.clone(),
-        Some(r.channel.clone()),
+        text(t.ethnicity),
+        Some(t.channel.to_string()),
         Some(r.submitted_on.format("%Y-%m").to_string()),
     ]
 }
@@ -71,10 +76,6 @@ struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, c: &Combo) {
-        *self.full.entry(c.clone()).or_default() += 1;
-    }
-
     fn settle(&mut self) {
         self.level = self.full.keys().map(|c| (c.clone(), 0)).collect();
         loop {
@@ -178,14 +179,6 @@ fn provenance_lines(
     lines.iter().map(|(k, v)| format!("# {k}: {}\n", crate::outputs::one_line(v))).collect()
 }
 
-fn field(v: &Option<String>) -> String {
-    v.clone().unwrap_or_default()
-}
-
-fn number(v: Option<f64>) -> String {
-    v.map(|x| x.to_string()).unwrap_or_default()
-}
-
 /// Streams the microdata CSV for `request`.
 pub fn stream(state: Arc<AppState>, request: Request) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
@@ -250,98 +243,213 @@ fn produce(
     if tx.blocking_send(Ok(Bytes::from(provenance + &header(&plan)))).is_err() {
         return Ok(());
     }
-    // One ICS at a time: its rows are read, its grouping combinations
-    // counted and settled, then it is weighted and written. A combination
-    // always keeps its ICS (coarsening never removes it), so counting each
-    // ICS apart gives the same levels as counting all at once, and memory
-    // is bounded by the largest ICS, not by the whole survey.
+    // One ICS at a time. A combination always keeps its ICS (coarsening
+    // never removes it), so counting each ICS apart gives the same levels
+    // as counting all at once. Rows submitted after the download began
+    // are left for the next one, so both reads of an ICS see the same rows.
+    let Some((first, last)) = results::id_range(conn, &plan.survey_id, plan.window.0, plan.window.1)? else {
+        return Ok(());
+    };
+    let mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
     for ics in results::ics_codes(conn, &plan.survey_id, plan.window)? {
-        let stored = results::for_survey_ics(conn, &plan.survey_id, &ics, plan.window)?;
-        let stored: Vec<&ResultRow> = stored
-            .iter()
-            .filter(|r| {
-                plan.pooled.get(&r.survey_version_id).copied().unwrap_or(false)
-                    && plan.channel.as_ref().is_none_or(|c| *c == r.channel)
-            })
-            .collect();
-        let combos: Vec<Combo> = stored.iter().map(|r| row_combo(r)).collect();
-        let mut counts = Counts::default();
-        for c in &combos {
-            counts.add(c);
-        }
-        counts.settle();
-        let chunk = write_ics(&plan, &stored, &combos, &population, &counts, &secret);
-        if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+        let kept = weigh_ics(conn, &plan, &ics, first..=last, &population)?;
+        if !write_ics(conn, &plan, &ics, first..=last, &kept, &mac, tx)? {
             return Ok(());
         }
     }
     Ok(())
 }
 
-fn write_ics(
+/// What the first read keeps of an ICS's rows: each row's response id,
+/// grouping combination, weight and population, and the level each
+/// combination is shown at.
+struct IcsRows {
+    ids: Vec<i64>,
+    combo: Vec<u32>,
+    combos: Vec<Combo>,
+    /// Per combination: how much detail it keeps, `None` = left out.
+    levels: Vec<Option<usize>>,
+    weight: Vec<Option<f64>>,
+    group: Vec<Option<Group>>,
+}
+
+/// The first read of an ICS: its pooled rows' grouping details only (no
+/// scores or answers), weighted as the results are and their combinations
+/// counted and settled.
+fn weigh_ics(
+    conn: &mut DbConn,
     plan: &Plan,
-    stored: &[&ResultRow],
-    combos: &[Combo],
+    ics: &str,
+    ids: RangeInclusive<i64>,
     population: &PopulationTable,
-    counts: &Counts,
-    secret: &str,
-) -> String {
-    let (domains, items) = (plan.scoring_domains.len(), plan.items.len());
-    let mut rows = Frame::new(domains, items);
+) -> Result<IcsRows, StorageError> {
+    let mut frame = Frame::new(0, 0);
     let mut row = Row::default();
-    for r in stored {
-        let same = plan.same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
-        crate::reports::fill_row(&mut row, &r.report_columns(), domains, items, same);
-        rows.push(&row);
+    let mut kept = IcsRows {
+        ids: Vec::new(),
+        combo: Vec::new(),
+        combos: Vec::new(),
+        levels: Vec::new(),
+        weight: Vec::new(),
+        group: Vec::new(),
+    };
+    let mut known: HashMap<Combo, u32> = HashMap::new();
+    results::each_for_report(conn, &plan.survey_id, plan.window, ids, Some(ics), |id, r| {
+        if plan.pooled.get(&r.survey_version_id).copied().unwrap_or(false)
+            && plan.channel.as_ref().is_none_or(|c| c == r.texts().channel)
+        {
+            let combo = row_combo(&r);
+            let k = match known.get(&combo) {
+                Some(&k) => k,
+                None => {
+                    let k = kept.combos.len() as u32;
+                    known.insert(combo.clone(), k);
+                    kept.combos.push(combo);
+                    k
+                }
+            };
+            crate::reports::fill_row(&mut row, &r, 0, 0, false);
+            frame.push(&row);
+            kept.ids.push(id);
+            kept.combo.push(k);
+        }
+        ControlFlow::Continue(())
+    })?;
+    let mut held = vec![0; kept.combos.len()];
+    for &k in &kept.combo {
+        held[k as usize] += 1;
     }
-    let groups = rows.groups();
-    let mut weight = vec![None; rows.len()];
-    if let Ok(weighed) = frame::weigh(&rows, population, 10) {
+    let mut counts = Counts { full: kept.combos.iter().cloned().zip(held).collect(), ..Counts::default() };
+    counts.settle();
+    kept.levels = kept.combos.iter().map(|c| counts.level(c)).collect();
+    kept.group = frame.groups();
+    kept.weight = vec![None; frame.len()];
+    if let Ok(weighed) = frame::weigh(&frame, population, 10) {
         for w in weighed {
             for (k, &i) in w.rows.iter().enumerate() {
-                weight[i] = Some(w.weighted.weights[k]);
+                kept.weight[i] = Some(w.weighted.weights[k]);
             }
         }
     }
-    let mut out = String::new();
-    for (i, (r, w)) in stored.iter().zip(&weight).enumerate() {
-        let c = &combos[i];
-        let Some(level) = counts.level(c) else { continue };
-        let shown = coarsen(c, level);
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-        mac.update(format!("microdata:{}", r.response_id).as_bytes());
-        let id = hex::encode(&mac.finalize().into_bytes()[..8]);
-        let group = groups[i].map(|g| g.code()).unwrap_or_default();
-        let mut fields = vec![
-            id,
-            field(&shown[0]),
-            field(&shown[1]),
-            // The group would say the age band of an on-behalf answer
-            // (children or adults): shown for it only when the age band is.
-            if shown[1].is_some() && (shown[1].as_deref() != Some("carer_on_behalf") || shown[2].is_some()) {
-                group.to_string()
-            } else {
-                String::new()
-            },
-            field(&shown[2]),
-            field(&shown[3]),
-            field(&shown[6]),
-            field(&shown[4]),
-            field(&shown[5]),
-            field(&shown[7]),
-            field(&shown[8]),
-            number(*w),
-            number(r.index_score),
-        ];
-        fields.extend(rows.domains.iter().map(|column| number(column[i])));
-        for (item, picks) in plan.items.iter().zip(rows.choices_of(i)) {
-            if item.is_scored() {
-                let first = (*picks != 0).then(|| picks.trailing_zeros() as usize);
-                fields.push(number(first.and_then(|o| item.options.get(o)).and_then(|o| o.2)));
-            }
+    Ok(kept)
+}
+
+/// Bytes of CSV gathered before they are sent on.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The second read of an ICS: its rows again, each written with what the
+/// first read worked out and sent on in chunks. `false` if the download
+/// was abandoned.
+fn write_ics(
+    conn: &mut DbConn,
+    plan: &Plan,
+    ics: &str,
+    ids: RangeInclusive<i64>,
+    kept: &IcsRows,
+    mac: &Hmac<Sha256>,
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> Result<bool, StorageError> {
+    let (domains, items) = (plan.scoring_domains.len(), plan.items.len());
+    let mut row = Row::default();
+    let mut out = String::with_capacity(CHUNK_BYTES + 4096);
+    let mut next = 0;
+    let mut open = true;
+    results::each_for_report(conn, &plan.survey_id, plan.window, ids, Some(ics), |id, r| {
+        // Both reads go in response order: step to this row's place in the
+        // first, skipping rows the first read left out.
+        while next < kept.ids.len() && kept.ids[next] < id {
+            next += 1;
         }
-        out.push_str(&fields.join(","));
-        out.push('\n');
+        if next == kept.ids.len() || kept.ids[next] != id {
+            return ControlFlow::Continue(());
+        }
+        let i = next;
+        next += 1;
+        let combo = kept.combo[i] as usize;
+        let Some(level) = kept.levels[combo] else { return ControlFlow::Continue(()) };
+        let same = plan.same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
+        crate::reports::fill_row(&mut row, &r, domains, items, same);
+        let mut id_mac = mac.clone();
+        id_mac.update(format!("microdata:{id}").as_bytes());
+        let pseudonym = hex::encode(&id_mac.finalize().into_bytes()[..8]);
+        write_line(
+            &mut out,
+            plan,
+            &pseudonym,
+            &coarsen(&kept.combos[combo], level),
+            kept.group[i],
+            kept.weight[i],
+            &r,
+            &row,
+        );
+        if out.len() >= CHUNK_BYTES {
+            open = tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut out)))).is_ok();
+            out.reserve(CHUNK_BYTES + 4096);
+        }
+        if open { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
+    })?;
+    if open && !out.is_empty() {
+        open = tx.blocking_send(Ok(Bytes::from(out))).is_ok();
     }
-    out
+    Ok(open)
+}
+
+/// One respondent's line: pseudonym, the details shown, weight, index,
+/// domain scores and scored items' scores.
+#[allow(clippy::too_many_arguments)]
+fn write_line(
+    out: &mut String,
+    plan: &Plan,
+    pseudonym: &str,
+    shown: &Combo,
+    group: Option<Group>,
+    weight: Option<f64>,
+    r: &ReportRow,
+    row: &Row,
+) {
+    // The group would say the age band of an on-behalf answer (children
+    // or adults): shown for it only when the age band is.
+    let group = if shown[1].is_some() && (shown[1].as_deref() != Some("carer_on_behalf") || shown[2].is_some()) {
+        group.map(|g| g.code()).unwrap_or_default()
+    } else {
+        ""
+    };
+    let _ = write!(
+        out,
+        "{pseudonym},{},{},{group},{},{},{},{},{},{},{}",
+        field(&shown[0]),
+        field(&shown[1]),
+        field(&shown[2]),
+        field(&shown[3]),
+        field(&shown[6]),
+        field(&shown[4]),
+        field(&shown[5]),
+        field(&shown[7]),
+        field(&shown[8]),
+    );
+    let domains = (0..plan.scoring_domains.len()).map(|d| row.domains.get(d).copied().flatten());
+    for value in [weight, r.index_score].into_iter().chain(domains) {
+        push_number(out, value);
+    }
+    for (q, item) in plan.items.iter().enumerate() {
+        if item.is_scored() {
+            let picks = row.choices.get(q).copied().unwrap_or(0);
+            let first = (picks != 0).then(|| picks.trailing_zeros() as usize);
+            push_number(out, first.and_then(|o| item.options.get(o)).and_then(|o| o.2));
+        }
+    }
+    out.push('\n');
+}
+
+/// A detail as shown (empty if blanked).
+fn field(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or_default()
+}
+
+/// A comma, then the number (nothing if there is none).
+fn push_number(out: &mut String, value: Option<f64>) {
+    out.push(',');
+    if let Some(x) = value {
+        let _ = write!(out, "{x}");
+    }
 }

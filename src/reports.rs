@@ -3,6 +3,7 @@
 //! by the analyst pages, the API and `joinedup results`.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use chrono::NaiveDate;
 use compact_str::CompactString;
@@ -328,25 +329,33 @@ fn read_part(
 ) -> Result<(), StorageError> {
     let (domains, items) = (into.frame.domains.len(), into.frame.items);
     let mut row = Row::default();
-    crate::storage::results::each_for_report(conn, &request.survey_id, (request.from, request.to), ids, |r| {
-        let channel = r.texts().channel;
-        if !pooled.get(&r.survey_version_id).copied().unwrap_or(false)
-            || request.channel.as_deref().is_some_and(|c| c != channel)
-        {
-            return;
-        }
-        match into.channel_mix.get_mut(channel) {
-            Some(n) => *n += 1,
-            None => {
-                into.channel_mix.insert(channel.to_string(), 1);
+    crate::storage::results::each_for_report(
+        conn,
+        &request.survey_id,
+        (request.from, request.to),
+        ids,
+        None,
+        |_, r| {
+            let channel = r.texts().channel;
+            if !pooled.get(&r.survey_version_id).copied().unwrap_or(false)
+                || request.channel.as_deref().is_some_and(|c| c != channel)
+            {
+                return ControlFlow::Continue(());
             }
-        }
-        into.first = Some(into.first.map_or(r.submitted_on, |f| f.min(r.submitted_on)));
-        into.last = Some(into.last.map_or(r.submitted_on, |l| l.max(r.submitted_on)));
-        let same = same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
-        fill_row(&mut row, &r, domains, items, same);
-        into.frame.push(&row);
-    })?;
+            match into.channel_mix.get_mut(channel) {
+                Some(n) => *n += 1,
+                None => {
+                    into.channel_mix.insert(channel.to_string(), 1);
+                }
+            }
+            into.first = Some(into.first.map_or(r.submitted_on, |f| f.min(r.submitted_on)));
+            into.last = Some(into.last.map_or(r.submitted_on, |l| l.max(r.submitted_on)));
+            let same = same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
+            fill_row(&mut row, &r, domains, items, same);
+            into.frame.push(&row);
+            ControlFlow::Continue(())
+        },
+    )?;
     Ok(())
 }
 

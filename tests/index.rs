@@ -312,6 +312,61 @@ async fn rescoring_rebuilds_stored_scores_from_answers(db: TestDb) {
     assert!(runs[0].1.contains('='), "{}", runs[0].1);
 }
 
+/// Result rows read in batches (as reports and the microdata read them)
+/// are every row once, in response order, for the survey or one ICS, and
+/// a reader can stop early.
+async fn result_rows_are_read_in_batches_once_each_in_order(db: TestDb) {
+    use std::ops::ControlFlow;
+
+    use joinedup::storage::results;
+
+    let app = TestApp::spawn(&db).await;
+    let made = joinedup::demo::load_if_empty(&app.state.db, &app.state.surveys, 0.02).await.unwrap();
+    assert!(made > 100, "demo responses: {made}");
+    let read = app
+        .state
+        .db
+        .run(|conn| {
+            let stored = results::for_survey(conn, "integration_index", None, None)?;
+            let (first, last) = results::id_range(conn, "integration_index", None, None)?.expect("rows");
+            let window = (None, None);
+            let mut all = Vec::new();
+            results::each_in_batches(conn, "integration_index", window, first..=last, None, 7, |id, r| {
+                all.push((id, r.index_score));
+                ControlFlow::Continue(())
+            })?;
+            // The ICS with the most rows, so its read takes several batches.
+            let mut per_ics: BTreeMap<String, usize> = BTreeMap::new();
+            for code in stored.iter().filter_map(|r| r.ics_code.clone()) {
+                *per_ics.entry(code).or_default() += 1;
+            }
+            let ics = per_ics.into_iter().max_by_key(|(_, n)| *n).map(|(code, _)| code).expect("an ICS");
+            let mut one_ics = Vec::new();
+            results::each_in_batches(conn, "integration_index", window, first..=last, Some(&ics), 3, |id, _| {
+                one_ics.push(id);
+                ControlFlow::Continue(())
+            })?;
+            let mut stopped = Vec::new();
+            results::each_in_batches(conn, "integration_index", window, first..=last, None, 4, |id, _| {
+                stopped.push(id);
+                if stopped.len() == 10 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            })?;
+            Ok::<_, joinedup::storage::StorageError>((stored, ics, all, one_ics, stopped))
+        })
+        .await
+        .unwrap();
+    let (stored, ics, all, one_ics, stopped) = read;
+    let mut expected: Vec<(i64, Option<f64>)> = stored.iter().map(|r| (r.response_id, r.index_score)).collect();
+    expected.sort_by_key(|(id, _)| *id);
+    assert_eq!(all, expected);
+    let mut in_ics: Vec<i64> =
+        stored.iter().filter(|r| r.ics_code.as_deref() == Some(&ics)).map(|r| r.response_id).collect();
+    in_ics.sort_unstable();
+    assert!(in_ics.len() > 3, "more than one batch: {}", in_ics.len());
+    assert_eq!(one_ics, in_ics);
+    assert_eq!(stopped, expected[..10].iter().map(|(id, _)| *id).collect::<Vec<_>>());
+}
+
 /// An analyst uploads ethnicity margins: a bad line is named and nothing is
 /// stored; a good file becomes version 1, changes the weights, is named in
 /// every output's provenance and audited; retiring it goes back to ONS
@@ -397,4 +452,5 @@ on_each_backend_async!(
     a_survey_with_no_responses_is_a_clear_error,
     rescoring_rebuilds_stored_scores_from_answers,
     analysts_upload_margins_that_weighting_uses,
+    result_rows_are_read_in_batches_once_each_in_order,
 );

@@ -2,6 +2,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
+use std::ops::ControlFlow;
 
 use super::connection::MultiBackend;
 use super::schema::{invitation_tokens, response_results, scoring_runs};
@@ -251,23 +252,41 @@ pub fn count_between(
 /// rows would hold hundreds of megabytes at once.
 const REPORT_BATCH: i64 = 20_000;
 
-/// Hands `each` the report columns of a survey's result rows within the
-/// dates and the response ids `ids`, one at a time in response order,
-/// without holding them all: a million rows are read straight into the
-/// caller's own form, `REPORT_BATCH` rows per query.
+/// Hands `each` the response id and report columns of a survey's result
+/// rows within the dates and the response ids `ids` (and in one ICS, if
+/// `ics` names one), one at a time in response order, without holding them
+/// all: a million rows are read straight into the caller's own form,
+/// `REPORT_BATCH` rows per query. `each` may stop the read early.
 pub fn each_for_report(
+    conn: &mut DbConn,
+    survey_id: &str,
+    window: (Option<NaiveDate>, Option<NaiveDate>),
+    ids: std::ops::RangeInclusive<i64>,
+    ics: Option<&str>,
+    each: impl FnMut(i64, ReportRow) -> ControlFlow<()>,
+) -> Result<(), StorageError> {
+    each_in_batches(conn, survey_id, window, ids, ics, REPORT_BATCH, each)
+}
+
+/// `each_for_report` with `batch` rows per query (tests use small ones).
+pub fn each_in_batches(
     conn: &mut DbConn,
     survey_id: &str,
     (from, to): (Option<NaiveDate>, Option<NaiveDate>),
     ids: std::ops::RangeInclusive<i64>,
-    mut each: impl FnMut(ReportRow),
+    ics: Option<&str>,
+    batch: i64,
+    mut each: impl FnMut(i64, ReportRow) -> ControlFlow<()>,
 ) -> Result<(), StorageError> {
     let mut next = *ids.start();
     loop {
-        let query = in_window(survey_id, (from, to))
+        let mut query = in_window(survey_id, (from, to))
             .filter(response_results::response_id.between(next, *ids.end()))
             .order(response_results::response_id)
-            .limit(REPORT_BATCH);
+            .limit(batch);
+        if let Some(ics) = ics {
+            query = query.filter(response_results::ics_code.eq(ics));
+        }
         let columns = (
             response_results::response_id,
             (
@@ -285,10 +304,12 @@ pub fn each_for_report(
             let (id, row) = row?;
             read += 1;
             last = Some(id);
-            each(row);
+            if each(id, row).is_break() {
+                return Ok(());
+            }
         }
         match last {
-            Some(id) if read == REPORT_BATCH && id < *ids.end() => next = id + 1,
+            Some(id) if read == batch && id < *ids.end() => next = id + 1,
             _ => return Ok(()),
         }
     }
@@ -374,15 +395,4 @@ pub fn ics_codes(
         .distinct()
         .order(response_results::ics_code)
         .load(conn)?)
-}
-
-/// One ICS's result rows of a survey within the dates.
-pub fn for_survey_ics(
-    conn: &mut DbConn,
-    survey_id: &str,
-    ics: &str,
-    window: (Option<NaiveDate>, Option<NaiveDate>),
-) -> Result<Vec<ResultRow>, StorageError> {
-    let query = in_window(survey_id, window).filter(response_results::ics_code.eq(ics));
-    Ok(query.order(response_results::response_id).select(ResultRow::as_select()).load(conn)?)
 }

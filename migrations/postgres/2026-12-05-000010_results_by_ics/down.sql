@@ -1,0 +1,1 @@
+DROP INDEX response_results_by_survey_ics;
