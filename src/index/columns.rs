@@ -118,10 +118,9 @@ impl Frame {
         frame
     }
 
-    /// Makes room for `additional` more rows in every column at once.
-    pub fn reserve(&mut self, additional: usize) {
-        self.version.reserve(additional);
-        for column in [
+    /// Every grouping column, to do the same to each.
+    fn categoricals_mut(&mut self) -> [&mut Categorical; 8] {
+        [
             &mut self.channel,
             &mut self.voice,
             &mut self.ics,
@@ -130,7 +129,13 @@ impl Frame {
             &mut self.ethnicity,
             &mut self.long_term_condition,
             &mut self.imd_quintile,
-        ] {
+        ]
+    }
+
+    /// Makes room for `additional` more rows in every column at once.
+    pub fn reserve(&mut self, additional: usize) {
+        self.version.reserve(additional);
+        for column in self.categoricals_mut() {
             column.codes.reserve(additional);
         }
         self.base_weight.reserve(additional);
@@ -184,16 +189,7 @@ impl Frame {
     /// Empties the frame, keeping its memory for the next rows.
     pub fn clear(&mut self) {
         self.version.clear();
-        for column in [
-            &mut self.channel,
-            &mut self.voice,
-            &mut self.ics,
-            &mut self.age_band,
-            &mut self.sex,
-            &mut self.ethnicity,
-            &mut self.long_term_condition,
-            &mut self.imd_quintile,
-        ] {
+        for column in self.categoricals_mut() {
             column.clear();
         }
         self.base_weight.clear();
