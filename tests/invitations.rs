@@ -463,7 +463,10 @@ async fn a_killed_sender_resumes_without_duplicates(db: TestDb) {
     let at_kill = statuses(&app, "invitation").await;
     let queued_at_kill = at_kill.get("queued").copied().unwrap_or(0);
     let sending_at_kill = at_kill.get("sending").copied().unwrap_or(0);
-    assert!(queued_at_kill > 30, "killed mid-batch: {at_kill:?}");
+    // Mid-batch: how far the sender got past the slow message before this
+    // test saw it depends on how busy the machine is (70 of 100 sent was
+    // seen under the full suite), so ask only that a good part is left.
+    assert!(queued_at_kill >= 10, "killed mid-batch: {at_kill:?}");
 
     let (ok, stdout, stderr) = run({
         let mut cmd = joinedup(&db, &smtp.url(), 6000);
