@@ -68,26 +68,44 @@ fn coarsen(c: &Combo, level: usize) -> Combo {
 /// are shown at one level; a shown combination must be held by at least
 /// `MIN_GROUP` rows shown the same way, so combinations too small are moved
 /// to the next coarser level until every shown group is big enough (or the
-/// row is left out).
+/// row is left out). Combinations are numbered as they are first added, so
+/// each row keeps a number, not its nine details.
 #[derive(Default)]
 struct Counts {
-    full: HashMap<Combo, usize>,
-    level: HashMap<Combo, usize>,
+    known: HashMap<Combo, u32>,
+    combos: Vec<Combo>,
+    held: Vec<usize>,
+    level: Vec<usize>,
 }
 
 impl Counts {
+    /// Counts one row of this combination; returns the combination's number.
+    fn add(&mut self, c: Combo) -> u32 {
+        let k = match self.known.get(&c) {
+            Some(&k) => k,
+            None => {
+                let k = self.combos.len() as u32;
+                self.known.insert(c.clone(), k);
+                self.combos.push(c);
+                self.held.push(0);
+                k
+            }
+        };
+        self.held[k as usize] += 1;
+        k
+    }
+
     fn settle(&mut self) {
-        self.level = self.full.keys().map(|c| (c.clone(), 0)).collect();
+        self.level = vec![0; self.combos.len()];
         loop {
             let mut shown: HashMap<Combo, usize> = HashMap::new();
-            for (c, n) in &self.full {
-                let level = self.level[c];
+            for ((c, n), &level) in self.combos.iter().zip(&self.held).zip(&self.level) {
                 if level < FIELDS {
                     *shown.entry(coarsen(c, level)).or_default() += n;
                 }
             }
             let mut changed = false;
-            for (c, level) in self.level.iter_mut() {
+            for (c, level) in self.combos.iter().zip(self.level.iter_mut()) {
                 if *level < FIELDS && shown[&coarsen(c, *level)] < MIN_GROUP {
                     *level += 1;
                     changed = true;
@@ -99,9 +117,10 @@ impl Counts {
         }
     }
 
-    /// The level a row is shown at, or `None` if it is left out.
-    fn level(&self, c: &Combo) -> Option<usize> {
-        self.level.get(c).copied().filter(|&l| l < FIELDS)
+    /// Combination `k` as it is shown, or `None` if its rows are left out.
+    fn shown(&self, k: u32) -> Option<Combo> {
+        let level = self.level[k as usize];
+        (level < FIELDS).then(|| coarsen(&self.combos[k as usize], level))
     }
 }
 
@@ -261,14 +280,13 @@ fn produce(
 }
 
 /// What the first read keeps of an ICS's rows: each row's response id,
-/// grouping combination, weight and population, and the level each
-/// combination is shown at.
+/// grouping combination (a number into `counts`), weight and population,
+/// and the settled combinations.
+#[derive(Default)]
 struct IcsRows {
     ids: Vec<i64>,
     combo: Vec<u32>,
-    combos: Vec<Combo>,
-    /// Per combination: how much detail it keeps, `None` = left out.
-    levels: Vec<Option<usize>>,
+    counts: Counts,
     weight: Vec<Option<f64>>,
     group: Vec<Option<Group>>,
 }
@@ -285,43 +303,19 @@ fn weigh_ics(
 ) -> Result<IcsRows, StorageError> {
     let mut frame = Frame::new(0, 0);
     let mut row = Row::default();
-    let mut kept = IcsRows {
-        ids: Vec::new(),
-        combo: Vec::new(),
-        combos: Vec::new(),
-        levels: Vec::new(),
-        weight: Vec::new(),
-        group: Vec::new(),
-    };
-    let mut known: HashMap<Combo, u32> = HashMap::new();
+    let mut kept = IcsRows::default();
     results::each_for_report(conn, &plan.survey_id, plan.window, ids, Some(ics), |id, r| {
         if plan.pooled.get(&r.survey_version_id).copied().unwrap_or(false)
             && plan.channel.as_ref().is_none_or(|c| c == r.texts().channel)
         {
-            let combo = row_combo(&r);
-            let k = match known.get(&combo) {
-                Some(&k) => k,
-                None => {
-                    let k = kept.combos.len() as u32;
-                    known.insert(combo.clone(), k);
-                    kept.combos.push(combo);
-                    k
-                }
-            };
+            kept.combo.push(kept.counts.add(row_combo(&r)));
             crate::reports::fill_row(&mut row, &r, 0, 0, false);
             frame.push(&row);
             kept.ids.push(id);
-            kept.combo.push(k);
         }
         ControlFlow::Continue(())
     })?;
-    let mut held = vec![0; kept.combos.len()];
-    for &k in &kept.combo {
-        held[k as usize] += 1;
-    }
-    let mut counts = Counts { full: kept.combos.iter().cloned().zip(held).collect(), ..Counts::default() };
-    counts.settle();
-    kept.levels = kept.combos.iter().map(|c| counts.level(c)).collect();
+    kept.counts.settle();
     kept.group = frame.groups();
     kept.weight = vec![None; frame.len()];
     if let Ok(weighed) = frame::weigh(&frame, population, 10) {
@@ -365,23 +359,13 @@ fn write_ics(
         }
         let i = next;
         next += 1;
-        let combo = kept.combo[i] as usize;
-        let Some(level) = kept.levels[combo] else { return ControlFlow::Continue(()) };
+        let Some(shown) = kept.counts.shown(kept.combo[i]) else { return ControlFlow::Continue(()) };
         let same = plan.same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
         crate::reports::fill_row(&mut row, &r, domains, items, same);
         let mut id_mac = mac.clone();
         id_mac.update(format!("microdata:{id}").as_bytes());
         let pseudonym = hex::encode(&id_mac.finalize().into_bytes()[..8]);
-        write_line(
-            &mut out,
-            plan,
-            &pseudonym,
-            &coarsen(&kept.combos[combo], level),
-            kept.group[i],
-            kept.weight[i],
-            &r,
-            &row,
-        );
+        write_line(&mut out, plan, &pseudonym, &shown, kept.group[i], kept.weight[i], &r, &row);
         if out.len() >= CHUNK_BYTES {
             open = tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut out)))).is_ok();
             out.reserve(CHUNK_BYTES + 4096);

@@ -1,8 +1,9 @@
 //! Result rows: one per submitted response, what the index reads.
 
+use std::ops::ControlFlow;
+
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
-use std::ops::ControlFlow;
 
 use super::connection::MultiBackend;
 use super::schema::{invitation_tokens, response_results, scoring_runs};
