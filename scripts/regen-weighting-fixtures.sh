@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the R `survey` reference fixtures for the weighting engine
-# (tests/fixtures/weighting) and fails if any file there changed.
+# (tests/fixtures/weighting) and the published-results edges
+# (tests/fixtures/edges), and fails if any file there changed.
 #
 #   scripts/regen-weighting-fixtures.sh
 #
@@ -14,6 +15,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 FIX=tests/fixtures/weighting
+EDGES=tests/fixtures/edges
 
 if ! command -v Rscript >/dev/null 2>&1; then
   echo "regen-weighting-fixtures: Rscript not found on PATH." >&2
@@ -27,19 +29,20 @@ if ! Rscript -e 'quit(status = if (requireNamespace("survey", quietly = TRUE)) 0
 fi
 
 snapshot() {
-  (cd "$FIX" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+  (find "$FIX" "$EDGES" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
 }
 
 before="$(snapshot)"
 start=$(date +%s)
 Rscript "$FIX/make_references.R"
+Rscript "$EDGES/make_edges.R"
 echo "regen-weighting-fixtures: make_references.R took $(( $(date +%s) - start ))s"
 after="$(snapshot)"
 
-changed="$(diff <(echo "$before") <(echo "$after") | sed -n 's/^[<>] [0-9a-f]*  \.\///p' | LC_ALL=C sort -u || true)"
+changed="$(diff <(echo "$before") <(echo "$after") | sed -n 's/^[<>] [0-9a-f]*  //p' | LC_ALL=C sort -u || true)"
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   # also anything that differs from the committed fixtures (or is untracked)
-  vs_head="$(git status --porcelain -- "$FIX" | sed 's/^...//')"
+  vs_head="$(git status --porcelain -- "$FIX" "$EDGES" | sed 's/^...//')"
 else
   vs_head=""
 fi

@@ -289,7 +289,7 @@ pub fn run(job: &WeightJob) -> anyhow::Result<()> {
     if let (Some(path), Some(rows)) = (&job.estimates_out, estimates) {
         write_atomically(path, |out| {
             let by = job.by.as_deref().map(|b| format!(",{b}")).unwrap_or_default();
-            writeln!(out, "ics{by},n,sum_w,n_eff,estimate,se,ci_low,ci_high")?;
+            writeln!(out, "ics{by},n,sum_w,n_eff,estimate,se,ci_low,ci_high,deff,n_eff_design")?;
             for row in rows {
                 writeln!(out, "{row}")?;
             }
@@ -300,40 +300,49 @@ pub fn run(job: &WeightJob) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Full-precision numbers in the estimates file.
+/// Full-precision numbers in the estimates file: one row per ICS (× `--by`
+/// group), then the same over every ICS (`(all)`). An ICS of one respondent
+/// is centred at the grand mean as R's `lonely.psu = "adjust"` does, so it
+/// has a standard error (methodology §10). A figure that cannot be
+/// estimated (a design effect from one respondent, or from scores that do
+/// not vary) is left empty, never written as NaN.
 fn estimate_rows(file: &RespondentFile, population: &Population, weighted: &Weighted) -> anyhow::Result<Vec<String>> {
     let design = weighted.design(&file.respondents);
     let y: Vec<f64> = file.values.iter().map(|v| v.unwrap_or(0.0)).collect();
     let n_groups = file.group_labels.len().max(1);
+    let by_of = |i: usize| if file.groups.is_empty() { Some(0) } else { file.groups[i] };
     let mut group: Vec<Option<u32>> = Vec::with_capacity(y.len());
+    let mut overall: Vec<Option<u32>> = Vec::with_capacity(y.len());
     for (i, value) in file.values.iter().enumerate() {
-        let by = if file.groups.is_empty() { Some(0) } else { file.groups[i] };
-        group.push(match (value, by) {
-            (Some(_), Some(g)) => Some(file.respondents.stratum[i] * n_groups as u32 + g),
-            _ => None,
-        });
+        let by = value.and(by_of(i));
+        group.push(by.map(|g| file.respondents.stratum[i] * n_groups as u32 + g));
+        overall.push(by);
     }
     let estimates = design.means_by(&y, &group, population.strata.len() * n_groups);
-    let mut labels: Vec<(String, String, usize)> = Vec::new();
+    let totals = design.means_by(&y, &overall, n_groups);
+    let mut labels: Vec<(String, String, weighting::Estimate)> = Vec::new();
     for (h, ics) in population.strata.iter().enumerate() {
         for g in 0..n_groups {
             let label = file.group_labels.get(g).cloned().unwrap_or_default();
-            labels.push((ics.clone(), label, h * n_groups + g));
+            labels.push((ics.clone(), label, estimates[h * n_groups + g]));
         }
     }
-    labels.sort();
+    labels.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    for (g, e) in totals.iter().enumerate() {
+        labels.push(("(all)".into(), file.group_labels.get(g).cloned().unwrap_or_default(), *e));
+    }
+    let finite = |v: f64| if v.is_finite() { v.to_string() } else { String::new() };
     let mut rows = Vec::new();
-    for (ics, label, k) in labels {
-        let e = estimates[k];
+    for (ics, label, e) in labels {
         if e.n == 0 {
             continue;
         }
-        if !e.se.is_finite() {
-            bail!("ICS {ics}: a standard error needs at least two respondents in the ICS");
+        if !(e.estimate.is_finite() && e.se.is_finite()) {
+            bail!("ICS {ics}: the estimate or its standard error is not a number (are the weights finite?)");
         }
         let by = if file.groups.is_empty() { String::new() } else { format!(",{}", csv_field(&label)) };
         rows.push(format!(
-            "{}{by},{},{},{},{},{},{},{}",
+            "{}{by},{},{},{},{},{},{},{},{},{}",
             csv_field(&ics),
             e.n,
             e.sum_w,
@@ -341,7 +350,9 @@ fn estimate_rows(file: &RespondentFile, population: &Population, weighted: &Weig
             e.estimate,
             e.se,
             e.estimate - weighting::Z95 * e.se,
-            e.estimate + weighting::Z95 * e.se
+            e.estimate + weighting::Z95 * e.se,
+            finite(e.deff),
+            finite(e.n as f64 / e.deff),
         ));
     }
     Ok(rows)

@@ -138,7 +138,10 @@ mod weight {
         }
         assert_eq!(rows, reference.len());
         let estimates = std::fs::read_to_string(&est).unwrap();
-        assert!(estimates.starts_with("ics,n,sum_w,n_eff,estimate,se,ci_low,ci_high\n"), "{estimates}");
+        assert!(
+            estimates.starts_with("ics,n,sum_w,n_eff,estimate,se,ci_low,ci_high,deff,n_eff_design\n"),
+            "{estimates}"
+        );
         let r_rows: Vec<csv::StringRecord> = csv::Reader::from_path(fixture("estimates", "estimates_ics.csv"))
             .unwrap()
             .records()
@@ -151,6 +154,57 @@ mod weight {
             let se: f64 = ours[5].parse().unwrap();
             let r_se: f64 = r[5].parse().unwrap();
             assert!((se - r_se).abs() / r_se < 1e-6, "{line} vs {r:?}");
+        }
+    }
+
+    /// An ICS of one respondent no longer stops the run: its stratum is
+    /// centred at the grand mean, as R's `lonely.psu = "adjust"`, and every
+    /// row, `(all)` included, equals R (tests/fixtures/edges).
+    #[test]
+    fn a_one_respondent_ics_is_estimated_as_r_adjusts() {
+        let edges = |file: &str| common::project_path(&format!("tests/fixtures/edges/{file}")).display().to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let (out, est) = (dir.path().join("w.csv"), dir.path().join("e.csv"));
+        let output = joinedup(
+            &[
+                "weight",
+                "--respondents",
+                &edges("respondents.csv"),
+                "--margins",
+                &edges("margins.csv"),
+                "--out",
+                out.to_str().unwrap(),
+                "--estimate",
+                "score",
+                "--estimates-out",
+                est.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        let reference: Vec<csv::StringRecord> = csv::Reader::from_path(edges("estimates.csv"))
+            .unwrap()
+            .records()
+            .map(|r| r.unwrap())
+            .filter(|r| &r[0] == "raked" && (&r[1] == "ics" || &r[1] == "all"))
+            .collect();
+        let ours: Vec<csv::StringRecord> =
+            csv::Reader::from_path(&est).unwrap().records().map(|r| r.unwrap()).collect();
+        assert_eq!(ours.len(), reference.len(), "one row per ICS and one for all");
+        for r in &reference {
+            let ics = if &r[1] == "all" { "(all)" } else { &r[2] };
+            let row = ours.iter().find(|o| &o[0] == ics).unwrap_or_else(|| panic!("no row for {ics}"));
+            for (col, r_col) in [(4, 6), (5, 7)] {
+                let (a, b): (f64, f64) = (row[col].parse().unwrap(), r[r_col].parse().unwrap());
+                assert!((a - b).abs() <= 1e-6 * b.abs().max(1e-9), "{ics} column {col}: {a} vs {b}");
+            }
+            match r[8].parse::<f64>() {
+                Ok(deff) if deff.is_finite() => {
+                    let ours: f64 = row[8].parse().unwrap();
+                    assert!((ours - deff).abs() < 1e-6 * deff, "{ics} deff {ours} vs {deff}");
+                }
+                _ => assert_eq!(&row[8], "", "{ics}: no design effect from one respondent"),
+            }
         }
     }
 

@@ -290,6 +290,174 @@ fn domain_estimates_and_proportions_match_r() {
     whole_case("estimates");
 }
 
+/// The edges fixture (tests/fixtures/edges, written by make_edges.R under
+/// `options(survey.lonely.psu = "adjust")`): an ICS of one respondent and one
+/// of two, base-weighted, trimmed within each ICS by R's `trimWeights`, and
+/// raked with the small ICSs only scaled to their population.
+mod edges {
+    use super::*;
+    use joinedup::weighting::{Estimate, proportion_of, trim_to_cap};
+
+    fn read(file: &str) -> Vec<Row> {
+        let path = common::project_path(&format!("tests/fixtures/edges/{file}"));
+        csv::Reader::from_path(&path).unwrap().deserialize().map(|r| r.unwrap()).collect()
+    }
+
+    struct Edges {
+        rows: Vec<Row>,
+        respondents: Respondents,
+        population: Population,
+        score: Vec<f64>,
+        flag: Vec<f64>,
+    }
+
+    fn load() -> Edges {
+        let rows = read("respondents.csv");
+        let margins = read("margins.csv");
+        let strata: Vec<String> =
+            margins.iter().map(|m| m["ics"].clone()).collect::<BTreeSet<_>>().into_iter().collect();
+        let dims = ["age_band", "sex"];
+        let mut dimensions = Vec::new();
+        for d in dims {
+            let categories: Vec<String> = margins
+                .iter()
+                .filter(|m| m["dimension"] == d)
+                .map(|m| m["category"].clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let mut population = vec![vec![None; categories.len()]; strata.len()];
+            for m in margins.iter().filter(|m| m["dimension"] == d) {
+                let h = strata.iter().position(|s| *s == m["ics"]).unwrap();
+                let c = categories.iter().position(|c| *c == m["category"]).unwrap();
+                population[h][c] = Some(num(m, "population"));
+            }
+            let collapse_into = vec![vec![None; categories.len()]; strata.len()];
+            dimensions.push(DimensionMargins { name: d.into(), categories, population, collapse_into });
+        }
+        let respondents = Respondents {
+            stratum: rows.iter().map(|r| strata.iter().position(|s| *s == r["ics"]).unwrap() as u32).collect(),
+            base_weight: rows.iter().map(|r| num(r, "base_weight")).collect(),
+            categories: dims
+                .iter()
+                .enumerate()
+                .map(|(k, d)| {
+                    rows.iter()
+                        .map(|r| dimensions[k].categories.iter().position(|c| *c == r[*d]).map(|c| c as u32))
+                        .collect()
+                })
+                .collect(),
+        };
+        Edges {
+            score: rows.iter().map(|r| num(r, "score")).collect(),
+            flag: rows.iter().map(|r| num(r, "flag")).collect(),
+            rows,
+            respondents,
+            population: Population { strata, dimensions },
+        }
+    }
+
+    /// Each respondent's group for an R domain (`all`, `ics`, `ics_grp`, `grp`), with the keys.
+    fn domain(e: &Edges, domain: &str) -> (Vec<Option<u32>>, Vec<(String, String)>) {
+        let mut keys: Vec<(String, String)> = Vec::new();
+        let group = e
+            .rows
+            .iter()
+            .map(|r| {
+                let key = match domain {
+                    "all" => (String::new(), String::new()),
+                    "ics" => (r["ics"].clone(), String::new()),
+                    "ics_grp" => (r["ics"].clone(), r["grp"].clone()),
+                    _ => (String::new(), r["grp"].clone()),
+                };
+                let g = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
+                    keys.push(key.clone());
+                    keys.len() - 1
+                });
+                Some(g as u32)
+            })
+            .collect();
+        (group, keys)
+    }
+
+    fn trimmed_weights(e: &Edges) -> Vec<f64> {
+        let mut weights = e.respondents.base_weight.clone();
+        for h in 0..e.population.strata.len() as u32 {
+            let members: Vec<usize> = (0..weights.len()).filter(|&i| e.respondents.stratum[i] == h).collect();
+            let mut w: Vec<f64> = members.iter().map(|&i| weights[i]).collect();
+            let cap = 5.0 * w.iter().sum::<f64>() / w.len() as f64;
+            trim_to_cap(&mut w, cap);
+            for (k, &i) in members.iter().enumerate() {
+                weights[i] = w[k];
+            }
+        }
+        weights
+    }
+
+    fn check(what: &str, ours: &Estimate, r: &Row) {
+        assert_eq!(ours.n, r["n"].parse::<usize>().unwrap(), "{what}: n");
+        assert!(rel(ours.sum_w, num(r, "sum_w")) < 1e-9, "{what}: sum_w {} vs {}", ours.sum_w, r["sum_w"]);
+        assert!(rel(ours.estimate, num(r, "estimate")) < 1e-10, "{what}: estimate");
+        let se = num(r, "se");
+        assert!(ours.se.is_finite(), "{what}: a lone ICS leaves the SE finite");
+        assert!(rel(ours.se, se) < 1e-6 || (se < 1e-9 && ours.se < 1e-9), "{what}: se {} vs {se}", ours.se);
+        let deff = num(r, "deff");
+        if deff.is_finite() {
+            assert!(rel(ours.deff, deff) < 1e-6, "{what}: deff {} vs {deff}", ours.deff);
+        } else {
+            assert!(!ours.deff.is_finite(), "{what}: R has no design effect here");
+        }
+    }
+
+    #[test]
+    fn a_lone_ics_is_centred_at_the_grand_mean_as_r_adjusts() {
+        let e = load();
+        let trimmed = trimmed_weights(&e);
+        let reference: BTreeMap<String, (f64, f64)> = read("weights.csv")
+            .into_iter()
+            .map(|r| (r["id"].clone(), (num(&r, "trimmed"), num(&r, "raked"))))
+            .collect();
+        for (row, w) in e.rows.iter().zip(&trimmed) {
+            assert!(rel(*w, reference[&row["id"]].0) < 1e-12, "trimmed weight of {}: {w}", row["id"]);
+        }
+        let spec = WeightingSpec { min_respondents: 10, ..WeightingSpec::default() };
+        let raked = weighting::weight(&e.respondents, &e.population, &spec).unwrap();
+        for (row, w) in e.rows.iter().zip(&raked.weights) {
+            assert!(rel(*w, reference[&row["id"]].1) < 1e-8, "raked weight of {}: {w}", row["id"]);
+        }
+        let n = e.population.strata.len();
+        let base = Design::new(&e.respondents.stratum, &e.respondents.base_weight, n, None);
+        let trim = Design::new(&e.respondents.stratum, &trimmed, n, None);
+        let rake = raked.design(&e.respondents);
+        let mut seen = 0;
+        for r in read("estimates.csv") {
+            let design = match r["design"].as_str() {
+                "base" => &base,
+                "trimmed" => &trim,
+                _ => &rake,
+            };
+            let (group, keys) = domain(&e, &r["domain"]);
+            let k = keys.iter().position(|k| k.0 == r["ics"] && k.1 == r["grp"]).unwrap();
+            let ours = design.means_by(&e.score, &group, keys.len())[k];
+            check(&format!("{} {} {} {}", r["design"], r["domain"], r["ics"], r["grp"]), &ours, &r);
+            seen += 1;
+        }
+        assert_eq!(seen, 48);
+        for r in read("proportions.csv") {
+            let design = if r["design"] == "base" { &base } else { &trim };
+            let (group, keys) = domain(&e, &r["domain"]);
+            let k = keys.iter().position(|k| k.0 == r["ics"] && k.1 == r["grp"]).unwrap();
+            let p = proportion_of(design.means_by(&e.flag, &group, keys.len())[k]);
+            let what = format!("proportion {} {} {} {}", r["design"], r["domain"], r["ics"], r["grp"]);
+            assert!(rel(p.estimate.estimate, num(&r, "estimate")) < 1e-10, "{what}");
+            assert!(rel(p.estimate.se, num(&r, "se")) < 1e-6, "{what}: se");
+            assert_eq!(p.df, num(&r, "df"), "{what}: df");
+            let (lo, hi) = p.ci.unwrap();
+            assert!((lo - num(&r, "ci_low")).abs() < 1e-6 && (hi - num(&r, "ci_high")).abs() < 1e-6, "{what}: ci");
+        }
+    }
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;

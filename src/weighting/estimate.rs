@@ -7,7 +7,10 @@
 //! * on a raked design, 10 sweeps over the margins in raking order of
 //!   z ← z − w · (unweighted mean of z/w in the respondent's cell), as R's
 //!   `svyrecvar` does for a design from `rake()`;
-//! * V = Σ_h n_h/(n_h − 1) Σ_{i∈h} (z_i − z̄_h)², with full-sample n_h.
+//! * V = Σ_h n_h/(n_h − 1) Σ_{i∈h} (z_i − z̄_h)², with full-sample n_h;
+//! * an ICS of one respondent adds z_i² (centred at the grand mean, zero), as
+//!   R does under `options(survey.lonely.psu = "adjust")`
+//!   (tests/fixtures/edges).
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
@@ -177,8 +180,7 @@ impl VariancePass {
             let Some(d) = self.slots[g as usize].take() else { continue };
             self.strata_touched[g as usize] += 1;
             let (sum_z, sum_z2) = if self.raked { swept_sums(t, &d) } else { (d.sum_a, d.sum_a2) };
-            let ss = sum_z2 - sum_z * sum_z / n_h;
-            self.variance[g as usize] += if t.rows.len() > 1 { n_h / (n_h - 1.0) * ss.max(0.0) } else { f64::NAN };
+            self.variance[g as usize] += stratum_variance(t.rows.len(), sum_z, sum_z2);
         }
         self.met.clear();
     }
@@ -487,11 +489,31 @@ impl<'a> Design<'a> {
                 }
             }
             let n = z.len() as f64;
-            let mean = z.iter().sum::<f64>() / n;
-            variance += n / (n - 1.0) * z.iter().map(|v| (v - mean).powi(2)).sum::<f64>();
+            // A lone respondent is centred at zero, as R's lonely.psu = "adjust".
+            let mean = if z.len() > 1 { z.iter().sum::<f64>() / n } else { 0.0 };
+            let scale = if z.len() > 1 { n / (n - 1.0) } else { 1.0 };
+            variance += scale * z.iter().map(|v| (v - mean).powi(2)).sum::<f64>();
         }
         variance
     }
+}
+
+/// One stratum's share of the variance from the sums of its influence
+/// values: n_h/(n_h − 1) Σ (z − z̄_h)². A stratum of one respondent has no
+/// spread of its own to measure; as R does under
+/// `options(survey.lonely.psu = "adjust")`, its value is centred at the
+/// grand mean of the influence values, which is zero, with a scale of 1:
+/// the stratum adds z², not NaN (which would make every estimate that
+/// touches it, England's included, unpublishable).
+fn stratum_variance(n_h: usize, sum_z: f64, sum_z2: f64) -> f64 {
+    if n_h <= 1 {
+        return sum_z2;
+    }
+    let n = n_h as f64;
+    // Rounding can leave a tiny negative sum of squares where z barely
+    // varies; a NaN must stay NaN, so no `max` (which would turn it to 0).
+    let ss = sum_z2 - sum_z * sum_z / n;
+    n / (n - 1.0) * if ss < 0.0 { 0.0 } else { ss }
 }
 
 /// Σz and Σz² after R's ten raking sweeps, computed in cell space: z = a + w·b

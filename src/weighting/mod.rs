@@ -16,7 +16,7 @@ mod trim;
 use rayon::prelude::*;
 
 pub use error::WeightingError;
-pub use estimate::{Design, Estimate, MomentSums, ProfilePlaces, Proportion, RakingCells, Z95};
+pub use estimate::{Design, Estimate, MomentSums, ProfilePlaces, Proportion, RakingCells, Z95, proportion_of};
 pub use input::{DimensionMargins, Population, RakeControl, Respondents, TrimControl, WeightingSpec};
 pub use targets::{MISSING_LABEL, TargetReport, TargetRule};
 pub use trim::trim_to_cap;
