@@ -174,7 +174,6 @@ impl VariancePass {
     }
 
     fn finish_stratum(&mut self, t: &StratumTables) {
-        let n_h = t.rows.len() as f64;
         self.met.sort_unstable();
         for &g in &self.met {
             let Some(d) = self.slots[g as usize].take() else { continue };
