@@ -141,8 +141,8 @@ pub struct AppState {
     pub templates: handlebars::Handlebars<'static>,
     /// The dated ICS list, filtered by date where it is used.
     pub icss: Vec<storage::icss::Ics>,
-    /// Results reports, kept until the survey's results change.
-    pub reports: crate::reports::Cache,
+    /// Published releases already read (they never change).
+    pub releases: crate::reports::ReleaseCache,
     /// Responses being answered, kept between their pages.
     pub responses: web::ResponseCache,
     pub start_limiter: AddressLimiter,
@@ -221,7 +221,7 @@ fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<App
         cookie_key,
         templates,
         icss: stored_icss,
-        reports: Default::default(),
+        releases: Default::default(),
         responses: Default::default(),
         start_limiter,
         resume_limiter,

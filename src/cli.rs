@@ -123,15 +123,26 @@ pub enum Command {
 pub struct ResultsArgs {
     #[arg(long)]
     pub survey: String,
-    /// First submission date included (YYYY-MM-DD).
+    /// The release: a closed calendar month, YYYY-MM (default: the latest).
+    #[arg(long, value_name = "YYYY-MM")]
+    pub release: Option<String>,
+    /// Every closed release from this date on (dates snap to whole months).
     #[arg(long)]
     pub from: Option<chrono::NaiveDate>,
-    /// Last submission date included (YYYY-MM-DD).
+    /// Every closed release up to this date.
     #[arg(long)]
     pub to: Option<chrono::NaiveDate>,
-    /// Only `open_link` or `invitation` responses (default: both).
+    /// Only one sample: `invitation`, `open_link` or `pooled` (default: each
+    /// sample the release has, labelled).
+    #[arg(long, alias = "channel")]
+    pub sample: Option<String>,
+    /// Cap weights at K times the ICS mean weight (2 to 10), or `off`
+    /// (default 5).
+    #[arg(long, value_name = "K|off")]
+    pub trim: Option<String>,
+    /// Also the invited and open-link samples combined (composite weights).
     #[arg(long)]
-    pub channel: Option<String>,
+    pub pooled: bool,
     /// csv, xlsx or json.
     #[arg(long, default_value = "csv")]
     pub format: String,
@@ -275,7 +286,7 @@ fn run_server(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
             let made = crate::demo::load_if_empty(&state.db, &state.surveys, 1.0).await?;
             if made > 0 {
                 println!(
-                    "--demo: loaded {made} synthetic submitted responses in {:.1} s (made-up people; deprivation shares are synthetic)",
+                    "--demo: loaded {made} synthetic submitted responses in {:.1} s (made-up people)",
                     started.elapsed().as_secs_f64()
                 );
             }

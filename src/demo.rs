@@ -3,7 +3,8 @@
 //! through the real routing and validation, with realistic non-response
 //! (older and less deprived people answer more) and real differences by ICS
 //! and group, so a newcomer sees full analyst pages at once. Deprivation
-//! quintiles come from SYNTHETIC shares; nothing here is real data.
+//! quintiles are drawn from the real IMD 2019 shares of each ICS; the people
+//! and their answers are made up.
 
 use std::collections::{BTreeMap, BTreeSet};
 

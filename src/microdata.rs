@@ -1,64 +1,75 @@
-//! Respondent-level microdata for analysts' own modelling: a pseudonymous
-//! id, grouping categories, item, domain and index scores, and the weight —
-//! no emails, tokens, free text or times finer than a month.
+//! Respondent-level microdata of one release and one sample, for
+//! researchers' own modelling: the ICS, population group and grouping
+//! categories as published, the index, domain and item scores, and a
+//! weight — no emails, tokens, free text, dates or channels.
 //!
-//! Any combination of the published details (grouping categories, channel
-//! and month) held by fewer than ten respondents is coarsened, dropping
-//! detail in this order: month, channel, ethnicity, deprivation,
-//! conditions, sex, age band, voice; a respondent still in a group under
-//! ten with only their ICS left is left out. The file opens with its
-//! provenance as `#` lines, as the results CSV does. The file is streamed
-//! ICS by ICS, each read twice: first only what weighting and coarsening
-//! need (a few dozen bytes a respondent), then again row by row to write,
-//! so memory stays flat however many respond.
+//! What keeps it safe (docs/outputs.md §6.5):
+//! * Any combination of the grouping details held by fewer than ten
+//!   respondents is coarsened, dropping detail in this order: ethnicity,
+//!   deprivation, conditions, sex, age band, voice. The ICS and population
+//!   group are never dropped; a respondent still in a group under ten with
+//!   only those left is left out (such cells are never published anyway).
+//! * The weight is the mean weight of the respondent's published
+//!   combination, not their own: an own weight would give away a blanked
+//!   age band and sex (the raking cell) or channel.
+//! * Each download numbers its rows afresh (random ids) and shuffles them
+//!   within each ICS, so nothing links two downloads or reveals who
+//!   answered when.
+//! * A release is a closed month and never changes, so two downloads of it
+//!   hold the same rows (as a multiset).
+//!
+//! The file opens with its provenance as `#` lines. It is streamed ICS by
+//! ICS, each read twice (first what weighting and coarsening need, then the
+//! rows to write), so memory stays within one ICS's rows.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::ops::{ControlFlow, RangeInclusive};
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
 use futures_util::stream::Stream;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use rand::seq::SliceRandom;
 
-use crate::app::AppState;
 use crate::index::columns::Frame;
-use crate::index::frame::{self, Group, PopulationTable, Row};
+use crate::index::frame::{self, Group, PopulationTable, Row, WeighOptions};
 use crate::index::record::{self, QuestionItem};
-use crate::index::scoring::Scoring;
-use crate::reports::Request;
+use crate::index::sample::Sample;
+use crate::reports::{Pooling, Report};
 use crate::storage::results::{self, ReportRow};
-use crate::storage::{DbConn, StorageError};
+use crate::storage::{Db, DbConn, StorageError};
 
 /// The smallest group a row may describe.
 pub const MIN_GROUP: usize = 10;
 
-/// Published detail, first dropped last: level k blanks the last k fields.
-const FIELDS: usize = 9; // ics, voice, age_band, sex, long_term_condition, imd_quintile, ethnicity, channel, month
+/// Published detail: the ICS and group always, then what may be blanked,
+/// first dropped last: level k blanks the last k of `DROPPABLE`.
+const DROPPABLE: usize = 6; // voice, age_band, sex, long_term_condition, imd_quintile, ethnicity
 
-type Combo = [Option<String>; FIELDS];
+/// (ICS, group) and the droppable details.
+type Combo = (String, Group, [Option<String>; DROPPABLE]);
 
-/// A result row's published detail.
-fn row_combo(r: &ReportRow) -> Combo {
+/// A result row's published detail (its group given).
+fn row_combo(r: &ReportRow, group: Group) -> Combo {
     let t = r.texts();
     let text = |v: Option<&str>| v.map(str::to_string);
-    [
-        text(t.ics_code),
-        text(t.voice),
-        text(t.age_band),
-        text(t.sex),
-        text(t.long_term_condition),
-        r.imd_quintile.map(|q| q.to_string()),
-        text(t.ethnicity),
-        Some(t.channel.to_string()),
-        Some(r.submitted_on.format("%Y-%m").to_string()),
-    ]
+    (
+        t.ics_code.unwrap_or_default().to_string(),
+        group,
+        [
+            text(t.voice),
+            text(t.age_band),
+            text(t.sex),
+            text(t.long_term_condition),
+            r.imd_quintile.map(|q| q.to_string()),
+            text(t.ethnicity),
+        ],
+    )
 }
 
 fn coarsen(c: &Combo, level: usize) -> Combo {
     let mut out = c.clone();
-    for field in out.iter_mut().skip(FIELDS - level) {
+    for field in out.2.iter_mut().skip(DROPPABLE - level) {
         *field = None;
     }
     out
@@ -68,8 +79,7 @@ fn coarsen(c: &Combo, level: usize) -> Combo {
 /// are shown at one level; a shown combination must be held by at least
 /// `MIN_GROUP` rows shown the same way, so combinations too small are moved
 /// to the next coarser level until every shown group is big enough (or the
-/// row is left out). Combinations are numbered as they are first added, so
-/// each row keeps a number, not its nine details.
+/// rows are left out). Combinations are numbered as they are first added.
 #[derive(Default)]
 struct Counts {
     known: HashMap<Combo, u32>,
@@ -79,7 +89,6 @@ struct Counts {
 }
 
 impl Counts {
-    /// Counts one row of this combination; returns the combination's number.
     fn add(&mut self, c: Combo) -> u32 {
         let k = match self.known.get(&c) {
             Some(&k) => k,
@@ -100,13 +109,13 @@ impl Counts {
         loop {
             let mut shown: HashMap<Combo, usize> = HashMap::new();
             for ((c, n), &level) in self.combos.iter().zip(&self.held).zip(&self.level) {
-                if level < FIELDS {
+                if level <= DROPPABLE {
                     *shown.entry(coarsen(c, level)).or_default() += n;
                 }
             }
             let mut changed = false;
             for (c, level) in self.combos.iter().zip(self.level.iter_mut()) {
-                if *level < FIELDS && shown[&coarsen(c, *level)] < MIN_GROUP {
+                if *level <= DROPPABLE && shown[&coarsen(c, *level)] < MIN_GROUP {
                     *level += 1;
                     changed = true;
                 }
@@ -120,35 +129,51 @@ impl Counts {
     /// Combination `k` as it is shown, or `None` if its rows are left out.
     fn shown(&self, k: u32) -> Option<Combo> {
         let level = self.level[k as usize];
-        (level < FIELDS).then(|| coarsen(&self.combos[k as usize], level))
+        (level <= DROPPABLE).then(|| coarsen(&self.combos[k as usize], level))
     }
 }
 
-struct Plan {
+/// What a download needs to know of the survey.
+pub struct Plan {
     survey_id: String,
-    pooled: HashMap<i64, bool>,
-    /// Versions whose question list is the latest's: only their answers
-    /// line up with the `item_` columns.
-    same_questions: HashMap<i64, bool>,
+    pooling: Pooling,
     scoring_domains: Vec<String>,
     items: Vec<QuestionItem>,
-    channel: Option<String>,
-    window: (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>),
+    versions: Vec<String>,
+}
+
+impl Plan {
+    pub fn new(registry: &crate::web::SurveyRegistry, survey_id: &str) -> Option<Plan> {
+        let latest = registry.latest(survey_id)?;
+        let pooling = Pooling::of(registry, survey_id)?;
+        let versions = registry
+            .all()
+            .filter(|v| pooling.pooled.get(&v.version.id).copied().unwrap_or(false))
+            .map(|v| format!("{} (sha256 {})", v.version.version_label, v.version.content_hash))
+            .collect();
+        Some(Plan {
+            survey_id: survey_id.to_string(),
+            pooling,
+            scoring_domains: latest.definition.domains.iter().map(|x| x.id.clone()).collect(),
+            items: record::question_items(&latest.definition),
+            versions,
+        })
+    }
 }
 
 fn header(plan: &Plan) -> String {
     let mut cols: Vec<String> = [
         "id",
+        "release",
+        "sample",
         "ics",
-        "voice",
         "population_group",
+        "voice",
         "age_band",
         "sex",
         "ethnicity",
         "long_term_condition",
         "imd_quintile",
-        "channel",
-        "month",
         "weight",
         "index",
     ]
@@ -161,49 +186,43 @@ fn header(plan: &Plan) -> String {
 }
 
 /// Where the file came from, as `#` lines before the header.
-fn provenance_lines(
-    state: &AppState,
-    plan: &Plan,
-    used: &std::collections::BTreeMap<Group, crate::index::margins::UsedMargins>,
-) -> String {
-    let versions: Vec<String> = state
-        .surveys
-        .all()
-        .filter(|v| plan.pooled.get(&v.version.id).copied().unwrap_or(false))
-        .map(|v| format!("{} (sha256 {})", v.version.version_label, v.version.content_hash))
-        .collect();
+fn provenance_lines(plan: &Plan, report: &Report, sample: Sample) -> String {
+    let p = &report.provenance;
     let lines = [
-        ("survey", plan.survey_id.clone()),
-        ("versions", versions.join("; ")),
+        ("survey", format!("{} ({})", plan.survey_id, p.survey_title)),
+        ("release", format!("{} (responses submitted {} to {})", p.release, p.release_from, p.release_to)),
+        ("sample", format!("{} ({})", sample.code(), sample.label())),
+        ("versions", plan.versions.join("; ")),
+        ("weighting", p.weighting.clone()),
+        ("trimming", p.trimming.lines().next().unwrap_or_default().split("; ").next().unwrap_or_default().to_string()),
+        ("population", p.population_source.clone()),
         (
-            "response window",
-            format!(
-                "{} to {}",
-                plan.window.0.map_or("start".into(), |d| d.to_string()),
-                plan.window.1.map_or("now".into(), |d| d.to_string())
-            ),
+            "design",
+            "svydesign(ids = ~1, strata = ~ics, weights = ~weight) per population_group reproduces the release's ICS figures (the weight is the mean of the respondent's shown combination)".to_string(),
         ),
-        ("channels", plan.channel.clone().unwrap_or_else(|| "all channels".into())),
-        ("weighting", crate::reports::weighting_description(used, &[])),
-        ("population", crate::reference::POPULATION_SOURCE.to_string()),
         (
             "disclosure control",
             format!(
-                "every combination of the published details is held by at least {MIN_GROUP} respondents; smaller ones are coarsened (month, channel, ethnicity, deprivation, conditions, sex, age band, voice blanked in turn) or left out; no emails, tokens, free text or dates finer than a month"
+                "every combination of the details shown is held by at least {MIN_GROUP} respondents; smaller ones are coarsened (ethnicity, deprivation, conditions, sex, age band, voice blanked in turn) or left out; each row carries its shown combination's mean weight; ids are fresh for each download and rows are shuffled within each ICS; no emails, tokens, free text, dates or channels"
             ),
         ),
         ("software", format!("joinedup {}", env!("CARGO_PKG_VERSION"))),
-        ("generated at", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()),
     ];
     lines.iter().map(|(k, v)| format!("# {k}: {}\n", crate::outputs::one_line(v))).collect()
 }
 
-/// Streams the microdata CSV for `request`.
-pub fn stream(state: Arc<AppState>, request: Request) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+/// Streams the microdata CSV of `report`'s release for one sample.
+pub fn stream(
+    db: Db,
+    plan: Plan,
+    report: Arc<Report>,
+    sample: Sample,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-    let db = state.db.clone();
     tokio::task::spawn_blocking(move || {
-        let result = db.get().and_then(|mut conn| produce(&mut conn, &state, &request, &tx));
+        let result = db.get().and_then(|mut conn| {
+            produce(&mut conn, &plan, &report, sample, &mut |chunk| tx.blocking_send(Ok(chunk)).is_ok())
+        });
         if let Err(e) = result {
             tracing::error!(error = %e, "microdata download failed");
             let _ = tx.blocking_send(Err(std::io::Error::other("the microdata could not be produced")));
@@ -212,119 +231,107 @@ pub fn stream(state: Arc<AppState>, request: Request) -> impl Stream<Item = Resu
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
 }
 
-fn produce(
+/// Writes the file through `send` (which answers `false` once the reader
+/// has gone). Pure of HTTP, so tests and commands can collect it.
+pub fn produce(
     conn: &mut DbConn,
-    state: &AppState,
-    request: &Request,
-    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    plan: &Plan,
+    report: &Report,
+    sample: Sample,
+    send: &mut dyn FnMut(Bytes) -> bool,
 ) -> Result<(), StorageError> {
-    let Some(latest) = state.surveys.latest(&request.survey_id) else { return Ok(()) };
-    let d = &latest.definition;
-    let scoring = Scoring::new(d);
-    let pooled: HashMap<i64, bool> = state
-        .surveys
-        .all()
-        .filter(|v| v.definition.id == request.survey_id)
-        .map(|v| (v.version.id, Scoring::new(&v.definition).signature == scoring.signature))
-        .collect();
-    let item_ids: Vec<String> = record::question_items(d).into_iter().map(|i| i.id).collect();
-    let same_questions: HashMap<i64, bool> = state
-        .surveys
-        .all()
-        .filter(|v| v.definition.id == request.survey_id)
-        .map(|v| {
-            let ids: Vec<String> = record::question_items(&v.definition).into_iter().map(|i| i.id).collect();
-            (v.version.id, ids == item_ids)
-        })
-        .collect();
-    let plan = Plan {
-        survey_id: request.survey_id.clone(),
-        pooled,
-        same_questions,
-        scoring_domains: d.domains.iter().map(|x| x.id.clone()).collect(),
-        items: record::question_items(d),
-        channel: request.channel.clone(),
-        window: (request.from, request.to),
-    };
-    let secret = state.secret.expose().to_string();
-    // Weighted as the results are, with the margins in use; the provenance
-    // and header go first, so the download starts at once.
+    // Weighted as the release was, with the margins it used.
     let (mut population, _) = crate::reports::reference_tables();
-    let used = match crate::population_margins::in_use(conn)? {
-        Ok(used) => used,
-        Err(message) => {
-            tracing::warn!(%message, "microdata weighted without the uploaded margins");
-            Default::default()
-        }
-    };
-    population.uploaded = crate::population_margins::sets(&used);
-    let provenance = provenance_lines(state, &plan, &used);
-    if tx.blocking_send(Ok(Bytes::from(provenance + &header(&plan)))).is_err() {
+    match crate::population_margins::versions(conn, &report.margin_ids)? {
+        Ok(used) => population.uploaded = crate::population_margins::sets(&used),
+        Err(message) => tracing::warn!(%message, "microdata weighted without the uploaded margins"),
+    }
+    if !send(Bytes::from(provenance_lines(plan, report, sample) + &header(plan))) {
         return Ok(());
     }
-    // One ICS at a time. A combination always keeps its ICS (coarsening
-    // never removes it), so counting each ICS apart gives the same levels
-    // as counting all at once. Rows submitted after the download began
-    // are left for the next one, so both reads of an ICS see the same rows.
-    let Some((first, last)) = results::id_range(conn, &plan.survey_id, plan.window.0, plan.window.1)? else {
+    let window = (Some(report.period.first_day()), Some(report.period.last_day()));
+    let Some((first, last)) = results::id_range(conn, &plan.survey_id, window.0, window.1)? else {
         return Ok(());
     };
-    let mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    for ics in results::ics_codes(conn, &plan.survey_id, plan.window)? {
-        let kept = weigh_ics(conn, &plan, &ics, first..=last, &population)?;
-        if !write_ics(conn, &plan, &ics, first..=last, &kept, &mac, tx)? {
+    let read = Read { plan, window, sample, release: report.period.to_string() };
+    let options = WeighOptions { min_respondents: 10, trim: report.options.trim };
+    for ics in results::ics_codes(conn, &plan.survey_id, window)? {
+        let kept = weigh_ics(conn, &read, &ics, first..=last, &population, &options)?;
+        if !write_ics(conn, &read, &ics, first..=last, &kept, send)? {
             return Ok(());
         }
     }
     Ok(())
 }
 
+struct Read<'a> {
+    plan: &'a Plan,
+    window: (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>),
+    sample: Sample,
+    release: String,
+}
+
+impl Read<'_> {
+    fn wants(&self, r: &ReportRow) -> bool {
+        self.plan.pooling.pooled.get(&r.survey_version_id).copied().unwrap_or(false)
+            && Sample::of_channel(r.texts().channel) == self.sample
+    }
+}
+
 /// What the first read keeps of an ICS's rows: each row's response id,
-/// grouping combination (a number into `counts`), weight and population,
-/// and the settled combinations.
+/// combination (a number into `counts`) and population group, and each
+/// shown combination's mean weight.
 #[derive(Default)]
 struct IcsRows {
     ids: Vec<i64>,
     combo: Vec<u32>,
     counts: Counts,
-    weight: Vec<Option<f64>>,
-    group: Vec<Option<Group>>,
+    /// Mean weight of each shown combination.
+    weight: HashMap<Combo, f64>,
 }
 
-/// The first read of an ICS: its pooled rows' grouping details only (no
-/// scores or answers), weighted as the results are and their combinations
-/// counted and settled.
 fn weigh_ics(
     conn: &mut DbConn,
-    plan: &Plan,
+    read: &Read<'_>,
     ics: &str,
     ids: RangeInclusive<i64>,
     population: &PopulationTable,
+    options: &WeighOptions,
 ) -> Result<IcsRows, StorageError> {
     let mut frame = Frame::new(0, 0);
     let mut row = Row::default();
     let mut kept = IcsRows::default();
-    results::each_for_report(conn, &plan.survey_id, plan.window, ids, Some(ics), |id, r| {
-        if plan.pooled.get(&r.survey_version_id).copied().unwrap_or(false)
-            && plan.channel.as_ref().is_none_or(|c| c == r.texts().channel)
-        {
-            kept.combo.push(kept.counts.add(row_combo(&r)));
-            crate::reports::fill_row(&mut row, &r, 0, 0, false);
-            frame.push(&row);
-            kept.ids.push(id);
+    let mut groups = Vec::new();
+    results::each_for_report(conn, &read.plan.survey_id, read.window, ids, Some(ics), |id, r| {
+        if !read.wants(&r) {
+            return ControlFlow::Continue(());
         }
+        crate::reports::fill_row(&mut row, &r, 0, 0, false);
+        let Some(group) = Group::of(&row) else { return ControlFlow::Continue(()) };
+        kept.combo.push(kept.counts.add(row_combo(&r, group)));
+        groups.push(group);
+        frame.push(&row);
+        kept.ids.push(id);
         ControlFlow::Continue(())
     })?;
     kept.counts.settle();
-    kept.group = frame.groups();
-    kept.weight = vec![None; frame.len()];
-    if let Ok(weighed) = frame::weigh(&frame, population, 10) {
+    let mut own = vec![None; frame.len()];
+    if let Ok(weighed) = frame::weigh(&frame, population, options, &|_| true) {
         for w in weighed {
             for (k, &i) in w.rows.iter().enumerate() {
-                kept.weight[i] = Some(w.weighted.weights[k]);
+                own[i] = Some(w.weighted.weights[k]);
             }
         }
     }
+    let mut sums: HashMap<Combo, (f64, usize)> = HashMap::new();
+    for (k, weight) in kept.combo.iter().zip(&own) {
+        if let (Some(shown), Some(w)) = (kept.counts.shown(*k), weight) {
+            let e = sums.entry(shown).or_default();
+            e.0 += w;
+            e.1 += 1;
+        }
+    }
+    kept.weight = sums.into_iter().map(|(c, (sum, n))| (c, sum / n as f64)).collect();
     Ok(kept)
 }
 
@@ -332,23 +339,22 @@ fn weigh_ics(
 const CHUNK_BYTES: usize = 64 * 1024;
 
 /// The second read of an ICS: its rows again, each written with what the
-/// first read worked out and sent on in chunks. `false` if the download
-/// was abandoned.
+/// first read worked out, then shuffled and sent on in chunks. `false` if
+/// the download was abandoned.
 fn write_ics(
     conn: &mut DbConn,
-    plan: &Plan,
+    read: &Read<'_>,
     ics: &str,
     ids: RangeInclusive<i64>,
     kept: &IcsRows,
-    mac: &Hmac<Sha256>,
-    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    send: &mut dyn FnMut(Bytes) -> bool,
 ) -> Result<bool, StorageError> {
+    let plan = read.plan;
     let (domains, items) = (plan.scoring_domains.len(), plan.items.len());
     let mut row = Row::default();
-    let mut out = String::with_capacity(CHUNK_BYTES + 4096);
+    let mut lines: Vec<String> = Vec::with_capacity(kept.ids.len());
     let mut next = 0;
-    let mut open = true;
-    results::each_for_report(conn, &plan.survey_id, plan.window, ids, Some(ics), |id, r| {
+    results::each_for_report(conn, &plan.survey_id, read.window, ids, Some(ics), |id, r| {
         // Both reads go in response order: step to this row's place in the
         // first, skipping rows the first read left out.
         while next < kept.ids.len() && kept.ids[next] < id {
@@ -360,62 +366,50 @@ fn write_ics(
         let i = next;
         next += 1;
         let Some(shown) = kept.counts.shown(kept.combo[i]) else { return ControlFlow::Continue(()) };
-        let same = plan.same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
+        let same = plan.pooling.same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
         crate::reports::fill_row(&mut row, &r, domains, items, same);
-        let mut id_mac = mac.clone();
-        id_mac.update(format!("microdata:{id}").as_bytes());
-        let pseudonym = hex::encode(&id_mac.finalize().into_bytes()[..8]);
-        write_line(&mut out, plan, &pseudonym, &shown, kept.group[i], kept.weight[i], &r, &row);
-        if out.len() >= CHUNK_BYTES {
-            open = tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut out)))).is_ok();
-            out.reserve(CHUNK_BYTES + 4096);
-        }
-        if open { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
+        let mut line = String::with_capacity(256);
+        write_line(&mut line, read, &shown, kept.weight.get(&shown).copied(), &r, &row);
+        lines.push(line);
+        ControlFlow::Continue(())
     })?;
-    if open && !out.is_empty() {
-        open = tx.blocking_send(Ok(Bytes::from(out))).is_ok();
+    let mut rng = rand::rng();
+    lines.shuffle(&mut rng);
+    let mut out = String::with_capacity(CHUNK_BYTES + 4096);
+    for line in lines {
+        let _ = write!(out, "{:016x}", rand::random::<u64>());
+        out.push_str(&line);
+        if out.len() >= CHUNK_BYTES && !send(Bytes::from(std::mem::take(&mut out))) {
+            return Ok(false);
+        }
     }
-    Ok(open)
+    Ok(out.is_empty() || send(Bytes::from(out)))
 }
 
-/// One respondent's line: pseudonym, the details shown, weight, index,
-/// domain scores and scored items' scores.
-#[allow(clippy::too_many_arguments)]
-fn write_line(
-    out: &mut String,
-    plan: &Plan,
-    pseudonym: &str,
-    shown: &Combo,
-    group: Option<Group>,
-    weight: Option<f64>,
-    r: &ReportRow,
-    row: &Row,
-) {
-    // The group would say the age band of an on-behalf answer (children
-    // or adults): shown for it only when the age band is.
-    let group = if shown[1].is_some() && (shown[1].as_deref() != Some("carer_on_behalf") || shown[2].is_some()) {
-        group.map(|g| g.code()).unwrap_or_default()
-    } else {
-        ""
-    };
+/// One respondent's line after its id: the details shown, the shown
+/// combination's weight, index, domain scores and scored items' scores.
+fn write_line(out: &mut String, read: &Read<'_>, shown: &Combo, weight: Option<f64>, r: &ReportRow, row: &Row) {
+    let (ics, group, details) = shown;
+    let field = |v: &Option<String>| crate::outputs::safe_text(v.as_deref().unwrap_or_default()).into_owned();
     let _ = write!(
         out,
-        "{pseudonym},{},{},{group},{},{},{},{},{},{},{}",
-        field(&shown[0]),
-        field(&shown[1]),
-        field(&shown[2]),
-        field(&shown[3]),
-        field(&shown[6]),
-        field(&shown[4]),
-        field(&shown[5]),
-        field(&shown[7]),
-        field(&shown[8]),
+        ",{},{},{},{},{},{},{},{},{},{}",
+        read.release,
+        read.sample.code(),
+        crate::outputs::safe_text(ics),
+        group.code(),
+        field(&details[0]),
+        field(&details[1]),
+        field(&details[2]),
+        field(&details[5]),
+        field(&details[3]),
+        field(&details[4]),
     );
-    let domains = (0..plan.scoring_domains.len()).map(|d| row.domains.get(d).copied().flatten());
+    let domains = (0..read.plan.scoring_domains.len()).map(|d| row.domains.get(d).copied().flatten());
     for value in [weight, r.index_score].into_iter().chain(domains) {
         push_number(out, value);
     }
-    for (q, item) in plan.items.iter().enumerate() {
+    for (q, item) in read.plan.items.iter().enumerate() {
         if item.is_scored() {
             let picks = row.choices.get(q).copied().unwrap_or(0);
             let first = (picks != 0).then(|| picks.trailing_zeros() as usize);
@@ -425,15 +419,25 @@ fn write_line(
     out.push('\n');
 }
 
-/// A detail as shown (empty if blanked).
-fn field(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or_default()
-}
-
 /// A comma, then the number (nothing if there is none).
 fn push_number(out: &mut String, value: Option<f64>) {
     out.push(',');
-    if let Some(x) = value {
+    if let Some(x) = value.filter(|x| x.is_finite()) {
         let _ = write!(out, "{x}");
     }
+}
+
+/// A whole file in memory (tests, and commands that write a file).
+pub fn collect(conn: &mut DbConn, plan: &Plan, report: &Report, sample: Sample) -> Result<String, StorageError> {
+    let mut bytes = Vec::new();
+    produce(conn, plan, report, sample, &mut |chunk| {
+        bytes.extend_from_slice(&chunk);
+        true
+    })?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The samples a release has, for choosing one.
+pub fn samples(report: &Report) -> BTreeMap<Sample, usize> {
+    report.results.samples.iter().filter(|s| s.sample != Sample::Pooled).map(|s| (s.sample, s.respondents)).collect()
 }

@@ -1,15 +1,19 @@
 //! The published results in every download format: tidy CSV (one row per
-//! cell), JSON and XLSX (a sheet per group dimension and "About this data").
-//! Each carries the provenance. The columns are documented in
-//! docs/outputs.md.
+//! cell), JSON and XLSX (a sheet per group dimension and "About this
+//! data"). Each carries every release's provenance. The columns are
+//! documented in docs/outputs.md. Text that could start a spreadsheet
+//! formula is neutralised in every CSV (OWASP CSV injection).
 
+use std::borrow::Cow;
 use std::io::Write;
+use std::sync::Arc;
 
 use anyhow::Context;
 use serde_json::json;
 
 use crate::index::frame::DIMENSIONS;
 use crate::index::results::Published;
+use crate::index::sample::Sample;
 use crate::reports::{Provenance, Report};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +51,9 @@ impl Format {
 }
 
 /// The cell columns, in output order.
-pub const COLUMNS: [&str; 25] = [
+pub const COLUMNS: [&str; 30] = [
+    "release",
+    "sample",
     "group",
     "measure",
     "measure_label",
@@ -57,12 +63,15 @@ pub const COLUMNS: [&str; 25] = [
     "category",
     "n",
     "sum_w",
-    "n_eff",
+    "n_eff_kish",
+    "deff",
+    "n_eff_design",
     "estimate",
     "se",
     "ci_low",
     "ci_high",
     "suppressed",
+    "not_estimable",
     "vs_england",
     "vs_england_se",
     "vs_england_significant",
@@ -75,18 +84,35 @@ pub const COLUMNS: [&str; 25] = [
     "note",
 ];
 
+/// Which columns hold numbers (the rest are text).
+fn numeric(column: usize) -> bool {
+    (10..=17).contains(&column) || (20..=28).contains(&column)
+}
+
+/// A text cell as a spreadsheet should take it: one that begins with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return would be read as a formula, so
+/// it gets a leading `'` (OWASP's advice). Labels come from survey leads.
+pub fn safe_text(text: &str) -> Cow<'_, str> {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{text}")),
+        _ => Cow::Borrowed(text),
+    }
+}
+
 fn number(v: Option<f64>) -> String {
-    v.map(|x| x.to_string()).unwrap_or_default()
+    v.filter(|x| x.is_finite()).map(|x| x.to_string()).unwrap_or_default()
 }
 
 fn flag(v: Option<i8>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
 }
 
-/// A cell as text, column by column.
-pub fn cell_fields(c: &Published) -> Vec<String> {
+/// A cell as text, column by column (text not yet neutralised).
+pub fn cell_fields(release: &str, c: &Published) -> Vec<String> {
     vec![
-        c.group.to_string(),
+        release.to_string(),
+        c.sample.code().to_string(),
+        c.group.clone(),
         c.measure.clone(),
         c.measure_label.clone(),
         c.area.clone(),
@@ -95,12 +121,15 @@ pub fn cell_fields(c: &Published) -> Vec<String> {
         c.category.clone(),
         c.n.clone(),
         number(c.sum_w),
-        number(c.n_eff),
+        number(c.n_eff_kish),
+        number(c.deff),
+        number(c.n_eff_design),
         number(c.estimate),
         number(c.se),
         number(c.ci_low),
         number(c.ci_high),
-        c.suppressed.unwrap_or_default().to_string(),
+        c.suppressed.clone().unwrap_or_default(),
+        c.not_estimable.clone().unwrap_or_default(),
         number(c.vs_england),
         number(c.vs_england_se),
         flag(c.vs_england_significant),
@@ -110,34 +139,50 @@ pub fn cell_fields(c: &Published) -> Vec<String> {
         flag(c.funnel),
         number(c.standardised),
         number(c.standardised_se),
-        if c.dimension == "imd_quintile" { "deprivation from invitation samples".into() } else { String::new() },
+        note(c),
     ]
 }
 
-fn provenance_lines(p: &Provenance) -> Vec<(String, String)> {
+fn note(c: &Published) -> String {
+    let mut notes = Vec::new();
+    if c.sample == Sample::OpenLink {
+        notes.push("self-selected (indicative)");
+    }
+    if c.dimension == "imd_quintile" {
+        notes.push("deprivation from invitation samples");
+    }
+    notes.join("; ")
+}
+
+/// The provenance of one release as (key, value) lines.
+pub fn provenance_lines(p: &Provenance) -> Vec<(String, String)> {
     let versions = p.versions.iter().map(|(v, h)| format!("{v} (sha256 {h})")).collect::<Vec<_>>().join("; ");
     let mix = p.channel_mix.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
     vec![
         ("survey".into(), format!("{} ({})", p.survey_id, p.survey_title)),
+        ("release".into(), format!("{} (responses submitted {} to {})", p.release, p.release_from, p.release_to)),
         ("versions".into(), versions),
         ("versions not pooled (scoring differs)".into(), p.versions_not_pooled.join(", ")),
         (
-            "response window".into(),
+            "responses".into(),
             format!(
-                "{} to {} (responses {} to {})",
-                p.from.map_or("start".into(), |d| d.to_string()),
-                p.to.map_or("now".into(), |d| d.to_string()),
+                "first {}, last {}; by channel: {mix}",
                 p.first_response.map(|d| d.to_string()).unwrap_or_default(),
                 p.last_response.map(|d| d.to_string()).unwrap_or_default()
             ),
         ),
-        ("channels".into(), format!("{} ({mix})", p.channel_filter)),
+        ("samples".into(), p.samples.clone()),
         ("weighting".into(), p.weighting.clone()),
+        ("trimming".into(), p.trimming.clone()),
+        ("variance".into(), p.variance.clone()),
         ("population".into(), p.population_source.clone()),
+        ("england and peers".into(), p.aggregates.clone()),
         ("deprivation peers".into(), p.deprivation_source.clone()),
+        ("comparisons".into(), p.comparisons.clone()),
         ("disclosure control".into(), p.suppression.clone()),
+        ("information loss".into(), p.information_loss.clone()),
         ("software".into(), p.software.clone()),
-        ("generated at".into(), p.generated_at.clone()),
+        ("computed at".into(), p.computed_at.clone()),
     ]
 }
 
@@ -147,63 +192,107 @@ pub fn one_line(value: &str) -> String {
     value.split(['\r', '\n']).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
-/// Writes the report in `format`.
-pub fn write(report: &Report, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
+/// The cells of a release an output holds: every sample, or one.
+fn cells(report: &Report, sample: Option<Sample>) -> impl Iterator<Item = &Published> {
+    report.results.cells.iter().filter(move |c| sample.is_none_or(|s| c.sample == s))
+}
+
+/// Writes the releases in `format` (only `sample`'s cells if given).
+pub fn write(
+    reports: &[Arc<Report>],
+    sample: Option<Sample>,
+    format: Format,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     match format {
         Format::Csv => {
-            for (k, v) in provenance_lines(&report.provenance) {
-                writeln!(out, "# {k}: {}", one_line(&v))?;
+            for report in reports {
+                for (k, v) in provenance_lines(&report.provenance) {
+                    writeln!(out, "# {k}: {}", one_line(&v))?;
+                }
             }
             let mut writer = csv::Writer::from_writer(out);
             writer.write_record(COLUMNS)?;
-            for c in &report.results.cells {
-                writer.write_record(cell_fields(c))?;
+            for report in reports {
+                let release = report.period.to_string();
+                for c in cells(report, sample) {
+                    let fields = cell_fields(&release, c);
+                    writer.write_record(
+                        fields
+                            .iter()
+                            .enumerate()
+                            .map(|(i, f)| if numeric(i) { f.clone() } else { safe_text(f).into_owned() }),
+                    )?;
+                }
             }
             writer.flush()?;
         }
         Format::Json => {
-            let value = json!({
-                "provenance": report.provenance,
-                // Respondent counts published as every count is.
-                "weighting": report.results.weighting.iter().map(|w| json!({
-                    "group": w.group, "raked": w.raked,
-                    "respondents": crate::index::disclosure::published_count(w.respondents),
-                    "icss": w.icss, "icss_scaled_not_raked": w.icss_scaled_not_raked,
-                    "max_margin_error": w.max_margin_error, "margins_not_met": w.margins_not_met,
-                })).collect::<Vec<_>>(),
-                "funnel": report.results.funnel.map(|f| json!({"target": f.target, "sd": f.sd, "tau2": f.tau2, "phi": f.phi})),
-                "peers": report.results.peers,
-                "cells": report.results.cells,
-            });
-            serde_json::to_writer(&mut *out, &value)?;
+            let releases: Vec<serde_json::Value> = reports
+                .iter()
+                .map(|report| {
+                    let r = &report.results;
+                    json!({
+                        "release": report.period.to_string(),
+                        "provenance": report.provenance,
+                        "headline": r.headline,
+                        "samples": r.samples.iter().map(|s| json!({
+                            "sample": s.sample, "label": s.sample.label(),
+                            "respondents": crate::index::disclosure::published_count(s.respondents),
+                            "funnel": s.funnel,
+                            "weighting": s.weighting.iter().map(|w| json!({
+                                "group": w.group, "raked": w.raked,
+                                "respondents": crate::index::disclosure::published_count(w.respondents),
+                                "icss": w.icss, "icss_scaled_not_raked": w.icss_scaled_not_raked,
+                                "max_margin_error": w.max_margin_error, "margins_not_met": w.margins_not_met,
+                                "trimmed": w.trimmed,
+                            })).collect::<Vec<_>>(),
+                        })).collect::<Vec<_>>(),
+                        "disclosure": {
+                            "summary": r.disclosure.describe(),
+                            "information_loss": r.disclosure.information_loss(),
+                            "hidden_too_few": r.disclosure.primary,
+                            "hidden_to_protect": r.disclosure.complementary,
+                        },
+                        "peers": r.peers,
+                        "cells": cells(report, sample).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            serde_json::to_writer(&mut *out, &json!({ "releases": releases }))?;
             writeln!(out)?;
         }
         Format::Xlsx => {
-            let bytes = xlsx(report)?;
+            let bytes = xlsx(reports, sample)?;
             out.write_all(&bytes)?;
         }
     }
     Ok(())
 }
 
-fn xlsx(report: &Report) -> anyhow::Result<Vec<u8>> {
+fn xlsx(reports: &[Arc<Report>], sample: Option<Sample>) -> anyhow::Result<Vec<u8>> {
     use rust_xlsxwriter::{Format as Style, Workbook};
     let mut book = Workbook::new();
     let bold = Style::new().set_bold();
     let about = book.add_worksheet().set_name("About this data").context("sheet name")?;
     about.write_string_with_format(0, 0, "About this data", &bold)?;
-    for (row, (k, v)) in provenance_lines(&report.provenance).iter().enumerate() {
-        about.write_string(row as u32 + 2, 0, k)?;
-        about.write_string(row as u32 + 2, 1, v)?;
+    let mut row = 2u32;
+    for report in reports {
+        for (k, v) in provenance_lines(&report.provenance) {
+            about.write_string(row, 0, &k)?;
+            about.write_string(row, 1, &v)?;
+            row += 1;
+        }
+        row += 1;
     }
     let notes = [
-        "One row per cell. Empty figures with a reason in `suppressed` are hidden by disclosure control.",
+        "One row per cell. Empty figures with a reason in `suppressed` are hidden by disclosure control; in `not_estimable`, they could not be estimated.",
         "Estimates are on a 0-100 scale; question rows are weighted percentages choosing that answer.",
-        "Column meanings: docs/outputs.md.",
+        "Open-link (self-selected) figures are indicative only. Column meanings: docs/outputs.md.",
     ];
-    let base = provenance_lines(&report.provenance).len() as u32 + 3;
-    for (i, note) in notes.iter().enumerate() {
-        about.write_string(base + i as u32, 0, *note)?;
+    for note in notes {
+        about.write_string(row, 0, note)?;
+        row += 1;
     }
     about.set_column_width(0, 34)?;
     about.set_column_width(1, 120)?;
@@ -213,15 +302,62 @@ fn xlsx(report: &Report) -> anyhow::Result<Vec<u8>> {
         for (col, title) in COLUMNS.iter().enumerate() {
             sheet.write_string_with_format(0, col as u16, *title, &bold)?;
         }
-        for (row, c) in (1u32..).zip(report.results.cells.iter().filter(|c| c.dimension == dimension)) {
-            for (col, value) in cell_fields(c).iter().enumerate() {
-                match value.parse::<f64>() {
-                    Ok(v) if (8..=23).contains(&col) => sheet.write_number(row, col as u16, v)?,
-                    _ => sheet.write_string(row, col as u16, value)?,
-                };
+        let mut row = 1u32;
+        for report in reports {
+            let release = report.period.to_string();
+            for c in cells(report, sample).filter(|c| c.dimension == dimension) {
+                for (col, value) in cell_fields(&release, c).iter().enumerate() {
+                    match value.parse::<f64>() {
+                        Ok(v) if numeric(col) => sheet.write_number(row, col as u16, v)?,
+                        _ => sheet.write_string(row, col as u16, value)?,
+                    };
+                }
+                row += 1;
             }
         }
         sheet.set_freeze_panes(1, 0)?;
     }
     Ok(book.save_to_buffer()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_starts_are_neutralised_and_others_kept() {
+        for bad in ["=HYPERLINK(\"x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(safe_text(bad).starts_with('\''), "{bad:?}");
+        }
+        for fine in ["Integration index", "0-17", "E54000008", "*", "", "a=b"] {
+            assert_eq!(safe_text(fine), fine);
+        }
+    }
+
+    #[test]
+    fn the_numeric_columns_are_the_figures() {
+        let numbers: Vec<&str> = COLUMNS.iter().enumerate().filter(|(i, _)| numeric(*i)).map(|(_, c)| *c).collect();
+        assert_eq!(
+            numbers,
+            [
+                "sum_w",
+                "n_eff_kish",
+                "deff",
+                "n_eff_design",
+                "estimate",
+                "se",
+                "ci_low",
+                "ci_high",
+                "vs_england",
+                "vs_england_se",
+                "vs_england_significant",
+                "peer_mean",
+                "vs_peers",
+                "vs_peers_significant",
+                "funnel",
+                "standardised",
+                "standardised_se"
+            ]
+        );
+    }
 }

@@ -124,13 +124,27 @@ pub fn label(row: &MarginSetRow) -> String {
 /// The versions in use, read back and checked again against today's ICS
 /// list; a stored file that no longer passes is an error naming it.
 pub fn in_use(conn: &mut DbConn) -> Result<Result<BTreeMap<Group, UsedMargins>, String>, StorageError> {
+    let rows = rows::in_use(conn)?;
+    parse_rows(conn, rows)
+}
+
+/// These stored versions (those a release used), read back the same way.
+pub fn versions(conn: &mut DbConn, ids: &[i64]) -> Result<Result<BTreeMap<Group, UsedMargins>, String>, StorageError> {
+    let rows = rows::by_ids(conn, ids)?;
+    parse_rows(conn, rows)
+}
+
+fn parse_rows(
+    conn: &mut DbConn,
+    rows: Vec<MarginSetRow>,
+) -> Result<Result<BTreeMap<Group, UsedMargins>, String>, StorageError> {
     let codes = ics_codes(conn)?;
     let mut out = BTreeMap::new();
-    for row in rows::in_use(conn)? {
+    for row in rows {
         let Some(group) = margins::group_from_code(&row.population_group) else { continue };
         match margins::parse(group, row.csv_text.as_bytes(), &codes) {
             Ok(set) => {
-                out.insert(group, UsedMargins { set, label: label(&row) });
+                out.insert(group, UsedMargins { id: row.id, set, label: label(&row) });
             }
             Err(problems) => {
                 let first = problems.first().map(|p| format!("line {}: {}", p.line, p.message)).unwrap_or_default();

@@ -1,78 +1,164 @@
-//! Results for one survey, from the database to published cells with their
-//! provenance: the glue between storage and the pure `index` chain, shared
-//! by the analyst pages, the API and `joinedup results`.
+//! Published results, release by release: a survey's responses of one
+//! closed period (a calendar month) read from the database, weighted and
+//! put through the pure `index` chain once, stored, and served unchanged to
+//! the analyst pages, the API and `joinedup results` ever after.
 
 use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use compact_str::CompactString;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::index::columns::Frame;
 use crate::index::compare::IcsProfile;
 use crate::index::disclosure;
-use crate::index::frame::{ADULT_BANDS, Group, PopulationTable, Row};
+use crate::index::frame::{ADULT_BANDS, DEFAULT_TRIM, Group, PopulationTable, Row, WeighOptions};
 use crate::index::margins::UsedMargins;
 use crate::index::record::{self, question_items};
+use crate::index::release::Period;
 use crate::index::results::{self, Inputs, Results};
+use crate::index::sample::Sample;
 use crate::index::scoring::Scoring;
 use crate::storage::results::ReportRow;
 use crate::storage::{Db, DbConn, StorageError, icss};
 use crate::web::SurveyRegistry;
 
+/// Trim caps an analyst may choose (besides none): a short list, so the
+/// variants of a release stay few.
+pub const TRIM_CHOICES: [f64; 9] = [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
+
+/// What a release is computed with, besides its period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReleaseOptions {
+    /// Estimates from fewer respondents are hidden.
+    pub threshold: usize,
+    /// Weights capped at this many times the ICS mean weight; `None`: off.
+    pub trim: Option<f64>,
+    /// Also publish the invited and open-link samples combined.
+    pub pooled: bool,
+}
+
+impl ReleaseOptions {
+    pub fn new(threshold: usize) -> ReleaseOptions {
+        ReleaseOptions { threshold: threshold.max(disclosure::FLOOR), trim: Some(DEFAULT_TRIM), pooled: false }
+    }
+
+    /// The stored name of these options: a release is kept per variant.
+    pub fn variant(&self) -> String {
+        let trim = self.trim.map_or("off".to_string(), |k| format!("{k}"));
+        format!("suppress_below={};trim={trim};pooled={}", self.threshold, self.pooled)
+    }
+
+    /// Reads a trim choice as pages and commands take it: `off`, or one of
+    /// `TRIM_CHOICES`.
+    pub fn parse_trim(text: &str) -> Result<Option<f64>, String> {
+        if text == "off" || text == "none" {
+            return Ok(None);
+        }
+        match text.parse::<f64>() {
+            Ok(k) if TRIM_CHOICES.contains(&k) => Ok(Some(k)),
+            _ => Err(format!("trim must be `off` or one of 2, 3, 4, 5, 6, 7, 8, 9, 10 (got `{text}`)")),
+        }
+    }
+}
+
+/// Which releases to give.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Window {
+    /// The latest closed release.
+    #[default]
+    Latest,
+    /// One release.
+    Period(Period),
+    /// Every closed release a date window touches (either end open): the
+    /// dates snap outwards to whole releases.
+    Dates(Option<NaiveDate>, Option<NaiveDate>),
+}
+
 /// What to report.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Request {
     pub survey_id: String,
-    pub from: Option<NaiveDate>,
-    pub to: Option<NaiveDate>,
-    /// `open_link` or `invitation`; `None` = both.
-    pub channel: Option<String>,
-    pub threshold: usize,
+    pub window: Window,
+    pub options: ReleaseOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("there is no survey `{0}`")]
     UnknownSurvey(String),
-    #[error("survey `{0}` has no submitted responses in that window")]
-    NoResponses(String),
+    #[error(
+        "survey `{0}` has no closed release with submitted responses (results are published a month at a time, once the month has ended)"
+    )]
+    NoRelease(String),
+    #[error("release {1} of survey `{0}` is not available: {2}")]
+    NotReleased(String, String, String),
     #[error("the uploaded population margins cannot be used: {0}")]
     Margins(String),
     #[error("the results cannot be weighted: {0}")]
     Weighting(#[from] crate::weighting::WeightingError),
+    #[error("the stored release cannot be read: {0}")]
+    Stored(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
 /// Where every number came from, carried by every output.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Provenance {
     pub survey_id: String,
     pub survey_title: String,
+    /// The release: its period and the days it covers.
+    pub release: String,
+    pub release_from: NaiveDate,
+    pub release_to: NaiveDate,
     /// Versions pooled: label and content hash.
     pub versions: Vec<(String, String)>,
     /// Versions left out because their scoring differs from the latest.
     pub versions_not_pooled: Vec<String>,
-    pub from: Option<NaiveDate>,
-    pub to: Option<NaiveDate>,
     pub first_response: Option<NaiveDate>,
     pub last_response: Option<NaiveDate>,
     /// Respondents per channel, published as counts are.
     pub channel_mix: BTreeMap<String, String>,
-    pub channel_filter: String,
+    /// The samples and which is the headline, in words.
+    pub samples: String,
     pub weighting: String,
+    pub trimming: String,
+    pub variance: String,
     pub population_source: String,
+    pub aggregates: String,
     pub deprivation_source: String,
+    pub comparisons: String,
     pub suppression: String,
+    pub information_loss: String,
     pub software: String,
-    pub generated_at: String,
+    pub computed_at: String,
 }
 
+/// One release's results with their provenance.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Report {
+    pub period: Period,
     pub results: Results,
     pub provenance: Provenance,
+    /// The uploaded margin versions the weights used (the microdata weighs
+    /// with the same ones).
+    pub margin_ids: Vec<i64>,
+    /// The options it was computed with.
+    pub options: ReleaseOptions,
+}
+
+/// A report as stored: what outputs show, plus what only the server keeps.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    provenance: Provenance,
+    results: Results,
+    /// Each cell's exact respondents, in cell order.
+    exact_n: Vec<u64>,
+    margin_ids: Vec<i64>,
 }
 
 /// The adult population table and ICS profiles from the bundled reference data.
@@ -91,10 +177,8 @@ pub fn reference_tables() -> (PopulationTable, Vec<IcsProfile>) {
     }
     let profiles = adults
         .iter()
-        .map(|(code, (all, older))| IcsProfile {
-            code: code.to_string(),
-            deprivation: deprivation.get(*code).copied().unwrap_or(0.2),
-            older: older / all,
+        .filter_map(|(code, (all, older))| {
+            Some(IcsProfile { code: code.to_string(), deprivation: *deprivation.get(*code)?, older: older / all })
         })
         .collect();
     (
@@ -103,70 +187,208 @@ pub fn reference_tables() -> (PopulationTable, Vec<IcsProfile>) {
     )
 }
 
-/// Loads, weights and publishes one survey's results.
-pub fn build(db: &Db, registry: &SurveyRegistry, request: &Request) -> Result<Report, ReportError> {
-    build_inner(db, registry, request, false)
+/// Today in UTC: the day releases close against.
+pub fn today() -> NaiveDate {
+    chrono::Utc::now().date_naive()
 }
 
-/// Like `build`, but a survey with no responses gives a report with no
-/// cells (and its provenance) instead of an error: pages and downloads then
-/// say plainly that there is nothing yet.
-pub fn build_allowing_empty(db: &Db, registry: &SurveyRegistry, request: &Request) -> Result<Report, ReportError> {
-    build_inner(db, registry, request, true)
+/// The survey's periods with submitted responses, and how many each has
+/// (open or closed).
+pub fn periods(conn: &mut DbConn, survey_id: &str) -> Result<Vec<(Period, usize)>, StorageError> {
+    let mut out: Vec<(Period, usize)> = Vec::new();
+    for (day, n) in crate::storage::results::per_day(conn, survey_id)? {
+        let period = Period::of(day);
+        let n = usize::try_from(n).unwrap_or(0);
+        match out.last_mut() {
+            Some((p, total)) if *p == period => *total += n,
+            _ => out.push((period, n)),
+        }
+    }
+    Ok(out)
 }
 
-fn build_inner(
-    db: &Db,
+/// The closed releases a request asks for, in period order.
+pub fn resolve(
+    conn: &mut DbConn,
     registry: &SurveyRegistry,
     request: &Request,
-    allow_empty: bool,
+    today: NaiveDate,
+) -> Result<Vec<Period>, ReportError> {
+    if registry.latest(&request.survey_id).is_none() {
+        return Err(ReportError::UnknownSurvey(request.survey_id.clone()));
+    }
+    let available: Vec<Period> = periods(conn, &request.survey_id)?.into_iter().map(|(p, _)| p).collect();
+    let chosen = match request.window {
+        Window::Latest => available.iter().rev().find(|p| p.is_closed(today)).copied().into_iter().collect(),
+        Window::Period(p) if !p.is_closed(today) => {
+            return Err(ReportError::NotReleased(
+                request.survey_id.clone(),
+                p.to_string(),
+                format!("the period is still open until {} (results are released once it has ended)", p.last_day()),
+            ));
+        }
+        Window::Period(p) if !available.contains(&p) => {
+            return Err(ReportError::NotReleased(
+                request.survey_id.clone(),
+                p.to_string(),
+                "no responses were submitted in it".into(),
+            ));
+        }
+        Window::Period(p) => vec![p],
+        Window::Dates(from, to) => Period::covering(from, to, &available, today),
+    };
+    if chosen.is_empty() {
+        return Err(ReportError::NoRelease(request.survey_id.clone()));
+    }
+    Ok(chosen)
+}
+
+/// A release: read back if stored, else computed, stored and returned. Two
+/// computing at once both return the one stored first.
+pub fn release(
+    db: &Db,
+    registry: &SurveyRegistry,
+    survey_id: &str,
+    period: Period,
+    options: ReleaseOptions,
 ) -> Result<Report, ReportError> {
-    let latest =
-        registry.latest(&request.survey_id).ok_or_else(|| ReportError::UnknownSurvey(request.survey_id.clone()))?;
+    let variant = options.variant();
+    let period_name = period.to_string();
+    {
+        let mut conn = db.get()?;
+        if let Some(stored) = crate::storage::releases::find(&mut conn, survey_id, &period_name, &variant)? {
+            return decode(&stored.body, period, options);
+        }
+    }
+    let started = std::time::Instant::now();
+    let report = compute(db, registry, survey_id, period, options)?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), %period, %variant, "release computed");
+    let body = encode(&report)?;
+    let respondents = report.results.samples.iter().map(|s| s.respondents as i64).sum();
+    let mut writer = db.get_writer()?;
+    crate::storage::releases::insert_if_absent(
+        &mut writer,
+        (survey_id, &period_name, &variant),
+        crate::storage::now(),
+        respondents,
+        &body,
+    )?;
+    drop(writer);
+    let mut conn = db.get()?;
+    match crate::storage::releases::find(&mut conn, survey_id, &period_name, &variant)? {
+        Some(stored) if stored.body != body => decode(&stored.body, period, options),
+        _ => Ok(report),
+    }
+}
+
+fn encode(report: &Report) -> Result<Vec<u8>, ReportError> {
+    let stored = Stored {
+        provenance: report.provenance.clone(),
+        results: report.results.clone(),
+        exact_n: report.results.cells.iter().map(|c| c.n_exact as u64).collect(),
+        margin_ids: report.margin_ids.clone(),
+    };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    serde_json::to_writer(&mut gz, &stored).map_err(|e| ReportError::Stored(e.to_string()))?;
+    gz.finish().map_err(|e| ReportError::Stored(e.to_string()))
+}
+
+fn decode(body: &[u8], period: Period, options: ReleaseOptions) -> Result<Report, ReportError> {
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(body).read_to_end(&mut json).map_err(|e| ReportError::Stored(e.to_string()))?;
+    let mut stored: Stored = serde_json::from_slice(&json).map_err(|e| ReportError::Stored(e.to_string()))?;
+    for (cell, n) in stored.results.cells.iter_mut().zip(&stored.exact_n) {
+        cell.n_exact = *n as usize;
+    }
+    Ok(Report {
+        period,
+        results: stored.results,
+        provenance: stored.provenance,
+        margin_ids: stored.margin_ids,
+        options,
+    })
+}
+
+/// Which versions of a survey score (and ask) the same as its latest.
+pub struct Pooling {
+    pub pooled: BTreeMap<i64, bool>,
+    pub same_questions: BTreeMap<i64, bool>,
+}
+
+impl Pooling {
+    pub fn of(registry: &SurveyRegistry, survey_id: &str) -> Option<Pooling> {
+        let latest = registry.latest(survey_id)?;
+        let scoring = Scoring::new(&latest.definition);
+        let item_ids: Vec<String> = question_items(&latest.definition).into_iter().map(|i| i.id).collect();
+        let mut pooling = Pooling { pooled: BTreeMap::new(), same_questions: BTreeMap::new() };
+        for v in registry.all().filter(|v| v.definition.id == survey_id) {
+            pooling.pooled.insert(v.version.id, Scoring::new(&v.definition).signature == scoring.signature);
+            let ids: Vec<String> = question_items(&v.definition).into_iter().map(|i| i.id).collect();
+            pooling.same_questions.insert(v.version.id, ids == item_ids);
+        }
+        Some(pooling)
+    }
+}
+
+/// What one read of result rows takes.
+struct Read<'a> {
+    survey_id: &'a str,
+    window: (Option<NaiveDate>, Option<NaiveDate>),
+    pooled: &'a BTreeMap<i64, bool>,
+    same_questions: &'a BTreeMap<i64, bool>,
+}
+
+/// Reads, weights and publishes one release.
+fn compute(
+    db: &Db,
+    registry: &SurveyRegistry,
+    survey_id: &str,
+    period: Period,
+    options: ReleaseOptions,
+) -> Result<Report, ReportError> {
+    let latest = registry.latest(survey_id).ok_or_else(|| ReportError::UnknownSurvey(survey_id.to_string()))?;
     let d = &latest.definition;
     let scoring = Scoring::new(d);
     let items = question_items(d);
-    let item_ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
-    // Pool versions that score the same; others are listed, not mixed in.
-    let mut pooled: BTreeMap<i64, bool> = BTreeMap::new();
-    let mut same_questions: BTreeMap<i64, bool> = BTreeMap::new();
-    for v in registry.all().filter(|v| v.definition.id == request.survey_id) {
-        pooled.insert(v.version.id, Scoring::new(&v.definition).signature == scoring.signature);
-        let ids: Vec<String> = question_items(&v.definition).into_iter().map(|i| i.id).collect();
-        same_questions.insert(v.version.id, ids == item_ids);
-    }
+    let pooling = Pooling::of(registry, survey_id).ok_or_else(|| ReportError::UnknownSurvey(survey_id.to_string()))?;
     let mut conn = db.get()?;
     let conn = &mut *conn;
     let started = std::time::Instant::now();
-    let read = read_frame(db, conn, request, &pooled, &same_questions, (scoring.domain_count(), items.len()))?;
-    let Loaded { frame, channel_mix, first, last } = read;
-    tracing::debug!(rows = frame.len(), seconds = started.elapsed().as_secs_f64(), "report rows read");
-    if frame.is_empty() && !allow_empty {
-        return Err(ReportError::NoResponses(request.survey_id.clone()));
+    let read = Read {
+        survey_id,
+        window: (Some(period.first_day()), Some(period.last_day())),
+        pooled: &pooling.pooled,
+        same_questions: &pooling.same_questions,
+    };
+    let Loaded { frame, channel_mix, first, last } =
+        read_frame(db, conn, &read, (scoring.domain_count(), items.len()))?;
+    tracing::debug!(rows = frame.len(), seconds = started.elapsed().as_secs_f64(), "release rows read");
+    if frame.is_empty() {
+        return Err(ReportError::NotReleased(
+            survey_id.to_string(),
+            period.to_string(),
+            "no responses were submitted in it".into(),
+        ));
     }
     let (mut population, profiles) = reference_tables();
     let used = crate::population_margins::in_use(conn)?.map_err(ReportError::Margins)?;
     population.uploaded = crate::population_margins::sets(&used);
     let ics_names: BTreeMap<String, String> = icss::all(conn)?.into_iter().map(|i| (i.ons_code, i.name)).collect();
-    let threshold = request.threshold.max(disclosure::FLOOR);
-    let results = if frame.is_empty() {
-        Results { cells: Vec::new(), funnel: None, peers: BTreeMap::new(), weighting: Vec::new(), without_ics: 0 }
-    } else {
-        results::compute(&Inputs {
-            definition: d,
-            frame: &frame,
-            population: &population,
-            profiles: &profiles,
-            ics_names: &ics_names,
-            threshold,
-            min_respondents: 10,
-        })?
-    };
-    tracing::debug!(cells = results.cells.len(), seconds = started.elapsed().as_secs_f64(), "report computed");
+    let results = results::compute(&Inputs {
+        definition: d,
+        frame: &frame,
+        population: &population,
+        profiles: &profiles,
+        ics_names: &ics_names,
+        threshold: options.threshold,
+        weighing: WeighOptions { min_respondents: 10, trim: options.trim },
+        pooled: options.pooled,
+    })?;
+    tracing::debug!(cells = results.cells.len(), seconds = started.elapsed().as_secs_f64(), "release computed");
     let mut versions = Vec::new();
     let mut not_pooled = Vec::new();
-    for v in registry.all().filter(|v| v.definition.id == request.survey_id) {
-        if pooled[&v.version.id] {
+    for v in registry.all().filter(|v| v.definition.id == survey_id) {
+        if pooling.pooled[&v.version.id] {
             versions.push((v.version.version_label.clone(), v.version.content_hash.clone()));
         } else {
             not_pooled.push(v.version.version_label.clone());
@@ -175,24 +397,123 @@ fn build_inner(
     let provenance = Provenance {
         survey_id: d.id.clone(),
         survey_title: d.title.get(d.default_language(), None).to_string(),
+        release: period.to_string(),
+        release_from: period.first_day(),
+        release_to: period.last_day(),
         versions,
         versions_not_pooled: not_pooled,
-        from: request.from,
-        to: request.to,
         first_response: first,
         last_response: last,
         channel_mix: channel_mix.into_iter().map(|(k, v)| (k, disclosure::published_count(v))).collect(),
-        channel_filter: request.channel.clone().unwrap_or_else(|| "all channels".into()),
-        weighting: weighting_description(&used, &results.weighting),
+        samples: samples_description(&results),
+        weighting: weighting_description(&used, &results),
+        trimming: trimming_description(options.trim, &results),
+        variance: VARIANCE_METHOD.into(),
         population_source: population.source.clone(),
+        aggregates: AGGREGATES.into(),
         deprivation_source: crate::reference::DEPRIVATION_SOURCE.into(),
+        comparisons: COMPARISONS.into(),
         suppression: format!(
-            "estimates from fewer than {threshold} respondents suppressed, with complementary suppression; counts 1-7 shown as *, others rounded to 5; weighted totals to 3 significant figures"
+            "estimates from fewer than {} respondents hidden; a hidden value's family (England and its ICSs, an area and one dimension's categories) loses its smallest published sibling only where the hidden value would otherwise follow within ±{} points; counts 1-7 shown as *, others rounded to 5; weighted totals to 3 significant figures; effective sample sizes to 5; one release a calendar month, computed once and never changed",
+            options.threshold,
+            disclosure::DERIVABLE_WITHIN
         ),
+        information_loss: results.disclosure.describe(),
         software: format!("joinedup {}", env!("CARGO_PKG_VERSION")),
-        generated_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        computed_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     };
-    Ok(Report { results, provenance })
+    let margin_ids = used.values().map(|u| u.id).collect();
+    Ok(Report { period, results, provenance, margin_ids, options })
+}
+
+/// How the variance is estimated, as every output states it.
+pub const VARIANCE_METHOD: &str = "Taylor linearisation, with replacement, ICS as strata (each sample and group its own design); raked groups use raking residuals (R survey's svyrecvar); an ICS with a single respondent is centred at the grand mean (R options(survey.lonely.psu = \"adjust\")); question percentages are domain proportions with R svyciprop(method = \"logit\") intervals, t with degf degrees of freedom; design effects as R svymean(deff = TRUE)";
+
+/// How England and peer figures combine ICSs.
+pub const AGGREGATES: &str = "every group's weights add up, within each ICS, to the people it stands for, so England and peer means weigh ICSs by population: people by the ICS's adults (ONS mid-2022), children (on-behalf answers about under-18s) by its 0-17 population, carers by its adult population (no ICS figure for carers exists; adults stand in for them)";
+
+/// Why the funnel and the England comparison can disagree, in one sentence.
+pub const COMPARISONS: &str = "an ICS can be significantly different from England yet within the funnel limits, because the England comparison asks only whether its own sampling error explains the gap, while the funnel (on the same standard error) also allows the spread that ICSs show between them beyond chance (Spiegelhalter's overdispersion, tau2), so it flags only ICSs unusual among ICSs; peers are the 5 ICSs nearest on IMD 2019 deprivation and share aged 65+, their mean weighted by population";
+
+fn samples_description(results: &Results) -> String {
+    let mut parts = Vec::new();
+    for s in &results.samples {
+        let headline = if Some(s.sample) == results.headline { ", the headline" } else { "" };
+        parts.push(format!(
+            "{} ({}{headline}): {} respondents",
+            s.sample.code(),
+            s.sample.label(),
+            disclosure::published_count(s.respondents)
+        ));
+    }
+    let mut text = parts.join("; ");
+    if results.headline == Some(Sample::OpenLink) {
+        text.push_str(
+            "; this release has no invited respondents, so every figure is self-selected and indicative only",
+        );
+    }
+    text
+}
+
+fn trimming_description(trim: Option<f64>, results: &Results) -> String {
+    let Some(k) = trim else {
+        return "none: weights are not trimmed (asked for; the default caps them at 5 x the ICS mean weight)".into();
+    };
+    let mut text = format!(
+        "weights capped at {k} x the mean weight within each ICS, the excess shared equally among the others (R trimWeights(strict = TRUE)); raked groups then raked again, repeated until cap and margins both hold (as joinedup weight --trim)"
+    );
+    for s in &results.samples {
+        for w in &s.weighting {
+            let t = &w.trimmed;
+            text.push_str(&format!(
+                "; {} {}: {} of {} weights capped, {:.2}% of the weight moved",
+                s.sample.code(),
+                w.group,
+                t.capped,
+                disclosure::published_count(w.respondents),
+                100.0 * t.trimmed_share
+            ));
+            if t.limit_reached > 0 {
+                text.push_str(&format!(" (in {} ICSs cap and margins could not both be met)", t.limit_reached));
+            }
+        }
+    }
+    text
+}
+
+/// The weighting specification every output states, naming the uploaded
+/// margins it used.
+pub fn weighting_description(used: &BTreeMap<Group, UsedMargins>, results: &Results) -> String {
+    let people = match used.get(&Group::People) {
+        Some(u) => format!("adult age band and sex margins (ONS) and the {}", u.label),
+        None => "adult age band and sex margins (ONS)".into(),
+    };
+    let carers = match used.get(&Group::Carers) {
+        Some(u) => format!("carers: base weights raked within each ICS to the {}", u.label),
+        None => "carers: base weights scaled within each ICS to its adult population".into(),
+    };
+    let mut text = format!(
+        "each sample weighted on its own; people's index: base weights (1/selection probability) raked within each ICS to {people} \
+         (iterative proportional fitting to convergence, R rake() equivalent); {carers}; children: base weights scaled within each ICS to its 0-17 population"
+    );
+    text.push_str(&format!(
+        "; in each ICS, a margin category with fewer than {} respondents is merged into its neighbour, and an ICS with fewer than 10 respondents is only scaled to its population",
+        crate::index::frame::MIN_CATEGORY_RESPONDENTS
+    ));
+    if results.samples.iter().any(|s| s.sample == Sample::Pooled) {
+        text.push_str("; pooled (on request): within each ICS and group the two samples' weights combined in proportion to their Kish effective sizes (a composite estimator), with standard errors that treat the composite weights as fixed");
+    }
+    for s in &results.samples {
+        for w in s.weighting.iter().filter(|w| !w.margins_not_met.is_empty()) {
+            text.push_str(&format!(
+                "; {} {}: the margins could not be met (raking did not converge), so weights are only scaled to the ICS population in {}",
+                s.sample.code(),
+                w.group,
+                w.margins_not_met.join(", ")
+            ));
+        }
+    }
+    text
 }
 
 /// A survey's pooled result rows as columns, with what provenance says
@@ -244,22 +565,14 @@ const PART_ROWS: usize = 16_384;
 /// count, and each side reuses a part's worth of memory: a million rows
 /// then touch their own memory once, which matters on a virtual machine
 /// where memory handed back and taken again is slow to fault in.
-fn read_frame(
-    db: &Db,
-    conn: &mut DbConn,
-    request: &Request,
-    pooled: &BTreeMap<i64, bool>,
-    same_questions: &BTreeMap<i64, bool>,
-    shape: (usize, usize),
-) -> Result<Loaded, StorageError> {
-    let read = |conn: &mut DbConn, ids, into: &mut Loaded| read_part(conn, request, pooled, same_questions, ids, into);
+fn read_frame(db: &Db, conn: &mut DbConn, request: &Read<'_>, shape: (usize, usize)) -> Result<Loaded, StorageError> {
+    let read = |conn: &mut DbConn, ids, into: &mut Loaded| read_part(conn, request, ids, into);
     let mut loaded = Loaded::new(shape);
-    let Some((first, last)) = crate::storage::results::id_range(conn, &request.survey_id, request.from, request.to)?
-    else {
+    let (from, to) = request.window;
+    let Some((first, last)) = crate::storage::results::id_range(conn, request.survey_id, from, to)? else {
         return Ok(loaded);
     };
-    let total =
-        crate::storage::results::count_between(conn, &request.survey_id, (request.from, request.to), first..=last)?;
+    let total = crate::storage::results::count_between(conn, request.survey_id, request.window, first..=last)?;
     loaded.frame.reserve(total);
     let parts = parts(first..=last, total);
     let spare = if parts.len() > 1 { db.get_spare() } else { None };
@@ -321,72 +634,32 @@ fn parts(ids: std::ops::RangeInclusive<i64>, rows: usize) -> Vec<std::ops::Range
 /// added to `into`.
 fn read_part(
     conn: &mut DbConn,
-    request: &Request,
-    pooled: &BTreeMap<i64, bool>,
-    same_questions: &BTreeMap<i64, bool>,
+    request: &Read<'_>,
     ids: std::ops::RangeInclusive<i64>,
     into: &mut Loaded,
 ) -> Result<(), StorageError> {
     let (domains, items) = (into.frame.domains.len(), into.frame.items);
+    let (pooled, same_questions) = (request.pooled, request.same_questions);
     let mut row = Row::default();
-    crate::storage::results::each_for_report(
-        conn,
-        &request.survey_id,
-        (request.from, request.to),
-        ids,
-        None,
-        |_, r| {
-            let channel = r.texts().channel;
-            if !pooled.get(&r.survey_version_id).copied().unwrap_or(false)
-                || request.channel.as_deref().is_some_and(|c| c != channel)
-            {
-                return ControlFlow::Continue(());
+    crate::storage::results::each_for_report(conn, request.survey_id, request.window, ids, None, |_, r| {
+        let channel = r.texts().channel;
+        if !pooled.get(&r.survey_version_id).copied().unwrap_or(false) {
+            return ControlFlow::Continue(());
+        }
+        match into.channel_mix.get_mut(channel) {
+            Some(n) => *n += 1,
+            None => {
+                into.channel_mix.insert(channel.to_string(), 1);
             }
-            match into.channel_mix.get_mut(channel) {
-                Some(n) => *n += 1,
-                None => {
-                    into.channel_mix.insert(channel.to_string(), 1);
-                }
-            }
-            into.first = Some(into.first.map_or(r.submitted_on, |f| f.min(r.submitted_on)));
-            into.last = Some(into.last.map_or(r.submitted_on, |l| l.max(r.submitted_on)));
-            let same = same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
-            fill_row(&mut row, &r, domains, items, same);
-            into.frame.push(&row);
-            ControlFlow::Continue(())
-        },
-    )?;
+        }
+        into.first = Some(into.first.map_or(r.submitted_on, |f| f.min(r.submitted_on)));
+        into.last = Some(into.last.map_or(r.submitted_on, |l| l.max(r.submitted_on)));
+        let same = same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
+        fill_row(&mut row, &r, domains, items, same);
+        into.frame.push(&row);
+        ControlFlow::Continue(())
+    })?;
     Ok(())
-}
-
-/// The weighting specification every output states, naming the uploaded
-/// margins it used.
-pub fn weighting_description(used: &BTreeMap<Group, UsedMargins>, summaries: &[results::WeightingSummary]) -> String {
-    let people = match used.get(&Group::People) {
-        Some(u) => format!("adult age band and sex margins (ONS) and the {}", u.label),
-        None => "adult age band and sex margins (ONS)".into(),
-    };
-    let carers = match used.get(&Group::Carers) {
-        Some(u) => format!("carers: base weights raked within each ICS to the {}", u.label),
-        None => "carers: base weights".into(),
-    };
-    let mut text = format!(
-        "people's index: base weights (1/selection probability) raked within each ICS to {people} \
-         (iterative proportional fitting to convergence, R rake() equivalent); {carers}; children: base weights; \
-         SEs by Taylor linearisation with ICS strata and raking residuals"
-    );
-    text.push_str(&format!(
-        "; in each ICS, a margin category with fewer than {} respondents is merged into its neighbour",
-        crate::index::frame::MIN_CATEGORY_RESPONDENTS
-    ));
-    for s in summaries.iter().filter(|s| !s.margins_not_met.is_empty()) {
-        text.push_str(&format!(
-            "; {}: the margins could not be met (raking did not converge), so weights are only scaled to the ICS population in {}",
-            s.group,
-            s.margins_not_met.join(", ")
-        ));
-    }
-    text
 }
 
 /// A stored result as the index reads it, written over `row` so a million
@@ -415,7 +688,50 @@ pub fn fill_row(row: &mut Row, r: &ReportRow, domains: usize, items: usize, same
     }
 }
 
-/// `joinedup results`: the same report as the analyst pages, to a file or
+/// Releases already read, by survey, period and variant: a stored release
+/// never changes, so an entry never goes stale; the oldest go when there
+/// are many.
+pub struct ReleaseCache {
+    entries: quick_cache::sync::Cache<(String, String, String), Arc<Report>>,
+}
+
+impl Default for ReleaseCache {
+    fn default() -> Self {
+        ReleaseCache { entries: quick_cache::sync::Cache::new(32) }
+    }
+}
+
+impl ReleaseCache {
+    /// The releases a request asks for, from memory, the database, or
+    /// computed and stored (blocking: run it off the async workers).
+    pub fn releases(
+        &self,
+        db: &Db,
+        registry: &SurveyRegistry,
+        request: &Request,
+        today: NaiveDate,
+    ) -> Result<Vec<Arc<Report>>, ReportError> {
+        let periods = {
+            let mut conn = db.get()?;
+            resolve(&mut conn, registry, request, today)?
+        };
+        let variant = request.options.variant();
+        periods
+            .into_iter()
+            .map(|period| {
+                let key = (request.survey_id.clone(), period.to_string(), variant.clone());
+                if let Some(report) = self.entries.get(&key) {
+                    return Ok(report);
+                }
+                let report = Arc::new(release(db, registry, &request.survey_id, period, request.options)?);
+                self.entries.insert(key, report.clone());
+                Ok(report)
+            })
+            .collect()
+    }
+}
+
+/// `joinedup results`: the same releases as the analyst pages, to a file or
 /// standard output; nothing is written unless it all succeeded, and the
 /// download is audited.
 pub fn run_command(settings: &crate::app::Settings, args: &crate::cli::ResultsArgs) -> anyhow::Result<()> {
@@ -424,84 +740,47 @@ pub fn run_command(settings: &crate::app::Settings, args: &crate::cli::ResultsAr
     if format == crate::outputs::Format::Xlsx && args.out.is_none() {
         bail!("--format xlsx needs --out FILE");
     }
-    if let Some(c) = &args.channel
-        && c != "open_link"
-        && c != "invitation"
-    {
-        bail!("--channel must be open_link or invitation");
+    let sample = match args.sample.as_deref() {
+        None => None,
+        Some(code) => Some(Sample::parse(code).context("--sample must be invitation, open_link or pooled")?),
+    };
+    let mut options = ReleaseOptions::new(settings.suppress_below);
+    if let Some(trim) = &args.trim {
+        options.trim = ReleaseOptions::parse_trim(trim).map_err(anyhow::Error::msg)?;
     }
+    options.pooled = args.pooled || sample == Some(Sample::Pooled);
+    let window = match (&args.release, args.from, args.to) {
+        (Some(p), None, None) => {
+            Window::Period(Period::parse(p).with_context(|| format!("--release `{p}` must be a month, YYYY-MM"))?)
+        }
+        (Some(_), _, _) => bail!("give --release or --from/--to, not both"),
+        (None, None, None) => Window::Latest,
+        (None, from, to) => Window::Dates(from, to),
+    };
     let db = crate::storage::Db::connect(&settings.database)?;
     let mut conn = db.get()?;
     let registry = SurveyRegistry::load(&mut conn)?;
-    let request = Request {
-        survey_id: args.survey.clone(),
-        from: args.from,
-        to: args.to,
-        channel: args.channel.clone(),
-        threshold: settings.suppress_below,
-    };
     drop(conn);
-    let report = build(&db, &registry, &request)?;
+    let request = Request { survey_id: args.survey.clone(), window, options };
+    let reports = ReleaseCache::default().releases(&db, &registry, &request, today())?;
     let mut bytes = Vec::new();
-    crate::outputs::write(&report, format, &mut bytes)?;
+    crate::outputs::write(&reports, sample, format, &mut bytes)?;
     match &args.out {
         Some(path) => {
             let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
             let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-            std::io::Write::write_all(&mut tmp, &bytes)?;
+            tmp.write_all(&bytes)?;
             tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
         }
-        None => std::io::Write::write_all(&mut std::io::stdout(), &bytes)?,
+        None => std::io::stdout().write_all(&bytes)?,
     }
+    let releases: Vec<String> = reports.iter().map(|r| r.period.to_string()).collect();
     let event = crate::accounts::audit::Event::new(crate::accounts::audit::Action::ResultsDownloaded)
         .target(args.survey.clone())
-        .detail(format!("{} from the command line", format.extension()));
+        .detail(format!("{} of release {} from the command line", format.extension(), releases.join(", ")));
     let mut writer = db.get_writer()?;
     crate::accounts::audit::record(&mut writer, &crate::accounts::audit::Actor::command_line(), &event, None)?;
     Ok(())
-}
-
-/// Reports kept until the survey's results change (a new submission), so
-/// analysts paging through tables do not re-weight every time. Each entry is
-/// checked against the number and newest id of the survey's result rows.
-#[derive(Default)]
-pub struct Cache {
-    entries: std::sync::Mutex<BTreeMap<CacheKey, (Stamp, std::sync::Arc<Report>)>>,
-}
-
-type CacheKey = (String, Option<NaiveDate>, Option<NaiveDate>, Option<String>, usize);
-type Stamp = ((i64, i64, i64), Vec<i64>);
-
-impl Cache {
-    pub async fn get(
-        &self,
-        state: &actix_web::web::Data<crate::app::AppState>,
-        request: Request,
-    ) -> Result<std::sync::Arc<Report>, ReportError> {
-        let key: CacheKey =
-            (request.survey_id.clone(), request.from, request.to, request.channel.clone(), request.threshold);
-        let survey = request.survey_id.clone();
-        let stamp = state
-            .db
-            .run(move |conn| {
-                Ok((crate::storage::results::stamp(conn, &survey)?, crate::storage::margins::in_use_ids(conn)?))
-            })
-            .await?;
-        if let Some((seen, report)) = self.entries.lock().expect("not poisoned").get(&key)
-            && *seen == stamp
-        {
-            return Ok(report.clone());
-        }
-        let st = state.clone();
-        let report = state.db.run_with_pool(move |db| build_allowing_empty(db, &st.surveys, &request)).await??;
-        let report = std::sync::Arc::new(report);
-        let mut entries = self.entries.lock().expect("not poisoned");
-        if entries.len() > 32 {
-            entries.clear();
-        }
-        entries.insert(key, (stamp, report.clone()));
-        Ok(report)
-    }
 }
 
 #[cfg(test)]

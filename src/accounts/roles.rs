@@ -15,10 +15,14 @@ pub enum Role {
     /// Downloads results about whole populations.
     #[value(name = "analyst")]
     Analyst,
+    /// Downloads respondent-level microdata (an admin grants it apart from
+    /// `analyst`: rows about individuals, however coarsened, need a reason).
+    #[value(name = "researcher")]
+    Researcher,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Admin, Role::SurveyLead, Role::Analyst];
+    pub const ALL: [Role; 4] = [Role::Admin, Role::SurveyLead, Role::Analyst, Role::Researcher];
 
     /// The name stored in the database and typed on the command line.
     pub fn as_str(self) -> &'static str {
@@ -26,6 +30,7 @@ impl Role {
             Role::Admin => "admin",
             Role::SurveyLead => "survey_lead",
             Role::Analyst => "analyst",
+            Role::Researcher => "researcher",
         }
     }
 
@@ -39,6 +44,7 @@ impl Role {
             Role::Admin => "Admin",
             Role::SurveyLead => "Survey lead",
             Role::Analyst => "Analyst",
+            Role::Researcher => "Researcher",
         }
     }
 
@@ -48,6 +54,7 @@ impl Role {
             Role::Admin => "/admin",
             Role::SurveyLead => "/lead",
             Role::Analyst => "/analyst",
+            Role::Researcher => "/research",
         }
     }
 }

@@ -2,16 +2,17 @@
 //! ICS, each ICS × group category and England × group category; and the
 //! question-level percentages.
 
-use std::collections::BTreeMap;
-
 use super::columns::Frame;
 use super::frame::{DIMENSIONS, Group, Weighed};
 use super::record::QuestionItem;
-use crate::weighting::{Design, Estimate, MomentSums};
+use super::sample::Sample;
+use crate::weighting::{Design, DomainSums, Estimate, MomentSums};
 
 /// Where a cell is.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CellKey {
+    /// Which sample the cell comes from: samples are weighted apart.
+    pub sample: Sample,
     pub group: Group,
     /// `index`, a domain id, or `question_id=option_code` / `question_id=positive`.
     pub measure: String,
@@ -28,8 +29,9 @@ pub struct CellKey {
 pub struct Cell {
     pub key: CellKey,
     pub estimate: Estimate,
-    /// Percentages from question counts carry no standard error.
-    pub has_se: bool,
+    /// A question percentage (0–100): its interval is the logit one of a
+    /// proportion, not estimate ± 1.96·SE.
+    pub proportion: bool,
 }
 
 pub const ENGLAND: &str = "England";
@@ -106,13 +108,7 @@ pub fn groupings(frame: &Frame, w: &Weighed) -> Vec<Grouping> {
     out
 }
 
-/// Who answered which score measures in a cell: respondents per pattern of
-/// answered measures (bit m set = measure m has a value), so disclosure
-/// control can see when two measures differ by a handful of people.
-pub type Patterns = BTreeMap<(Group, String, String, String), BTreeMap<u32, usize>>;
-
-/// Index and domain estimates for every cell of one population, with the
-/// answered-measure patterns of each cell.
+/// Index and domain estimates for every cell of one population.
 ///
 /// Respondents alike in everything the estimates look at (ICS, raking
 /// cells, group in every grouping, which measures they answered) form a
@@ -123,9 +119,9 @@ pub type Patterns = BTreeMap<(Group, String, String, String), BTreeMap<u32, usiz
 pub fn score_cells(
     frame: &Frame,
     w: &Weighed,
+    sample: Sample,
     groupings: &[Grouping],
     domain_ids: &[String],
-    patterns: &mut Patterns,
 ) -> (Vec<Cell>, Profiles) {
     use rayon::prelude::*;
     let design: Design<'_> = w.design();
@@ -142,25 +138,6 @@ pub fn score_cells(
         })
         .collect();
     let profiles = Profiles::new(&design, w, groupings, &masks, measures.len());
-    let by_grouping: Vec<Vec<BTreeMap<u32, usize>>> = (0..groupings.len())
-        .into_par_iter()
-        .map(|k| {
-            let mut by_group: Vec<BTreeMap<u32, usize>> = vec![BTreeMap::new(); groupings[k].labels.len()];
-            for (p, g) in profiles.group[k].iter().enumerate() {
-                if let Some(g) = g {
-                    *by_group[*g as usize].entry(masks[profiles.representative[p]]).or_default() += profiles.size(p);
-                }
-            }
-            by_group
-        })
-        .collect();
-    for (grouping, by_group) in groupings.iter().zip(by_grouping) {
-        for (counts, (area, dimension, category)) in by_group.into_iter().zip(&grouping.labels) {
-            if !counts.is_empty() {
-                patterns.insert((w.group, area.clone(), dimension.clone(), category.clone()), counts);
-            }
-        }
-    }
     let weights = &w.weighted.weights;
     let sums: Vec<Vec<MomentSums>> = measures
         .par_iter()
@@ -192,13 +169,14 @@ pub fn score_cells(
                 continue;
             }
             let key = CellKey {
+                sample,
                 group: w.group,
                 measure: measures[m].0.clone(),
                 area: area.clone(),
                 dimension: dimension.clone(),
                 category: category.clone(),
             };
-            cells.push(Cell { key, estimate: e, has_se: true });
+            cells.push(Cell { key, estimate: e, proportion: false });
         }
     }
     (cells, profiles)
@@ -264,170 +242,343 @@ impl Profiles {
     fn members(&self, p: usize) -> &[u32] {
         &self.order[self.start[p]..self.start[p + 1]]
     }
-
-    fn size(&self, p: usize) -> usize {
-        self.start[p + 1] - self.start[p]
-    }
 }
 
 /// Question-level percentages (weighted % choosing each option, and %
-/// positive) for England, each ICS, and England by each group category.
-/// Point estimates only. (ICS × group by question would be thousands of
-/// cells too small to publish.)
+/// positive) for England, each ICS, and England by each group category,
+/// with Taylor-linearised standard errors on the population's own design
+/// (raking residuals included on a raked design): each percentage is a
+/// domain mean of a 0/1 outcome among those who answered the question,
+/// exactly as R's `svymean`/`svyciprop` on the domain. (ICS × group by
+/// question would be thousands of cells too small to publish.)
 ///
-/// One pass over the respondents (or their profiles) fills every
-/// grouping's sums: a row's answers are read once, not once per grouping
-/// and question. Blocks are summed in parallel.
+/// A proportion's variance needs, per stratum and domain, only a handful
+/// of sums (below), so they are gathered once per ICS: every base grouping
+/// (England, and England by each dimension) keeps, per group and ICS, the
+/// sums of each item and option, and on a raked design the same per raking
+/// cell. Respondents alike in ICS, raking cells and groups (a run of
+/// profiles) are summed together first. ICSs are independent and run in
+/// parallel; so do the variances.
 pub fn question_cells(
     frame: &Frame,
     w: &Weighed,
+    sample: Sample,
     groupings: &[Grouping],
     profiles: &Profiles,
     items: &[QuestionItem],
 ) -> Vec<Cell> {
-    let wanted: Vec<usize> = (0..groupings.len())
-        .filter(|&k| {
-            !groupings[k].labels.first().is_some_and(|(area, dimension, _)| area != ENGLAND && dimension != ALL)
-        })
-        .collect();
+    use rayon::prelude::*;
+    let design = w.design();
     let layout = QuestionLayout::new(items);
-    // Respondents of a profile share every group, so where profiles are
-    // well filled their sums are taken once and added to each grouping
-    // once; otherwise each respondent is added to each grouping.
-    let totals = if profiles.len() * 3 <= w.rows.len() {
-        question_sums_by_profile(frame, w, groupings, &wanted, profiles, &layout)
-    } else {
-        question_sums_by_respondent(frame, w, groupings, &wanted, &layout)
-    };
-    let wanted: Vec<&Grouping> = wanted.iter().map(|&k| &groupings[k]).collect();
-    let mut cells = Vec::new();
-    for (grouping, sums) in wanted.iter().zip(&totals) {
-        for (q, item) in items.iter().enumerate() {
-            for (g, (area, dimension, category)) in grouping.labels.iter().enumerate() {
-                let (n, sum_w, sum_w2) = sums.answered[g * items.len() + q];
-                if n == 0 {
-                    continue;
-                }
-                let k = item.options.len();
-                let chosen = &sums.chosen[g * layout.width + layout.offset[q]..][..k + 1];
-                let outcomes = item
-                    .options
-                    .iter()
-                    .enumerate()
-                    .map(|(o, (code, _, _))| (format!("{}={code}", item.id), o))
-                    .chain(item.is_scored().then(|| (format!("{}=positive", item.id), k)));
-                for (measure, o) in outcomes {
-                    let estimate = Estimate {
-                        n,
-                        sum_w,
-                        estimate: 100.0 * chosen[o] / sum_w,
-                        se: f64::NAN,
-                        n_eff: sum_w * sum_w / sum_w2,
-                        deff_w: n as f64 * sum_w2 / (sum_w * sum_w),
-                        deff: f64::NAN,
-                        strata: 0,
-                    };
-                    let key = CellKey {
-                        group: w.group,
-                        measure,
-                        area: area.clone(),
-                        dimension: dimension.clone(),
-                        category: category.clone(),
-                    };
-                    cells.push(Cell { key, estimate, has_se: false });
-                }
-            }
+    // England and England × each dimension; an ICS's cells are England's
+    // sums within that ICS.
+    let bases: Vec<usize> = (0..groupings.len())
+        .filter(|&k| groupings[k].labels.first().is_some_and(|(area, _, _)| area == ENGLAND))
+        .collect();
+    let strata = design.strata_count();
+    // Profiles are sorted by ICS first: each ICS's profiles are one range.
+    let mut ranges = vec![0..0; strata];
+    for (p, &r) in profiles.representative.iter().enumerate() {
+        let h = w.respondents.stratum[r] as usize;
+        if ranges[h].is_empty() {
+            ranges[h] = p..p + 1;
+        } else {
+            ranges[h].end = p + 1;
         }
+    }
+    let tables: Vec<StratumTables> = (0..strata)
+        .into_par_iter()
+        .map(|h| gather_stratum(frame, w, &design, h, ranges[h].clone(), &bases, groupings, profiles, &layout))
+        .collect();
+    let mut cells = Vec::new();
+    // England and England × category: every ICS adds its share.
+    let jobs: Vec<(usize, usize)> =
+        bases.iter().enumerate().flat_map(|(b, &k)| (0..groupings[k].labels.len()).map(move |g| (b, g))).collect();
+    let estimates: Vec<Vec<Option<Estimate>>> =
+        jobs.par_iter().map(|&(b, g)| proportions(&design, &tables, &layout, b, g, 0..strata)).collect();
+    for (&(b, g), estimates) in jobs.iter().zip(estimates) {
+        let (area, dimension, category) = &groupings[bases[b]].labels[g];
+        push_question_cells(&mut cells, sample, w.group, items, &layout, estimates, (area, dimension, category));
+    }
+    // Each ICS: England's sums within it.
+    let per_ics: Vec<Vec<Option<Estimate>>> =
+        (0..strata).into_par_iter().map(|h| proportions(&design, &tables, &layout, 0, 0, h..h + 1)).collect();
+    for (h, estimates) in per_ics.into_iter().enumerate() {
+        push_question_cells(&mut cells, sample, w.group, items, &layout, estimates, (&w.strata[h], ALL, ALL));
     }
     cells
 }
 
-/// The question sums of the groupings `wanted`, a profile at a time.
-fn question_sums_by_profile(
-    frame: &Frame,
-    w: &Weighed,
-    groupings: &[Grouping],
-    wanted: &[usize],
-    profiles: &Profiles,
+/// Cells of one area and category: each item's options, and its positive
+/// answers when the item is scored.
+fn push_question_cells(
+    cells: &mut Vec<Cell>,
+    sample: Sample,
+    group: Group,
+    items: &[QuestionItem],
     layout: &QuestionLayout,
-) -> Vec<QuestionSums> {
-    use rayon::prelude::*;
-    const BLOCK: usize = 1 << 10;
-    let new_sums = || -> Vec<QuestionSums> {
-        wanted.iter().map(|&k| QuestionSums::new(groupings[k].labels.len(), layout)).collect()
-    };
-    let blocks: Vec<Vec<QuestionSums>> = (0..profiles.len().div_ceil(BLOCK))
-        .into_par_iter()
-        .map(|b| {
-            let mut sums = new_sums();
-            let (mut one, mut answer) = (QuestionSums::new(1, layout), Answer::default());
-            let range = b * BLOCK..((b + 1) * BLOCK).min(profiles.len());
-            let same_groups = |p: usize, q: usize| wanted.iter().all(|&k| profiles.group[k][p] == profiles.group[k][q]);
-            for p in range.clone() {
-                for &r in profiles.members(p) {
-                    answer.read(frame.choices_of(w.rows[r as usize]), layout);
-                    one.add(0, &answer, w.weighted.weights[r as usize], layout);
-                }
-                // Neighbouring profiles often differ only in what the
-                // questions ignore (raking cell, answered measures): their
-                // sums go to the groupings together.
-                if p + 1 < range.end && same_groups(p, p + 1) {
-                    continue;
-                }
-                for (&k, sums) in wanted.iter().zip(sums.iter_mut()) {
-                    if let Some(g) = profiles.group[k][p] {
-                        sums.add_group(g as usize, &one);
-                    }
-                }
-                one.clear();
-            }
-            sums
-        })
-        .collect();
-    merge_blocks(new_sums(), blocks)
-}
-
-/// The question sums of the groupings `wanted`, a respondent at a time.
-fn question_sums_by_respondent(
-    frame: &Frame,
-    w: &Weighed,
-    groupings: &[Grouping],
-    wanted: &[usize],
-    layout: &QuestionLayout,
-) -> Vec<QuestionSums> {
-    use rayon::prelude::*;
-    const BLOCK: usize = 1 << 16;
-    let new_sums = || -> Vec<QuestionSums> {
-        wanted.iter().map(|&k| QuestionSums::new(groupings[k].labels.len(), layout)).collect()
-    };
-    let blocks: Vec<Vec<QuestionSums>> = (0..w.rows.len().div_ceil(BLOCK))
-        .into_par_iter()
-        .map(|b| {
-            let mut sums = new_sums();
-            let mut answer = Answer::default();
-            for r in b * BLOCK..((b + 1) * BLOCK).min(w.rows.len()) {
-                answer.read(frame.choices_of(w.rows[r]), layout);
-                for (&k, sums) in wanted.iter().zip(sums.iter_mut()) {
-                    if let Some(g) = groupings[k].of(r) {
-                        sums.add(g as usize, &answer, w.weighted.weights[r], layout);
-                    }
-                }
-            }
-            sums
-        })
-        .collect();
-    merge_blocks(new_sums(), blocks)
-}
-
-/// Blocks' sums added in block order, so the result does not depend on the
-/// thread count.
-fn merge_blocks(mut totals: Vec<QuestionSums>, blocks: Vec<Vec<QuestionSums>>) -> Vec<QuestionSums> {
-    for block in &blocks {
-        for (total, part) in totals.iter_mut().zip(block) {
-            total.merge(part);
+    estimates: Vec<Option<Estimate>>,
+    (area, dimension, category): (&str, &str, &str),
+) {
+    for (q, item) in items.iter().enumerate() {
+        let k = item.options.len();
+        let outcomes = item
+            .options
+            .iter()
+            .enumerate()
+            .map(|(o, (code, _, _))| (format!("{}={code}", item.id), o))
+            .chain(item.is_scored().then(|| (format!("{}=positive", item.id), k)));
+        for (measure, o) in outcomes {
+            let Some(estimate) = estimates[layout.offset[q] + o] else { continue };
+            let key = CellKey {
+                sample,
+                group,
+                measure,
+                area: area.to_string(),
+                dimension: dimension.to_string(),
+                category: category.to_string(),
+            };
+            cells.push(Cell { key, estimate, proportion: true });
         }
     }
-    totals
+}
+
+/// One ICS's question sums: per base grouping and group, a slice.
+struct StratumTables {
+    /// `[base]`: where its groups' slices start.
+    first: Vec<usize>,
+    /// Slices, each `slice_len` long: per item (n, Σw, Σw²), per slot
+    /// (Σw·y, Σw²·y), then per margin and raking cell, per item (n, Σw²)
+    /// and per slot (Σy, Σw²·y).
+    data: Vec<f64>,
+    slice_len: usize,
+    /// `[margin]`: where the margin's cells start within a slice.
+    cell_start: Vec<usize>,
+    present: Vec<bool>,
+}
+
+impl StratumTables {
+    fn slice(&self, b: usize, g: usize) -> Option<&[f64]> {
+        let k = self.first[b] + g;
+        self.present[k].then(|| &self.data[k * self.slice_len..(k + 1) * self.slice_len])
+    }
+}
+
+/// Per raking cell within a slice: items (n, Σw²), then slots (Σy, Σw²·y).
+fn cell_len(layout: &QuestionLayout) -> usize {
+    layout.offset.len() * 2 + layout.width * 2
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gather_stratum(
+    frame: &Frame,
+    w: &Weighed,
+    design: &Design<'_>,
+    h: usize,
+    range: std::ops::Range<usize>,
+    bases: &[usize],
+    groupings: &[Grouping],
+    profiles: &Profiles,
+    layout: &QuestionLayout,
+) -> StratumTables {
+    let (n_items, width) = (layout.offset.len(), layout.width);
+    let sizes: Vec<usize> = if design.is_raked() { design.cell_sizes(h).to_vec() } else { Vec::new() };
+    let mut cell_start = Vec::with_capacity(sizes.len());
+    let mut slice_len = n_items * 3 + width * 2;
+    for &k in &sizes {
+        cell_start.push(slice_len);
+        slice_len += k * cell_len(layout);
+    }
+    let mut first = Vec::with_capacity(bases.len());
+    let mut total = 0;
+    for &b in bases {
+        first.push(total);
+        total += groupings[b].labels.len();
+    }
+    let mut tables =
+        StratumTables { first, data: vec![0.0; total * slice_len], slice_len, cell_start, present: vec![false; total] };
+    if range.is_empty() {
+        return tables;
+    }
+    let mut one = RunSums::new(layout);
+    let mut answer = Answer::default();
+    let same = |p: usize, q: usize| {
+        bases.iter().all(|&k| profiles.group[k][p] == profiles.group[k][q])
+            && design.local_cells(profiles.representative[p]).eq(design.local_cells(profiles.representative[q]))
+    };
+    for p in range.clone() {
+        for &r in profiles.members(p) {
+            let r = r as usize;
+            answer.read(frame.choices_of(w.rows[r]), layout);
+            one.add(&answer, w.weighted.weights[r], layout);
+        }
+        if p + 1 < range.end && same(p, p + 1) {
+            continue;
+        }
+        let cells: Vec<u32> = design.local_cells(profiles.representative[p]).collect();
+        for (b, &k) in bases.iter().enumerate() {
+            let Some(g) = profiles.group[k][p] else { continue };
+            let slot = tables.first[b] + g as usize;
+            tables.present[slot] = true;
+            let slice = &mut tables.data[slot * slice_len..(slot + 1) * slice_len];
+            one.flush_into(slice, &tables.cell_start, &cells, layout);
+        }
+        one.clear();
+    }
+    tables
+}
+
+/// A run of alike respondents' sums, dense with a list of what was touched.
+struct RunSums {
+    /// Per item: n, Σw, Σw².
+    items: Vec<[f64; 3]>,
+    /// Per slot: Σy, Σw·y, Σw²·y.
+    slots: Vec<[f64; 3]>,
+    touched_items: Vec<u32>,
+    touched_slots: Vec<u32>,
+}
+
+impl RunSums {
+    fn new(layout: &QuestionLayout) -> RunSums {
+        RunSums {
+            items: vec![[0.0; 3]; layout.offset.len()],
+            slots: vec![[0.0; 3]; layout.width],
+            touched_items: Vec::new(),
+            touched_slots: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, answer: &Answer, weight: f64, _layout: &QuestionLayout) {
+        let w2 = weight * weight;
+        for &q in &answer.items {
+            let a = &mut self.items[q as usize];
+            if a[0] == 0.0 {
+                self.touched_items.push(q);
+            }
+            a[0] += 1.0;
+            a[1] += weight;
+            a[2] += w2;
+        }
+        for &s in &answer.slots {
+            let a = &mut self.slots[s as usize];
+            if a[0] == 0.0 {
+                self.touched_slots.push(s);
+            }
+            a[0] += 1.0;
+            a[1] += weight;
+            a[2] += w2;
+        }
+    }
+
+    fn flush_into(&self, slice: &mut [f64], cell_start: &[usize], cells: &[u32], layout: &QuestionLayout) {
+        let n_items = layout.offset.len();
+        let slot_base = n_items * 3;
+        for &q in &self.touched_items {
+            let (q, a) = (q as usize, self.items[q as usize]);
+            slice[q * 3] += a[0];
+            slice[q * 3 + 1] += a[1];
+            slice[q * 3 + 2] += a[2];
+            for (m, &c) in cells.iter().enumerate() {
+                let at = cell_start[m] + c as usize * cell_len(layout) + q * 2;
+                slice[at] += a[0];
+                slice[at + 1] += a[2];
+            }
+        }
+        for &s in &self.touched_slots {
+            let (s, a) = (s as usize, self.slots[s as usize]);
+            slice[slot_base + s * 2] += a[1];
+            slice[slot_base + s * 2 + 1] += a[2];
+            for (m, &c) in cells.iter().enumerate() {
+                let at = cell_start[m] + c as usize * cell_len(layout) + n_items * 2 + s * 2;
+                slice[at] += a[0];
+                slice[at + 1] += a[2];
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        for &q in &self.touched_items {
+            self.items[q as usize] = [0.0; 3];
+        }
+        for &s in &self.touched_slots {
+            self.slots[s as usize] = [0.0; 3];
+        }
+        self.touched_items.clear();
+        self.touched_slots.clear();
+    }
+}
+
+/// The proportion of every slot for group `g` of base `b`, over the ICSs
+/// `strata` (all of them for England, one for an ICS); `None` where nobody
+/// in the domain answered the question.
+fn proportions(
+    design: &Design<'_>,
+    tables: &[StratumTables],
+    layout: &QuestionLayout,
+    b: usize,
+    g: usize,
+    strata: std::ops::Range<usize>,
+) -> Vec<Option<Estimate>> {
+    let n_items = layout.offset.len();
+    let slot_base = n_items * 3;
+    // Totals over the ICSs: per item (n, Σw, Σw²) and per slot Σw·y.
+    let mut item_totals = vec![[0.0f64; 3]; n_items];
+    let mut chosen = vec![0.0f64; layout.width];
+    for h in strata.clone() {
+        let Some(slice) = tables[h].slice(b, g) else { continue };
+        for (q, t) in item_totals.iter_mut().enumerate() {
+            t[0] += slice[q * 3];
+            t[1] += slice[q * 3 + 1];
+            t[2] += slice[q * 3 + 2];
+        }
+        for (s, c) in chosen.iter_mut().enumerate() {
+            *c += slice[slot_base + s * 2];
+        }
+    }
+    let mut out = vec![None; layout.width];
+    let mut d = DomainSums::default();
+    for (q, totals) in item_totals.iter().enumerate() {
+        let [n, sum_w, sum_w2] = *totals;
+        if n == 0.0 || sum_w <= 0.0 {
+            continue;
+        }
+        let end = layout.offset.get(q + 1).copied().unwrap_or(layout.width);
+        for s in layout.offset[q]..end {
+            let p = chosen[s] / sum_w;
+            let (mut variance, mut weighted_ss, mut touched) = (0.0, 0.0, 0);
+            for h in strata.clone() {
+                let Some(slice) = tables[h].slice(b, g) else { continue };
+                let (n_h, w_h, w2_h) = (slice[q * 3], slice[q * 3 + 1], slice[q * 3 + 2]);
+                if n_h == 0.0 {
+                    continue;
+                }
+                touched += 1;
+                let (y, y2) = (slice[slot_base + s * 2], slice[slot_base + s * 2 + 1]);
+                // a = w (y − p) / Σw, for y in {0, 1}.
+                d.sum_a = (y - p * w_h) / sum_w;
+                d.sum_a2 = (y2 * (1.0 - 2.0 * p) + p * p * w2_h) / (sum_w * sum_w);
+                weighted_ss += y * (1.0 - 2.0 * p) + p * p * w_h;
+                let t = &tables[h];
+                let sizes = if design.is_raked() { design.cell_sizes(h) } else { &[] };
+                d.a_over_w.resize(sizes.len(), Vec::new());
+                d.a_times_w.resize(sizes.len(), Vec::new());
+                for (m, &k) in sizes.iter().enumerate() {
+                    d.a_over_w[m].clear();
+                    d.a_times_w[m].clear();
+                    for c in 0..k {
+                        let at = t.cell_start[m] + c * cell_len(layout);
+                        let (n_c, w2_c) = (slice[at + q * 2], slice[at + q * 2 + 1]);
+                        let (y_c, y2_c) = (slice[at + n_items * 2 + s * 2], slice[at + n_items * 2 + s * 2 + 1]);
+                        d.a_over_w[m].push((y_c - p * n_c) / sum_w);
+                        d.a_times_w[m].push((y2_c - p * w2_c) / sum_w);
+                    }
+                }
+                variance += design.stratum_share(h, &d);
+            }
+            out[s] = Some(Estimate::from_sums((n as usize, sum_w, sum_w2), p, variance, weighted_ss, touched));
+        }
+    }
+    out
 }
 
 /// Where each question item's option sums sit in a group's slots: its
@@ -466,9 +617,8 @@ impl QuestionLayout {
     }
 }
 
-/// One respondent's answers as the sums see them, worked out once and
-/// added to every grouping: the items answered, and the slots (options
-/// chosen, and "positive") that get the respondent's weight.
+/// One respondent's answers as the sums see them: the items answered, and
+/// the slots (options chosen, and "positive") that count 1 for them.
 #[derive(Default)]
 struct Answer {
     items: Vec<u32>,
@@ -498,72 +648,12 @@ impl Answer {
     }
 }
 
-/// One grouping's question sums: per group and item, respondents answering
-/// with their weight and squared weight; per group, item and option (and
-/// "positive"), the weight choosing it.
-struct QuestionSums {
-    answered: Vec<(usize, f64, f64)>,
-    chosen: Vec<f64>,
-}
-
-impl QuestionSums {
-    fn new(groups: usize, layout: &QuestionLayout) -> QuestionSums {
-        QuestionSums {
-            answered: vec![(0, 0.0, 0.0); groups * layout.offset.len()],
-            chosen: vec![0.0; groups * layout.width],
-        }
-    }
-
-    fn add(&mut self, g: usize, answer: &Answer, weight: f64, layout: &QuestionLayout) {
-        let items = layout.offset.len();
-        let answered = &mut self.answered[g * items..(g + 1) * items];
-        for &q in &answer.items {
-            let a = &mut answered[q as usize];
-            a.0 += 1;
-            a.1 += weight;
-            a.2 += weight * weight;
-        }
-        let chosen = &mut self.chosen[g * layout.width..(g + 1) * layout.width];
-        for &slot in &answer.slots {
-            chosen[slot as usize] += weight;
-        }
-    }
-
-    fn clear(&mut self) {
-        self.answered.fill((0, 0.0, 0.0));
-        self.chosen.fill(0.0);
-    }
-
-    /// Adds the sums of a one-group `QuestionSums` to group `g`.
-    fn add_group(&mut self, g: usize, one: &QuestionSums) {
-        let items = one.answered.len();
-        for (a, b) in self.answered[g * items..(g + 1) * items].iter_mut().zip(&one.answered) {
-            a.0 += b.0;
-            a.1 += b.1;
-            a.2 += b.2;
-        }
-        let width = one.chosen.len();
-        for (a, b) in self.chosen[g * width..(g + 1) * width].iter_mut().zip(&one.chosen) {
-            *a += b;
-        }
-    }
-
-    fn merge(&mut self, other: &QuestionSums) {
-        for (a, b) in self.answered.iter_mut().zip(&other.answered) {
-            a.0 += b.0;
-            a.1 += b.1;
-            a.2 += b.2;
-        }
-        for (a, b) in self.chosen.iter_mut().zip(&other.chosen) {
-            *a += b;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
-    use crate::index::frame::{ADULT_BANDS, PopulationTable, Row, weigh};
+    use crate::index::frame::{ADULT_BANDS, PopulationTable, Row, WeighOptions, weigh};
 
     fn item(id: &str, options: usize, multiple: bool) -> QuestionItem {
         QuestionItem {
@@ -574,15 +664,21 @@ mod tests {
         }
     }
 
-    /// 60 people in two ICSs, each answering five times with different
-    /// answers: profiles hold five respondents each.
+    /// 300 people in two ICSs, raked (people) and trimmed, answering three
+    /// questions, some not at all: every question percentage, with its SE
+    /// and design effect, equals the design's own domain mean of the 0/1
+    /// outcome (`Design::means_by`, the engine R's fixtures check) for
+    /// England, each ICS and England by each category.
     #[test]
-    fn question_sums_by_profile_equal_sums_by_respondent() {
+    fn question_percentages_are_domain_means_of_the_design() {
         let mut counts = BTreeMap::new();
         for ics in ["E1", "E2"] {
             for band in ADULT_BANDS {
                 for sex in ["female", "male"] {
-                    counts.insert((ics.to_string(), band.to_string(), sex.to_string()), 1000.0);
+                    counts.insert(
+                        (ics.to_string(), band.to_string(), sex.to_string()),
+                        1000.0 + band.len() as f64 * 50.0,
+                    );
                 }
             }
         }
@@ -593,37 +689,65 @@ mod tests {
                 let p = i % 60;
                 Row {
                     version: 1,
-                    channel: "open_link".into(),
+                    channel: "invitation".into(),
                     voice: Some("patient".into()),
                     ics: Some(["E1", "E2"][p % 2].into()),
                     age_band: Some(ADULT_BANDS[(p / 2) % 6].into()),
                     sex: Some(["female", "male"][(p / 12) % 2].into()),
-                    ethnicity: Some(["white", "asian", "black"][p % 3].into()),
-                    base_weight: 1.0 + (i % 7) as f64 / 10.0,
+                    ethnicity: Some(["white", "asian", "black"][i % 3].into()),
+                    base_weight: 1.0 + (i % 7) as f64 / 10.0 + if i == 17 { 30.0 } else { 0.0 },
                     index: Some(40.0 + (i % 9) as f64),
-                    choices: vec![1 << (i % 4), (1 << (i % 3)) | 1, if i % 5 == 0 { 0 } else { 1 << (p % 5) }],
+                    choices: vec![
+                        1 << ((i + i / 60) % 4),
+                        (1 << ((i + i / 60) % 3)) | 1,
+                        if i % 5 == 0 { 0 } else { 1 << (i * 7 % 5) },
+                    ],
                     ..Row::default()
                 }
             })
             .collect();
         let frame = Frame::from_rows(&rows, 0, items.len());
         let layout = QuestionLayout::new(&items);
-        for w in weigh(&frame, &population, 10).unwrap() {
-            let groupings = groupings(&frame, &w);
-            let (_, profiles) = score_cells(&frame, &w, &groupings, &[], &mut Patterns::new());
-            assert!(profiles.len() * 3 <= w.rows.len(), "profiles are well filled: {}", profiles.len());
-            let wanted: Vec<usize> = (0..groupings.len()).collect();
-            let by_profile = question_sums_by_profile(&frame, &w, &groupings, &wanted, &profiles, &layout);
-            let by_respondent = question_sums_by_respondent(&frame, &w, &groupings, &wanted, &layout);
-            for (a, b) in by_profile.iter().zip(&by_respondent) {
-                for (x, y) in a.answered.iter().zip(&b.answered) {
-                    assert_eq!(x.0, y.0);
-                    assert!((x.1 - y.1).abs() < 1e-9 && (x.2 - y.2).abs() < 1e-9, "{x:?} vs {y:?}");
-                }
-                for (x, y) in a.chosen.iter().zip(&b.chosen) {
-                    assert!((x - y).abs() < 1e-9, "{x} vs {y}");
-                }
+        let options = WeighOptions { min_respondents: 10, trim: Some(5.0) };
+        let w = weigh(&frame, &population, &options, &|_| true).unwrap().remove(0);
+        assert!(w.raked && w.trimmed.capped > 0);
+        let groupings = groupings(&frame, &w);
+        let (_, profiles) = score_cells(&frame, &w, Sample::Invitation, &groupings, &[]);
+        let cells = question_cells(&frame, &w, Sample::Invitation, &groupings, &profiles, &items);
+        let design = w.design();
+        let mut checked = 0;
+        for cell in &cells {
+            let k = &cell.key;
+            let (id, option) = k.measure.split_once('=').unwrap();
+            let q = items.iter().position(|i| i.id == id).unwrap();
+            let slot = match option {
+                "positive" => layout.offset[q] + items[q].options.len(),
+                code => layout.offset[q] + items[q].options.iter().position(|o| o.0 == code).unwrap(),
+            };
+            let mut answer = Answer::default();
+            let (mut y, mut member) = (Vec::new(), Vec::new());
+            for (r, &i) in w.rows.iter().enumerate() {
+                answer.read(frame.choices_of(i), &layout);
+                y.push(if answer.slots.contains(&(slot as u32)) { 1.0 } else { 0.0 });
+                let in_area = k.area == ENGLAND || w.strata[w.respondents.stratum[r] as usize] == k.area;
+                let in_category = k.dimension == ALL
+                    || frame.dimension(&k.dimension).and_then(|c| c.get(i)) == Some(k.category.as_str());
+                member.push(answer.items.contains(&(q as u32)) && in_area && in_category);
             }
+            let oracle = design.mean(&y, &|r| member[r]);
+            let e = &cell.estimate;
+            assert_eq!(e.n, oracle.n, "{k:?}");
+            assert!((e.estimate - oracle.estimate).abs() < 1e-12, "{k:?}: {} vs {}", e.estimate, oracle.estimate);
+            assert!((e.se - oracle.se).abs() < 1e-8 + 1e-9 * oracle.se, "{k:?}: se {} vs {}", e.se, oracle.se);
+            assert!(
+                (e.deff - oracle.deff).abs() < 1e-9 * oracle.deff.abs().max(1.0) || !oracle.deff.is_finite(),
+                "{k:?}: deff {} vs {}",
+                e.deff,
+                oracle.deff
+            );
+            assert_eq!(e.strata, oracle.strata, "{k:?}");
+            checked += 1;
         }
+        assert!(checked > 100, "{checked} cells");
     }
 }

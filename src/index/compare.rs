@@ -2,9 +2,9 @@
 //! funnel-plot control limits with overdispersion, and direct
 //! standardisation to the England population by age band × sex.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use super::cells::{ALL, Cell, ENGLAND};
+use super::cells::{Cell, CellKey, ENGLAND};
 use super::columns::Frame;
 use super::frame::{ADULT_BANDS, PopulationTable, Weighed};
 use crate::weighting::Z95;
@@ -22,27 +22,37 @@ pub struct VsEngland {
 }
 
 /// The difference from England. The ICS is part of England, so
-/// Var(d) = Var(ICS)(1 − 2·W_ics/W_eng) + Var(Eng), strata being independent.
-pub fn vs_england(cell: &Cell, england: &Cell) -> Option<VsEngland> {
-    if !(cell.has_se && england.has_se) || cell.key.area == ENGLAND {
-        return None;
-    }
+/// Var(d) = Var(ICS)(1 − 2·W_ics/W_eng) + Var(Eng), strata being
+/// independent (which is never below Var(ICS)(1 − W_ics/W_eng)²). Refused,
+/// with the reason, when that variance is not a positive number: England is
+/// this one ICS, or neither has any spread to measure.
+pub fn vs_england(cell: &Cell, england: &Cell) -> Result<VsEngland, &'static str> {
     let (a, e) = (&cell.estimate, &england.estimate);
     let share = a.sum_w / e.sum_w;
-    let var = a.se * a.se * (1.0 - 2.0 * share) + e.se * e.se;
-    let se = var.max(0.0).sqrt();
-    let difference = a.estimate - e.estimate;
-    if !se.is_finite() {
-        return None;
+    if !(share.is_finite() && share < 1.0 - 1e-12) {
+        return Err("England is this ICS alone");
     }
-    let significant = if difference > Z95 * se {
+    let var = a.se * a.se * (1.0 - 2.0 * share) + e.se * e.se;
+    if !(var.is_finite() && var > 0.0) {
+        return Err("no spread in the scores to measure a difference against");
+    }
+    let se = var.sqrt();
+    let difference = a.estimate - e.estimate;
+    if !difference.is_finite() {
+        return Err("no estimate to compare");
+    }
+    Ok(VsEngland { difference, se, significant: significance(difference, se) })
+}
+
+/// +1 above, −1 below, 0 not different, at 95%.
+fn significance(difference: f64, se: f64) -> i8 {
+    if difference > Z95 * se {
         1
     } else if difference < -Z95 * se {
         -1
     } else {
         0
-    };
-    Some(VsEngland { difference, se, significant })
+    }
 }
 
 /// What makes ICSs comparable: deprivation and age structure.
@@ -88,48 +98,64 @@ pub struct VsPeers {
     pub significant: i8,
 }
 
-/// `estimates`: ICS code → (estimate, SE) of published cells only.
-pub fn vs_peers(code: &str, peers: &[String], estimates: &BTreeMap<String, (f64, f64)>) -> Option<VsPeers> {
+/// An ICS against its peers' population-weighted mean. `estimates`: ICS
+/// code → (estimate, SE) of published cells only; `population`: the
+/// people each ICS stands for in this group (adults, or children), so the
+/// peer mean weighs each peer as England does.
+pub fn vs_peers(
+    code: &str,
+    peers: &[String],
+    estimates: &BTreeMap<String, (f64, f64)>,
+    population: &BTreeMap<String, f64>,
+) -> Option<VsPeers> {
     let (own, own_se) = *estimates.get(code)?;
-    let present: Vec<(f64, f64)> = peers.iter().filter_map(|p| estimates.get(p).copied()).collect();
-    if present.is_empty() {
+    let present: Vec<(f64, f64, f64)> = peers
+        .iter()
+        .filter_map(|p| {
+            let (e, se) = *estimates.get(p)?;
+            let n = population.get(p).copied().filter(|n| *n > 0.0)?;
+            Some((e, se, n))
+        })
+        .collect();
+    let total: f64 = present.iter().map(|p| p.2).sum();
+    if present.is_empty() || total <= 0.0 {
         return None;
     }
-    let k = present.len() as f64;
-    let peer_mean = present.iter().map(|p| p.0).sum::<f64>() / k;
-    let se = (own_se * own_se + present.iter().map(|p| p.1 * p.1).sum::<f64>() / (k * k)).sqrt();
+    let peer_mean = present.iter().map(|p| p.0 * p.2).sum::<f64>() / total;
+    let variance = own_se * own_se + present.iter().map(|p| (p.2 / total).powi(2) * p.1 * p.1).sum::<f64>();
     let difference = own - peer_mean;
-    let significant = if difference > Z95 * se {
-        1
-    } else if difference < -Z95 * se {
-        -1
-    } else {
-        0
-    };
-    Some(VsPeers { peers: peers.to_vec(), peer_mean, difference, se, significant })
+    if !(variance.is_finite() && variance > 0.0 && difference.is_finite()) {
+        return None;
+    }
+    let se = variance.sqrt();
+    Some(VsPeers { peers: peers.to_vec(), peer_mean, difference, se, significant: significance(difference, se) })
 }
 
-/// Funnel-plot limits around England at a given precision.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Funnel-plot limits around England, on each ICS's own design-based
+/// standard error: the same SE as the table's, so the funnel and the
+/// confidence intervals describe one precision.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Funnel {
     pub target: f64,
-    /// The person-level standard deviation the limits assume.
-    pub sd: f64,
     /// Between-ICS variance added for overdispersion (0 when none).
     pub tau2: f64,
+    /// The mean of the winsorised squared z-scores.
     pub phi: f64,
+    /// ICSs the overdispersion was fitted on.
+    pub icss: usize,
 }
 
 impl Funnel {
-    pub fn limits(&self, n_eff: f64, z: f64) -> (f64, f64) {
-        let half = z * (self.sd * self.sd / n_eff + self.tau2).sqrt();
+    /// target ± z·√(se² + τ²).
+    pub fn limits(&self, se: f64, z: f64) -> (f64, f64) {
+        let half = z * (se * se + self.tau2).sqrt();
         (self.target - half, self.target + half)
     }
 
     /// −2/+2 outside 99.8%, −1/+1 outside 95%, else 0.
-    pub fn flag(&self, estimate: f64, n_eff: f64) -> i8 {
-        let (lo98, hi98) = self.limits(n_eff, Z998);
-        let (lo95, hi95) = self.limits(n_eff, Z95);
+    pub fn flag(&self, estimate: f64, se: f64) -> i8 {
+        let (lo98, hi98) = self.limits(se, Z998);
+        let (lo95, hi95) = self.limits(se, Z95);
         match estimate {
             e if e > hi98 => 2,
             e if e < lo98 => -2,
@@ -140,28 +166,34 @@ impl Funnel {
     }
 }
 
-/// Spiegelhalter's additive random-effects funnel: z-scores against the
-/// England mean, winsorised at 10%, φ = mean z²; if φ exceeds what chance
-/// allows, τ² = (Nφ − (N − 1)) / (Σw − Σw²/Σw), w = n_eff/σ².
-pub fn funnel(england: &Cell, icss: &[(f64, f64)]) -> Funnel {
-    let e = &england.estimate;
-    let sd = e.se * e.n_eff.sqrt();
-    let target = e.estimate;
-    let mut z: Vec<f64> = icss.iter().map(|(est, n_eff)| (est - target) / (sd / n_eff.sqrt())).collect();
-    let n = z.len();
-    if n < 3 || !sd.is_finite() || sd <= 0.0 {
-        return Funnel { target, sd, tau2: 0.0, phi: 1.0 };
+/// Spiegelhalter's (2005) additive random-effects funnel: each ICS's
+/// z-score against the England estimate on its own SE, winsorised at the
+/// 10th and 90th percentiles; φ = mean z². If Nφ exceeds N − 1 (more spread
+/// than chance allows), τ² = (Nφ − (N − 1)) / (Σw − Σw²/Σw) with w = 1/SE²,
+/// and the limits widen to target ± z·√(SE² + τ²). `None` when England has
+/// no estimate; ICSs without a positive, finite SE are left out of the fit.
+pub fn funnel(target: f64, icss: &[(f64, f64)]) -> Option<Funnel> {
+    if !target.is_finite() {
+        return None;
     }
+    let usable: Vec<(f64, f64)> =
+        icss.iter().copied().filter(|(e, se)| e.is_finite() && se.is_finite() && *se > 0.0).collect();
+    let n = usable.len();
+    if n < 3 {
+        return Some(Funnel { target, tau2: 0.0, phi: 1.0, icss: n });
+    }
+    let mut z: Vec<f64> = usable.iter().map(|(e, se)| (e - target) / se).collect();
     let mut sorted = z.clone();
     sorted.sort_by(f64::total_cmp);
     let (lo, hi) = (sorted[n / 10], sorted[n - 1 - n / 10]);
     z.iter_mut().for_each(|v| *v = v.clamp(lo, hi));
     let phi = z.iter().map(|v| v * v).sum::<f64>() / n as f64;
-    let w: Vec<f64> = icss.iter().map(|(_, n_eff)| n_eff / (sd * sd)).collect();
+    let w: Vec<f64> = usable.iter().map(|(_, se)| 1.0 / (se * se)).collect();
     let (sw, sw2) = (w.iter().sum::<f64>(), w.iter().map(|x| x * x).sum::<f64>());
     let excess = n as f64 * phi - (n as f64 - 1.0);
-    let tau2 = if excess > 0.0 { excess / (sw - sw2 / sw) } else { 0.0 };
-    Funnel { target, sd, tau2, phi }
+    let denominator = sw - sw2 / sw;
+    let tau2 = if excess > 0.0 && denominator > 0.0 { excess / denominator } else { 0.0 };
+    Some(Funnel { target, tau2, phi, icss: n })
 }
 
 /// Σw, Σwy, Σwy², Σw² of one ICS × age band × sex cell.
@@ -212,8 +244,13 @@ pub fn standardise(frame: &Frame, w: &Weighed, population: &PopulationTable) -> 
         let (mut num, mut den, mut var) = (0.0, 0.0, 0.0);
         let mut parts = Vec::new();
         for ((band, sex), p) in &england {
-            if let Some(&(sw, swy, swy2, sw2)) = sums.get(&(h, band.to_string(), sex.to_string())) {
+            if let Some(&(sw, swy, swy2, sw2)) = sums.get(&(h, band.to_string(), sex.to_string()))
+                && sw > 0.0
+                && sw2 > 0.0
+            {
                 let mean = swy / sw;
+                // Rounding can leave a tiny negative spread; NaN cannot arise
+                // here (sw > 0), so the clamp hides nothing.
                 let s2 = (swy2 / sw - mean * mean).max(0.0);
                 let n_eff = sw * sw / sw2;
                 num += p * mean;
@@ -231,18 +268,7 @@ pub fn standardise(frame: &Frame, w: &Weighed, population: &PopulationTable) -> 
     out
 }
 
-/// The England cell matching a cell (same group, measure, dimension, category).
-pub fn england_of<'c>(cell: &Cell, england: &BTreeMap<(String, String, String, String), &'c Cell>) -> Option<&'c Cell> {
-    england
-        .get(&(
-            cell.key.group.code().to_string(),
-            cell.key.measure.clone(),
-            cell.key.dimension.clone(),
-            cell.key.category.clone(),
-        ))
-        .copied()
-}
-
-pub fn is_headline(cell: &Cell) -> bool {
-    cell.key.dimension == ALL
+/// The England cell matching a cell (same sample, group, measure, dimension, category).
+pub fn england_of<'c>(cell: &Cell, england: &HashMap<CellKey, &'c Cell>) -> Option<&'c Cell> {
+    england.get(&CellKey { area: ENGLAND.to_string(), ..cell.key.clone() }).copied()
 }

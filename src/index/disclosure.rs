@@ -1,30 +1,51 @@
-//! Disclosure control, applied to every output before it leaves joinedup:
+//! Disclosure control, applied to every output before it leaves joinedup.
+//! The threat model (which attack each rule stops, and what it costs the
+//! analyst) is in docs/outputs.md §6.
 //!
 //! 1. **Primary**: an estimate from fewer than `suppress_below` unweighted
-//!    respondents (default 30, never below 10) is suppressed.
-//! 2. **Complementary, by subtraction**: in every additive family — England
-//!    and its ICSs; an ICS (or England) and the categories of a dimension
-//!    (with the unstated as an implicit member) — a hidden member must not
-//!    be alone, or it is the parent minus the rest; the smallest published
-//!    sibling is suppressed as well.
-//! 3. **Complementary, across measures**: when two score measures of one
-//!    cell (the index and a domain, or two domains) are answered by sets of
-//!    people that differ by 1 to `suppress_below − 1` respondents, the pair
-//!    would give those few people's total by subtraction; the measure with
-//!    fewer respondents is suppressed.
-//! 4. **Rounding**: published counts of 1–7 show as `*`, others rounded to
-//!    5; weighted totals are rounded to three significant figures.
+//!    respondents (default 30, never below 10) is hidden.
+//! 2. **Complementary, only where a hidden value could be derived.** In
+//!    every additive family of a table (England and its ICSs; an area and
+//!    the categories of one dimension, the unstated making up the rest),
+//!    the hidden members and the unstated together can be worked out from
+//!    the published parent and siblings. That union is safe if it holds at
+//!    least `suppress_below` people. Otherwise it is derivable if its
+//!    estimate follows within ±2 points: published estimates are rounded to
+//!    0.1, so the attacker's error is at most 0.05 × (the weight of the
+//!    parent and of every published sibling) / (the union's weight),
+//!    assuming (as the attacker may, from population figures) exact weight
+//!    totals. Counts are never more precise than their rounding (below)
+//!    whatever is subtracted, so only estimates can be derived. A derivable
+//!    union takes the published sibling with the fewest respondents with
+//!    it (smallest first, within the same table); the parent is hidden only
+//!    when no sibling is left.
+//! 3. **Pooled tables**: a pooled cell is the invited and open-link cells
+//!    combined, so it is hidden when exactly one of the two is hidden.
+//! 4. **Rounding**: counts of 1–7 show as `*`, others rounded to 5; weighted
+//!    totals to three significant figures; effective sample sizes to 5.
 //!
-//! Steps 2 and 3 repeat until nothing changes.
+//! Steps 2 and 3 repeat until nothing changes. Information loss (the share
+//! of cells with at least `suppress_below` respondents that are hidden) is
+//! measured and published in the provenance.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
-use super::cells::{ALL, Cell, CellKey, ENGLAND, Patterns};
+use serde::{Deserialize, Serialize};
+
+use super::cells::{ALL, Cell, CellKey, ENGLAND};
 use super::frame::Group;
+use super::sample::Sample;
 
 /// The smallest threshold anyone may set (GPP survey practice).
 pub const FLOOR: usize = 10;
 pub const DEFAULT_THRESHOLD: usize = 30;
+
+/// How close (in points, on the 0–100 scale) a derived estimate must come
+/// to count as disclosed.
+pub const DERIVABLE_WITHIN: f64 = 2.0;
+
+/// Half the last published digit of an estimate.
+const ESTIMATE_ROUNDING: f64 = 0.05;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Suppression {
@@ -43,160 +64,185 @@ impl Suppression {
     }
 }
 
-/// Marks every cell to hide. `score_measures` are the measure names in the
-/// bit order of `patterns` (index first, then domains).
-pub fn suppress(
-    cells: &[Cell],
-    patterns: &Patterns,
-    score_measures: &[String],
-    threshold: usize,
-) -> Vec<Option<Suppression>> {
+/// What disclosure control hid, and what that cost.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct DisclosureSummary {
+    pub threshold: usize,
+    pub cells: usize,
+    pub primary: usize,
+    pub complementary: usize,
+    /// Cells with at least `threshold` respondents, and how many of them
+    /// are hidden (to protect others).
+    pub large_cells: usize,
+    pub large_hidden: usize,
+}
+
+impl DisclosureSummary {
+    /// The share of cells with at least `threshold` respondents that are
+    /// hidden: what complementary suppression costs.
+    pub fn information_loss(&self) -> f64 {
+        if self.large_cells == 0 { 0.0 } else { self.large_hidden as f64 / self.large_cells as f64 }
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{} of {} cells hidden ({} with fewer than {} respondents, {} to protect them); information loss {:.2}% ({} of {} cells with at least {} respondents hidden)",
+            self.primary + self.complementary,
+            self.cells,
+            self.primary,
+            self.threshold,
+            self.complementary,
+            100.0 * self.information_loss(),
+            self.large_hidden,
+            self.large_cells,
+            self.threshold
+        )
+    }
+}
+
+/// A parent cell and the cells that add up to it (with the unstated, for a
+/// dimension).
+struct Family {
+    parent: usize,
+    members: Vec<usize>,
+}
+
+/// Marks every cell to hide, and measures what it cost.
+pub fn suppress(cells: &[Cell], threshold: usize) -> (Vec<Option<Suppression>>, DisclosureSummary) {
     let threshold = threshold.max(FLOOR);
     let mut hidden: Vec<Option<Suppression>> =
         cells.iter().map(|c| (c.estimate.n < threshold).then_some(Suppression::Primary)).collect();
     let index: HashMap<&CellKey, usize> = cells.iter().enumerate().map(|(i, c)| (&c.key, i)).collect();
-    // Each family's cells and each cell's measures, looked up once: the
-    // rounds below repeat until nothing changes.
-    let families: Vec<(usize, Vec<usize>)> = families(cells)
-        .iter()
-        .filter_map(|f| {
-            let parent = *index.get(&f.parent)?;
-            Some((parent, f.children.iter().filter_map(|k| index.get(k).copied()).collect()))
-        })
-        .collect();
-    let measures = measure_cells(&index, patterns, score_measures);
+    let families = families(cells, &index);
+    let pooled = pooled_pairs(cells, &index);
     loop {
         let mut changed = false;
-        for (parent, members) in &families {
-            changed |= protect_family(cells, *parent, members, &mut hidden, threshold);
+        for family in &families {
+            changed |= protect(cells, family, &mut hidden, threshold);
         }
-        changed |= protect_measures(cells, &measures, score_measures.len(), &mut hidden, threshold);
+        for &(pooled, invitation, open_link) in &pooled {
+            let one_hidden = hidden[invitation].is_some() != hidden[open_link].is_some();
+            if one_hidden && hidden[pooled].is_none() {
+                hidden[pooled] = Some(Suppression::Complementary);
+                changed = true;
+            }
+        }
         if !changed {
-            return hidden;
+            break;
         }
     }
+    let mut summary = DisclosureSummary { threshold, cells: cells.len(), ..DisclosureSummary::default() };
+    for (c, h) in cells.iter().zip(&hidden) {
+        match h {
+            Some(Suppression::Primary) => summary.primary += 1,
+            Some(Suppression::Complementary) => summary.complementary += 1,
+            None => {}
+        }
+        if c.estimate.n >= threshold {
+            summary.large_cells += 1;
+            summary.large_hidden += usize::from(h.is_some());
+        }
+    }
+    (hidden, summary)
 }
 
-/// A parent cell and the cells that add up to it (apart from the unstated).
-struct Family {
-    parent: CellKey,
-    children: Vec<CellKey>,
-}
-
-fn families(cells: &[Cell]) -> Vec<Family> {
-    let keys: BTreeSet<&CellKey> = cells.iter().map(|c| &c.key).collect();
-    let mut by_parent: BTreeMap<CellKey, Vec<CellKey>> = BTreeMap::new();
-    for key in &keys {
+/// Every additive family of every table.
+fn families(cells: &[Cell], index: &HashMap<&CellKey, usize>) -> Vec<Family> {
+    let mut by_parent: BTreeMap<(usize, String), Vec<usize>> = BTreeMap::new();
+    for (i, c) in cells.iter().enumerate() {
+        let key = &c.key;
         // England = Σ ICSs, for the same measure, dimension and category.
         if key.area != ENGLAND {
-            let parent = CellKey { area: ENGLAND.into(), ..(*key).clone() };
-            if keys.contains(&parent) {
-                by_parent.entry(parent).or_default().push((*key).clone());
+            let parent = CellKey { area: ENGLAND.into(), ..key.clone() };
+            if let Some(&p) = index.get(&parent) {
+                by_parent.entry((p, String::new())).or_default().push(i);
             }
         }
         // An area = Σ the categories of a dimension (+ the unstated).
         if key.dimension != ALL {
-            let parent = CellKey { dimension: ALL.into(), category: ALL.into(), ..(*key).clone() };
-            if keys.contains(&parent) {
-                by_parent.entry(parent.clone()).or_default().push((*key).clone());
+            let parent = CellKey { dimension: ALL.into(), category: ALL.into(), ..key.clone() };
+            if let Some(&p) = index.get(&parent) {
+                by_parent.entry((p, key.dimension.clone())).or_default().push(i);
             }
         }
     }
-    // Children of different dimensions are different families.
-    let mut families = Vec::new();
-    for (parent, children) in by_parent {
-        let mut by_dimension: BTreeMap<(String, String), Vec<CellKey>> = BTreeMap::new();
-        for child in children {
-            let split = if child.area == parent.area {
-                (child.dimension.clone(), String::new())
-            } else {
-                (String::new(), String::new())
-            };
-            by_dimension.entry(split).or_default().push(child);
-        }
-        for (_, children) in by_dimension {
-            families.push(Family { parent: parent.clone(), children });
-        }
-    }
-    families
+    by_parent.into_iter().map(|((parent, _), members)| Family { parent, members }).collect()
 }
 
-/// Hides a second member where one hidden member could be derived.
-fn protect_family(
-    cells: &[Cell],
-    parent: usize,
-    members: &[usize],
-    hidden: &mut [Option<Suppression>],
-    threshold: usize,
-) -> bool {
-    let listed: usize = members.iter().map(|&i| cells[i].estimate.n).sum();
-    let unstated = cells[parent].estimate.n.saturating_sub(listed);
-    // The unstated respondents are never published: a small group of them is
-    // as exposed as a suppressed cell.
-    let hidden_unstated = (1..threshold).contains(&unstated);
-    let hidden_count = members.iter().filter(|&&i| hidden[i].is_some()).count() + usize::from(hidden_unstated);
-    if hidden_count != 1 || hidden[parent].is_some() {
-        return false;
-    }
-    let Some(&next) = members.iter().filter(|&&i| hidden[i].is_none()).min_by_key(|&&i| cells[i].estimate.n) else {
-        return false;
-    };
-    hidden[next] = Some(Suppression::Complementary);
-    true
-}
-
-/// Hides a score measure whose respondents differ from another published
-/// measure's, in the same cell, by only a few people.
-/// Per answered-measure pattern of a cell: its counts and the cell of
-/// each score measure there.
-type MeasureCells<'p> = Vec<(&'p std::collections::BTreeMap<u32, usize>, Vec<Option<usize>>)>;
-
-fn measure_cells<'p>(
-    index: &HashMap<&CellKey, usize>,
-    patterns: &'p Patterns,
-    measures: &[String],
-) -> MeasureCells<'p> {
-    patterns
+/// (pooled, invitation, open-link) cells of the same key.
+fn pooled_pairs(cells: &[Cell], index: &HashMap<&CellKey, usize>) -> Vec<(usize, usize, usize)> {
+    cells
         .iter()
-        .map(|((group, area, dimension, category), counts)| {
-            let key = |m: usize| CellKey {
-                group: *group,
-                measure: measures[m].clone(),
-                area: area.clone(),
-                dimension: dimension.clone(),
-                category: category.clone(),
-            };
-            (counts, (0..measures.len()).map(|m| index.get(&key(m)).copied()).collect())
+        .enumerate()
+        .filter(|(_, c)| c.key.sample == Sample::Pooled)
+        .filter_map(|(i, c)| {
+            let invitation = *index.get(&CellKey { sample: Sample::Invitation, ..c.key.clone() })?;
+            let open_link = *index.get(&CellKey { sample: Sample::OpenLink, ..c.key.clone() })?;
+            Some((i, invitation, open_link))
         })
         .collect()
 }
 
-fn protect_measures(
-    cells: &[Cell],
-    measure_cells: &MeasureCells<'_>,
-    measures: usize,
-    hidden: &mut [Option<Suppression>],
-    threshold: usize,
-) -> bool {
+/// Hides a sibling (or, with none left, the parent) while the family's
+/// hidden members and unstated could be derived.
+fn protect(cells: &[Cell], family: &Family, hidden: &mut [Option<Suppression>], threshold: usize) -> bool {
     let mut changed = false;
-    for (counts, at) in measure_cells {
-        for a in 0..measures {
-            for b in 0..measures {
-                let (Some(ia), Some(ib)) = (at[a], at[b]) else { continue };
-                if a == b || hidden[ia].is_some() || hidden[ib].is_some() {
-                    continue;
-                }
-                let differ: usize =
-                    counts.iter().filter(|(mask, _)| (**mask >> a & 1) != (**mask >> b & 1)).map(|(_, n)| n).sum();
-                if (1..threshold).contains(&differ) {
-                    let smaller = if cells[ia].estimate.n <= cells[ib].estimate.n { ia } else { ib };
-                    hidden[smaller] = Some(Suppression::Complementary);
-                    changed = true;
-                }
-            }
-        }
+    while let Some(next) = exposed(cells, family, hidden, threshold) {
+        hidden[next] = Some(Suppression::Complementary);
+        changed = true;
     }
     changed
+}
+
+/// The cell to hide next if the family gives away a small group, else None.
+fn exposed(cells: &[Cell], family: &Family, hidden: &[Option<Suppression>], threshold: usize) -> Option<usize> {
+    if hidden[family.parent].is_some() {
+        return None;
+    }
+    let parent = &cells[family.parent].estimate;
+    // What is left once the published members are taken away: the hidden
+    // members and the unstated, as the attacker would derive them.
+    let (mut n, mut weight) = (parent.n as f64, parent.sum_w);
+    let mut published_weight = parent.sum_w;
+    for &m in &family.members {
+        let e = &cells[m].estimate;
+        if hidden[m].is_none() {
+            n -= e.n as f64;
+            weight -= e.sum_w;
+            published_weight += e.sum_w;
+        }
+    }
+    if n < 0.5 || n >= threshold as f64 {
+        return None;
+    }
+    if derivable(weight, published_weight) {
+        Some(
+            family
+                .members
+                .iter()
+                .copied()
+                .filter(|&m| hidden[m].is_none())
+                .min_by_key(|&m| (cells[m].estimate.n, m))
+                .unwrap_or(family.parent),
+        )
+    } else {
+        None
+    }
+}
+
+/// Whether the estimate of the rest of a family (of weight `weight`) follows
+/// within `DERIVABLE_WITHIN` points from published figures whose weights
+/// add up to `published_weight`, each estimate rounded to 0.1: the rest's
+/// weighted total is the parent's less the siblings', each off by at most
+/// 0.05 × its weight.
+fn derivable(weight: f64, published_weight: f64) -> bool {
+    // Rounding error only: a tiny or vanishing remainder cannot be pinned
+    // down, however it is computed. Non-finite figures are never published,
+    // so they leave nothing to derive.
+    if !(weight.is_finite() && published_weight.is_finite()) || weight <= 0.0 {
+        return false;
+    }
+    ESTIMATE_ROUNDING * published_weight / weight <= DERIVABLE_WITHIN
 }
 
 /// A count as published: 0, `*` for 1–7, otherwise rounded to 5.
@@ -217,6 +263,12 @@ pub fn published_total(total: f64) -> f64 {
     (total / scale).round() * scale
 }
 
+/// An effective sample size rounded to 5: with equal weights it equals the
+/// count, which would otherwise be published exactly.
+pub fn published_effective(n_eff: f64) -> f64 {
+    (n_eff / 5.0).round() * 5.0
+}
+
 /// The key of the population groups, for outputs.
 pub fn group_label(group: Group) -> &'static str {
     group.code()
@@ -227,9 +279,10 @@ mod tests {
     use super::*;
     use crate::weighting::Estimate;
 
-    fn cell(measure: &str, area: &str, dimension: &str, category: &str, n: usize) -> Cell {
+    fn cell(measure: &str, area: &str, dimension: &str, category: &str, n: usize, sum_w: f64) -> Cell {
         Cell {
             key: CellKey {
+                sample: Sample::Invitation,
                 group: Group::People,
                 measure: measure.into(),
                 area: area.into(),
@@ -238,7 +291,7 @@ mod tests {
             },
             estimate: Estimate {
                 n,
-                sum_w: n as f64,
+                sum_w,
                 estimate: 50.0,
                 se: 1.0,
                 n_eff: n as f64,
@@ -246,52 +299,73 @@ mod tests {
                 deff: 1.0,
                 strata: 1,
             },
-            has_se: true,
+            proportion: false,
         }
     }
 
     #[test]
-    fn a_lone_hidden_member_takes_its_smallest_sibling_with_it() {
+    fn a_hidden_cell_with_a_big_share_of_its_parent_takes_its_smallest_sibling() {
+        // Female is 40% of the weight: all − male gives it to ±0.05 × 1.6 / 0.4.
         let cells = vec![
-            cell("index", "E1", "all", "all", 100),
-            cell("index", "E1", "sex", "female", 60),
-            cell("index", "E1", "sex", "male", 20),
-            cell("index", "E1", "age_band", "18-34", 100),
+            cell("index", "E1", "all", "all", 100, 1000.0),
+            cell("index", "E1", "sex", "female", 20, 400.0),
+            cell("index", "E1", "sex", "male", 80, 600.0),
         ];
-        // 100 = 60 + 20 + 20 unstated? No: make the family exact.
-        let mut cells = cells;
-        cells[1].estimate.n = 80;
-        let hidden = suppress(&cells, &Patterns::new(), &["index".into()], 30);
-        assert_eq!(hidden[2], Some(Suppression::Primary));
-        assert_eq!(hidden[1], Some(Suppression::Complementary), "female = all − male otherwise");
-        assert_eq!(hidden[0], None);
+        let (hidden, summary) = suppress(&cells, 30);
+        assert_eq!(hidden[1], Some(Suppression::Primary));
+        assert_eq!(hidden[2], Some(Suppression::Complementary), "female = all − male otherwise");
+        assert_eq!(hidden[0], None, "the margin is kept: a sibling goes first");
+        assert_eq!((summary.large_cells, summary.large_hidden), (2, 1));
+    }
+
+    #[test]
+    fn a_hidden_cell_too_small_to_derive_needs_no_complement() {
+        // 85+ holds 2% of the weight: derived from the rest it is only known
+        // to ±0.05 × 1.98 / 0.02 ≈ 5 points.
+        let cells = vec![
+            cell("index", "E1", "all", "all", 300, 1000.0),
+            cell("index", "E1", "age_band", "85+", 6, 20.0),
+            cell("index", "E1", "age_band", "75-84", 44, 130.0),
+            cell("index", "E1", "age_band", "65-74", 250, 850.0),
+        ];
+        let (hidden, summary) = suppress(&cells, 30);
+        assert_eq!(hidden[1], Some(Suppression::Primary));
+        assert_eq!(&hidden[2..], &[None, None]);
+        assert_eq!(summary.information_loss(), 0.0);
     }
 
     #[test]
     fn a_small_unstated_group_counts_as_hidden() {
-        // 100 = 90 + 5 unstated, with nothing suppressed: the five who did not
-        // say would be 100 − 90. Hiding the only member protects them.
-        let cells = vec![cell("index", "E1", "all", "all", 100), cell("index", "E1", "sex", "female", 95)];
-        let hidden = suppress(&cells, &Patterns::new(), &["index".into()], 30);
+        // 100 = 95 + 5 who did not say, holding 5% of the weight: the five
+        // would be derived to ±2 points; hiding the only member protects them.
+        let cells =
+            vec![cell("index", "E1", "all", "all", 100, 1000.0), cell("index", "E1", "sex", "female", 95, 950.0)];
+        let (hidden, _) = suppress(&cells, 30);
         assert_eq!(hidden[1], Some(Suppression::Complementary));
     }
 
     #[test]
-    fn measures_answered_by_nearly_the_same_people_are_not_both_shown() {
+    fn a_hidden_union_of_enough_people_is_safe() {
         let cells = vec![
-            cell("index", "E1", "all", "all", 100),
-            cell("d1", "E1", "all", "all", 97),
-            cell("d2", "E1", "all", "all", 60),
+            cell("index", "E1", "all", "all", 200, 1000.0),
+            cell("index", "E1", "ethnicity", "asian", 20, 100.0),
+            cell("index", "E1", "ethnicity", "black", 15, 90.0),
+            cell("index", "E1", "ethnicity", "white", 165, 810.0),
         ];
-        let mut patterns = Patterns::new();
-        let counts = patterns.entry((Group::People, "E1".into(), ALL.into(), ALL.into())).or_default();
-        counts.insert(0b111, 60); // all three
-        counts.insert(0b011, 37); // index and d1
-        counts.insert(0b001, 3); // index only: d1 = index minus these three
-        let hidden = suppress(&cells, &patterns, &["index".into(), "d1".into(), "d2".into()], 30);
-        assert_eq!(hidden[1], Some(Suppression::Complementary), "d1 differs from the index by 3 people");
-        assert_eq!(hidden[0], None);
-        assert_eq!(hidden[2], None, "d2 differs by 40");
+        let (hidden, _) = suppress(&cells, 30);
+        assert_eq!(hidden[3], None, "asian and black together are 35 people: no complement");
+    }
+
+    #[test]
+    fn a_pooled_cell_goes_when_one_sample_is_hidden() {
+        let mut invitation = cell("index", "E1", "all", "all", 100, 1000.0);
+        let mut open_link = cell("index", "E1", "all", "all", 12, 1000.0);
+        let mut pooled = cell("index", "E1", "all", "all", 112, 1000.0);
+        open_link.key.sample = Sample::OpenLink;
+        pooled.key.sample = Sample::Pooled;
+        invitation.key.sample = Sample::Invitation;
+        let (hidden, _) = suppress(&[invitation, open_link, pooled], 30);
+        assert_eq!(hidden, vec![None, Some(Suppression::Primary), Some(Suppression::Complementary)]);
     }
 
     #[test]
@@ -303,5 +377,7 @@ mod tests {
         assert_eq!(published_count(13), "15");
         assert_eq!(published_total(123_456.0), 123_000.0);
         assert_eq!(published_total(987.6), 988.0);
+        assert_eq!(published_effective(37.4), 35.0);
+        assert_eq!(published_effective(39.0), 40.0);
     }
 }

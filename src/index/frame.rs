@@ -105,12 +105,68 @@ pub struct Weighed {
     /// converge even with sparse categories merged): their weights are only
     /// scaled to the ICS population.
     pub margins_not_met: Vec<String>,
+    pub trimmed: TrimSummary,
 }
 
 /// Fewest respondents a margin's category needs within an ICS; sparser
 /// categories are merged into their neighbour there, since a handful of
 /// people cannot carry a whole population group.
 pub const MIN_CATEGORY_RESPONDENTS: usize = 10;
+
+/// How the published results weight a population.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WeighOptions {
+    /// An ICS with fewer respondents is scaled to its population, not raked.
+    pub min_respondents: usize,
+    /// Weights are capped at this many times the ICS's mean weight (raked
+    /// groups are then raked again, until cap and margins both hold);
+    /// `None`: not trimmed.
+    pub trim: Option<f64>,
+}
+
+/// The trim cap published results use unless an analyst asks otherwise.
+pub const DEFAULT_TRIM: f64 = 5.0;
+
+impl Default for WeighOptions {
+    fn default() -> Self {
+        WeighOptions { min_respondents: 10, trim: Some(DEFAULT_TRIM) }
+    }
+}
+
+/// What trimming did to one population.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct TrimSummary {
+    /// Weights that were above the cap (at any round of trim and re-rake).
+    pub capped: usize,
+    /// The weight the first trim took off them, as a share of the total.
+    pub trimmed_share: f64,
+    /// ICSs where the cap and the margins could not both be met in the
+    /// rounds allowed (their weights meet the margins).
+    pub limit_reached: usize,
+}
+
+/// Which ICS population each group's weights add up to, so England (and
+/// peer groups) weigh each ICS by its people, not by its respondents.
+fn population_totals(group: Group, population: &PopulationTable, strata: &[String]) -> Vec<Option<f64>> {
+    let bands: &[&str] = match group {
+        // No ICS figure for carers exists in the reference data: the adult
+        // population stands in for them (documented in methodology §3).
+        Group::People | Group::Carers => &ADULT_BANDS,
+        Group::Children => &["0-17"],
+    };
+    strata
+        .iter()
+        .map(|h| {
+            let mut total = 0.0;
+            for band in bands {
+                for sex in ["female", "male"] {
+                    total += population.counts.get(&(h.clone(), band.to_string(), sex.to_string())).copied()?;
+                }
+            }
+            Some(total)
+        })
+        .collect()
+}
 
 /// Splits the rows into the three populations and weights each: the
 /// people's rows raked to age band × sex margins (plus any uploaded), the
@@ -120,7 +176,8 @@ pub const MIN_CATEGORY_RESPONDENTS: usize = 10;
 pub fn weigh(
     frame: &Frame,
     population: &PopulationTable,
-    min_respondents: usize,
+    options: &WeighOptions,
+    keep: &dyn Fn(usize) -> bool,
 ) -> Result<Vec<Weighed>, WeightingError> {
     let groups = frame.groups();
     let ics_rank = frame.ics.sorted_ranks();
@@ -132,6 +189,7 @@ pub fn weigh(
         for (i, (g, &code)) in groups.iter().zip(&frame.ics.codes).enumerate() {
             if *g == Some(group)
                 && let Some(rank) = ics_rank[code as usize]
+                && keep(i)
             {
                 by_ics[rank as usize].push(i);
             }
@@ -174,7 +232,8 @@ pub fn weigh(
             })
             .collect();
         let mut respondents = Respondents { stratum, base_weight: base, categories };
-        let mut spec = WeightingSpec { min_respondents, ..WeightingSpec::default() };
+        let trim = options.trim.map(|cap| weighting::TrimControl { cap, ..weighting::TrimControl::default() });
+        let mut spec = WeightingSpec { min_respondents: options.min_respondents, trim, ..WeightingSpec::default() };
         let weighted = if raked {
             for (d, categories) in dimensions.iter_mut().zip(respondents.categories.iter_mut()) {
                 merge_sparse(d, categories, &respondents.stratum);
@@ -201,10 +260,26 @@ pub fn weigh(
                 }
             }
         } else {
-            base_weighted(&respondents, strata.len())
+            let totals = population_totals(group, population, &strata);
+            scaled(&respondents, &strata, &totals, options.trim)
         };
         let margins_not_met = spec.scale_only.iter().map(|&h| strata[h as usize].clone()).collect();
-        out.push(Weighed { group, rows: members, respondents, strata, weighted, raked, margins_not_met });
+        let mut ics_totals = vec![0.0; strata.len()];
+        for (&h, &w) in respondents.stratum.iter().zip(&weighted.weights) {
+            ics_totals[h as usize] += w;
+        }
+        let total: f64 = ics_totals.iter().sum();
+        let moved: f64 = weighted.strata.iter().zip(&ics_totals).map(|(s, t)| s.trimmed_share * t).sum();
+        let trimmed = TrimSummary {
+            capped: weighted.strata.iter().map(|s| s.capped).sum(),
+            trimmed_share: if total > 0.0 { moved / total } else { 0.0 },
+            limit_reached: weighted
+                .strata
+                .iter()
+                .filter(|s| s.status == weighting::StratumStatus::TrimLimitReached)
+                .count(),
+        };
+        out.push(Weighed { group, rows: members, respondents, strata, weighted, raked, margins_not_met, trimmed });
     }
     Ok(out)
 }
@@ -340,33 +415,135 @@ fn uploaded_margins(set: &MarginSet, strata: &[String], first: Option<&Dimension
         .collect()
 }
 
-fn base_weighted(respondents: &Respondents, n_strata: usize) -> Weighted {
-    let mut reports = Vec::with_capacity(n_strata);
-    for h in 0..n_strata {
-        let w: Vec<f64> = respondents
-            .stratum
-            .iter()
-            .zip(&respondents.base_weight)
-            .filter(|(s, _)| **s as usize == h)
-            .map(|(_, w)| *w)
-            .collect();
+/// A population that is not raked (carers without uploaded margins, and
+/// children): base weights scaled within each ICS to the ICS's population
+/// (`totals`; an ICS without a figure keeps its base weights), then trimmed
+/// at `trim` × the ICS mean weight as R's `trimWeights(strict = TRUE)`
+/// does (the total is kept, so no re-scaling is needed).
+fn scaled(respondents: &Respondents, strata: &[String], totals: &[Option<f64>], trim: Option<f64>) -> Weighted {
+    let mut weights = respondents.base_weight.clone();
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); strata.len()];
+    for (i, &h) in respondents.stratum.iter().enumerate() {
+        members[h as usize].push(i);
+    }
+    let mut reports = Vec::with_capacity(strata.len());
+    for (h, rows) in members.iter().enumerate() {
+        let mut w: Vec<f64> = rows.iter().map(|&i| weights[i]).collect();
+        let sum: f64 = w.iter().sum();
+        if let Some(total) = totals[h].filter(|t| *t > 0.0 && sum > 0.0) {
+            w.iter_mut().for_each(|x| *x *= total / sum);
+        }
+        let (mut capped, mut trimmed_share) = (0, 0.0);
+        if let Some(k) = trim
+            && w.len() > 1
+        {
+            let total: f64 = w.iter().sum();
+            let cap = k * total / w.len() as f64;
+            capped = w.iter().filter(|&&x| x > cap).count();
+            trimmed_share = w.iter().filter(|&&x| x > cap).map(|x| x - cap).sum::<f64>() / total;
+            weighting::trim_to_cap(&mut w, cap);
+        }
+        for (&i, &x) in rows.iter().zip(&w) {
+            weights[i] = x;
+        }
         let sum: f64 = w.iter().sum();
         let sum2: f64 = w.iter().map(|x| x * x).sum();
         reports.push(weighting::StratumReport {
-            ics: String::new(),
+            ics: strata[h].clone(),
             respondents: w.len(),
-            status: weighting::StratumStatus::Raked,
+            status: if capped > 0 { weighting::StratumStatus::Trimmed } else { weighting::StratumStatus::Raked },
             cycles: 0,
-            trim_iterations: 0,
+            trim_iterations: usize::from(capped > 0),
             max_margin_error: 0.0,
             min_weight: w.iter().copied().fold(f64::INFINITY, f64::min),
             max_weight: w.iter().copied().fold(0.0, f64::max),
             n_eff: sum * sum / sum2,
             design_effect: w.len() as f64 * sum2 / (sum * sum),
             targets: Vec::new(),
+            capped,
+            trimmed_share,
         });
     }
-    Weighted { weights: respondents.base_weight.clone(), strata: reports, cells: weighting::RakingCells::default() }
+    Weighted { weights, strata: reports, cells: weighting::RakingCells::default() }
+}
+
+/// The pooled sample of one group: both samples weighted on their own (each
+/// adding up to the ICS population), then combined within each ICS with
+/// shares proportional to their Kish effective sizes, λ = n_eff,inv /
+/// (n_eff,inv + n_eff,open) (a composite estimator, as dual-frame surveys
+/// combine two samples of one population). An ICS in one sample only keeps
+/// that sample's weights. The result is a fixed-weight design: its raking
+/// cells differ between the samples, so its standard errors leave out the
+/// raking residuals and are a little conservative.
+pub fn composite(invitation: &Weighed, open_link: &Weighed) -> Weighed {
+    let mut strata: Vec<String> = invitation.strata.iter().chain(&open_link.strata).cloned().collect();
+    strata.sort();
+    strata.dedup();
+    let kish = |w: &Weighed, code: &str| -> f64 {
+        let Some(h) = w.strata.iter().position(|s| s == code) else { return 0.0 };
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for (&stratum, &x) in w.respondents.stratum.iter().zip(&w.weighted.weights) {
+            if stratum as usize == h {
+                s1 += x;
+                s2 += x * x;
+            }
+        }
+        if s2 > 0.0 { s1 * s1 / s2 } else { 0.0 }
+    };
+    let (mut rows, mut stratum, mut weights, mut base) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut reports = Vec::with_capacity(strata.len());
+    for (h, code) in strata.iter().enumerate() {
+        let (a, b) = (kish(invitation, code), kish(open_link, code));
+        let share_invitation = if a + b > 0.0 { a / (a + b) } else { 0.0 };
+        let mut ws = Vec::new();
+        for (sample, share) in [(invitation, share_invitation), (open_link, 1.0 - share_invitation)] {
+            let Some(k) = sample.strata.iter().position(|s| s == code) else { continue };
+            for (r, &s) in sample.respondents.stratum.iter().enumerate() {
+                if s as usize == k {
+                    rows.push(sample.rows[r]);
+                    stratum.push(h as u32);
+                    weights.push(share * sample.weighted.weights[r]);
+                    base.push(sample.respondents.base_weight[r]);
+                    ws.push(share * sample.weighted.weights[r]);
+                }
+            }
+        }
+        let (s1, s2) = (ws.iter().sum::<f64>(), ws.iter().map(|x| x * x).sum::<f64>());
+        reports.push(weighting::StratumReport {
+            ics: code.clone(),
+            respondents: ws.len(),
+            status: weighting::StratumStatus::Raked,
+            cycles: 0,
+            trim_iterations: 0,
+            max_margin_error: 0.0,
+            min_weight: ws.iter().copied().fold(f64::INFINITY, f64::min),
+            max_weight: ws.iter().copied().fold(0.0, f64::max),
+            n_eff: s1 * s1 / s2,
+            design_effect: ws.len() as f64 * s2 / (s1 * s1),
+            targets: Vec::new(),
+            capped: 0,
+            trimmed_share: 0.0,
+        });
+    }
+    let mut margins_not_met: Vec<String> =
+        invitation.margins_not_met.iter().chain(&open_link.margins_not_met).cloned().collect();
+    margins_not_met.sort();
+    margins_not_met.dedup();
+    let trimmed = TrimSummary {
+        capped: invitation.trimmed.capped + open_link.trimmed.capped,
+        trimmed_share: 0.0,
+        limit_reached: invitation.trimmed.limit_reached + open_link.trimmed.limit_reached,
+    };
+    Weighed {
+        group: invitation.group,
+        rows,
+        respondents: Respondents { stratum, base_weight: base, categories: Vec::new() },
+        strata,
+        weighted: Weighted { weights, strata: reports, cells: weighting::RakingCells::default() },
+        raked: false,
+        margins_not_met,
+        trimmed,
+    }
 }
 
 impl Weighed {
@@ -386,6 +563,7 @@ mod tests {
     use crate::index::margins::DimensionCounts;
 
     const ICS: &str = "E54000008";
+    const UNTRIMMED: WeighOptions = WeighOptions { min_respondents: 10, trim: None };
     const ETHNICITY: [&str; 5] = ["asian", "black", "mixed", "white", "other"];
 
     fn rows() -> Vec<Row> {
@@ -443,7 +621,7 @@ mod tests {
     fn uploaded_ethnicity_margins_are_met_beside_age_and_sex() {
         let rows = rows();
         let population = population(true);
-        let people = weigh(&Frame::from_rows(&rows, 0, 0), &population, 10).unwrap().remove(0);
+        let people = weigh(&Frame::from_rows(&rows, 0, 0), &population, &UNTRIMMED, &|_| true).unwrap().remove(0);
         assert!(people.raked);
         let total: f64 = people.weighted.weights.iter().sum();
         let adults: f64 = population.counts.values().sum();
@@ -472,7 +650,7 @@ mod tests {
                 r.ethnicity = Some("white".into());
             }
         }
-        let people = weigh(&Frame::from_rows(&rows, 0, 0), &population(true), 10).unwrap().remove(0);
+        let people = weigh(&Frame::from_rows(&rows, 0, 0), &population(true), &UNTRIMMED, &|_| true).unwrap().remove(0);
         let missing = weighted_share(&rows, &people, |r| r.ethnicity.is_none());
         let white_or_other =
             weighted_share(&rows, &people, |r| matches!(r.ethnicity.as_deref(), Some("white" | "other")));
@@ -483,7 +661,8 @@ mod tests {
     #[test]
     fn without_uploads_ethnicity_is_left_as_it_came() {
         let rows = rows();
-        let people = weigh(&Frame::from_rows(&rows, 0, 0), &population(false), 10).unwrap().remove(0);
+        let people =
+            weigh(&Frame::from_rows(&rows, 0, 0), &population(false), &UNTRIMMED, &|_| true).unwrap().remove(0);
         let white = weighted_share(&rows, &people, |r| r.ethnicity.as_deref() == Some("white"));
         // Half the sample is white (less the 2% who did not say), far from
         // the 75% the upload would ask for; age and sex raking keeps it so.
@@ -496,14 +675,17 @@ mod tests {
         for r in &mut rows {
             r.voice = Some("carer_self".into());
         }
-        let base = weigh(&Frame::from_rows(&rows, 0, 0), &population(false), 10).unwrap().remove(0);
+        let base = weigh(&Frame::from_rows(&rows, 0, 0), &population(false), &UNTRIMMED, &|_| true).unwrap().remove(0);
         assert_eq!((base.group, base.raked), (Group::Carers, false));
-        assert!(base.weighted.weights.iter().all(|w| *w == 1.0));
+        // Base weights (all 1) scaled to the ICS's adult population, which
+        // stands in for its carers: England then weighs ICSs by population.
+        let adults: f64 = population(false).counts.values().sum();
+        assert!(base.weighted.weights.iter().all(|w| (*w - adults / 600.0).abs() < 1e-9));
         let mut population = population(false);
         let mut set = self::population(true).uploaded.remove(&Group::People).unwrap();
         set.group = Group::Carers;
         population.uploaded.insert(Group::Carers, set);
-        let carers = weigh(&Frame::from_rows(&rows, 0, 0), &population, 10).unwrap().remove(0);
+        let carers = weigh(&Frame::from_rows(&rows, 0, 0), &population, &UNTRIMMED, &|_| true).unwrap().remove(0);
         assert!(carers.raked);
         let total: f64 = carers.weighted.weights.iter().sum();
         assert!((total - 100.0).abs() < 1e-9, "the uploaded margins' own total: {total}");

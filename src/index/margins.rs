@@ -41,6 +41,8 @@ pub struct MarginSet {
 /// An uploaded set in use, with what provenance says of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsedMargins {
+    /// The stored version's id.
+    pub id: i64,
     pub set: MarginSet,
     /// e.g. `people margins v2 (Census 2021 TS021; sha256 1a2b3c4d; uploaded 2026-11-25)`.
     pub label: String,

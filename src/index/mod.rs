@@ -10,5 +10,7 @@ pub mod disclosure;
 pub mod frame;
 pub mod margins;
 pub mod record;
+pub mod release;
 pub mod results;
+pub mod sample;
 pub mod scoring;

@@ -1,18 +1,22 @@
-//! From result rows to published cells: weights, estimates, comparisons and
+//! From result rows to published cells: each sample weighted on its own
+//! (trimmed by default), estimates with their precision, comparisons and
 //! disclosure control, in one pure function every output format shares.
+//! No figure leaves here as NaN or infinity: what cannot be estimated is
+//! left empty and `not_estimable` says why.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::cells::{self, ALL, Cell, ENGLAND, Patterns};
+use super::cells::{self, ALL, Cell, CellKey, ENGLAND};
 use super::columns::Frame;
 use super::compare::{self, Funnel, IcsProfile, VsEngland, VsPeers};
-use super::disclosure::{self, Suppression};
-use super::frame::{self, Group, PopulationTable};
+use super::disclosure::{self, DisclosureSummary, Suppression};
+use super::frame::{self, ADULT_BANDS, Group, PopulationTable, TrimSummary, WeighOptions, Weighed};
 use super::record::QuestionItem;
+use super::sample::Sample;
 use crate::definitions::SurveyDefinition;
-use crate::weighting::{WeightingError, Z95};
+use crate::weighting::{self, WeightingError, Z95};
 
 /// Everything one results run needs.
 pub struct Inputs<'a> {
@@ -22,14 +26,17 @@ pub struct Inputs<'a> {
     pub profiles: &'a [IcsProfile],
     pub ics_names: &'a BTreeMap<String, String>,
     pub threshold: usize,
-    pub min_respondents: usize,
+    pub weighing: WeighOptions,
+    /// Also publish the two samples combined (on an analyst's request).
+    pub pooled: bool,
 }
 
 /// One published cell. Hidden cells keep their place and their rounded
 /// count, with every figure left empty.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Published {
-    pub group: &'static str,
+    pub sample: Sample,
+    pub group: String,
     pub measure: String,
     pub measure_label: String,
     pub area: String,
@@ -37,46 +44,61 @@ pub struct Published {
     pub dimension: String,
     pub category: String,
     pub n: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sum_w: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub n_eff: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Kish's effective sample size, (Σw)²/Σw²: what the weighting alone
+    /// costs, rounded to 5.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub n_eff_kish: Option<f64>,
+    /// The design effect, R's `svymean(deff = TRUE)`: the estimate's
+    /// variance over that of a simple random sample of the same size.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub deff: Option<f64>,
+    /// The design-based effective sample size, n / deff, rounded to 5: the
+    /// precision the estimate actually has.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub n_eff_design: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub estimate: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub se: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub ci_low: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub ci_high: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub suppressed: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub suppressed: Option<String>,
+    /// Figures of a shown cell that cannot be estimated, and why.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub not_estimable: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vs_england: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vs_england_se: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vs_england_significant: Option<i8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub peer_mean: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vs_peers: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vs_peers_significant: Option<i8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub funnel: Option<i8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub standardised: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub standardised_se: Option<f64>,
-    /// Exact respondents, never written out: used by charts' ordering and tests.
+    /// Exact respondents, never written out: kept with a stored release for
+    /// ordering and checks.
     #[serde(skip)]
     pub n_exact: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// How one population of one sample was weighted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WeightingSummary {
-    pub group: &'static str,
+    pub group: String,
     pub raked: bool,
     pub respondents: usize,
     pub icss: usize,
@@ -84,16 +106,48 @@ pub struct WeightingSummary {
     pub max_margin_error: f64,
     /// ICSs whose margins could not be met: only scaled to their total.
     pub margins_not_met: Vec<String>,
+    pub trimmed: TrimSummary,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// One sample's table: who was in it and how it was weighted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleSummary {
+    pub sample: Sample,
+    /// Respondents placed in a group and an ICS.
+    pub respondents: usize,
+    pub weighting: Vec<WeightingSummary>,
+    /// The people's index funnel (when England's is published).
+    pub funnel: Option<Funnel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Results {
     pub cells: Vec<Published>,
-    pub funnel: Option<Funnel>,
+    pub samples: Vec<SampleSummary>,
+    /// The sample whose figures are the headline: the invited people when
+    /// there are any, else the open link's (then only indicative).
+    pub headline: Option<Sample>,
     pub peers: BTreeMap<String, Vec<String>>,
-    pub weighting: Vec<WeightingSummary>,
     /// Respondents left out because their ICS is unknown.
     pub without_ics: usize,
+    pub disclosure: DisclosureSummary,
+}
+
+impl Results {
+    pub fn empty(threshold: usize) -> Results {
+        Results {
+            cells: Vec::new(),
+            samples: Vec::new(),
+            headline: None,
+            peers: BTreeMap::new(),
+            without_ics: 0,
+            disclosure: DisclosureSummary { threshold, ..DisclosureSummary::default() },
+        }
+    }
+
+    pub fn sample(&self, sample: Sample) -> Option<&SampleSummary> {
+        self.samples.iter().find(|s| s.sample == sample)
+    }
 }
 
 fn round(v: f64, places: i32) -> f64 {
@@ -101,160 +155,293 @@ fn round(v: f64, places: i32) -> f64 {
     (v * f).round() / f
 }
 
+/// A figure as published: rounded, and only if it is a number.
+fn figure(v: f64, places: i32) -> Option<f64> {
+    v.is_finite().then(|| round(v, places))
+}
+
 /// Runs the whole chain.
 pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
     let d = inputs.definition;
     let data = inputs.frame;
-    let weighed = frame::weigh(data, inputs.population, inputs.min_respondents)?;
+    let sample_of_code: Vec<Sample> = (0..data.channel.code_count())
+        .map(|code| Sample::of_channel(data.channel.name(code as u16).unwrap_or("open_link")))
+        .collect();
+    let sample_of = |i: usize| sample_of_code[data.channel.codes[i] as usize];
+    let mut tables: Vec<(Sample, Vec<Weighed>)> = Vec::new();
+    for sample in Sample::SEPARATE {
+        let weighed = frame::weigh(data, inputs.population, &inputs.weighing, &|i| sample_of(i) == sample)?;
+        if !weighed.is_empty() {
+            tables.push((sample, weighed));
+        }
+    }
+    if inputs.pooled && tables.len() == 2 {
+        let mut pooled = Vec::new();
+        for group in Group::ALL {
+            let find = |t: &[Weighed]| t.iter().find(|w| w.group == group).cloned();
+            match (find(&tables[0].1), find(&tables[1].1)) {
+                (Some(a), Some(b)) => pooled.push(frame::composite(&a, &b)),
+                (Some(one), None) | (None, Some(one)) => pooled.push(one),
+                (None, None) => {}
+            }
+        }
+        tables.push((Sample::Pooled, pooled));
+    }
+    let headline = tables.first().map(|(s, _)| *s);
     let domain_ids: Vec<String> = d.domains.iter().map(|x| x.id.clone()).collect();
     let items = super::record::question_items(d);
     let mut all: Vec<Cell> = Vec::new();
-    let mut patterns = Patterns::new();
-    for w in &weighed {
-        let groupings = cells::groupings(data, w);
-        let (scores, profiles) = cells::score_cells(data, w, &groupings, &domain_ids, &mut patterns);
-        all.extend(scores);
-        all.extend(cells::question_cells(data, w, &groupings, &profiles, &items));
+    for (sample, weighed) in &tables {
+        for w in weighed {
+            let groupings = cells::groupings(data, w);
+            let (scores, profiles) = cells::score_cells(data, w, *sample, &groupings, &domain_ids);
+            all.extend(scores);
+            all.extend(cells::question_cells(data, w, *sample, &groupings, &profiles, &items));
+        }
     }
-    let score_measures: Vec<String> = std::iter::once("index".to_string()).chain(domain_ids.iter().cloned()).collect();
-    let hidden = disclosure::suppress(&all, &patterns, &score_measures, inputs.threshold);
+    let (hidden, disclosure) = disclosure::suppress(&all, inputs.threshold);
 
     // Comparisons use published figures only.
-    let england: BTreeMap<(String, String, String, String), &Cell> = all
+    let england: HashMap<CellKey, &Cell> = all
         .iter()
         .zip(&hidden)
-        .filter(|(c, h)| c.key.area == ENGLAND && h.is_none())
-        .map(|(c, _)| {
-            (
-                (
-                    c.key.group.code().to_string(),
-                    c.key.measure.clone(),
-                    c.key.dimension.clone(),
-                    c.key.category.clone(),
-                ),
-                c,
-            )
-        })
+        .filter(|(c, h)| c.key.area == ENGLAND && h.is_none() && !c.proportion)
+        .map(|(c, _)| (c.key.clone(), c))
         .collect();
-    let people = weighed.iter().find(|w| w.group == Group::People);
-    let headline = |measure: &str| -> BTreeMap<String, (f64, f64, f64)> {
-        all.iter()
-            .zip(&hidden)
-            .filter(|(c, h)| {
-                h.is_none()
-                    && c.key.group == Group::People
-                    && c.key.measure == measure
-                    && c.key.area != ENGLAND
-                    && c.key.dimension == ALL
-            })
-            .map(|(c, _)| (c.key.area.clone(), (c.estimate.estimate, c.estimate.se, c.estimate.n_eff)))
-            .collect()
-    };
-    let index_by_ics = headline("index");
-    let funnel = england
-        .get(&("people".to_string(), "index".to_string(), ALL.to_string(), ALL.to_string()))
-        .map(|e| compare::funnel(e, &index_by_ics.values().map(|v| (v.0, v.2)).collect::<Vec<_>>()));
     let peers = compare::peer_groups(inputs.profiles, 5);
-    let standardised = people.map(|w| compare::standardise(data, w, inputs.population)).unwrap_or_default();
-    let mut peer_estimates: BTreeMap<String, BTreeMap<String, (f64, f64)>> = BTreeMap::new();
-    for measure in &score_measures {
-        peer_estimates.insert(measure.clone(), headline(measure).into_iter().map(|(k, v)| (k, (v.0, v.1))).collect());
+    let group_population = group_populations(inputs.population);
+    // (sample, group, measure) → ICS → (estimate, SE) of published headline ICS rows.
+    let mut headline_rows: BTreeMap<(Sample, Group, &str), BTreeMap<String, (f64, f64)>> = BTreeMap::new();
+    for (c, h) in all.iter().zip(&hidden) {
+        if h.is_none() && !c.proportion && c.key.area != ENGLAND && c.key.dimension == ALL {
+            headline_rows
+                .entry((c.key.sample, c.key.group, c.key.measure.as_str()))
+                .or_default()
+                .insert(c.key.area.clone(), (c.estimate.estimate, c.estimate.se));
+        }
+    }
+    let mut funnels: BTreeMap<Sample, Funnel> = BTreeMap::new();
+    let mut standardised: BTreeMap<Sample, BTreeMap<String, compare::Standardised>> = BTreeMap::new();
+    for (sample, weighed) in &tables {
+        let target = england
+            .get(&CellKey {
+                sample: *sample,
+                group: Group::People,
+                measure: "index".into(),
+                area: ENGLAND.into(),
+                dimension: ALL.into(),
+                category: ALL.into(),
+            })
+            .map(|e| e.estimate.estimate);
+        let points: Vec<(f64, f64)> = headline_rows
+            .get(&(*sample, Group::People, "index"))
+            .map(|m| m.values().copied().collect())
+            .unwrap_or_default();
+        if let Some(f) = target.and_then(|t| compare::funnel(t, &points)) {
+            funnels.insert(*sample, f);
+        }
+        if let Some(people) = weighed.iter().find(|w| w.group == Group::People) {
+            standardised.insert(*sample, compare::standardise(data, people, inputs.population));
+        }
     }
 
     let labels = measure_labels(d, &items);
     let mut published = Vec::with_capacity(all.len());
     for (cell, hidden) in all.iter().zip(&hidden) {
-        let e = &cell.estimate;
-        let k = &cell.key;
-        let area_name = if k.area == ENGLAND {
-            ENGLAND.to_string()
-        } else {
-            inputs.ics_names.get(&k.area).cloned().unwrap_or_default()
-        };
-        let mut p = Published {
-            group: k.group.code(),
-            measure: k.measure.clone(),
-            measure_label: labels.get(&k.measure).cloned().unwrap_or_else(|| k.measure.clone()),
-            area: k.area.clone(),
-            area_name,
-            dimension: k.dimension.clone(),
-            category: k.category.clone(),
-            n: disclosure::published_count(e.n),
-            sum_w: None,
-            n_eff: None,
-            estimate: None,
-            se: None,
-            ci_low: None,
-            ci_high: None,
-            suppressed: hidden.map(Suppression::code),
-            vs_england: None,
-            vs_england_se: None,
-            vs_england_significant: None,
-            peer_mean: None,
-            vs_peers: None,
-            vs_peers_significant: None,
-            funnel: None,
-            standardised: None,
-            standardised_se: None,
-            n_exact: e.n,
-        };
+        let mut p = publish(cell, *hidden, &labels, inputs.ics_names);
         if hidden.is_none() {
-            p.sum_w = Some(disclosure::published_total(e.sum_w));
-            p.n_eff = Some(round(e.n_eff, 0));
-            p.estimate = Some(round(e.estimate, 1));
-            if cell.has_se && e.se.is_finite() {
-                p.se = Some(round(e.se, 2));
-                p.ci_low = Some(round((e.estimate - Z95 * e.se).max(0.0), 1));
-                p.ci_high = Some(round((e.estimate + Z95 * e.se).min(100.0), 1));
+            let k = &cell.key;
+            let mut reasons: Vec<String> = p.not_estimable.take().into_iter().collect();
+            if !cell.proportion && k.area != ENGLAND {
+                match compare::england_of(cell, &england).map(|eng| compare::vs_england(cell, eng)) {
+                    Some(Ok(VsEngland { difference, se, significant })) => {
+                        p.vs_england = figure(difference, 1);
+                        p.vs_england_se = figure(se, 2);
+                        p.vs_england_significant = Some(significant);
+                    }
+                    Some(Err(reason)) => reasons.push(format!("comparison with England: {reason}")),
+                    None => {}
+                }
             }
-            if let Some(VsEngland { difference, se, significant }) =
-                compare::england_of(cell, &england).and_then(|eng| compare::vs_england(cell, eng))
+            let headline_ics = !cell.proportion && k.dimension == ALL && k.area != ENGLAND;
+            if headline_ics
+                && let Some(estimates) = headline_rows.get(&(k.sample, k.group, k.measure.as_str()))
+                && let Some(population) = group_population.get(&k.group)
             {
-                p.vs_england = Some(round(difference, 1));
-                p.vs_england_se = Some(round(se, 2));
-                p.vs_england_significant = Some(significant);
-            }
-            let headline_people = k.group == Group::People && k.dimension == ALL && k.area != ENGLAND;
-            if headline_people && let Some(estimates) = peer_estimates.get(&k.measure) {
                 let peer_list = peers.get(&k.area).cloned().unwrap_or_default();
                 if let Some(VsPeers { peer_mean, difference, significant, .. }) =
-                    compare::vs_peers(&k.area, &peer_list, estimates)
+                    compare::vs_peers(&k.area, &peer_list, estimates, population)
                 {
-                    p.peer_mean = Some(round(peer_mean, 1));
-                    p.vs_peers = Some(round(difference, 1));
+                    p.peer_mean = figure(peer_mean, 1);
+                    p.vs_peers = figure(difference, 1);
                     p.vs_peers_significant = Some(significant);
                 }
             }
-            if headline_people && k.measure == "index" {
-                p.funnel = funnel.map(|f| f.flag(e.estimate, e.n_eff));
-                if let Some(s) = standardised.get(&k.area) {
-                    p.standardised = Some(round(s.estimate, 1));
-                    p.standardised_se = Some(round(s.se, 2));
+            if headline_ics && k.group == Group::People && k.measure == "index" {
+                if let Some(f) = funnels.get(&k.sample)
+                    && cell.estimate.se.is_finite()
+                    && cell.estimate.se > 0.0
+                {
+                    p.funnel = Some(f.flag(cell.estimate.estimate, cell.estimate.se));
                 }
+                if let Some(s) = standardised.get(&k.sample).and_then(|m| m.get(&k.area)) {
+                    p.standardised = figure(s.estimate, 1);
+                    p.standardised_se = figure(s.se, 2);
+                }
+            }
+            if !reasons.is_empty() {
+                p.not_estimable = Some(reasons.join("; "));
             }
         }
         published.push(p);
     }
-    let weighting = weighed
+    let samples = tables
         .iter()
-        .map(|w| WeightingSummary {
-            group: w.group.code(),
-            raked: w.raked,
-            respondents: w.rows.len(),
-            icss: w.strata.len(),
-            icss_scaled_not_raked: w
-                .weighted
-                .strata
-                .iter()
-                .filter(|s| s.status == crate::weighting::StratumStatus::TooFewRespondents)
-                .count(),
-            max_margin_error: w.weighted.strata.iter().map(|s| s.max_margin_error).fold(0.0, f64::max),
-            margins_not_met: w.margins_not_met.clone(),
+        .map(|(sample, weighed)| SampleSummary {
+            sample: *sample,
+            respondents: weighed.iter().map(|w| w.rows.len()).sum(),
+            weighting: weighed.iter().map(summarise).collect(),
+            funnel: funnels.get(sample).copied(),
         })
         .collect();
-    let without_ics =
-        data.groups().iter().zip(&data.ics.codes).filter(|(group, ics)| **ics == 0 && group.is_some()).count();
-    Ok(Results { cells: published, funnel, peers, weighting, without_ics })
+    let without_ics = data
+        .groups()
+        .iter()
+        .zip(&data.ics.codes)
+        .enumerate()
+        .filter(|(i, (group, ics))| **ics == 0 && group.is_some() && sample_of(*i) != Sample::Pooled)
+        .count();
+    Ok(Results { cells: published, samples, headline, peers, without_ics, disclosure })
+}
+
+/// A cell's own figures, rounded as published, with the reasons any of a
+/// shown cell's figures could not be estimated.
+fn publish(
+    cell: &Cell,
+    hidden: Option<Suppression>,
+    labels: &BTreeMap<String, String>,
+    ics_names: &BTreeMap<String, String>,
+) -> Published {
+    let e = &cell.estimate;
+    let k = &cell.key;
+    let area_name =
+        if k.area == ENGLAND { ENGLAND.to_string() } else { ics_names.get(&k.area).cloned().unwrap_or_default() };
+    let mut p = Published {
+        sample: k.sample,
+        group: k.group.code().to_string(),
+        measure: k.measure.clone(),
+        measure_label: labels.get(&k.measure).cloned().unwrap_or_else(|| k.measure.clone()),
+        area: k.area.clone(),
+        area_name,
+        dimension: k.dimension.clone(),
+        category: k.category.clone(),
+        n: disclosure::published_count(e.n),
+        sum_w: None,
+        n_eff_kish: None,
+        deff: None,
+        n_eff_design: None,
+        estimate: None,
+        se: None,
+        ci_low: None,
+        ci_high: None,
+        suppressed: hidden.map(|h| h.code().to_string()),
+        not_estimable: None,
+        vs_england: None,
+        vs_england_se: None,
+        vs_england_significant: None,
+        peer_mean: None,
+        vs_peers: None,
+        vs_peers_significant: None,
+        funnel: None,
+        standardised: None,
+        standardised_se: None,
+        n_exact: e.n,
+    };
+    if hidden.is_some() {
+        return p;
+    }
+    let mut reasons = Vec::new();
+    let Some(estimate) = figure(e.estimate, 1) else {
+        p.not_estimable = Some("estimate: no weight in this cell".into());
+        return p;
+    };
+    p.estimate = Some(estimate);
+    p.sum_w = e.sum_w.is_finite().then(|| disclosure::published_total(e.sum_w));
+    p.n_eff_kish = e.n_eff.is_finite().then(|| disclosure::published_effective(e.n_eff));
+    match (e.deff.is_finite() && e.deff > 0.0, e.n) {
+        (true, _) => {
+            p.deff = figure(e.deff, 2);
+            p.n_eff_design = Some(disclosure::published_effective(e.n as f64 / e.deff));
+        }
+        (false, 1) => reasons.push("design effect: one respondent".to_string()),
+        (false, _) if e.sum_w <= e.n as f64 => {
+            reasons.push("design effect: the weights add up to no more than the respondents".to_string())
+        }
+        (false, _) => reasons.push("design effect: the answers do not vary".to_string()),
+    }
+    if !e.se.is_finite() {
+        reasons.push("standard error: not a number (check the weights)".to_string());
+    } else if cell.proportion {
+        p.se = figure(e.se, 2);
+        let share = weighting::Estimate { estimate: e.estimate / 100.0, se: e.se / 100.0, ..*e };
+        match weighting::proportion_of(share).ci {
+            Some((lo, hi)) => {
+                p.ci_low = figure(100.0 * lo, 1);
+                p.ci_high = figure(100.0 * hi, 1);
+            }
+            None if e.estimate <= 0.0 || e.estimate >= 100.0 => {
+                reasons.push("interval: the logit interval is undefined at 0% or 100%".to_string())
+            }
+            None => reasons.push("interval: too few respondents for a t interval (df ≤ 1)".to_string()),
+        }
+    } else {
+        p.se = figure(e.se, 2);
+        p.ci_low = figure((e.estimate - Z95 * e.se).clamp(0.0, 100.0), 1);
+        p.ci_high = figure((e.estimate + Z95 * e.se).clamp(0.0, 100.0), 1);
+    }
+    if !reasons.is_empty() {
+        p.not_estimable = Some(reasons.join("; "));
+    }
+    p
+}
+
+fn summarise(w: &Weighed) -> WeightingSummary {
+    WeightingSummary {
+        group: w.group.code().to_string(),
+        raked: w.raked,
+        respondents: w.rows.len(),
+        icss: w.strata.len(),
+        icss_scaled_not_raked: w
+            .weighted
+            .strata
+            .iter()
+            .filter(|s| s.status == weighting::StratumStatus::TooFewRespondents)
+            .count(),
+        max_margin_error: w
+            .weighted
+            .strata
+            .iter()
+            .map(|s| s.max_margin_error)
+            .filter(|e| e.is_finite())
+            .fold(0.0, f64::max),
+        margins_not_met: w.margins_not_met.clone(),
+        trimmed: w.trimmed,
+    }
+}
+
+/// The people each ICS stands for in each group (adults; children for
+/// on-behalf answers about children), for population-weighted aggregates.
+fn group_populations(population: &PopulationTable) -> BTreeMap<Group, BTreeMap<String, f64>> {
+    let mut adults: BTreeMap<String, f64> = BTreeMap::new();
+    let mut children: BTreeMap<String, f64> = BTreeMap::new();
+    for ((ics, band, _), n) in &population.counts {
+        if ADULT_BANDS.contains(&band.as_str()) {
+            *adults.entry(ics.clone()).or_default() += n;
+        } else if band == "0-17" {
+            *children.entry(ics.clone()).or_default() += n;
+        }
+    }
+    [(Group::People, adults.clone()), (Group::Carers, adults), (Group::Children, children)].into_iter().collect()
 }
 
 /// Human names of the measures: index, domain labels, question wording.

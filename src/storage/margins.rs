@@ -85,6 +85,15 @@ pub fn in_use(conn: &mut DbConn) -> Result<Vec<MarginSetRow>, StorageError> {
         .load(conn)?)
 }
 
+/// These versions (a stored release names the ones it used), in group order.
+pub fn by_ids(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<MarginSetRow>, StorageError> {
+    Ok(margin_sets::table
+        .filter(margin_sets::id.eq_any(ids))
+        .order(margin_sets::population_group)
+        .select(MarginSetRow::as_select())
+        .load(conn)?)
+}
+
 /// Ids of the versions in use: what cached results depend on. Checked on
 /// every analyst page, so it reads ids and groups only, never the files.
 pub fn in_use_ids(conn: &mut DbConn) -> Result<Vec<i64>, StorageError> {

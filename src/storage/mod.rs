@@ -13,6 +13,7 @@ pub mod invitations;
 pub mod margins;
 pub mod migrations;
 pub mod outbox;
+pub mod releases;
 pub mod responses;
 mod responses_pg;
 pub mod results;

@@ -78,6 +78,17 @@ pub fn invitation_strata(conn: &mut DbConn, invitation_id: Option<i64>) -> Resul
     Ok(found.map_or((None, 1.0), |(q, p)| (q, p.filter(|p| *p > 0.0).map_or(1.0, |p| 1.0 / p))))
 }
 
+/// How many result rows a survey has on each submission day, in date
+/// order: the release periods are read off these.
+pub fn per_day(conn: &mut DbConn, survey_id: &str) -> Result<Vec<(NaiveDate, i64)>, StorageError> {
+    Ok(response_results::table
+        .filter(response_results::survey_id.eq(survey_id))
+        .group_by(response_results::submitted_on)
+        .select((response_results::submitted_on, diesel::dsl::count_star()))
+        .order(response_results::submitted_on)
+        .load(conn)?)
+}
+
 /// A survey's result rows submitted within the dates (either end open):
 /// the start of every query here.
 fn in_window<'a>(

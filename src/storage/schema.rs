@@ -282,6 +282,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    result_releases (id) {
+        id -> BigInt,
+        survey_id -> Text,
+        period -> Text,
+        variant -> Text,
+        computed_at -> Timestamp,
+        respondents -> BigInt,
+        body -> Binary,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     app_settings,
     icss,
@@ -302,5 +314,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     response_results,
     scoring_runs,
-    margin_sets
+    margin_sets,
+    result_releases
 );

@@ -1,8 +1,9 @@
-//! The analyst's results pages and downloads. Every figure comes from the
-//! same published report as the CLI and the API, disclosure control applied;
-//! every download is audited.
+//! The analyst's results pages and downloads. Every figure comes from a
+//! stored release (a closed month, computed once), the same as the CLI and
+//! the API give; every download is audited.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -12,14 +13,17 @@ use serde_json::{Value, json};
 use super::charts::{self, Point};
 use super::errors::WebError;
 use super::staff::{self, extend};
-use crate::accounts::Principal;
 use crate::accounts::audit::{self, Action, Actor, Event};
+use crate::accounts::{Principal, Role};
 use crate::app::AppState;
 use crate::index::cells::{ALL, ENGLAND};
+use crate::index::disclosure::published_count;
 use crate::index::frame::DIMENSIONS;
+use crate::index::release::Period;
 use crate::index::results::Published;
+use crate::index::sample::Sample;
 use crate::outputs::Format;
-use crate::reports::{Report, ReportError, Request};
+use crate::reports::{self, ReleaseOptions, Report, ReportError, Request, Window};
 
 type Data = web::Data<AppState>;
 
@@ -29,27 +33,44 @@ pub struct Filters {
     measure: Option<String>,
     dimension: Option<String>,
     area: Option<String>,
-    channel: Option<String>,
+    release: Option<String>,
     from: Option<chrono::NaiveDate>,
     to: Option<chrono::NaiveDate>,
+    sample: Option<String>,
+    /// The old name of `sample`: `open_link` or `invitation` (`all`: every sample).
+    channel: Option<String>,
+    trim: Option<String>,
     sort: Option<String>,
     format: Option<String>,
 }
 
 impl Filters {
+    /// The sample asked for, if one was.
+    fn sample(&self) -> Result<Option<Sample>, WebError> {
+        let text = self.sample.as_deref().or(self.channel.as_deref()).filter(|s| !s.is_empty() && *s != "all");
+        match text {
+            None | Some("headline") => Ok(None),
+            Some(code) => Sample::parse(code).map(Some).ok_or_else(|| {
+                WebError::BadRequest(format!("unknown sample `{code}` (invitation, open_link or pooled)"))
+            }),
+        }
+    }
+
     fn request(&self, state: &AppState, survey_id: &str) -> Result<Request, WebError> {
-        let channel = match self.channel.as_deref() {
-            None | Some("") | Some("all") => None,
-            Some(c @ ("open_link" | "invitation")) => Some(c.to_string()),
-            Some(other) => return Err(WebError::BadRequest(format!("unknown channel `{other}`"))),
+        let mut options = ReleaseOptions::new(state.settings.suppress_below);
+        if let Some(trim) = self.trim.as_deref().filter(|t| !t.is_empty()) {
+            options.trim = ReleaseOptions::parse_trim(trim).map_err(WebError::BadRequest)?;
+        }
+        options.pooled = self.sample()? == Some(Sample::Pooled);
+        let window = match (self.release.as_deref().filter(|r| !r.is_empty()), self.from, self.to) {
+            (Some(p), _, _) => Window::Period(
+                Period::parse(p)
+                    .ok_or_else(|| WebError::BadRequest(format!("release `{p}` must be a month, YYYY-MM")))?,
+            ),
+            (None, None, None) => Window::Latest,
+            (None, from, to) => Window::Dates(from, to),
         };
-        Ok(Request {
-            survey_id: survey_id.to_string(),
-            from: self.from,
-            to: self.to,
-            channel,
-            threshold: state.settings.suppress_below,
-        })
+        Ok(Request { survey_id: survey_id.to_string(), window, options })
     }
 
     fn query(&self) -> String {
@@ -59,7 +80,10 @@ impl Filters {
             ("measure", &self.measure),
             ("dimension", &self.dimension),
             ("area", &self.area),
+            ("release", &self.release),
+            ("sample", &self.sample),
             ("channel", &self.channel),
+            ("trim", &self.trim),
         ] {
             if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
                 parts.push(format!("{k}={}", form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()));
@@ -74,27 +98,48 @@ impl Filters {
     }
 }
 
-async fn report(state: &Data, survey_id: &str, filters: &Filters) -> Result<std::sync::Arc<Report>, WebError> {
-    let request = filters.request(state, survey_id)?;
-    match state.reports.get(state, request).await {
-        Ok(r) => Ok(r),
-        Err(ReportError::UnknownSurvey(_)) => Err(WebError::NotFound),
-        Err(ReportError::NoResponses(s)) => {
-            Err(WebError::BadRequest(format!("survey `{s}` has no submitted responses in that window")))
+/// The releases a request asks for, read or computed off the async workers.
+async fn releases(state: &Data, request: Request) -> Result<Vec<Arc<Report>>, ReportError> {
+    let st = state.clone();
+    state
+        .db
+        .run_with_pool(move |db| st.releases.releases(db, &st.surveys, &request, reports::today()))
+        .await
+        .map_err(ReportError::Storage)?
+}
+
+fn web_error(e: ReportError) -> WebError {
+    match e {
+        ReportError::UnknownSurvey(_) => WebError::NotFound,
+        ReportError::Storage(e) => WebError::Storage(e),
+        e @ (ReportError::NoRelease(_)
+        | ReportError::NotReleased(..)
+        | ReportError::Weighting(_)
+        | ReportError::Margins(_)) => WebError::BadRequest(e.to_string()),
+        ReportError::Stored(e) => {
+            tracing::error!(error = %e, "a stored release cannot be read");
+            WebError::Internal
         }
-        Err(e @ (ReportError::Weighting(_) | ReportError::Margins(_))) => Err(WebError::BadRequest(e.to_string())),
-        Err(ReportError::Storage(e)) => Err(WebError::Storage(e)),
     }
+}
+
+fn significance(s: Option<i8>) -> Option<&'static str> {
+    s.map(|s| match s {
+        1 => "higher",
+        -1 => "lower",
+        _ => "no difference",
+    })
 }
 
 fn cell_view(c: &Published) -> Value {
     json!({
         "area": c.area, "area_name": c.area_name, "category": c.category, "n": c.n,
-        "estimate": c.estimate, "ci_low": c.ci_low, "ci_high": c.ci_high, "n_eff": c.n_eff,
-        "suppressed": c.suppressed,
-        "vs_england": c.vs_england, "significant": c.vs_england_significant.map(|s| match s { 1 => "higher", -1 => "lower", _ => "no difference" }),
+        "estimate": c.estimate, "ci_low": c.ci_low, "ci_high": c.ci_high,
+        "deff": c.deff, "n_eff_design": c.n_eff_design, "n_eff_kish": c.n_eff_kish,
+        "suppressed": c.suppressed, "not_estimable": c.not_estimable,
+        "vs_england": c.vs_england, "significant": significance(c.vs_england_significant),
         "peer_mean": c.peer_mean, "vs_peers": c.vs_peers,
-        "peer_significant": c.vs_peers_significant.map(|s| match s { 1 => "higher", -1 => "lower", _ => "no difference" }),
+        "peer_significant": significance(c.vs_peers_significant),
         "funnel": c.funnel.map(|f| match f { 2 => "above 99.8% limit", 1 => "above 95% limit", -1 => "below 95% limit", -2 => "below 99.8% limit", _ => "within limits" }),
         "standardised": c.standardised,
     })
@@ -104,7 +149,26 @@ fn options(list: &[(String, String)], selected: &str) -> Vec<Value> {
     list.iter().map(|(v, l)| json!({ "value": v, "label": l, "selected": v == selected })).collect()
 }
 
-/// `GET /analyst/surveys/{survey_id}`: the ICS table, charts and filters.
+/// The closed releases of a survey, newest first, for choosing one.
+async fn release_options(state: &Data, survey_id: &str, chosen: Option<Period>) -> Result<Vec<Value>, WebError> {
+    let survey = survey_id.to_string();
+    let periods = state.db.run(move |conn| reports::periods(conn, &survey)).await?;
+    let today = reports::today();
+    Ok(periods
+        .iter()
+        .rev()
+        .filter(|(p, _)| p.is_closed(today))
+        .map(|(p, n)| {
+            json!({
+                "value": p.to_string(),
+                "label": format!("{} ({} responses)", p.first_day().format("%B %Y"), published_count(*n)),
+                "selected": Some(*p) == chosen,
+            })
+        })
+        .collect())
+}
+
+/// `GET /analyst/surveys/{survey_id}`: one release's ICS table, charts and filters.
 pub async fn results(
     state: Data,
     req: HttpRequest,
@@ -113,16 +177,34 @@ pub async fn results(
     filters: web::Query<Filters>,
 ) -> Result<HttpResponse, WebError> {
     let survey_id = path.into_inner();
-    let report = report(&state, &survey_id, &filters).await?;
+    let Some(latest) = state.surveys.latest(&survey_id) else { return Err(WebError::NotFound) };
+    let title = latest.definition.title.get(latest.definition.default_language(), None).to_string();
+    let request = filters.request(&state, &survey_id)?;
+    let chosen = filters.sample()?;
+    let report = match releases(&state, request).await {
+        Ok(mut list) => list.pop(),
+        Err(ReportError::NoRelease(_)) => None,
+        Err(e) => return Err(web_error(e)),
+    };
+    let release_list = release_options(&state, &survey_id, report.as_ref().map(|r| r.period)).await?;
+    let page = staff::page(&state, &req, Some(&principal), &format!("Results: {title}"));
+    let Some(report) = report else {
+        let data = extend(
+            page,
+            json!({ "wide": true, "empty": true, "survey_id": survey_id, "survey_title": title, "release_options": release_list }),
+        );
+        return staff::render(&state, "analyst/results", &data);
+    };
+    let sample = chosen.or(report.results.headline).unwrap_or(Sample::Invitation);
     let group = filters.group.clone().unwrap_or_else(|| "people".into());
     let measure = filters.measure.clone().unwrap_or_else(|| "index".into());
     let dimension = filters.dimension.clone().unwrap_or_else(|| ALL.into());
     let area = filters.area.clone().unwrap_or_else(|| ENGLAND.into());
     let cells = &report.results.cells;
-    let chosen = |c: &&Published| c.group == group && c.measure == measure;
-    let england = cells.iter().filter(chosen).find(|c| c.area == ENGLAND && c.dimension == ALL);
+    let chosen_cell = |c: &&Published| c.sample == sample && c.group == group && c.measure == measure;
+    let england = cells.iter().filter(chosen_cell).find(|c| c.area == ENGLAND && c.dimension == ALL);
     let mut icss: Vec<&Published> =
-        cells.iter().filter(chosen).filter(|c| c.area != ENGLAND && c.dimension == ALL).collect();
+        cells.iter().filter(chosen_cell).filter(|c| c.area != ENGLAND && c.dimension == ALL).collect();
     match filters.sort.as_deref() {
         Some("name") => icss.sort_by(|a, b| a.area_name.cmp(&b.area_name)),
         Some("vs_england") => {
@@ -150,13 +232,14 @@ pub async fn results(
         &points,
         england.and_then(|e| e.estimate).map(|v| (v, "England")),
     );
-    let funnel = match (&report.results.funnel, group.as_str(), measure.as_str()) {
+    let funnel = match (report.results.sample(sample).and_then(|s| s.funnel), group.as_str(), measure.as_str()) {
         (Some(f), "people", "index") => {
             let pts: Vec<(String, f64, f64, i8)> = icss
                 .iter()
-                .filter_map(|c| Some((c.area_name.clone(), c.estimate?, c.n_eff?, c.funnel.unwrap_or(0))))
+                .filter_map(|c| Some((c.area_name.clone(), c.estimate?, c.se?, c.funnel.unwrap_or(0))))
+                .filter(|p| p.2 > 0.0)
                 .collect();
-            Some(charts::funnel_plot("funnel-chart", "Funnel plot: people's integration index by ICS", f, &pts))
+            Some(charts::funnel_plot("funnel-chart", "Funnel plot: people's integration index by ICS", &f, &pts))
         }
         _ => None,
     };
@@ -164,7 +247,7 @@ pub async fn results(
     let breakdown: Vec<&Published> = if dimension == ALL {
         Vec::new()
     } else {
-        cells.iter().filter(chosen).filter(|c| c.area == area && c.dimension == dimension).collect()
+        cells.iter().filter(chosen_cell).filter(|c| c.area == area && c.dimension == dimension).collect()
     };
     let breakdown_chart = (!breakdown.is_empty()).then(|| {
         let pts: Vec<Point> = breakdown
@@ -210,45 +293,73 @@ pub async fn results(
     let mut areas: Vec<(String, String)> = vec![(ENGLAND.into(), ENGLAND.into())];
     areas.extend(icss.iter().map(|c| (c.area.clone(), c.area_name.clone())));
     areas[1..].sort_by(|a, b| a.1.cmp(&b.1));
-    let channels: Vec<(String, String)> =
-        [("all", "Open link and invitation"), ("open_link", "Open link only"), ("invitation", "Invitation only")]
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
+    let mut samples: Vec<(String, String)> = report
+        .results
+        .samples
+        .iter()
+        .map(|s| {
+            let headline = if Some(s.sample) == report.results.headline { " (headline)" } else { "" };
+            (s.sample.code().to_string(), format!("{}{headline}", s.sample.label()))
+        })
+        .collect();
+    if report.results.samples.len() >= 2 && !samples.iter().any(|(c, _)| c == "pooled") {
+        samples.push(("pooled".into(), Sample::Pooled.label().into()));
+    }
+    let trims: Vec<(String, String)> =
+        std::iter::once(("5".to_string(), "5 × the ICS mean weight (default)".to_string()))
+            .chain(
+                reports::TRIM_CHOICES
+                    .iter()
+                    .filter(|k| **k != 5.0)
+                    .map(|k| (k.to_string(), format!("{k} × the ICS mean weight"))),
+            )
+            .chain(std::iter::once(("off".to_string(), "No trimming".to_string())))
             .collect();
+    let trim_selected = report.options.trim.map_or("off".to_string(), |k| k.to_string());
     let p = &report.provenance;
     let base_query = filters.query();
+    let release_query = format!("{base_query}&release={}", report.period);
     let sort_links: Vec<Value> = ["estimate", "name", "vs_england"]
         .iter()
-        .map(|s| json!({ "key": s, "href": format!("/analyst/surveys/{survey_id}?{base_query}&sort={s}") }))
+        .map(|s| json!({ "key": s, "href": format!("/analyst/surveys/{survey_id}?{release_query}&sort={s}") }))
         .collect();
     let downloads: Vec<Value> = ["csv", "xlsx", "json"]
         .iter()
-        .map(|f| json!({ "format": f, "href": format!("/analyst/surveys/{survey_id}/download?{base_query}&format={f}") }))
+        .map(|f| json!({ "format": f, "href": format!("/analyst/surveys/{survey_id}/download?{release_query}&format={f}") }))
         .collect();
+    let researcher = principal.roles.contains(&Role::Researcher);
     let data = extend(
-        staff::page(&state, &req, Some(&principal), &format!("Results: {}", p.survey_title)),
+        page,
         json!({
             "wide": true,
             "empty": cells.is_empty(),
             "survey_id": survey_id,
             "survey_title": p.survey_title,
+            "release": report.period.to_string(),
+            "release_label": report.period.first_day().format("%B %Y").to_string(),
+            "sample_label": sample.label(),
+            "indicative": sample == Sample::OpenLink,
+            "open_link_only": report.results.headline == Some(Sample::OpenLink),
             "measure_label": label,
             "england": england.map(cell_view),
             "icss": icss.iter().map(|c| cell_view(c)).collect::<Vec<_>>(),
             "chart": dot,
             "funnel_chart": funnel,
+            "comparisons": reports::COMPARISONS,
             "breakdown": breakdown.iter().map(|c| cell_view(c)).collect::<Vec<_>>(),
             "breakdown_chart": breakdown_chart,
             "dimension": dimension,
+            "release_options": release_list,
+            "sample_options": options(&samples, sample.code()),
+            "trim_options": options(&trims, &trim_selected),
             "group_options": options(&groups, &group),
             "measure_options": options(&measures, &measure),
             "dimension_options": options(&dimensions, &dimension),
             "area_options": options(&areas, &area),
-            "channel_options": options(&channels, filters.channel.as_deref().unwrap_or("all")),
             "sort_links": sort_links,
             "downloads": downloads,
-            "microdata_href": format!("/analyst/surveys/{survey_id}/microdata?{base_query}"),
-            "questions_href": format!("/analyst/surveys/{survey_id}/questions?{base_query}"),
+            "microdata_href": researcher.then(|| format!("/research/surveys/{survey_id}/microdata?release={}&sample={}", report.period, sample.code())),
+            "questions_href": format!("/analyst/surveys/{survey_id}/questions?{release_query}"),
             "provenance": provenance_view(&report),
         }),
     );
@@ -258,16 +369,20 @@ pub async fn results(
 fn provenance_view(report: &Report) -> Value {
     let p = &report.provenance;
     json!({
+        "release": format!("{} (responses submitted {} to {})", p.release, p.release_from, p.release_to),
         "versions": p.versions.iter().map(|(v, h)| format!("{v} ({})", &h[..12.min(h.len())])).collect::<Vec<_>>().join(", "),
         "not_pooled": p.versions_not_pooled.join(", "),
-        "window": format!("{} to {}", p.first_response.map(|d| d.to_string()).unwrap_or_default(), p.last_response.map(|d| d.to_string()).unwrap_or_default()),
         "channels": p.channel_mix.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", "),
-        "channel_filter": p.channel_filter,
+        "samples": p.samples,
         "weighting": p.weighting,
+        "trimming": p.trimming,
+        "variance": p.variance,
         "population": p.population_source,
+        "aggregates": p.aggregates,
         "deprivation": p.deprivation_source,
         "suppression": p.suppression,
-        "generated_at": p.generated_at,
+        "information_loss": p.information_loss,
+        "computed_at": p.computed_at,
     })
 }
 
@@ -280,24 +395,26 @@ pub async fn questions(
     filters: web::Query<Filters>,
 ) -> Result<HttpResponse, WebError> {
     let survey_id = path.into_inner();
-    let report = report(&state, &survey_id, &filters).await?;
+    let request = filters.request(&state, &survey_id)?;
+    let report = releases(&state, request).await.map_err(web_error)?.pop().ok_or(WebError::NotFound)?;
+    let sample = filters.sample()?.or(report.results.headline).unwrap_or(Sample::Invitation);
     let group = filters.group.clone().unwrap_or_else(|| "people".into());
     let area = filters.area.clone().unwrap_or_else(|| ENGLAND.into());
     let mut by_question: BTreeMap<String, (String, Vec<Value>)> = BTreeMap::new();
     let mut order = Vec::new();
-    for c in report
-        .results
-        .cells
-        .iter()
-        .filter(|c| c.group == group && c.area == area && c.dimension == ALL && c.measure.contains('='))
-    {
+    for c in report.results.cells.iter().filter(|c| {
+        c.sample == sample && c.group == group && c.area == area && c.dimension == ALL && c.measure.contains('=')
+    }) {
         let (question, answer) = c.measure.split_once('=').unwrap_or_default();
         let (question_text, answer_label) = c.measure_label.rsplit_once(": ").unwrap_or((&c.measure_label, answer));
         let entry = by_question.entry(question.to_string()).or_insert_with(|| {
             order.push(question.to_string());
             (question_text.to_string(), Vec::new())
         });
-        entry.1.push(json!({ "answer": answer_label, "n": c.n, "percent": c.estimate, "suppressed": c.suppressed }));
+        entry.1.push(json!({
+            "answer": answer_label, "n": c.n, "percent": c.estimate, "ci_low": c.ci_low, "ci_high": c.ci_high,
+            "suppressed": c.suppressed, "not_estimable": c.not_estimable,
+        }));
     }
     let tables: Vec<Value> =
         order.iter().map(|q| json!({ "id": q, "text": by_question[q].0, "rows": by_question[q].1 })).collect();
@@ -307,7 +424,13 @@ pub async fn questions(
                 .results
                 .cells
                 .iter()
-                .filter(|c| c.measure == "index" && c.group == group && c.dimension == ALL && c.area != ENGLAND)
+                .filter(|c| {
+                    c.sample == sample
+                        && c.measure == "index"
+                        && c.group == group
+                        && c.dimension == ALL
+                        && c.area != ENGLAND
+                })
                 .map(|c| (c.area.clone(), c.area_name.clone())),
         )
         .collect();
@@ -317,10 +440,16 @@ pub async fn questions(
             "wide": true,
             "survey_id": survey_id,
             "survey_title": report.provenance.survey_title,
+            "release": report.period.to_string(),
+            "release_label": report.period.first_day().format("%B %Y").to_string(),
+            "sample": sample.code(),
+            "sample_label": sample.label(),
+            "indicative": sample == Sample::OpenLink,
+            "trim": filters.trim,
             "area_options": options(&areas, &area),
             "group": group,
             "tables": tables,
-            "results_href": format!("/analyst/surveys/{survey_id}?{}", filters.query()),
+            "results_href": format!("/analyst/surveys/{survey_id}?{}&release={}", filters.query(), report.period),
             "provenance": provenance_view(&report),
         }),
     );
@@ -341,14 +470,20 @@ async fn record_download(
     Ok(())
 }
 
-fn download_response(report: &Report, format: Format, survey_id: &str) -> Result<HttpResponse, WebError> {
+fn download_response(
+    reports: &[Arc<Report>],
+    sample: Option<Sample>,
+    format: Format,
+    survey_id: &str,
+) -> Result<HttpResponse, WebError> {
     let mut bytes = Vec::new();
-    crate::outputs::write(report, format, &mut bytes).map_err(|e| WebError::BadRequest(e.to_string()))?;
+    crate::outputs::write(reports, sample, format, &mut bytes).map_err(|e| WebError::BadRequest(e.to_string()))?;
+    let releases: Vec<String> = reports.iter().map(|r| r.period.to_string()).collect();
     Ok(HttpResponse::Ok()
         .content_type(format.content_type())
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{survey_id}-results.{}\"", format.extension()),
+            format!("attachment; filename=\"{survey_id}-results-{}.{}\"", releases.join("_"), format.extension()),
         ))
         .body(bytes))
 }
@@ -361,19 +496,7 @@ pub async fn download(
     path: web::Path<String>,
     filters: web::Query<Filters>,
 ) -> Result<HttpResponse, WebError> {
-    let survey_id = path.into_inner();
-    let format = Format::parse(filters.format.as_deref().unwrap_or("csv"))
-        .ok_or_else(|| WebError::BadRequest("format must be csv, xlsx or json".into()))?;
-    let report = report(&state, &survey_id, &filters).await?;
-    record_download(
-        &state,
-        &req,
-        &principal,
-        &survey_id,
-        format!("results {} on the analyst pages", format.extension()),
-    )
-    .await?;
-    download_response(&report, format, &survey_id)
+    download_as(state, req, principal, path.into_inner(), filters.into_inner(), "csv", "on the analyst pages").await
 }
 
 /// `GET /api/v1/analyst/surveys/{survey_id}/results?format=json|csv|xlsx`.
@@ -384,33 +507,31 @@ pub async fn api_results(
     path: web::Path<String>,
     filters: web::Query<Filters>,
 ) -> Result<HttpResponse, WebError> {
-    let survey_id = path.into_inner();
-    let format = Format::parse(filters.format.as_deref().unwrap_or("json"))
-        .ok_or_else(|| WebError::BadRequest("format must be csv, xlsx or json".into()))?;
-    let report = report(&state, &survey_id, &filters).await?;
-    record_download(&state, &req, &principal, &survey_id, format!("results {} through the API", format.extension()))
-        .await?;
-    download_response(&report, format, &survey_id)
+    download_as(state, req, principal, path.into_inner(), filters.into_inner(), "json", "through the API").await
 }
 
-/// `GET /analyst/surveys/{survey_id}/microdata`: one row per respondent for
-/// analysts' own modelling, streamed ICS by ICS.
-pub async fn microdata(
+async fn download_as(
     state: Data,
     req: HttpRequest,
     principal: Principal,
-    path: web::Path<String>,
-    filters: web::Query<Filters>,
+    survey_id: String,
+    filters: Filters,
+    default_format: &str,
+    place: &str,
 ) -> Result<HttpResponse, WebError> {
-    let survey_id = path.into_inner();
+    let format = Format::parse(filters.format.as_deref().unwrap_or(default_format))
+        .ok_or_else(|| WebError::BadRequest("format must be csv, xlsx or json".into()))?;
     let request = filters.request(&state, &survey_id)?;
-    if state.surveys.latest(&survey_id).is_none() {
-        return Err(WebError::NotFound);
-    }
-    record_download(&state, &req, &principal, &survey_id, "microdata csv on the analyst pages".into()).await?;
-    let stream = crate::microdata::stream(state.into_inner(), request);
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{survey_id}-microdata.csv\"")))
-        .streaming(stream))
+    let sample = filters.sample()?;
+    let reports = releases(&state, request).await.map_err(web_error)?;
+    let releases: Vec<String> = reports.iter().map(|r| r.period.to_string()).collect();
+    record_download(
+        &state,
+        &req,
+        &principal,
+        &survey_id,
+        format!("results {} of release {} {place}", format.extension(), releases.join(", ")),
+    )
+    .await?;
+    download_response(&reports, sample, format, &survey_id)
 }

@@ -78,26 +78,29 @@ pub fn dot_plot(id: &str, title: &str, points: &[Point], reference: Option<(f64,
     svg
 }
 
-/// A funnel plot: each ICS's estimate against its effective sample size,
-/// with 95% and 99.8% limits around England.
+/// A funnel plot: each ICS's estimate against its precision (1 / its
+/// standard error, the one behind its confidence interval), with 95% and
+/// 99.8% limits around England. `points`: (name, estimate, SE, flag).
 pub fn funnel_plot(id: &str, title: &str, funnel: &Funnel, points: &[(String, f64, f64, i8)]) -> String {
     let (w, h, left, bottom, top) = (640.0, 360.0, 50.0, 40.0, 20.0);
-    let max_n = points.iter().map(|p| p.2).fold(10.0, f64::max) * 1.1;
+    let precision = |se: f64| 1.0 / se;
+    let max_p = points.iter().map(|p| precision(p.2)).filter(|p| p.is_finite()).fold(1.0, f64::max) * 1.1;
+    let min_p = max_p / 60.0;
     let (lo, hi) = points
         .iter()
         .fold((funnel.target - 10.0, funnel.target + 10.0), |(lo, hi), p| (lo.min(p.1 - 2.0), hi.max(p.1 + 2.0)));
     let (lo, hi) = (lo.max(0.0), hi.min(100.0));
-    let px = |n: f64| left + n / max_n * (w - left - 20.0);
+    let px = |p: f64| left + p / max_p * (w - left - 20.0);
     let py = |v: f64| top + (hi - v) / (hi - lo) * (h - top - bottom);
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="{id}-title {id}-desc" viewBox="0 0 {w} {h}" class="joinedup-chart"><title id="{id}-title">{}</title><desc id="{id}-desc">Each dot is an ICS: its estimate against its effective sample size. Lines show England and the 95% and 99.8% control limits; ICSs outside the outer limits differ by more than chance and case-mix spread would explain. The figures are in the table below.</desc>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="{id}-title {id}-desc" viewBox="0 0 {w} {h}" class="joinedup-chart"><title id="{id}-title">{}</title><desc id="{id}-desc">Each dot is an ICS: its estimate against its precision (one over its standard error). Lines show England and the 95% and 99.8% control limits; ICSs outside the outer limits differ by more than chance and the usual spread between ICSs would explain. The figures are in the table below.</desc>"#,
         escape(title)
     );
     let _ = write!(
         svg,
-        r##"<line x1="{left}" x2="{left}" y1="{top}" y2="{0:.1}" stroke="#212b32"/><line x1="{left}" x2="{1:.1}" y1="{0:.1}" y2="{0:.1}" stroke="#212b32"/><text x="{2:.1}" y="{3:.1}" font-size="12" text-anchor="middle" fill="#212b32">Effective sample size</text>"##,
+        r##"<line x1="{left}" x2="{left}" y1="{top}" y2="{0:.1}" stroke="#212b32"/><line x1="{left}" x2="{1:.1}" y1="{0:.1}" y2="{0:.1}" stroke="#212b32"/><text x="{2:.1}" y="{3:.1}" font-size="12" text-anchor="middle" fill="#212b32">Precision (1 / standard error)</text>"##,
         h - bottom,
         w - 20.0,
         (w + left) / 2.0,
@@ -107,10 +110,10 @@ pub fn funnel_plot(id: &str, title: &str, funnel: &Funnel, points: &[(String, f6
         for side in [-1.0, 1.0] {
             let mut d = String::new();
             for step in 1..=60 {
-                let n = max_n * step as f64 / 60.0;
-                let (l, u) = funnel.limits(n, z);
+                let p = min_p.max(max_p * step as f64 / 60.0);
+                let (l, u) = funnel.limits(1.0 / p, z);
                 let v = if side < 0.0 { l } else { u };
-                let _ = write!(d, "{}{:.1},{:.1} ", if step == 1 { "M" } else { "L" }, px(n), py(v.clamp(lo, hi)));
+                let _ = write!(d, "{}{:.1},{:.1} ", if step == 1 { "M" } else { "L" }, px(p), py(v.clamp(lo, hi)));
             }
             let _ = write!(svg, r##"<path d="{d}" fill="none" stroke="#768692" stroke-dasharray="{dash}"/>"##);
         }
@@ -121,12 +124,12 @@ pub fn funnel_plot(id: &str, title: &str, funnel: &Funnel, points: &[(String, f6
         w - 20.0,
         py(funnel.target)
     );
-    for (label, estimate, n_eff, flag) in points {
+    for (label, estimate, se, flag) in points {
         let colour = if *flag != 0 { "#d5281b" } else { "#005eb8" };
         let _ = write!(
             svg,
             r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{colour}"><title>{}</title></circle>"##,
-            px(*n_eff),
+            px(precision(*se)),
             py(*estimate),
             escape(label)
         );

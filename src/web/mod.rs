@@ -21,6 +21,7 @@ mod lead_samples;
 mod opt_out;
 mod preview;
 mod registry;
+mod research;
 mod respondent;
 mod response_cache;
 pub mod routes;

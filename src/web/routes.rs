@@ -8,7 +8,7 @@ use actix_web::Route;
 
 use super::{
     account, admin, analyst, analyst_margins, api, areas, assets, health, lead, lead_drafts, lead_samples, opt_out,
-    preview, respondent,
+    preview, research, respondent,
 };
 use crate::accounts::Role;
 
@@ -124,6 +124,7 @@ use Need::{AnyOf, SignedIn};
 const LEAD: Need = Need::Role(Role::SurveyLead);
 const ANALYST: Need = Need::Role(Role::Analyst);
 const ADMIN: Need = Need::Role(Role::Admin);
+const RESEARCHER: Need = Need::Role(Role::Researcher);
 const LEAD_OR_ANALYST: Need = AnyOf(&[Role::SurveyLead, Role::Analyst]);
 
 pub static ROUTES: &[Entry] = &[
@@ -191,10 +192,12 @@ pub static ROUTES: &[Entry] = &[
     entry!(Get "/analyst/surveys/{survey_id}", Page(ANALYST), analyst::results),
     entry!(Get "/analyst/surveys/{survey_id}/questions", Page(ANALYST), analyst::questions),
     entry!(Get "/analyst/surveys/{survey_id}/download", Page(ANALYST), analyst::download),
-    entry!(Get "/analyst/surveys/{survey_id}/microdata", Page(ANALYST), analyst::microdata),
     entry!(Get "/analyst/margins", Page(ANALYST), analyst_margins::list),
     entry!(Post "/analyst/margins", Page(ANALYST), analyst_margins::upload),
     entry!(Post "/analyst/margins/{id}/retire", Page(ANALYST), analyst_margins::retire),
+    // Researchers: respondent-level microdata
+    entry!(Get "/research", Page(RESEARCHER), research::home),
+    entry!(Get "/research/surveys/{survey_id}/microdata", Page(RESEARCHER), research::microdata),
     // Admins
     entry!(Get "/admin", Page(ADMIN), admin::home),
     entry!(Get "/admin/users", Page(ADMIN), admin::users),
@@ -236,6 +239,7 @@ const AREAS: &[(&str, Access)] = &[
     ("/lead", Page(LEAD)),
     ("/analyst", Page(ANALYST)),
     ("/admin", Page(ADMIN)),
+    ("/research", Page(RESEARCHER)),
     ("/api/v1/lead", Api(LEAD)),
     ("/api/v1/analyst", Api(ANALYST)),
     ("/api/v1/admin", Api(ADMIN)),

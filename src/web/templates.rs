@@ -38,6 +38,7 @@ const PAGES: &[(&str, &str)] = embedded!(
     "analyst/results",
     "analyst/questions",
     "analyst/margins",
+    "research/home",
     "admin/home",
     "admin/users",
     "admin/user_new",

@@ -66,14 +66,18 @@ struct StratumTables {
     cross_w2: Vec<Vec<Vec<f64>>>,
 }
 
-/// A domain's sums within one ICS.
+/// A domain's sums within one ICS, with a = w (y − μ) / Σw over the
+/// domain's members: what a stratum's share of the variance needs. Callers
+/// that gather these themselves (the question percentages) pass them to
+/// `Design::stratum_share`.
 #[derive(Debug, Clone, Default)]
-struct DomainSums {
-    sum_a: f64,
-    sum_a2: f64,
-    /// `[margin][cell]`: Σ a/w and Σ a·w over the domain's members.
-    a_over_w: Vec<Vec<f64>>,
-    a_times_w: Vec<Vec<f64>>,
+pub struct DomainSums {
+    pub sum_a: f64,
+    pub sum_a2: f64,
+    /// `[margin][cell]`: Σ a/w and Σ a·w over the domain's members (raked
+    /// designs only; cells numbered within the stratum).
+    pub a_over_w: Vec<Vec<f64>>,
+    pub a_times_w: Vec<Vec<f64>>,
 }
 
 /// Sums of one measure over a set of respondents (a profile of
@@ -188,31 +192,13 @@ impl VariancePass {
         (0..self.totals.len())
             .map(|g| {
                 let t = self.totals[g];
-                if t.n == 0 || t.sum_w <= 0.0 {
-                    return Estimate {
-                        n: t.n,
-                        sum_w: t.sum_w,
-                        estimate: f64::NAN,
-                        se: f64::NAN,
-                        n_eff: 0.0,
-                        deff_w: f64::NAN,
-                        deff: f64::NAN,
-                        strata: 0,
-                    };
-                }
-                let nf = t.n as f64;
-                let s2 = if t.n > 1 { nf / (nf - 1.0) * self.weighted_ss[g] / t.sum_w } else { f64::NAN };
-                let v_srs = s2 * (t.sum_w - nf) / (t.sum_w * nf);
-                Estimate {
-                    n: t.n,
-                    sum_w: t.sum_w,
-                    estimate: self.mu[g],
-                    se: self.variance[g].sqrt(),
-                    n_eff: t.sum_w * t.sum_w / t.sum_w2,
-                    deff_w: nf * t.sum_w2 / (t.sum_w * t.sum_w),
-                    deff: if t.sum_w > nf { self.variance[g] / v_srs } else { f64::NAN },
-                    strata: self.strata_touched[g],
-                }
+                Estimate::from_sums(
+                    (t.n, t.sum_w, t.sum_w2),
+                    self.mu[g],
+                    self.variance[g],
+                    self.weighted_ss[g],
+                    self.strata_touched[g],
+                )
             })
             .collect()
     }
@@ -246,6 +232,46 @@ pub struct Estimate {
 }
 
 impl Estimate {
+    /// An estimate from a domain's totals: `(n, Σw, Σw²)`, its mean, the
+    /// variance of the mean, Σw(y − μ)² (for the design effect) and the
+    /// ICSs it touches. What cannot be estimated is NaN here, and said so
+    /// in words by the outputs: a mean from no weight, a design effect from
+    /// one respondent or from weights that add up to no more than the
+    /// respondents (R's `deff` is then undefined too).
+    pub fn from_sums(
+        (n, sum_w, sum_w2): (usize, f64, f64),
+        mean: f64,
+        variance: f64,
+        weighted_ss: f64,
+        strata: usize,
+    ) -> Estimate {
+        if n == 0 || sum_w <= 0.0 {
+            return Estimate {
+                n,
+                sum_w,
+                estimate: f64::NAN,
+                se: f64::NAN,
+                n_eff: 0.0,
+                deff_w: f64::NAN,
+                deff: f64::NAN,
+                strata: 0,
+            };
+        }
+        let nf = n as f64;
+        let s2 = if n > 1 { nf / (nf - 1.0) * weighted_ss / sum_w } else { f64::NAN };
+        let v_srs = s2 * (sum_w - nf) / (sum_w * nf);
+        Estimate {
+            n,
+            sum_w,
+            estimate: mean,
+            se: variance.sqrt(),
+            n_eff: sum_w * sum_w / sum_w2,
+            deff_w: nf * sum_w2 / (sum_w * sum_w),
+            deff: if sum_w > nf { variance / v_srs } else { f64::NAN },
+            strata,
+        }
+    }
+
     /// 95% interval, estimate ± 1.96·SE, clipped to the scale.
     pub fn ci(&self, lowest: f64, highest: f64) -> (f64, f64) {
         ((self.estimate - Z95 * self.se).max(lowest), (self.estimate + Z95 * self.se).min(highest))
@@ -445,6 +471,29 @@ impl<'a> Design<'a> {
 
     pub fn stratum(&self) -> &[u32] {
         self.stratum
+    }
+
+    /// How many strata (ICSs) the design has.
+    pub fn strata_count(&self) -> usize {
+        self.strata.len()
+    }
+
+    /// Whether the variance uses raking residuals.
+    pub fn is_raked(&self) -> bool {
+        self.raking.is_some()
+    }
+
+    /// Stratum `h`'s raking cells per margin (empty if not raked).
+    pub fn cell_sizes(&self, h: usize) -> &[usize] {
+        &self.strata[h].sizes
+    }
+
+    /// Stratum `h`'s share of a domain's variance, from the domain's sums
+    /// there (the raking sweeps applied on a raked design).
+    pub fn stratum_share(&self, h: usize, d: &DomainSums) -> f64 {
+        let t = &self.strata[h];
+        let (sum_z, sum_z2) = if self.raking.is_some() { swept_sums(t, d) } else { (d.sum_a, d.sum_a2) };
+        stratum_variance(t.rows.len(), sum_z, sum_z2)
     }
 
     /// The variance of one domain mean by R's literal algorithm: ten sweeps

@@ -16,7 +16,9 @@ mod trim;
 use rayon::prelude::*;
 
 pub use error::WeightingError;
-pub use estimate::{Design, Estimate, MomentSums, ProfilePlaces, Proportion, RakingCells, Z95, proportion_of};
+pub use estimate::{
+    Design, DomainSums, Estimate, MomentSums, ProfilePlaces, Proportion, RakingCells, Z95, proportion_of,
+};
 pub use input::{DimensionMargins, Population, RakeControl, Respondents, TrimControl, WeightingSpec};
 pub use targets::{MISSING_LABEL, TargetReport, TargetRule};
 pub use trim::trim_to_cap;
@@ -65,6 +67,10 @@ pub struct StratumReport {
     pub n_eff: f64,
     pub design_effect: f64,
     pub targets: Vec<TargetReport>,
+    /// Trimming: how many weights were ever above the cap, and the weight
+    /// the first trim took off them, as a share of the ICS's total.
+    pub capped: usize,
+    pub trimmed_share: f64,
 }
 
 /// Final weights and how they were reached.
@@ -178,6 +184,8 @@ fn rake_first(
         n_eff: 0.0,
         design_effect: 0.0,
         targets: Vec::new(),
+        capped: 0,
+        trimmed_share: 0.0,
     };
     if members.is_empty() {
         return Ok(StratumResult { members, weights, margins: Vec::new(), report });
@@ -219,6 +227,7 @@ fn trim_all(
 ) -> Result<(), WeightingError> {
     let mut iteration = 0;
     let mut trimmed = vec![false; results.len()];
+    let mut capped: Vec<Vec<bool>> = results.iter().map(|r| vec![false; r.weights.len()]).collect();
     while !results.par_iter().all(|r| within_cap(r, trim)) {
         if iteration == trim.max_iterations {
             for r in results.iter_mut().filter(|r| !within_cap(r, trim)) {
@@ -227,18 +236,29 @@ fn trim_all(
             break;
         }
         iteration += 1;
-        results.par_iter_mut().zip(trimmed.par_iter_mut()).try_for_each(|(r, was_trimmed)| {
-            if r.margins.is_empty() {
-                return Ok(());
-            }
-            let cap = trim.cap * trim::mean(&r.weights);
-            *was_trimmed |= r.weights.iter().any(|&w| w > cap);
-            trim::trim_to_cap(&mut r.weights, cap);
-            rake::rake_stratum(&mut r.weights, &r.margins, rake, &r.report.ics, names).map(|_| ())
-        })?;
+        results.par_iter_mut().zip(trimmed.par_iter_mut()).zip(capped.par_iter_mut()).try_for_each(
+            |((r, was_trimmed), capped)| {
+                if r.margins.is_empty() {
+                    return Ok(());
+                }
+                let cap = trim.cap * trim::mean(&r.weights);
+                *was_trimmed |= r.weights.iter().any(|&w| w > cap);
+                if iteration == 1 {
+                    let total: f64 = r.weights.iter().sum();
+                    r.report.trimmed_share =
+                        r.weights.iter().filter(|&&w| w > cap).map(|w| w - cap).sum::<f64>() / total;
+                }
+                for (c, &w) in capped.iter_mut().zip(&r.weights) {
+                    *c |= w > cap;
+                }
+                trim::trim_to_cap(&mut r.weights, cap);
+                rake::rake_stratum(&mut r.weights, &r.margins, rake, &r.report.ics, names).map(|_| ())
+            },
+        )?;
     }
-    for (r, was_trimmed) in results.iter_mut().zip(trimmed) {
+    for ((r, was_trimmed), capped) in results.iter_mut().zip(trimmed).zip(capped) {
         r.report.trim_iterations = iteration;
+        r.report.capped = capped.iter().filter(|&&c| c).count();
         if !r.margins.is_empty() {
             r.report.max_margin_error = rake::worst_cell(&r.weights, &r.margins).2;
         }
