@@ -70,7 +70,8 @@ fn bench(c: &mut Criterion) {
             profiles: &profiles,
             ics_names: &ics_names,
             threshold: 30,
-            min_respondents: 10,
+            weighing: joinedup::index::frame::WeighOptions::default(),
+            pooled: false,
         };
         group.bench_with_input(BenchmarkId::new("all_cells", n), &n, |b, _| {
             b.iter(|| results::compute(&inputs).expect("results"))

@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::definitions::{AnswerValue, Answers, Dimension, QuestionKind, SurveyDefinition, Voice};
 use crate::index::record;
+use crate::index::release::Period;
 use crate::index::scoring::Scoring;
 use crate::invitations::tokens;
 use crate::journey::form::{self, Fields};
@@ -57,6 +58,22 @@ pub async fn load_if_empty(db: &Db, registry: &SurveyRegistry, scale: f64) -> an
         made += db.write(move |conn| generate(conn, &definition, version, n, today)).await?;
     }
     Ok(made)
+}
+
+/// The day a demo response was submitted: most in the last full month
+/// (the latest release), some in the month before (a trend), and a few so
+/// far this month (fieldwork still open, not yet released).
+fn submission_day<R: Rng>(rng: &mut R, today: NaiveDate) -> NaiveDate {
+    let this_month = Period::of(today);
+    let day_in = |rng: &mut R, first: NaiveDate, last: NaiveDate| {
+        first + Duration::days(rng.random_range(0..=(last - first).num_days()))
+    };
+    let last_month = this_month.previous();
+    match rng.random_range(0..100) {
+        0..15 => day_in(rng, last_month.previous().first_day(), last_month.previous().last_day()),
+        90.. if today > this_month.first_day() => day_in(rng, this_month.first_day(), today - Duration::days(1)),
+        _ => day_in(rng, last_month.first_day(), last_month.last_day()),
+    }
 }
 
 /// Draws an index from relative weights.
@@ -105,7 +122,6 @@ fn generate(
     let scoring = Scoring::new(d);
     let ics_set: BTreeSet<String> = icss.iter().cloned().collect();
     let ics_list = icss.clone();
-    let start = today - Duration::days(60);
     let mut made = 0;
     for chunk in 0..n.div_ceil(500) {
         let batch = 500.min(n - chunk * 500);
@@ -142,7 +158,9 @@ fn generate(
                     [rng.random_range(0..10)],
                 imd_quintile: draw(&mut rng, &quintile_weights) as i32 + 1,
                 conditions: draw(&mut rng, &[0.35, 0.35, 0.3]),
-                invited: rng.random_bool(0.5),
+                // Mostly invited from a sample, as NHS surveys run; some
+                // found the open link.
+                invited: rng.random_bool(0.8),
             });
         }
         write_transaction(conn, |conn| {
@@ -152,7 +170,7 @@ fn generate(
                     + if person.voice == Voice::CarerSelf { -0.25 } else { 0.0 };
                 let persona = Persona { lean, ..Persona::new(person.voice) };
                 let answers = answer_survey(d, &persona, person, &ics_list, &ics_set, today, &mut rng);
-                let submitted = start + Duration::days(rng.random_range(0..60));
+                let submitted = submission_day(&mut rng, today);
                 let at =
                     submitted.and_hms_opt(rng.random_range(8..21), rng.random_range(0..60), 0).expect("valid time");
                 store(conn, d, &scoring, version, person, &answers, at, &mut rng)?;

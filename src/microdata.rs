@@ -5,13 +5,18 @@
 //!
 //! What keeps it safe (docs/outputs.md §6.5):
 //! * Any combination of the grouping details held by fewer than ten
-//!   respondents is coarsened, dropping detail in this order: ethnicity,
-//!   deprivation, conditions, sex, age band, voice. The ICS and population
+//!   respondents is coarsened, in this order: ethnicity, deprivation,
+//!   conditions, voice and sex blanked, then the age band widened to three
+//!   adult bands, then two, then blanked. The ICS and population
 //!   group are never dropped; a respondent still in a group under ten with
 //!   only those left is left out (such cells are never published anyway).
-//! * The weight is the mean weight of the respondent's published
-//!   combination, not their own: an own weight would give away a blanked
-//!   age band and sex (the raking cell) or channel.
+//! * The weight is the respondent's base weight (1 / selection
+//!   probability, set by the sample design) times the adjustment of their
+//!   shown combination (what raking, scaling and trimming did to everyone
+//!   shown alike, keeping the combination's total), not their own: that
+//!   would give away a blanked age band and sex (the raking cell). Where
+//!   nothing is blanked this is the respondent's own weight, so the file
+//!   reproduces the release's figures.
 //! * Each download numbers its rows afresh (random ids) and shuffles them
 //!   within each ICS, so nothing links two downloads or reveals who
 //!   answered when.
@@ -42,12 +47,20 @@ use crate::storage::{Db, DbConn, StorageError};
 /// The smallest group a row may describe.
 pub const MIN_GROUP: usize = 10;
 
-/// Published detail: the ICS and group always, then what may be blanked,
-/// first dropped last: level k blanks the last k of `DROPPABLE`.
-const DROPPABLE: usize = 6; // voice, age_band, sex, long_term_condition, imd_quintile, ethnicity
+/// The droppable details, in this order: age band, sex, voice, long-term
+/// conditions, deprivation quintile, ethnicity.
+const DETAILS: usize = 6;
+
+/// How far a combination can be coarsened: each level generalises one
+/// more detail, in this order: blank ethnicity, deprivation, conditions,
+/// voice and sex, then widen the age band to three adult bands, then to two,
+/// then blank it. Age band and sex go last and in steps: they are the
+/// raking cells, so the more of them a row keeps, the closer its weight is
+/// to its own.
+const LEVELS: usize = 8;
 
 /// (ICS, group) and the droppable details.
-type Combo = (String, Group, [Option<String>; DROPPABLE]);
+type Combo = (String, Group, [Option<String>; DETAILS]);
 
 /// A result row's published detail (its group given).
 fn row_combo(r: &ReportRow, group: Group) -> Combo {
@@ -57,9 +70,9 @@ fn row_combo(r: &ReportRow, group: Group) -> Combo {
         t.ics_code.unwrap_or_default().to_string(),
         group,
         [
-            text(t.voice),
             text(t.age_band),
             text(t.sex),
+            text(t.voice),
             text(t.long_term_condition),
             r.imd_quintile.map(|q| q.to_string()),
             text(t.ethnicity),
@@ -67,10 +80,31 @@ fn row_combo(r: &ReportRow, group: Group) -> Combo {
     )
 }
 
+/// An adult age band widened: to three bands, or (wider) to two.
+fn widen(band: &str, wider: bool) -> &'static str {
+    match (band, wider) {
+        ("0-17", _) => "0-17",
+        ("18-34" | "35-54", _) => "18-54",
+        ("55-64" | "65-74", false) => "55-74",
+        ("75-84" | "85+", false) => "75+",
+        (_, true) => "55+",
+        (_, false) => "55-74",
+    }
+}
+
 fn coarsen(c: &Combo, level: usize) -> Combo {
     let mut out = c.clone();
-    for field in out.2.iter_mut().skip(DROPPABLE - level) {
-        *field = None;
+    let details = &mut out.2;
+    for step in 1..=level.min(LEVELS) {
+        match step {
+            1 => details[5] = None,
+            2 => details[4] = None,
+            3 => details[3] = None,
+            4 => details[2] = None,
+            5 => details[1] = None,
+            6 | 7 => details[0] = details[0].as_deref().map(|b| widen(b, step == 7).to_string()),
+            _ => details[0] = None,
+        }
     }
     out
 }
@@ -109,13 +143,13 @@ impl Counts {
         loop {
             let mut shown: HashMap<Combo, usize> = HashMap::new();
             for ((c, n), &level) in self.combos.iter().zip(&self.held).zip(&self.level) {
-                if level <= DROPPABLE {
+                if level <= LEVELS {
                     *shown.entry(coarsen(c, level)).or_default() += n;
                 }
             }
             let mut changed = false;
             for (c, level) in self.combos.iter().zip(self.level.iter_mut()) {
-                if *level <= DROPPABLE && shown[&coarsen(c, *level)] < MIN_GROUP {
+                if *level <= LEVELS && shown[&coarsen(c, *level)] < MIN_GROUP {
                     *level += 1;
                     changed = true;
                 }
@@ -129,7 +163,7 @@ impl Counts {
     /// Combination `k` as it is shown, or `None` if its rows are left out.
     fn shown(&self, k: u32) -> Option<Combo> {
         let level = self.level[k as usize];
-        (level <= DROPPABLE).then(|| coarsen(&self.combos[k as usize], level))
+        (level <= LEVELS).then(|| coarsen(&self.combos[k as usize], level))
     }
 }
 
@@ -198,12 +232,12 @@ fn provenance_lines(plan: &Plan, report: &Report, sample: Sample) -> String {
         ("population", p.population_source.clone()),
         (
             "design",
-            "svydesign(ids = ~1, strata = ~ics, weights = ~weight) per population_group reproduces the release's ICS figures (the weight is the mean of the respondent's shown combination)".to_string(),
+            "svydesign(ids = ~1, strata = ~ics, weights = ~weight) per population_group reproduces the release's ICS figures; the weight is the base weight times the adjustment (raking, scaling, trimming) of the respondent's shown combination, which keeps each combination's total".to_string(),
         ),
         (
             "disclosure control",
             format!(
-                "every combination of the details shown is held by at least {MIN_GROUP} respondents; smaller ones are coarsened (ethnicity, deprivation, conditions, sex, age band, voice blanked in turn) or left out; each row carries its shown combination's mean weight; ids are fresh for each download and rows are shuffled within each ICS; no emails, tokens, free text, dates or channels"
+                "every combination of the details shown is held by at least {MIN_GROUP} respondents; smaller ones are coarsened (ethnicity, deprivation, conditions, voice, sex blanked in turn, then age bands widened to 18-54/55-74/75+, to 18-54/55+, then blanked) or left out; each row's weight adjustment is its shown combination's; ids are fresh for each download and rows are shuffled within each ICS; no emails, tokens, free text, dates or channels"
             ),
         ),
         ("software", format!("joinedup {}", env!("CARGO_PKG_VERSION"))),
@@ -286,8 +320,11 @@ struct IcsRows {
     ids: Vec<i64>,
     combo: Vec<u32>,
     counts: Counts,
-    /// Mean weight of each shown combination.
-    weight: HashMap<Combo, f64>,
+    /// Each shown combination's adjustment (its weight over its base
+    /// weight): raking cells blanked from a row cannot be read off it.
+    adjustment: HashMap<Combo, f64>,
+    /// Each row's base weight (1 / selection probability).
+    base: Vec<f64>,
 }
 
 fn weigh_ics(
@@ -315,23 +352,28 @@ fn weigh_ics(
         ControlFlow::Continue(())
     })?;
     kept.counts.settle();
-    let mut own = vec![None; frame.len()];
+    // Each row's adjustment: its final weight over its base weight (what
+    // raking, scaling and trimming did to it).
+    let mut adjustment = vec![None; frame.len()];
     if let Ok(weighed) = frame::weigh(&frame, population, options, &|_| true) {
         for w in weighed {
             for (k, &i) in w.rows.iter().enumerate() {
-                own[i] = Some(w.weighted.weights[k]);
+                adjustment[i] = Some(w.weighted.weights[k] / w.respondents.base_weight[k]);
             }
         }
     }
-    let mut sums: HashMap<Combo, (f64, usize)> = HashMap::new();
-    for (k, weight) in kept.combo.iter().zip(&own) {
-        if let (Some(shown), Some(w)) = (kept.counts.shown(*k), weight) {
+    // Per shown combination: its weight over its base weight, so each
+    // combination keeps its total weight.
+    let mut sums: HashMap<Combo, (f64, f64)> = HashMap::new();
+    for ((k, a), base) in kept.combo.iter().zip(&adjustment).zip(&frame.base_weight) {
+        if let (Some(shown), Some(a)) = (kept.counts.shown(*k), a) {
             let e = sums.entry(shown).or_default();
-            e.0 += w;
-            e.1 += 1;
+            e.0 += a * base;
+            e.1 += base;
         }
     }
-    kept.weight = sums.into_iter().map(|(c, (sum, n))| (c, sum / n as f64)).collect();
+    kept.adjustment = sums.into_iter().map(|(c, (weight, base))| (c, weight / base)).collect();
+    kept.base = frame.base_weight.clone();
     Ok(kept)
 }
 
@@ -369,7 +411,8 @@ fn write_ics(
         let same = plan.pooling.same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
         crate::reports::fill_row(&mut row, &r, domains, items, same);
         let mut line = String::with_capacity(256);
-        write_line(&mut line, read, &shown, kept.weight.get(&shown).copied(), &r, &row);
+        let weight = kept.adjustment.get(&shown).map(|a| a * kept.base[i]);
+        write_line(&mut line, read, &shown, weight, &r, &row);
         lines.push(line);
         ControlFlow::Continue(())
     })?;
@@ -398,9 +441,9 @@ fn write_line(out: &mut String, read: &Read<'_>, shown: &Combo, weight: Option<f
         read.sample.code(),
         crate::outputs::safe_text(ics),
         group.code(),
+        field(&details[2]),
         field(&details[0]),
         field(&details[1]),
-        field(&details[2]),
         field(&details[5]),
         field(&details[3]),
         field(&details[4]),

@@ -271,8 +271,16 @@ pub fn write(
 }
 
 fn xlsx(reports: &[Arc<Report>], sample: Option<Sample>) -> anyhow::Result<Vec<u8>> {
-    use rust_xlsxwriter::{Format as Style, Workbook};
+    use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format as Style, Workbook};
     let mut book = Workbook::new();
+    // The file's creation date is the last release's end, not the time of
+    // the download: two downloads of a release are then the same bytes.
+    if let Some(last) = reports.last() {
+        use chrono::Datelike;
+        let end = last.provenance.release_to;
+        let date = ExcelDateTime::from_ymd(end.year() as u16, end.month() as u8, end.day() as u8)?;
+        book.set_properties(&DocProperties::new().set_creation_datetime(&date));
+    }
     let bold = Style::new().set_bold();
     let about = book.add_worksheet().set_name("About this data").context("sheet name")?;
     about.write_string_with_format(0, 0, "About this data", &bold)?;

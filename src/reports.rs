@@ -338,8 +338,10 @@ struct Read<'a> {
     same_questions: &'a BTreeMap<i64, bool>,
 }
 
-/// Reads, weights and publishes one release.
-fn compute(
+/// Reads, weights and publishes one release as it would be computed now,
+/// without storing it (`release` stores it; tests compare what a change of
+/// margins would do).
+pub fn compute(
     db: &Db,
     registry: &SurveyRegistry,
     survey_id: &str,

@@ -575,7 +575,9 @@ fn proportions(
                 }
                 variance += design.stratum_share(h, &d);
             }
-            out[s] = Some(Estimate::from_sums((n as usize, sum_w, sum_w2), p, variance, weighted_ss, touched));
+            // On the 0–100 scale every published figure uses.
+            let e = Estimate::from_sums((n as usize, sum_w, sum_w2), p, variance, weighted_ss, touched);
+            out[s] = Some(Estimate { estimate: 100.0 * e.estimate, se: 100.0 * e.se, ..e });
         }
     }
     out
@@ -737,8 +739,13 @@ mod tests {
             let oracle = design.mean(&y, &|r| member[r]);
             let e = &cell.estimate;
             assert_eq!(e.n, oracle.n, "{k:?}");
-            assert!((e.estimate - oracle.estimate).abs() < 1e-12, "{k:?}: {} vs {}", e.estimate, oracle.estimate);
-            assert!((e.se - oracle.se).abs() < 1e-8 + 1e-9 * oracle.se, "{k:?}: se {} vs {}", e.se, oracle.se);
+            assert!(
+                (e.estimate / 100.0 - oracle.estimate).abs() < 1e-12,
+                "{k:?}: {} vs {}",
+                e.estimate,
+                oracle.estimate
+            );
+            assert!((e.se / 100.0 - oracle.se).abs() < 1e-8 + 1e-9 * oracle.se, "{k:?}: se {} vs {}", e.se, oracle.se);
             assert!(
                 (e.deff - oracle.deff).abs() < 1e-9 * oracle.deff.abs().max(1.0) || !oracle.deff.is_finite(),
                 "{k:?}: deff {} vs {}",

@@ -13,8 +13,9 @@
 //!    estimate follows within ±2 points: published estimates are rounded to
 //!    0.1, so the attacker's error is at most 0.05 × (the weight of the
 //!    parent and of every published sibling) / (the union's weight),
-//!    assuming (as the attacker may, from population figures) exact weight
-//!    totals. Counts are never more precise than their rounding (below)
+//!    judged both on exact weight totals (the attacker may know them from
+//!    population figures) and on the rounded published ones, whichever
+//!    gives the smaller error. Counts are never more precise than their rounding (below)
 //!    whatever is subtracted, so only estimates can be derived. A derivable
 //!    union takes the published sibling with the fewest respondents with
 //!    it (smallest first, within the same table); the parent is hidden only
@@ -202,20 +203,24 @@ fn exposed(cells: &[Cell], family: &Family, hidden: &[Option<Suppression>], thre
     let parent = &cells[family.parent].estimate;
     // What is left once the published members are taken away: the hidden
     // members and the unstated, as the attacker would derive them.
-    let (mut n, mut weight) = (parent.n as f64, parent.sum_w);
-    let mut published_weight = parent.sum_w;
+    // The rest's weight, exactly and as the rounded published totals give
+    // it: the attacker's error is judged on both, the smaller counting.
+    let (mut n, mut weight, mut rounded) = (parent.n as f64, parent.sum_w, published_total(parent.sum_w));
+    let (mut published_weight, mut published_rounded) = (parent.sum_w, rounded);
     for &m in &family.members {
         let e = &cells[m].estimate;
         if hidden[m].is_none() {
             n -= e.n as f64;
             weight -= e.sum_w;
+            rounded -= published_total(e.sum_w);
             published_weight += e.sum_w;
+            published_rounded += published_total(e.sum_w);
         }
     }
     if n < 0.5 || n >= threshold as f64 {
         return None;
     }
-    if derivable(weight, published_weight) {
+    if derivable(weight, published_weight) || derivable(rounded, published_rounded) {
         Some(
             family
                 .members

@@ -41,6 +41,10 @@ impl Period {
         self.first_day().checked_add_months(Months::new(1)).and_then(|d| d.pred_opt()).unwrap_or(NaiveDate::MAX)
     }
 
+    pub fn previous(self) -> Period {
+        Period::of(self.first_day().checked_sub_months(Months::new(1)).unwrap_or(NaiveDate::MIN))
+    }
+
     pub fn next(self) -> Period {
         Period::of(self.first_day().checked_add_months(Months::new(1)).unwrap_or(NaiveDate::MAX))
     }
