@@ -18,12 +18,14 @@ use joinedup::web::routes::{self, Access, Method, ROUTES, Verdict};
 const ADMIN: &str = "admin@example.org";
 const LEAD: &str = "lead@example.org";
 const ANALYST: &str = "analyst@example.org";
+const RESEARCHER: &str = "researcher@example.org";
 
-/// The three staff accounts, one role each; returns the admin's id.
+/// The four staff accounts, one role each; returns the admin's id.
 async fn staff(app: &TestApp) -> i64 {
     let admin = create_user(app, ADMIN, &password_for("admin"), &[Role::Admin]).await;
     create_user(app, LEAD, &password_for("lead"), &[Role::SurveyLead]).await;
     create_user(app, ANALYST, &password_for("analyst"), &[Role::Analyst]).await;
+    create_user(app, RESEARCHER, &password_for("researcher"), &[Role::Researcher]).await;
     admin
 }
 
@@ -45,6 +47,49 @@ async fn sample_rows(app: &TestApp, user: i64) -> SampleIds {
                 joinedup::publishing::drafts::save(conn, None, "example.yaml", &text, None, joinedup::storage::now())
                     .unwrap();
             let version = joinedup::storage::surveys::find(conn, "format_example", "1.0")?.expect("published");
+            // One response submitted last month, so the survey has a closed
+            // release for the results routes to serve.
+            let day = joinedup::index::release::Period::of(joinedup::reports::today()).previous().first_day();
+            let at = day.and_hms_opt(12, 0, 0).unwrap();
+            let response = joinedup::storage::responses::create(
+                conn,
+                &joinedup::storage::responses::NewResponse {
+                    survey_version_id: version.id,
+                    channel: "open_link",
+                    status: joinedup::storage::responses::SUBMITTED,
+                    voice: Some("patient"),
+                    language: "en",
+                    ics_code: Some("E54000008"),
+                    created_at: at,
+                    updated_at: at,
+                    invitation_id: None,
+                    reference: None,
+                    voice_preset: false,
+                    ics_preset: false,
+                },
+            )?;
+            joinedup::storage::results::insert(
+                conn,
+                &joinedup::storage::results::ResultRow {
+                    response_id: response.id,
+                    survey_version_id: version.id,
+                    survey_id: "format_example".into(),
+                    scoring_signature: String::new(),
+                    submitted_on: day,
+                    channel: "open_link".into(),
+                    voice: Some("patient".into()),
+                    ics_code: Some("E54000008".into()),
+                    age_band: Some("65-74".into()),
+                    sex: Some("female".into()),
+                    ethnicity: None,
+                    long_term_condition: None,
+                    imd_quintile: None,
+                    base_weight: 1.0,
+                    index_score: Some(50.0),
+                    domain_scores: String::new(),
+                    choices: String::new(),
+                },
+            )?;
             Ok(SampleIds { user, draft: draft.id, version: version.id })
         })
         .await
@@ -76,8 +121,8 @@ fn request(browser: &Browser<'_>, method: Method, path: &str) -> reqwest::Reques
 const FORBIDDEN_PAGE: &str = "You do not have permission to see this page";
 const CSRF_PAGE: &str = "Sorry, we could not accept that form";
 
-/// Walks every entry of the route table as anonymous, admin, survey lead
-/// and analyst, and checks the answer is what the entry's access says:
+/// Walks every entry of the route table as anonymous, admin, survey lead,
+/// analyst and researcher, and checks the answer is what the entry's access says:
 /// page without a session 303 to sign-in with the return path, API 401,
 /// signed in without the role 403, allowed GET pages 200, and every allowed
 /// state-changing request refused for want of a CSRF token. A new route
@@ -93,6 +138,11 @@ async fn every_route_answers_each_role_as_the_table_says(db: TestDb) {
         ("admin", Some(vec![Role::Admin]), Browser::signed_in(&app, ADMIN, &password_for("admin")).await),
         ("survey_lead", Some(vec![Role::SurveyLead]), Browser::signed_in(&app, LEAD, &password_for("lead")).await),
         ("analyst", Some(vec![Role::Analyst]), Browser::signed_in(&app, ANALYST, &password_for("analyst")).await),
+        (
+            "researcher",
+            Some(vec![Role::Researcher]),
+            Browser::signed_in(&app, RESEARCHER, &password_for("researcher")).await,
+        ),
     ];
     let (mut forbidden, mut csrf_refused) = (0, 0);
     let mut matrix = String::new();
@@ -154,7 +204,7 @@ async fn every_route_answers_each_role_as_the_table_says(db: TestDb) {
     assert_eq!(audit(&app, "access_denied").await.len(), forbidden);
     assert_eq!(audit(&app, "csrf_rejected").await.len(), csrf_refused);
     let users = app.state.db.run(joinedup::storage::accounts::list_users).await.unwrap();
-    assert_eq!(users.len(), 3);
+    assert_eq!(users.len(), 4);
     assert!(users.iter().all(|u| !u.user.disabled && u.roles.len() == 1));
 }
 
@@ -515,7 +565,7 @@ async fn admins_manage_users_roles_passwords_and_tokens(db: TestDb) {
         )
         .await;
     assert!(taken.body.contains("already exists"), "{}", taken.body);
-    assert_eq!(audit(&app, "user_created").await.len(), 3, "only the three made by the test helper");
+    assert_eq!(audit(&app, "user_created").await.len(), 4, "only the four made by the test helper");
 
     let created = admin
         .submit(

@@ -396,7 +396,20 @@ pub async fn questions(
 ) -> Result<HttpResponse, WebError> {
     let survey_id = path.into_inner();
     let request = filters.request(&state, &survey_id)?;
-    let report = releases(&state, request).await.map_err(web_error)?.pop().ok_or(WebError::NotFound)?;
+    let report = match releases(&state, request).await {
+        Ok(mut list) => list.pop().ok_or(WebError::NotFound)?,
+        Err(ReportError::NoRelease(_)) => {
+            let Some(latest) = state.surveys.latest(&survey_id) else { return Err(WebError::NotFound) };
+            let title = latest.definition.title.get(latest.definition.default_language(), None).to_string();
+            let data = extend(
+                staff::page(&state, &req, Some(&principal), &format!("Question results: {title}")),
+                json!({ "wide": true, "empty": true, "survey_id": survey_id, "survey_title": title,
+                        "results_href": format!("/analyst/surveys/{survey_id}") }),
+            );
+            return staff::render(&state, "analyst/questions", &data);
+        }
+        Err(e) => return Err(web_error(e)),
+    };
     let sample = filters.sample()?.or(report.results.headline).unwrap_or(Sample::Invitation);
     let group = filters.group.clone().unwrap_or_else(|| "people".into());
     let area = filters.area.clone().unwrap_or_else(|| ENGLAND.into());
