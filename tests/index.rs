@@ -59,10 +59,11 @@ async fn computed_now(app: &TestApp) -> Report {
         .unwrap()
 }
 
+/// (family name, sample, group, measure, area, dimension, category) of a parent.
+type FamilyKey = (String, Sample, String, String, String, String, String);
+
 /// The additive families of one sample's table: a parent's key and its members.
-fn families(
-    cells: &[Published],
-) -> BTreeMap<(String, Sample, String, String, String, String, String), Vec<&Published>> {
+fn families(cells: &[Published]) -> BTreeMap<FamilyKey, Vec<&Published>> {
     let mut out: BTreeMap<_, Vec<&Published>> = BTreeMap::new();
     for c in cells {
         if c.area != ENGLAND {
@@ -436,7 +437,7 @@ async fn one_new_respondent_changes_nothing_an_analyst_can_see(db: TestDb) {
     let done = walker.submit().await;
     assert_eq!(done.status, 200, "{}", done.body);
     for (path, earlier) in paths.iter().zip(&before) {
-        assert!(&fetch(path).await == earlier, "{path} moved after one submission");
+        assert!(fetch(path).await == *earlier, "{path} moved after one submission");
     }
     let tables = |html: &str| {
         html.split("<tbody")

@@ -160,6 +160,10 @@ fn figure(v: f64, places: i32) -> Option<f64> {
     v.is_finite().then(|| round(v, places))
 }
 
+/// (sample, group, measure) → ICS → (estimate, SE) of the published ICS
+/// headline rows: what England, peer and funnel comparisons use.
+type HeadlineRows<'a> = BTreeMap<(Sample, Group, &'a str), BTreeMap<String, (f64, f64)>>;
+
 /// Runs the whole chain.
 pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
     let d = inputs.definition;
@@ -210,8 +214,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
         .collect();
     let peers = compare::peer_groups(inputs.profiles, 5);
     let group_population = group_populations(inputs.population);
-    // (sample, group, measure) → ICS → (estimate, SE) of published headline ICS rows.
-    let mut headline_rows: BTreeMap<(Sample, Group, &str), BTreeMap<String, (f64, f64)>> = BTreeMap::new();
+    let mut headline_rows: HeadlineRows<'_> = BTreeMap::new();
     for (c, h) in all.iter().zip(&hidden) {
         if h.is_none() && !c.proportion && c.key.area != ENGLAND && c.key.dimension == ALL {
             headline_rows
