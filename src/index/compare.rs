@@ -272,3 +272,75 @@ pub fn standardise(frame: &Frame, w: &Weighed, population: &PopulationTable) -> 
 pub fn england_of<'c>(cell: &Cell, england: &HashMap<CellKey, &'c Cell>) -> Option<&'c Cell> {
     england.get(&CellKey { area: ENGLAND.to_string(), ..cell.key.clone() }).copied()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::cells::CellKey;
+    use crate::index::frame::Group;
+    use crate::index::sample::Sample;
+    use crate::weighting::Estimate;
+
+    fn cell(area: &str, estimate: f64, se: f64, sum_w: f64) -> Cell {
+        Cell {
+            key: CellKey {
+                sample: Sample::Invitation,
+                group: Group::People,
+                measure: "index".into(),
+                area: area.into(),
+                dimension: "all".into(),
+                category: "all".into(),
+            },
+            estimate: Estimate { n: 100, sum_w, estimate, se, n_eff: 90.0, deff_w: 1.1, deff: 1.2, strata: 1 },
+            proportion: false,
+        }
+    }
+
+    #[test]
+    fn a_difference_from_england_allows_for_the_ics_being_in_it() {
+        let england = cell("England", 60.0, 0.5, 1000.0);
+        let d = vs_england(&cell("E1", 63.0, 1.0, 100.0), &england).unwrap();
+        // Var = 1 × (1 − 0.2) + 0.25 = 1.05.
+        assert!((d.se - 1.05f64.sqrt()).abs() < 1e-12);
+        assert_eq!((d.difference, d.significant), (3.0, 1));
+        assert_eq!(vs_england(&cell("E1", 60.0, 0.5, 1000.0), &england), Err("England is this ICS alone"));
+        let flat = cell("England", 60.0, 0.0, 1000.0);
+        assert!(vs_england(&cell("E1", 61.0, 0.0, 100.0), &flat).is_err(), "no spread: refused, not significant");
+    }
+
+    #[test]
+    fn peers_are_weighed_by_population() {
+        let estimates: BTreeMap<String, (f64, f64)> = [("A", (50.0, 1.0)), ("B", (60.0, 2.0)), ("C", (70.0, 2.0))]
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
+        let population: BTreeMap<String, f64> =
+            [("A", 1.0), ("B", 3.0), ("C", 1.0)].iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let p = vs_peers("A", &["B".into(), "C".into()], &estimates, &population).unwrap();
+        assert!((p.peer_mean - 62.5).abs() < 1e-12, "(3 × 60 + 70) / 4");
+        // SE² = 1 + (3/4)² × 4 + (1/4)² × 4.
+        assert!((p.se - (1.0f64 + 2.25 + 0.25).sqrt()).abs() < 1e-12);
+    }
+
+    /// Spiegelhalter (2005) by hand: five ICSs, z on their own SEs,
+    /// winsorised at 10% (with five, no value moves), φ = mean z², and τ²
+    /// from the excess over N − 1.
+    #[test]
+    fn the_funnel_uses_each_icss_own_standard_error() {
+        let icss = [(62.0, 1.0), (58.0, 1.0), (60.0, 2.0), (66.0, 2.0), (55.0, 0.5)];
+        let f = funnel(60.0, &icss).unwrap();
+        let z: Vec<f64> = icss.iter().map(|(e, se)| (e - 60.0) / se).collect();
+        let phi = z.iter().map(|v| v * v).sum::<f64>() / 5.0;
+        let w: Vec<f64> = icss.iter().map(|(_, se)| 1.0 / (se * se)).collect();
+        let (sw, sw2) = (w.iter().sum::<f64>(), w.iter().map(|x| x * x).sum::<f64>());
+        let tau2 = (5.0 * phi - 4.0) / (sw - sw2 / sw);
+        assert!((f.phi - phi).abs() < 1e-12 && (f.tau2 - tau2).abs() < 1e-12, "{f:?}");
+        // An ICS 2.5 SEs out is beyond 95% on its SE alone, but within the
+        // funnel once the spread between ICSs (τ²) is allowed for.
+        assert_eq!(f.flag(65.0, 2.0), 0);
+        assert!(65.0 - 60.0 > Z95 * 2.0);
+        assert!(funnel(f64::NAN, &icss).is_none());
+        let f = funnel(60.0, &[(61.0, 0.0), (59.0, f64::NAN), (62.0, 1.0)]).unwrap();
+        assert_eq!((f.icss, f.tau2), (1, 0.0), "SEs of 0 or NaN are left out of the fit");
+    }
+}

@@ -692,4 +692,55 @@ mod tests {
         let white = weighted_share(&rows, &carers, |r| r.ethnicity.as_deref() == Some("white"));
         assert!((white - 0.75 * (1.0 - 12.0 / 600.0)).abs() < 1e-9, "{white}");
     }
+
+    #[test]
+    fn children_are_scaled_to_the_icss_children_and_trimmed() {
+        let mut rows = rows();
+        for (k, r) in rows.iter_mut().enumerate() {
+            r.voice = Some("carer_on_behalf".into());
+            r.age_band = Some("0-17".into());
+            r.base_weight = if k == 0 { 400.0 } else { 1.0 };
+        }
+        let mut population = population(false);
+        population.counts.insert((ICS.into(), "0-17".into(), "female".into()), 3000.0);
+        population.counts.insert((ICS.into(), "0-17".into(), "male".into()), 3300.0);
+        let trim = WeighOptions { min_respondents: 10, trim: Some(5.0) };
+        let children = weigh(&Frame::from_rows(&rows, 0, 0), &population, &trim, &|_| true).unwrap().remove(0);
+        assert_eq!(children.group, Group::Children);
+        let total: f64 = children.weighted.weights.iter().sum();
+        assert!((total - 6300.0).abs() < 1e-6, "the ICS's 0-17 population: {total}");
+        let cap = 5.0 * 6300.0 / 600.0;
+        assert!(children.weighted.weights.iter().all(|w| *w <= cap * (1.0 + 1e-12)), "capped at 5 × the mean");
+        assert_eq!(children.trimmed.capped, 1);
+        assert!(children.trimmed.trimmed_share > 0.3, "{:?}", children.trimmed);
+    }
+
+    #[test]
+    fn a_pooled_sample_keeps_the_population_and_leans_on_the_bigger_sample() {
+        let rows: Vec<Row> = rows()
+            .into_iter()
+            .enumerate()
+            .map(|(k, r)| Row { channel: if k % 4 == 0 { "open_link" } else { "invitation" }.into(), ..r })
+            .collect();
+        let frame = Frame::from_rows(&rows, 0, 0);
+        let population = population(false);
+        let channel = &frame.channel;
+        let invited =
+            weigh(&frame, &population, &UNTRIMMED, &|i| channel.get(i) == Some("invitation")).unwrap().remove(0);
+        let open = weigh(&frame, &population, &UNTRIMMED, &|i| channel.get(i) == Some("open_link")).unwrap().remove(0);
+        let pooled = composite(&invited, &open);
+        let adults: f64 = population.counts.values().sum();
+        let total: f64 = pooled.weighted.weights.iter().sum();
+        assert!((total - adults).abs() < 1e-6 * adults, "{total} vs {adults}");
+        assert_eq!(pooled.rows.len(), 600);
+        let invited_share: f64 = pooled
+            .rows
+            .iter()
+            .zip(&pooled.weighted.weights)
+            .filter(|(i, _)| frame.channel.get(**i) == Some("invitation"))
+            .map(|(_, w)| w)
+            .sum::<f64>()
+            / total;
+        assert!((0.7..0.8).contains(&invited_share), "three quarters of the effective size: {invited_share}");
+    }
 }

@@ -463,3 +463,107 @@ fn measure_labels(d: &SurveyDefinition, items: &[QuestionItem]) -> BTreeMap<Stri
     }
     labels
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::frame::Row;
+    use proptest::prelude::*;
+
+    const ICSS: [&str; 3] = ["E54000008", "E54000010", "E54000011"];
+    const BANDS: [&str; 7] = ["0-17", "18-34", "35-54", "55-64", "65-74", "75-84", "85+"];
+
+    fn definition() -> SurveyDefinition {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/survey-definitions/integration-index.yaml");
+        let source = std::fs::read_to_string(path).expect("the shipped questionnaire");
+        crate::definitions::parse(path, &source).expect("valid")
+    }
+
+    /// One respondent from a handful of choices: missing details, lone
+    /// ICSs, constant scores (no variance), extreme base weights.
+    fn row(domains: usize, items: usize) -> impl Strategy<Value = Row> {
+        (
+            (0usize..3, 0usize..5, 0usize..8, 0usize..3, prop::bool::ANY),
+            (prop::sample::select(vec![1.0, 1.0, 2.0, 0.01, 250.0, 40_000.0]), 0usize..4),
+            prop::collection::vec(prop::option::of(prop::sample::select(vec![0.0, 50.0, 100.0, 66.7])), domains),
+            prop::collection::vec(0u64..8, items),
+        )
+            .prop_map(move |((ics, voice, band, sex, invited), (weight, score), domains, choices)| Row {
+                version: 1,
+                channel: if invited { "invitation" } else { "open_link" }.into(),
+                voice: ["patient", "patient", "carer_self", "carer_on_behalf"].get(voice).map(|v| (*v).into()),
+                ics: Some(ICSS[ics].into()),
+                age_band: BANDS.get(band).map(|b| (*b).into()),
+                sex: ["female", "male"].get(sex).map(|s| (*s).into()),
+                ethnicity: Some("white".into()),
+                long_term_condition: None,
+                imd_quintile: invited.then_some(1 + (score as i32 % 5)),
+                base_weight: weight,
+                index: [None, Some(50.0), Some(50.0), Some(80.0)][score],
+                domains,
+                choices,
+            })
+    }
+
+    /// 1 to 70 respondents of the shipped questionnaire.
+    fn rows() -> impl Strategy<Value = Vec<Row>> {
+        let d = definition();
+        let domains = crate::index::scoring::Scoring::new(&d).domain_count();
+        let items = crate::index::record::question_items(&d).len();
+        prop::collection::vec(row(domains, items), 1..70)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        /// Small, degenerate and single-respondent designs through every
+        /// output: every number published is finite, and a shown cell
+        /// missing a figure says why.
+        #[test]
+        fn no_output_holds_a_number_that_is_not_one(rows in rows(), trim in prop::bool::ANY, pooled in prop::bool::ANY) {
+            let d = definition();
+            let scoring = crate::index::scoring::Scoring::new(&d);
+            let items = crate::index::record::question_items(&d);
+            let frame = Frame::from_rows(&rows, scoring.domain_count(), items.len());
+            let (population, profiles) = crate::reports::reference_tables();
+            let names = BTreeMap::new();
+            let results = compute(&Inputs {
+                definition: &d,
+                frame: &frame,
+                population: &population,
+                profiles: &profiles,
+                ics_names: &names,
+                threshold: 10,
+                weighing: WeighOptions { min_respondents: 10, trim: trim.then_some(5.0) },
+                pooled,
+            })
+            .expect("results from any positive weights");
+            for c in &results.cells {
+                let figures = [
+                    c.sum_w, c.n_eff_kish, c.deff, c.n_eff_design, c.estimate, c.se, c.ci_low, c.ci_high,
+                    c.vs_england, c.vs_england_se, c.peer_mean, c.vs_peers, c.standardised, c.standardised_se,
+                ];
+                prop_assert!(figures.iter().all(|v| v.is_none_or(f64::is_finite)), "{c:?}");
+                if c.suppressed.is_none() {
+                    prop_assert!(c.estimate.is_some() || c.not_estimable.is_some(), "{c:?}");
+                    if c.estimate.is_some() && (c.se.is_none() || c.ci_low.is_none() || c.deff.is_none()) {
+                        prop_assert!(c.not_estimable.is_some(), "a missing figure without a reason: {c:?}");
+                    }
+                } else {
+                    prop_assert!(c.estimate.is_none() && c.se.is_none() && c.sum_w.is_none(), "{c:?}");
+                }
+            }
+            for s in &results.samples {
+                if let Some(f) = s.funnel {
+                    prop_assert!(f.target.is_finite() && f.tau2.is_finite() && f.phi.is_finite(), "{f:?}");
+                }
+                for w in &s.weighting {
+                    prop_assert!(w.max_margin_error.is_finite() && w.trimmed.trimmed_share.is_finite(), "{w:?}");
+                }
+            }
+            prop_assert!(results.disclosure.information_loss().is_finite());
+            let json = serde_json::to_string(&results.cells).unwrap();
+            prop_assert!(!json.contains(":null"), "a number JSON cannot hold");
+        }
+    }
+}

@@ -23,7 +23,7 @@ function addStaffUser() {
       '--email',
       EMAIL,
       '--role',
-      'admin,survey_lead,analyst',
+      'admin,survey_lead,analyst,researcher',
     ],
     { input: `${PASSWORD}\n`, encoding: 'utf8' },
   );
@@ -41,6 +41,7 @@ const PAGES = [
   '/analyst/surveys/integration_index',
   '/analyst/surveys/integration_index/questions',
   '/analyst/margins',
+  '/research',
   '/admin',
   '/admin/users',
   '/admin/users/new',
