@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # The integration index at scale, end to end from the database: loads the
 # demo responses, copies the main survey's submitted responses and result
-# rows until there are N, then times `joinedup results` (every cell: index,
-# domains, questions, every dimension; CSV written) with its peak memory,
-# and the analyst microdata download through a real server (time to first
+# rows until there are N, all dated in last month (one release), then times
+# `joinedup results` computing that release (every cell: index, domains,
+# questions with their SEs, every dimension, both samples; stored; CSV
+# written) with its peak memory, then serving the stored release, and the
+# researcher's microdata download through a real server (time to first
 # byte, total, and the server's peak memory).
 #
 #   scripts/index-perf.sh [sqlite|postgres] [N ...]   (default: sqlite 100000 1000000)
-#     --no-build   use the release binary already built
-#     --keep       keep the grown database and print where it is (for profiling)
+#     --no-build      use the release binary already built
+#     --keep          keep the grown database and print where it is (for profiling)
+#     --before BIN    also time an earlier build's `joinedup results` on the
+#                     same rows, run for run beside this one's (before/after)
 #
 # The copies repeat the demo's ~15,000 people, each copy moved to other
 # ICSs, so the figures measure speed and memory, not statistics.
@@ -17,15 +21,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-backend=sqlite build=1 keep=0 sizes=()
-for arg in "$@"; do
-  case "$arg" in
-    sqlite|postgres) backend=$arg ;;
+backend=sqlite build=1 keep=0 sizes=() before=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    sqlite|postgres) backend=$1 ;;
     --no-build) build=0 ;;
     --keep) keep=1 ;;
-    *[!0-9]*) echo "unknown argument: $arg" >&2; exit 2 ;;
-    *) sizes+=("$arg") ;;
+    --before) before=$(realpath "$2"); shift ;;
+    *[!0-9]*) echo "unknown argument: $1" >&2; exit 2 ;;
+    *) sizes+=("$1") ;;
   esac
+  shift
 done
 [ ${#sizes[@]} -gt 0 ] || sizes=(100000 1000000)
 [ "$build" = 1 ] && cargo build -q --release -p joinedup
@@ -75,7 +81,10 @@ stop_server() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; serv
 echo "== $backend: loading the demo responses"
 start_server --demo
 stop_server
-printf 'perf-analyst-password-2026\n' | "$bin" user add --email perf-analyst@example.org --role analyst >/dev/null
+printf 'perf-analyst-password-2026\n' | "$bin" user add --email perf-analyst@example.org --role analyst,researcher >/dev/null
+# Every row in one closed month: last month's release holds them all.
+release=$(date -u -d "$(date -u +%Y-%m-01) -1 month" +%Y-%m)
+sql "UPDATE response_results SET submitted_on = '$release-15' WHERE survey_id = 'integration_index'" >/dev/null
 base_max=$(sql "SELECT MAX(response_id) FROM response_results WHERE survey_id = 'integration_index'")
 base_n=$(sql "SELECT COUNT(*) FROM response_results WHERE survey_id = 'integration_index'")
 offset=$(sql "SELECT MAX(id) FROM responses")
@@ -120,10 +129,20 @@ for n in "${sizes[@]}"; do
   have=$(sql "SELECT COUNT(*) FROM response_results WHERE survey_id = 'integration_index'")
   echo "== $backend, $have submitted responses"
   for run in 1 2 3; do
-    /usr/bin/time -f "%e %M" -o "$work/time" "$bin" results --survey integration_index --format csv --out "$work/results.csv"
+    if [ -n "$before" ]; then
+      /usr/bin/time -f "%e %M" -o "$work/time" "$before" results --survey integration_index --format csv --out "$work/before.csv"
+      read -r seconds kb <"$work/time"
+      echo "before: joinedup results (run $run): ${seconds} s, peak RSS $(( kb / 1024 )) MiB, $(grep -vc '^#' "$work/before.csv") CSV lines"
+    fi
+    sql "DELETE FROM result_releases" >/dev/null
+    /usr/bin/time -f "%e %M" -o "$work/time" "$bin" results --survey integration_index --release "$release" --format csv --out "$work/results.csv"
     read -r seconds kb <"$work/time"
-    echo "joinedup results (run $run): ${seconds} s, peak RSS $(( kb / 1024 )) MiB, $(grep -vc '^#' "$work/results.csv") CSV lines"
+    echo "after: joinedup results computing release $release (run $run): ${seconds} s, peak RSS $(( kb / 1024 )) MiB, $(grep -vc '^#' "$work/results.csv") CSV lines"
   done
+  /usr/bin/time -f "%e %M" -o "$work/time" "$bin" results --survey integration_index --release "$release" --format csv --out "$work/results.csv"
+  read -r seconds kb <"$work/time"
+  echo "after: joinedup results serving the stored release: ${seconds} s, peak RSS $(( kb / 1024 )) MiB"
+  grep '^# information loss' "$work/results.csv" || true
   start_server
   jar="$work/cookies"
   rm -f "$jar"
@@ -133,7 +152,7 @@ for n in "${sizes[@]}"; do
     "http://127.0.0.1:$port/sign-in"
   rss_before=$(ps -o rss= -p "$server_pid")
   curl -s -b "$jar" -o "$work/micro.csv" -w '%{http_code} %{time_starttransfer} %{time_total}\n' \
-    "http://127.0.0.1:$port/analyst/surveys/integration_index/microdata" >"$work/curl"
+    "http://127.0.0.1:$port/research/surveys/integration_index/microdata?release=$release" >"$work/curl"
   read -r code first total <"$work/curl"
   peak=$(grep VmHWM "/proc/$server_pid/status" | awk '{print $2}')
   echo "microdata: HTTP $code, first byte ${first} s, all ${total} s, $(grep -vc '^#' "$work/micro.csv") lines; server RSS $(( rss_before / 1024 )) MiB before, peak $(( peak / 1024 )) MiB"

@@ -151,14 +151,132 @@ pub struct Report {
     pub options: ReleaseOptions,
 }
 
-/// A report as stored: what outputs show, plus what only the server keeps.
+/// A report as stored: what outputs show, plus what only the server keeps
+/// (exact counts, the margin versions used). Cells are stored as arrays,
+/// their measure and area labels once each: a release of a million
+/// respondents has a hundred thousand cells, and field names and repeated
+/// question wording made up most of its JSON.
 #[derive(Serialize, Deserialize)]
 struct Stored {
     provenance: Provenance,
+    /// The results without their cells.
     results: Results,
-    /// Each cell's exact respondents, in cell order.
-    exact_n: Vec<u64>,
+    /// (measure, label) and (area, name), referred to by position.
+    measures: Vec<(String, String)>,
+    areas: Vec<(String, String)>,
+    cells: Vec<StoredCell>,
     margin_ids: Vec<i64>,
+}
+
+/// One cell as stored: `Published` with its measure and area by position
+/// and its exact count, in a fixed order.
+#[derive(Serialize, Deserialize)]
+struct StoredCell(
+    Sample,
+    String,
+    u32,
+    u32,
+    String,
+    String,
+    String,
+    [Option<f64>; 8],
+    Option<String>,
+    Option<String>,
+    [Option<f64>; 2],
+    Option<i8>,
+    [Option<f64>; 2],
+    [Option<i8>; 2],
+    [Option<f64>; 2],
+    u64,
+);
+
+impl Stored {
+    fn new(report: &Report) -> Stored {
+        let mut measures: Vec<(String, String)> = Vec::new();
+        let mut areas: Vec<(String, String)> = Vec::new();
+        let mut measure_at: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+        let mut area_at: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+        let mut cells = Vec::with_capacity(report.results.cells.len());
+        for c in &report.results.cells {
+            let m = *measure_at.entry(&c.measure).or_insert_with(|| {
+                measures.push((c.measure.clone(), c.measure_label.clone()));
+                measures.len() as u32 - 1
+            });
+            let a = *area_at.entry(&c.area).or_insert_with(|| {
+                areas.push((c.area.clone(), c.area_name.clone()));
+                areas.len() as u32 - 1
+            });
+            cells.push(StoredCell(
+                c.sample,
+                c.group.clone(),
+                m,
+                a,
+                c.dimension.clone(),
+                c.category.clone(),
+                c.n.clone(),
+                [c.sum_w, c.n_eff_kish, c.deff, c.n_eff_design, c.estimate, c.se, c.ci_low, c.ci_high],
+                c.suppressed.clone(),
+                c.not_estimable.clone(),
+                [c.vs_england, c.vs_england_se],
+                c.vs_england_significant,
+                [c.peer_mean, c.vs_peers],
+                [c.vs_peers_significant, c.funnel],
+                [c.standardised, c.standardised_se],
+                c.n_exact as u64,
+            ));
+        }
+        let results = report.results.clone_without_cells();
+        Stored {
+            provenance: report.provenance.clone(),
+            results,
+            measures,
+            areas,
+            cells,
+            margin_ids: report.margin_ids.clone(),
+        }
+    }
+
+    fn cells(&self) -> Vec<crate::index::results::Published> {
+        self.cells
+            .iter()
+            .map(|c| {
+                let (measure, measure_label) = self.measures.get(c.2 as usize).cloned().unwrap_or_default();
+                let (area, area_name) = self.areas.get(c.3 as usize).cloned().unwrap_or_default();
+                let [sum_w, n_eff_kish, deff, n_eff_design, estimate, se, ci_low, ci_high] = c.7;
+                crate::index::results::Published {
+                    sample: c.0,
+                    group: c.1.clone(),
+                    measure,
+                    measure_label,
+                    area,
+                    area_name,
+                    dimension: c.4.clone(),
+                    category: c.5.clone(),
+                    n: c.6.clone(),
+                    sum_w,
+                    n_eff_kish,
+                    deff,
+                    n_eff_design,
+                    estimate,
+                    se,
+                    ci_low,
+                    ci_high,
+                    suppressed: c.8.clone(),
+                    not_estimable: c.9.clone(),
+                    vs_england: c.10[0],
+                    vs_england_se: c.10[1],
+                    vs_england_significant: c.11,
+                    peer_mean: c.12[0],
+                    vs_peers: c.12[1],
+                    vs_peers_significant: c.13[0],
+                    funnel: c.13[1],
+                    standardised: c.14[0],
+                    standardised_se: c.14[1],
+                    n_exact: c.15 as usize,
+                }
+            })
+            .collect()
+    }
 }
 
 /// The adult population table and ICS profiles from the bundled reference data.
@@ -196,9 +314,9 @@ pub fn today() -> NaiveDate {
 /// (open or closed).
 pub fn periods(conn: &mut DbConn, survey_id: &str) -> Result<Vec<(Period, usize)>, StorageError> {
     let mut out: Vec<(Period, usize)> = Vec::new();
-    for (day, n) in crate::storage::results::per_day(conn, survey_id)? {
-        let period = Period::of(day);
-        let n = usize::try_from(n).unwrap_or(0);
+    for day in crate::storage::results::per_day(conn, survey_id)? {
+        let period = Period::of(day.day);
+        let n = usize::try_from(day.rows).unwrap_or(0);
         match out.last_mut() {
             Some((p, total)) if *p == period => *total += n,
             _ => out.push((period, n)),
@@ -252,42 +370,51 @@ pub fn release(
     period: Period,
     options: ReleaseOptions,
 ) -> Result<Report, ReportError> {
-    let variant = options.variant();
-    let period_name = period.to_string();
-    {
-        let mut conn = db.get()?;
-        if let Some(stored) = crate::storage::releases::find(&mut conn, survey_id, &period_name, &variant)? {
-            return decode(&stored.body, period, options);
-        }
+    if let Some(stored) = stored(db, survey_id, period, options)? {
+        return Ok(stored);
     }
-    let started = std::time::Instant::now();
     let report = compute(db, registry, survey_id, period, options)?;
-    tracing::debug!(seconds = started.elapsed().as_secs_f64(), %period, %variant, "release computed");
-    let body = encode(&report)?;
+    Ok(store(db, &report)?.unwrap_or(report))
+}
+
+/// The stored release, if it has been computed.
+pub fn stored(
+    db: &Db,
+    survey_id: &str,
+    period: Period,
+    options: ReleaseOptions,
+) -> Result<Option<Report>, ReportError> {
+    let mut conn = db.get()?;
+    match crate::storage::releases::find(&mut conn, survey_id, &period.to_string(), &options.variant())? {
+        Some(stored) => Ok(Some(decode(&stored.body, period, options)?)),
+        None => Ok(None),
+    }
+}
+
+/// Stores a computed release. `None`: stored; `Some`: another request
+/// stored the same release first, and that one (which everyone else sees)
+/// is returned to be served instead.
+pub fn store(db: &Db, report: &Report) -> Result<Option<Report>, ReportError> {
+    let started = std::time::Instant::now();
+    let (survey_id, period, variant) =
+        (&report.provenance.survey_id, report.period.to_string(), report.options.variant());
+    let body = encode(report)?;
     let respondents = report.results.samples.iter().map(|s| s.respondents as i64).sum();
     let mut writer = db.get_writer()?;
-    crate::storage::releases::insert_if_absent(
+    let inserted = crate::storage::releases::insert_if_absent(
         &mut writer,
-        (survey_id, &period_name, &variant),
+        (survey_id, &period, &variant),
         crate::storage::now(),
         respondents,
         &body,
     )?;
     drop(writer);
-    let mut conn = db.get()?;
-    match crate::storage::releases::find(&mut conn, survey_id, &period_name, &variant)? {
-        Some(stored) if stored.body != body => decode(&stored.body, period, options),
-        _ => Ok(report),
-    }
+    tracing::debug!(bytes = body.len(), seconds = started.elapsed().as_secs_f64(), inserted, "release stored");
+    if inserted { Ok(None) } else { stored(db, survey_id, report.period, report.options) }
 }
 
 fn encode(report: &Report) -> Result<Vec<u8>, ReportError> {
-    let stored = Stored {
-        provenance: report.provenance.clone(),
-        results: report.results.clone(),
-        exact_n: report.results.cells.iter().map(|c| c.n_exact as u64).collect(),
-        margin_ids: report.margin_ids.clone(),
-    };
+    let stored = Stored::new(report);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     serde_json::to_writer(&mut gz, &stored).map_err(|e| ReportError::Stored(e.to_string()))?;
     gz.finish().map_err(|e| ReportError::Stored(e.to_string()))
@@ -296,13 +423,11 @@ fn encode(report: &Report) -> Result<Vec<u8>, ReportError> {
 fn decode(body: &[u8], period: Period, options: ReleaseOptions) -> Result<Report, ReportError> {
     let mut json = Vec::new();
     flate2::read::GzDecoder::new(body).read_to_end(&mut json).map_err(|e| ReportError::Stored(e.to_string()))?;
-    let mut stored: Stored = serde_json::from_slice(&json).map_err(|e| ReportError::Stored(e.to_string()))?;
-    for (cell, n) in stored.results.cells.iter_mut().zip(&stored.exact_n) {
-        cell.n_exact = *n as usize;
-    }
+    let stored: Stored = serde_json::from_slice(&json).map_err(|e| ReportError::Stored(e.to_string()))?;
+    let cells = stored.cells();
     Ok(Report {
         period,
-        results: stored.results,
+        results: Results { cells, ..stored.results },
         provenance: stored.provenance,
         margin_ids: stored.margin_ids,
         options,
@@ -336,6 +461,28 @@ struct Read<'a> {
     window: (Option<NaiveDate>, Option<NaiveDate>),
     pooled: &'a BTreeMap<i64, bool>,
     same_questions: &'a BTreeMap<i64, bool>,
+}
+
+/// The rows of one release as a frame, with the survey's latest definition
+/// (for profiling and benchmarks).
+pub fn load_frame(
+    db: &Db,
+    registry: &SurveyRegistry,
+    survey_id: &str,
+    period: Period,
+) -> Result<(Frame, crate::definitions::SurveyDefinition), ReportError> {
+    let latest = registry.latest(survey_id).ok_or_else(|| ReportError::UnknownSurvey(survey_id.to_string()))?;
+    let d = latest.definition.clone();
+    let pooling = Pooling::of(registry, survey_id).ok_or_else(|| ReportError::UnknownSurvey(survey_id.to_string()))?;
+    let read = Read {
+        survey_id,
+        window: (Some(period.first_day()), Some(period.last_day())),
+        pooled: &pooling.pooled,
+        same_questions: &pooling.same_questions,
+    };
+    let mut conn = db.get()?;
+    let shape = (Scoring::new(&d).domain_count(), question_items(&d).len());
+    Ok((read_frame(db, &mut conn, &read, shape)?.frame, d))
 }
 
 /// Reads, weights and publishes one release as it would be computed now,
@@ -570,11 +717,18 @@ const PART_ROWS: usize = 16_384;
 fn read_frame(db: &Db, conn: &mut DbConn, request: &Read<'_>, shape: (usize, usize)) -> Result<Loaded, StorageError> {
     let read = |conn: &mut DbConn, ids, into: &mut Loaded| read_part(conn, request, ids, into);
     let mut loaded = Loaded::new(shape);
+    // The period's size and id range, from the index of rows per day.
     let (from, to) = request.window;
-    let Some((first, last)) = crate::storage::results::id_range(conn, request.survey_id, from, to)? else {
+    let (from, to) = (from.unwrap_or(NaiveDate::MIN), to.unwrap_or(NaiveDate::MAX));
+    let days: Vec<_> = crate::storage::results::per_day(conn, request.survey_id)?
+        .into_iter()
+        .filter(|d| d.day >= from && d.day <= to)
+        .collect();
+    let (Some(first), Some(last)) = (days.iter().map(|d| d.first_id).min(), days.iter().map(|d| d.last_id).max())
+    else {
         return Ok(loaded);
     };
-    let total = crate::storage::results::count_between(conn, request.survey_id, request.window, first..=last)?;
+    let total = days.iter().map(|d| usize::try_from(d.rows).unwrap_or(0)).sum();
     loaded.frame.reserve(total);
     let parts = parts(first..=last, total);
     let spare = if parts.len() > 1 { db.get_spare() } else { None };
@@ -643,9 +797,14 @@ fn read_part(
     let (domains, items) = (into.frame.domains.len(), into.frame.items);
     let (pooled, same_questions) = (request.pooled, request.same_questions);
     let mut row = Row::default();
-    crate::storage::results::each_for_report(conn, request.survey_id, request.window, ids, None, |_, r| {
+    // The dates are checked here, not in SQL: the rows come in response
+    // order through the (survey, response) index either way, and a date
+    // test per row in the query cost a fifth of the read.
+    let (from, to) = request.window;
+    let (from, to) = (from.unwrap_or(NaiveDate::MIN), to.unwrap_or(NaiveDate::MAX));
+    crate::storage::results::each_for_report(conn, request.survey_id, (None, None), ids, None, |_, r| {
         let channel = r.texts().channel;
-        if !pooled.get(&r.survey_version_id).copied().unwrap_or(false) {
+        if !pooled.get(&r.survey_version_id).copied().unwrap_or(false) || r.submitted_on < from || r.submitted_on > to {
             return ControlFlow::Continue(());
         }
         match into.channel_mix.get_mut(channel) {
@@ -764,9 +923,48 @@ pub fn run_command(settings: &crate::app::Settings, args: &crate::cli::ResultsAr
     let registry = SurveyRegistry::load(&mut conn)?;
     drop(conn);
     let request = Request { survey_id: args.survey.clone(), window, options };
-    let reports = ReleaseCache::default().releases(&db, &registry, &request, today())?;
-    let mut bytes = Vec::new();
-    crate::outputs::write(&reports, sample, format, &mut bytes)?;
+    let periods = {
+        let mut conn = db.get()?;
+        resolve(&mut conn, &registry, &request, today())?
+    };
+    // Stored releases are read back; one computed now is stored while the
+    // output is written, and if another run stored it first, the output is
+    // written again from that one.
+    let mut reports = Vec::new();
+    let mut fresh = Vec::new();
+    for period in periods {
+        match stored(&db, &request.survey_id, period, options)? {
+            Some(report) => reports.push(Arc::new(report)),
+            None => {
+                fresh.push(reports.len());
+                reports.push(Arc::new(compute(&db, &registry, &request.survey_id, period, options)?));
+            }
+        }
+    }
+    let (bytes, replaced) = std::thread::scope(|scope| -> anyhow::Result<_> {
+        let (db, reports) = (&db, &reports);
+        let storing: Vec<_> = fresh.iter().map(|&k| (k, scope.spawn(move || store(db, &reports[k])))).collect();
+        let mut bytes = Vec::new();
+        crate::outputs::write(reports, sample, format, &mut bytes)?;
+        let mut replaced = Vec::new();
+        for (k, handle) in storing {
+            let outcome = handle.join().map_err(|_| anyhow::anyhow!("storing the release failed"))??;
+            if let Some(other) = outcome {
+                replaced.push((k, other));
+            }
+        }
+        Ok((bytes, replaced))
+    })?;
+    let bytes = if replaced.is_empty() {
+        bytes
+    } else {
+        for (k, other) in replaced {
+            reports[k] = Arc::new(other);
+        }
+        let mut bytes = Vec::new();
+        crate::outputs::write(&reports, sample, format, &mut bytes)?;
+        bytes
+    };
     match &args.out {
         Some(path) => {
             let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));

@@ -406,10 +406,20 @@ fn gather_stratum(
         bases.iter().all(|&k| profiles.group[k][p] == profiles.group[k][q])
             && design.local_cells(profiles.representative[p]).eq(design.local_cells(profiles.representative[q]))
     };
+    // The ICS's answers copied side by side first, in row order: profiles
+    // visit their members out of order, and reading them from the whole
+    // frame (every ICS interleaved) missed the cache on nearly every row.
+    let lo = w.respondents.stratum.partition_point(|&s| (s as usize) < h);
+    let hi = w.respondents.stratum.partition_point(|&s| (s as usize) <= h);
+    let n_items = frame.items;
+    let mut local: Vec<u64> = Vec::with_capacity((hi - lo) * n_items);
+    for &i in &w.rows[lo..hi] {
+        local.extend_from_slice(frame.choices_of(i));
+    }
     for p in range.clone() {
         for &r in profiles.members(p) {
             let r = r as usize;
-            answer.read(frame.choices_of(w.rows[r]), layout);
+            answer.read(&local[(r - lo) * n_items..(r - lo + 1) * n_items], layout);
             one.add(&answer, w.weighted.weights[r], layout);
         }
         if p + 1 < range.end && same(p, p + 1) {

@@ -145,6 +145,18 @@ impl Results {
         }
     }
 
+    /// Everything but the cells (for storing the cells apart).
+    pub fn clone_without_cells(&self) -> Results {
+        Results {
+            cells: Vec::new(),
+            samples: self.samples.clone(),
+            headline: self.headline,
+            peers: self.peers.clone(),
+            without_ics: self.without_ics,
+            disclosure: self.disclosure,
+        }
+    }
+
     pub fn sample(&self, sample: Sample) -> Option<&SampleSummary> {
         self.samples.iter().find(|s| s.sample == sample)
     }
@@ -154,6 +166,10 @@ fn round(v: f64, places: i32) -> f64 {
     let f = 10f64.powi(places);
     (v * f).round() / f
 }
+
+/// A design effect below this is a figure the weighting fixes (a raked
+/// margin), its variance rounding noise.
+const CALIBRATED: f64 = 1e-6;
 
 /// A figure as published: rounded, and only if it is a number.
 fn figure(v: f64, places: i32) -> Option<f64> {
@@ -249,9 +265,11 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
     }
 
     let labels = measure_labels(d, &items);
+    let mut quantiles: HashMap<u64, Option<f64>> = HashMap::new();
+    let mut quantile = |df: f64| *quantiles.entry(df.to_bits()).or_insert_with(|| weighting::t_quantile(df));
     let mut published = Vec::with_capacity(all.len());
     for (cell, hidden) in all.iter().zip(&hidden) {
-        let mut p = publish(cell, *hidden, &labels, inputs.ics_names);
+        let mut p = publish(cell, *hidden, &labels, inputs.ics_names, &mut quantile);
         if hidden.is_none() {
             let k = &cell.key;
             let mut reasons: Vec<String> = p.not_estimable.take().into_iter().collect();
@@ -324,6 +342,7 @@ fn publish(
     hidden: Option<Suppression>,
     labels: &BTreeMap<String, String>,
     ics_names: &BTreeMap<String, String>,
+    quantile: &mut dyn FnMut(f64) -> Option<f64>,
 ) -> Published {
     let e = &cell.estimate;
     let k = &cell.key;
@@ -371,7 +390,14 @@ fn publish(
     p.estimate = Some(estimate);
     p.sum_w = e.sum_w.is_finite().then(|| disclosure::published_total(e.sum_w));
     p.n_eff_kish = e.n_eff.is_finite().then(|| disclosure::published_effective(e.n_eff));
-    match (e.deff.is_finite() && e.deff > 0.0, e.n) {
+    match (e.deff.is_finite() && e.deff >= 0.0, e.n) {
+        // The weighting fixes this figure (raked to it): it has no
+        // sampling variance, so no effective sample size.
+        (true, _) if e.deff < CALIBRATED => {
+            p.deff = Some(0.0);
+            reasons
+                .push("effective sample size: the weighting fixes this figure, so it has no sampling variance".into());
+        }
         (true, _) => {
             p.deff = figure(e.deff, 2);
             p.n_eff_design = Some(disclosure::published_effective(e.n as f64 / e.deff));
@@ -387,7 +413,7 @@ fn publish(
     } else if cell.proportion {
         p.se = figure(e.se, 2);
         let share = weighting::Estimate { estimate: e.estimate / 100.0, se: e.se / 100.0, ..*e };
-        match weighting::proportion_of(share).ci {
+        match weighting::proportion_with(share, quantile).ci {
             Some((lo, hi)) => {
                 p.ci_low = figure(100.0 * lo, 1);
                 p.ci_high = figure(100.0 * hi, 1);

@@ -37,14 +37,15 @@ pub fn find(
 }
 
 /// Stores a release unless one is already there (two computed at once:
-/// the first written wins, and both callers then read that one back).
+/// the first written wins, and the other caller reads that one back).
+/// Returns whether this one was stored.
 pub fn insert_if_absent(
     conn: &mut DbConn,
     (survey_id, period, variant): (&str, &str, &str),
     computed_at: NaiveDateTime,
     respondents: i64,
     body: &[u8],
-) -> Result<(), StorageError> {
+) -> Result<bool, StorageError> {
     let values = (
         result_releases::survey_id.eq(survey_id),
         result_releases::period.eq(period),
@@ -53,10 +54,10 @@ pub fn insert_if_absent(
         result_releases::respondents.eq(respondents),
         result_releases::body.eq(body),
     );
-    crate::per_backend!(conn => {
-        diesel::insert_into(result_releases::table).values(values).on_conflict_do_nothing().execute(conn)?;
+    let inserted = crate::per_backend!(conn => {
+        diesel::insert_into(result_releases::table).values(values).on_conflict_do_nothing().execute(conn)?
     });
-    Ok(())
+    Ok(inserted == 1)
 }
 
 /// The periods stored for a survey (any variant), for listing.

@@ -78,15 +78,35 @@ pub fn invitation_strata(conn: &mut DbConn, invitation_id: Option<i64>) -> Resul
     Ok(found.map_or((None, 1.0), |(q, p)| (q, p.filter(|p| *p > 0.0).map_or(1.0, |p| 1.0 / p))))
 }
 
-/// How many result rows a survey has on each submission day, in date
-/// order: the release periods are read off these.
-pub fn per_day(conn: &mut DbConn, survey_id: &str) -> Result<Vec<(NaiveDate, i64)>, StorageError> {
-    Ok(response_results::table
+/// A survey's result rows of one submission day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable)]
+pub struct Day {
+    pub day: NaiveDate,
+    pub rows: i64,
+    pub first_id: i64,
+    pub last_id: i64,
+}
+
+/// A survey's result rows per submission day, in date order, from the
+/// (survey, day, response) index alone: the release periods, and each
+/// release's id range and size, are read off these.
+pub fn per_day(conn: &mut DbConn, survey_id: &str) -> Result<Vec<Day>, StorageError> {
+    use diesel::dsl::{count_star, max, min};
+    let rows: Vec<(NaiveDate, i64, Option<i64>, Option<i64>)> = response_results::table
         .filter(response_results::survey_id.eq(survey_id))
         .group_by(response_results::submitted_on)
-        .select((response_results::submitted_on, diesel::dsl::count_star()))
+        .select((
+            response_results::submitted_on,
+            count_star(),
+            min(response_results::response_id),
+            max(response_results::response_id),
+        ))
         .order(response_results::submitted_on)
-        .load(conn)?)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(day, rows, first, last)| Some(Day { day, rows, first_id: first?, last_id: last? }))
+        .collect())
 }
 
 /// A survey's result rows submitted within the dates (either end open):

@@ -64,6 +64,87 @@ struct StratumTables {
     cross_count: Vec<Vec<Vec<f64>>>,
     /// `[m][m']`: Σ w² over that intersection.
     cross_w2: Vec<Vec<Vec<f64>>>,
+    /// The ten sweeps as one linear map, worked out once: with the cells of
+    /// every margin side by side (`offset[m]` where margin m's start, C in
+    /// all), β = `sweep` · (Σ a/w per cell), C × C row-major. A domain then
+    /// costs two small matrix products, not ten sweeps.
+    offset: Vec<usize>,
+    sweep: Vec<f64>,
+    /// Σ w² over (cell, cell'), C × C, and each cell's weight total.
+    quad: Vec<f64>,
+    cell_weight: Vec<f64>,
+}
+
+impl StratumTables {
+    /// The β of R's ten sweeps for given per-cell sums of a/w (the sweeps
+    /// are linear in them); a cell with nobody in it is left alone.
+    fn sweep_from(&self, a_over_w: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        let margins = self.sizes.len();
+        let mut beta: Vec<Vec<f64>> = self.sizes.iter().map(|&k| vec![0.0; k]).collect();
+        for _ in 0..RAKING_SWEEPS {
+            for m in 0..margins {
+                let mut mean = a_over_w[m].clone();
+                for (m2, beta2) in beta.iter().enumerate() {
+                    if m2 == m {
+                        for (c, v) in mean.iter_mut().enumerate() {
+                            *v += self.count[m][c] * beta2[c];
+                        }
+                        continue;
+                    }
+                    let k2 = self.sizes[m2];
+                    for (c, v) in mean.iter_mut().enumerate() {
+                        let row = &self.cross_count[m][m2][c * k2..(c + 1) * k2];
+                        *v += row.iter().zip(beta2).map(|(n, b)| n * b).sum::<f64>();
+                    }
+                }
+                for (c, b) in beta[m].iter_mut().enumerate() {
+                    if self.count[m][c] > 0.0 {
+                        *b -= mean[c] / self.count[m][c];
+                    }
+                }
+            }
+        }
+        beta
+    }
+
+    /// Works out `sweep`, `quad` and `cell_weight` from the cell tables.
+    #[allow(clippy::needless_range_loop)] // block matrices read best by index
+    fn prepare_sweeps(&mut self) {
+        let margins = self.sizes.len();
+        self.offset = std::iter::once(0)
+            .chain(self.sizes.iter().scan(0, |at, k| {
+                *at += k;
+                Some(*at)
+            }))
+            .collect();
+        let cells = self.offset[margins];
+        self.sweep = vec![0.0; cells * cells];
+        for m in 0..margins {
+            for c in 0..self.sizes[m] {
+                let mut unit: Vec<Vec<f64>> = self.sizes.iter().map(|&k| vec![0.0; k]).collect();
+                unit[m][c] = 1.0;
+                let column = self.offset[m] + c;
+                for (m2, beta) in self.sweep_from(&unit).iter().enumerate() {
+                    for (c2, b) in beta.iter().enumerate() {
+                        self.sweep[(self.offset[m2] + c2) * cells + column] = *b;
+                    }
+                }
+            }
+        }
+        self.quad = vec![0.0; cells * cells];
+        for m in 0..margins {
+            for m2 in 0..margins {
+                let k2 = self.sizes[m2];
+                for c in 0..self.sizes[m] {
+                    for c2 in 0..k2 {
+                        self.quad[(self.offset[m] + c) * cells + self.offset[m2] + c2] =
+                            self.cross_w2[m][m2][c * k2 + c2];
+                    }
+                }
+            }
+        }
+        self.cell_weight = self.weight.concat();
+    }
 }
 
 /// A domain's sums within one ICS, with a = w (y − μ) / Σw over the
@@ -332,6 +413,7 @@ impl<'a> Design<'a> {
                         }
                     }
                 }
+                t.prepare_sweeps();
             }
         }
         Design { stratum, weights, raking, strata, local_cell }
@@ -565,47 +647,37 @@ fn stratum_variance(n_h: usize, sum_z: f64, sum_z2: f64) -> f64 {
 }
 
 /// Σz and Σz² after R's ten raking sweeps, computed in cell space: z = a + w·b
-/// with b_i = Σ_m β_m[cell_m(i)].
-#[allow(clippy::needless_range_loop)] // cell algebra over parallel tables
+/// with b_i = Σ_m β_m[cell_m(i)] and β = `sweep` · (Σ a/w per cell), so
+/// Σz = Σa + Σ β·W and Σz² = Σa² + 2 Σ β·(Σ a·w) + βᵀ Q β.
 fn swept_sums(t: &StratumTables, d: &DomainSums) -> (f64, f64) {
-    let margins = t.sizes.len();
-    let mut beta: Vec<Vec<f64>> = t.sizes.iter().map(|&k| vec![0.0; k]).collect();
-    for _ in 0..RAKING_SWEEPS {
-        for m in 0..margins {
-            // The cell means of z/w = a/w + b, with the current β.
-            let mut mean = d.a_over_w[m].clone();
-            for (m2, beta2) in beta.iter().enumerate() {
-                if m2 == m {
-                    for (c, v) in mean.iter_mut().enumerate() {
-                        *v += t.count[m][c] * beta2[c];
-                    }
-                    continue;
-                }
-                let k2 = t.sizes[m2];
-                for (c, v) in mean.iter_mut().enumerate() {
-                    let row = &t.cross_count[m][m2][c * k2..(c + 1) * k2];
-                    *v += row.iter().zip(beta2).map(|(n, b)| n * b).sum::<f64>();
-                }
-            }
-            for (c, b) in beta[m].iter_mut().enumerate() {
-                *b -= mean[c] / t.count[m][c];
-            }
-        }
+    let cells = t.cell_weight.len();
+    let mut v = [0.0f64; 64];
+    let mut atw = [0.0f64; 64];
+    let mut beta = [0.0f64; 64];
+    if cells > v.len() {
+        // Very many raking cells: the sweeps themselves.
+        let beta = t.sweep_from(&d.a_over_w).concat();
+        return finish_sweeps(t, d, &beta, &d.a_times_w.concat());
     }
-    let mut sum_z = d.sum_a;
-    let mut sum_z2 = d.sum_a2;
-    for m in 0..margins {
-        for c in 0..t.sizes[m] {
-            sum_z += beta[m][c] * t.weight[m][c];
-            sum_z2 += 2.0 * beta[m][c] * d.a_times_w[m][c];
-        }
-        for m2 in 0..margins {
-            let k2 = t.sizes[m2];
-            for c in 0..t.sizes[m] {
-                let row = &t.cross_w2[m][m2][c * k2..(c + 1) * k2];
-                sum_z2 += beta[m][c] * row.iter().zip(&beta[m2]).map(|(q, b)| q * b).sum::<f64>();
-            }
-        }
+    for (m, (over, times)) in d.a_over_w.iter().zip(&d.a_times_w).enumerate() {
+        let at = t.offset[m];
+        v[at..at + over.len()].copy_from_slice(over);
+        atw[at..at + times.len()].copy_from_slice(times);
+    }
+    for (r, b) in beta[..cells].iter_mut().enumerate() {
+        let row = &t.sweep[r * cells..(r + 1) * cells];
+        *b = row.iter().zip(&v[..cells]).map(|(l, x)| l * x).sum();
+    }
+    finish_sweeps(t, d, &beta[..cells], &atw[..cells])
+}
+
+fn finish_sweeps(t: &StratumTables, d: &DomainSums, beta: &[f64], atw: &[f64]) -> (f64, f64) {
+    let cells = beta.len();
+    let sum_z = d.sum_a + beta.iter().zip(&t.cell_weight).map(|(b, w)| b * w).sum::<f64>();
+    let mut sum_z2 = d.sum_a2 + 2.0 * beta.iter().zip(atw).map(|(b, x)| b * x).sum::<f64>();
+    for (r, b) in beta.iter().enumerate() {
+        let row = &t.quad[r * cells..(r + 1) * cells];
+        sum_z2 += b * row.iter().zip(beta).map(|(q, b2)| q * b2).sum::<f64>();
     }
     (sum_z, sum_z2)
 }
@@ -613,11 +685,21 @@ fn swept_sums(t: &StratumTables, d: &DomainSums) -> (f64, f64) {
 /// The logit interval of R's `svyciprop(method = "logit")`, closed form:
 /// expit(logit p̂ ± t(0.975, df) · SE / (p̂(1 − p̂))).
 pub fn proportion_of(estimate: Estimate) -> Proportion {
+    proportion_with(estimate, &mut t_quantile)
+}
+
+/// The 97.5% point of Student's t with `df` degrees of freedom.
+pub fn t_quantile(df: f64) -> Option<f64> {
+    StudentsT::new(0.0, 1.0, df).ok().map(|t| t.inverse_cdf(0.975))
+}
+
+/// `proportion_of` with the t quantile from `quantile` (a caller with
+/// thousands of proportions keeps them by df: the inverse t is slow).
+pub fn proportion_with(estimate: Estimate, quantile: &mut dyn FnMut(f64) -> Option<f64>) -> Proportion {
     let df = estimate.n as f64 - estimate.strata as f64;
     let p = estimate.estimate;
     let ci = if df > 1.0 && p > 0.0 && p < 1.0 && estimate.se.is_finite() {
-        StudentsT::new(0.0, 1.0, df).ok().map(|t| {
-            let q = t.inverse_cdf(0.975);
+        quantile(df).map(|q| {
             let logit = (p / (1.0 - p)).ln();
             let half = q * estimate.se / (p * (1.0 - p));
             (expit(logit - half), expit(logit + half))

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 pub use error::WeightingError;
 pub use estimate::{
     Design, DomainSums, Estimate, MomentSums, ProfilePlaces, Proportion, RakingCells, Z95, proportion_of,
+    proportion_with, t_quantile,
 };
 pub use input::{DimensionMargins, Population, RakeControl, Respondents, TrimControl, WeightingSpec};
 pub use targets::{MISSING_LABEL, TargetReport, TargetRule};
