@@ -145,6 +145,9 @@ pub fn cell_fields(release: &str, c: &Published) -> Vec<String> {
 
 fn note(c: &Published) -> String {
     let mut notes = Vec::new();
+    if c.coarsened {
+        notes.push("to whole points, to protect another cell");
+    }
     if c.sample == Sample::OpenLink {
         notes.push("self-selected (indicative)");
     }

@@ -188,6 +188,7 @@ struct StoredCell(
     [Option<i8>; 2],
     [Option<f64>; 2],
     u64,
+    #[serde(default)] bool,
 );
 
 impl Stored {
@@ -223,6 +224,7 @@ impl Stored {
                 [c.vs_peers_significant, c.funnel],
                 [c.standardised, c.standardised_se],
                 c.n_exact as u64,
+                c.coarsened,
             ));
         }
         let results = report.results.clone_without_cells();
@@ -272,6 +274,7 @@ impl Stored {
                     funnel: c.13[1],
                     standardised: c.14[0],
                     standardised_se: c.14[1],
+                    coarsened: c.16,
                     n_exact: c.15 as usize,
                 }
             })
@@ -563,7 +566,7 @@ pub fn compute(
         deprivation_source: crate::reference::DEPRIVATION_SOURCE.into(),
         comparisons: COMPARISONS.into(),
         suppression: format!(
-            "estimates from fewer than {} respondents hidden; a hidden value's family (England and its ICSs, an area and one dimension's categories) loses its smallest published sibling only where the hidden value would otherwise follow within ±{} points; counts 1-7 shown as *, others rounded to 5; weighted totals to 3 significant figures; effective sample sizes to 5; one release a calendar month, computed once and never changed",
+            "estimates from fewer than {} respondents hidden; where a hidden value would otherwise follow within ±{} points from its family (England and its ICSs, an area and one dimension's categories), a published sibling is shown to whole points, or if that is not enough the smallest is hidden; counts 1-7 shown as *, others rounded to 5; weighted totals to 3 significant figures; effective sample sizes to 5; one release a calendar month, computed once and never changed",
             options.threshold,
             disclosure::DERIVABLE_WITHIN
         ),

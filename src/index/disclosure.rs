@@ -21,7 +21,8 @@
 //!    it (smallest first, within the same table); the parent is hidden only
 //!    when no sibling is left.
 //! 3. **Pooled tables**: a pooled cell is the invited and open-link cells
-//!    combined, so it is hidden when exactly one of the two is hidden.
+//!    combined, so it is hidden when exactly one of the two is hidden, and
+//!    shown to whole points when either is.
 //! 4. **Rounding**: counts of 1–7 show as `*`, others rounded to 5; weighted
 //!    totals to three significant figures; effective sample sizes to 5.
 //!
@@ -47,6 +48,9 @@ pub const DERIVABLE_WITHIN: f64 = 2.0;
 
 /// Half the last published digit of an estimate.
 const ESTIMATE_ROUNDING: f64 = 0.05;
+
+/// The same for an estimate published to whole points (coarsened).
+const COARSE_ROUNDING: f64 = 0.5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Suppression {
@@ -76,6 +80,9 @@ pub struct DisclosureSummary {
     /// are hidden (to protect others).
     pub large_cells: usize,
     pub large_hidden: usize,
+    /// Cells shown to whole points instead of hidden.
+    #[serde(default)]
+    pub coarsened: usize,
 }
 
 impl DisclosureSummary {
@@ -87,7 +94,7 @@ impl DisclosureSummary {
 
     pub fn describe(&self) -> String {
         format!(
-            "{} of {} cells hidden ({} with fewer than {} respondents, {} to protect them); information loss {:.2}% ({} of {} cells with at least {} respondents hidden)",
+            "{} of {} cells hidden ({} with fewer than {} respondents, {} to protect them); information loss {:.2}% ({} of {} cells with at least {} respondents hidden); {} cells shown to whole points to protect others instead of hidden",
             self.primary + self.complementary,
             self.cells,
             self.primary,
@@ -96,7 +103,8 @@ impl DisclosureSummary {
             100.0 * self.information_loss(),
             self.large_hidden,
             self.large_cells,
-            self.threshold
+            self.threshold,
+            self.coarsened
         )
     }
 }
@@ -109,22 +117,29 @@ struct Family {
 }
 
 /// Marks every cell to hide, and measures what it cost.
-pub fn suppress(cells: &[Cell], threshold: usize) -> (Vec<Option<Suppression>>, DisclosureSummary) {
+pub fn suppress(cells: &[Cell], threshold: usize) -> Protection {
     let threshold = threshold.max(FLOOR);
     let mut hidden: Vec<Option<Suppression>> =
         cells.iter().map(|c| (c.estimate.n < threshold).then_some(Suppression::Primary)).collect();
+    let mut coarse = vec![false; cells.len()];
     let index: HashMap<&CellKey, usize> = cells.iter().enumerate().map(|(i, c)| (&c.key, i)).collect();
     let families = families(cells, &index);
     let pooled = pooled_pairs(cells, &index);
     loop {
         let mut changed = false;
         for family in &families {
-            changed |= protect(cells, family, &mut hidden, threshold);
+            changed |= protect(cells, family, &mut hidden, &mut coarse, threshold);
         }
         for &(pooled, invitation, open_link) in &pooled {
             let one_hidden = hidden[invitation].is_some() != hidden[open_link].is_some();
             if one_hidden && hidden[pooled].is_none() {
                 hidden[pooled] = Some(Suppression::Complementary);
+                changed = true;
+            }
+            // Pooled less one sample would give the other's coarse figure
+            // back to 0.1: the pooled cell goes to whole points too.
+            if (coarse[invitation] || coarse[open_link]) && !coarse[pooled] && hidden[pooled].is_none() {
+                coarse[pooled] = true;
                 changed = true;
             }
         }
@@ -144,7 +159,21 @@ pub fn suppress(cells: &[Cell], threshold: usize) -> (Vec<Option<Suppression>>, 
             summary.large_hidden += usize::from(h.is_some());
         }
     }
-    (hidden, summary)
+    // A hidden cell shows nothing, so it is not also coarse.
+    for (c, h) in coarse.iter_mut().zip(&hidden) {
+        *c &= h.is_none();
+    }
+    summary.coarsened = coarse.iter().filter(|&&c| c).count();
+    Protection { hidden, coarse, summary }
+}
+
+/// What disclosure control decided for each cell.
+pub struct Protection {
+    pub hidden: Vec<Option<Suppression>>,
+    /// Shown with its estimate (and everything derived from it) to whole
+    /// points, so that a hidden neighbour cannot be derived.
+    pub coarse: Vec<bool>,
+    pub summary: DisclosureSummary,
 }
 
 /// Every additive family of every table.
@@ -184,70 +213,98 @@ fn pooled_pairs(cells: &[Cell], index: &HashMap<&CellKey, usize>) -> Vec<(usize,
         .collect()
 }
 
-/// Hides a sibling (or, with none left, the parent) while the family's
-/// hidden members and unstated could be derived.
-fn protect(cells: &[Cell], family: &Family, hidden: &mut [Option<Suppression>], threshold: usize) -> bool {
+/// What protects a family whose rest could be derived.
+enum Step {
+    /// Publish this member's estimate (and what derives from it) to whole
+    /// points: its error then hides the rest.
+    Coarsen(usize),
+    /// Hide this cell.
+    Hide(usize),
+}
+
+/// Protects a family while its hidden members and unstated could be
+/// derived: first by coarsening the published sibling that carries the
+/// most weight, then by hiding the smallest (or, with none left, the
+/// parent).
+fn protect(
+    cells: &[Cell],
+    family: &Family,
+    hidden: &mut [Option<Suppression>],
+    coarse: &mut [bool],
+    threshold: usize,
+) -> bool {
     let mut changed = false;
-    while let Some(next) = exposed(cells, family, hidden, threshold) {
-        hidden[next] = Some(Suppression::Complementary);
+    while let Some(step) = exposed(cells, family, hidden, coarse, threshold) {
+        match step {
+            Step::Coarsen(m) => coarse[m] = true,
+            Step::Hide(m) => hidden[m] = Some(Suppression::Complementary),
+        }
         changed = true;
     }
     changed
 }
 
-/// The cell to hide next if the family gives away a small group, else None.
-fn exposed(cells: &[Cell], family: &Family, hidden: &[Option<Suppression>], threshold: usize) -> Option<usize> {
+/// The next step if the family gives away a small group, else None.
+fn exposed(
+    cells: &[Cell],
+    family: &Family,
+    hidden: &[Option<Suppression>],
+    coarse: &[bool],
+    threshold: usize,
+) -> Option<Step> {
     if hidden[family.parent].is_some() {
         return None;
     }
     let parent = &cells[family.parent].estimate;
     // What is left once the published members are taken away: the hidden
-    // members and the unstated, as the attacker would derive them.
-    // The rest's weight, exactly and as the rounded published totals give
-    // it: the attacker's error is judged on both, the smaller counting.
+    // members and the unstated, as the attacker would derive them. The
+    // rest's weight is taken exactly and as the rounded published totals
+    // give it: the attacker's error is judged on both, the smaller
+    // counting. Each published estimate is off by up to half its last
+    // digit: 0.05, or 0.5 where it is published to whole points.
+    let rounding = |i: usize| if coarse[i] { COARSE_ROUNDING } else { ESTIMATE_ROUNDING };
     let (mut n, mut weight, mut rounded) = (parent.n as f64, parent.sum_w, published_total(parent.sum_w));
-    let (mut published_weight, mut published_rounded) = (parent.sum_w, rounded);
+    let mut error = rounding(family.parent) * parent.sum_w;
+    let mut error_rounded = rounding(family.parent) * rounded;
     for &m in &family.members {
         let e = &cells[m].estimate;
         if hidden[m].is_none() {
             n -= e.n as f64;
             weight -= e.sum_w;
             rounded -= published_total(e.sum_w);
-            published_weight += e.sum_w;
-            published_rounded += published_total(e.sum_w);
+            error += rounding(m) * e.sum_w;
+            error_rounded += rounding(m) * published_total(e.sum_w);
         }
     }
     if n < 0.5 || n >= threshold as f64 {
         return None;
     }
-    if derivable(weight, published_weight) || derivable(rounded, published_rounded) {
-        Some(
-            family
-                .members
-                .iter()
-                .copied()
-                .filter(|&m| hidden[m].is_none())
-                .min_by_key(|&m| (cells[m].estimate.n, m))
-                .unwrap_or(family.parent),
-        )
-    } else {
-        None
+    if !(derivable(weight, error) || derivable(rounded, error_rounded)) {
+        return None;
     }
+    let published = || family.members.iter().copied().filter(|&m| hidden[m].is_none());
+    if let Some(m) = published()
+        .filter(|&m| !coarse[m])
+        .max_by(|&a, &b| cells[a].estimate.sum_w.total_cmp(&cells[b].estimate.sum_w).then(b.cmp(&a)))
+    {
+        return Some(Step::Coarsen(m));
+    }
+    Some(Step::Hide(published().min_by_key(|&m| (cells[m].estimate.n, m)).unwrap_or(family.parent)))
 }
 
-/// Whether the estimate of the rest of a family (of weight `weight`) follows
-/// within `DERIVABLE_WITHIN` points from published figures whose weights
-/// add up to `published_weight`, each estimate rounded to 0.1: the rest's
-/// weighted total is the parent's less the siblings', each off by at most
-/// 0.05 × its weight.
-fn derivable(weight: f64, published_weight: f64) -> bool {
-    // Rounding error only: a tiny or vanishing remainder cannot be pinned
-    // down, however it is computed. Non-finite figures are never published,
-    // so they leave nothing to derive.
-    if !(weight.is_finite() && published_weight.is_finite()) || weight <= 0.0 {
+/// Whether the estimate of the rest of a family (of weight `weight`)
+/// follows within `DERIVABLE_WITHIN` points, when the published figures it
+/// is worked out from carry `error` (Σ rounding × weight) between them: the
+/// rest's weighted total is the parent's less the siblings', each off by
+/// at most its rounding times its weight.
+fn derivable(weight: f64, error: f64) -> bool {
+    // A tiny or vanishing remainder cannot be pinned down, however it is
+    // computed. Non-finite figures are never published, so they leave
+    // nothing to derive.
+    if !(weight.is_finite() && error.is_finite()) || weight <= 0.0 {
         return false;
     }
-    ESTIMATE_ROUNDING * published_weight / weight <= DERIVABLE_WITHIN
+    error / weight <= DERIVABLE_WITHIN
 }
 
 /// A count as published: 0, `*` for 1–7, otherwise rounded to 5.
@@ -316,7 +373,7 @@ mod tests {
             cell("index", "E1", "sex", "female", 20, 400.0),
             cell("index", "E1", "sex", "male", 80, 600.0),
         ];
-        let (hidden, summary) = suppress(&cells, 30);
+        let Protection { hidden, summary, .. } = suppress(&cells, 30);
         assert_eq!(hidden[1], Some(Suppression::Primary));
         assert_eq!(hidden[2], Some(Suppression::Complementary), "female = all − male otherwise");
         assert_eq!(hidden[0], None, "the margin is kept: a sibling goes first");
@@ -333,7 +390,7 @@ mod tests {
             cell("index", "E1", "age_band", "75-84", 44, 130.0),
             cell("index", "E1", "age_band", "65-74", 250, 850.0),
         ];
-        let (hidden, summary) = suppress(&cells, 30);
+        let Protection { hidden, summary, .. } = suppress(&cells, 30);
         assert_eq!(hidden[1], Some(Suppression::Primary));
         assert_eq!(&hidden[2..], &[None, None]);
         assert_eq!(summary.information_loss(), 0.0);
@@ -342,11 +399,29 @@ mod tests {
     #[test]
     fn a_small_unstated_group_counts_as_hidden() {
         // 100 = 95 + 5 who did not say, holding 5% of the weight: the five
-        // would be derived to ±2 points; hiding the only member protects them.
+        // would be derived to ±(0.05 × 1950)/50 ≈ 1.95 points. With female
+        // shown to whole points, to ±(50 + 0.5 × 950)/50 = 10.5: enough.
         let cells =
             vec![cell("index", "E1", "all", "all", 100, 1000.0), cell("index", "E1", "sex", "female", 95, 950.0)];
-        let (hidden, _) = suppress(&cells, 30);
-        assert_eq!(hidden[1], Some(Suppression::Complementary));
+        let Protection { hidden, coarse, summary } = suppress(&cells, 30);
+        assert_eq!((hidden[1], coarse[1]), (None, true));
+        assert_eq!((summary.large_hidden, summary.coarsened), (0, 1));
+    }
+
+    #[test]
+    fn a_sibling_shown_to_whole_points_protects_instead_of_going() {
+        // 24 carers on behalf of adults, 13% of an ICS's weight: all − the
+        // patients gives them to ±0.72 points; with the patients to whole
+        // points, to ±3.7. Nothing with enough respondents is hidden.
+        let cells = vec![
+            cell("index", "E1", "all", "all", 180, 1000.0),
+            cell("index", "E1", "voice", "patient", 156, 870.0),
+            cell("index", "E1", "voice", "carer_on_behalf", 24, 130.0),
+        ];
+        let Protection { hidden, coarse, summary } = suppress(&cells, 30);
+        assert_eq!(hidden, vec![None, None, Some(Suppression::Primary)]);
+        assert_eq!(coarse, vec![false, true, false]);
+        assert_eq!(summary.information_loss(), 0.0);
     }
 
     #[test]
@@ -357,7 +432,7 @@ mod tests {
             cell("index", "E1", "ethnicity", "black", 15, 90.0),
             cell("index", "E1", "ethnicity", "white", 165, 810.0),
         ];
-        let (hidden, _) = suppress(&cells, 30);
+        let Protection { hidden, .. } = suppress(&cells, 30);
         assert_eq!(hidden[3], None, "asian and black together are 35 people: no complement");
     }
 
@@ -369,7 +444,7 @@ mod tests {
         open_link.key.sample = Sample::OpenLink;
         pooled.key.sample = Sample::Pooled;
         invitation.key.sample = Sample::Invitation;
-        let (hidden, _) = suppress(&[invitation, open_link, pooled], 30);
+        let Protection { hidden, .. } = suppress(&[invitation, open_link, pooled], 30);
         assert_eq!(hidden, vec![None, Some(Suppression::Primary), Some(Suppression::Complementary)]);
     }
 

@@ -89,6 +89,10 @@ pub struct Published {
     pub standardised: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub standardised_se: Option<f64>,
+    /// Shown to whole points (the estimate, its interval and differences)
+    /// so that a hidden neighbour cannot be worked out.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub coarsened: bool,
     /// Exact respondents, never written out: kept with a stored release for
     /// ordering and checks.
     #[serde(skip)]
@@ -219,7 +223,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
             all.extend(cells::question_cells(data, w, *sample, &groupings, &profiles, &items));
         }
     }
-    let (hidden, disclosure) = disclosure::suppress(&all, inputs.threshold);
+    let disclosure::Protection { hidden, coarse, summary: disclosure } = disclosure::suppress(&all, inputs.threshold);
 
     // Comparisons use published figures only.
     let england: HashMap<CellKey, &Cell> = all
@@ -268,15 +272,18 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
     let mut quantiles: HashMap<u64, Option<f64>> = HashMap::new();
     let mut quantile = |df: f64| *quantiles.entry(df.to_bits()).or_insert_with(|| weighting::t_quantile(df));
     let mut published = Vec::with_capacity(all.len());
-    for (cell, hidden) in all.iter().zip(&hidden) {
-        let mut p = publish(cell, *hidden, &labels, inputs.ics_names, &mut quantile);
+    for ((cell, hidden), &coarse) in all.iter().zip(&hidden).zip(&coarse) {
+        // A coarse cell's estimate, and what is derived from it, to whole
+        // points (disclosure control).
+        let places = if coarse { 0 } else { 1 };
+        let mut p = publish(cell, *hidden, coarse, &labels, inputs.ics_names, &mut quantile);
         if hidden.is_none() {
             let k = &cell.key;
             let mut reasons: Vec<String> = p.not_estimable.take().into_iter().collect();
             if !cell.proportion && k.area != ENGLAND {
                 match compare::england_of(cell, &england).map(|eng| compare::vs_england(cell, eng)) {
                     Some(Ok(VsEngland { difference, se, significant })) => {
-                        p.vs_england = figure(difference, 1);
+                        p.vs_england = figure(difference, places);
                         p.vs_england_se = figure(se, 2);
                         p.vs_england_significant = Some(significant);
                     }
@@ -294,7 +301,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
                     compare::vs_peers(&k.area, &peer_list, estimates, population)
                 {
                     p.peer_mean = figure(peer_mean, 1);
-                    p.vs_peers = figure(difference, 1);
+                    p.vs_peers = figure(difference, places);
                     p.vs_peers_significant = Some(significant);
                 }
             }
@@ -306,7 +313,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
                     p.funnel = Some(f.flag(cell.estimate.estimate, cell.estimate.se));
                 }
                 if let Some(s) = standardised.get(&k.sample).and_then(|m| m.get(&k.area)) {
-                    p.standardised = figure(s.estimate, 1);
+                    p.standardised = figure(s.estimate, places);
                     p.standardised_se = figure(s.se, 2);
                 }
             }
@@ -340,6 +347,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
 fn publish(
     cell: &Cell,
     hidden: Option<Suppression>,
+    coarse: bool,
     labels: &BTreeMap<String, String>,
     ics_names: &BTreeMap<String, String>,
     quantile: &mut dyn FnMut(f64) -> Option<f64>,
@@ -377,13 +385,15 @@ fn publish(
         funnel: None,
         standardised: None,
         standardised_se: None,
+        coarsened: coarse,
         n_exact: e.n,
     };
     if hidden.is_some() {
         return p;
     }
+    let places = if coarse { 0 } else { 1 };
     let mut reasons = Vec::new();
-    let Some(estimate) = figure(e.estimate, 1) else {
+    let Some(estimate) = figure(e.estimate, places) else {
         p.not_estimable = Some("estimate: no weight in this cell".into());
         return p;
     };
@@ -415,8 +425,8 @@ fn publish(
         let share = weighting::Estimate { estimate: e.estimate / 100.0, se: e.se / 100.0, ..*e };
         match weighting::proportion_with(share, quantile).ci {
             Some((lo, hi)) => {
-                p.ci_low = figure(100.0 * lo, 1);
-                p.ci_high = figure(100.0 * hi, 1);
+                p.ci_low = figure(100.0 * lo, places);
+                p.ci_high = figure(100.0 * hi, places);
             }
             None if e.estimate <= 0.0 || e.estimate >= 100.0 => {
                 reasons.push("interval: the logit interval is undefined at 0% or 100%".to_string())
@@ -425,8 +435,8 @@ fn publish(
         }
     } else {
         p.se = figure(e.se, 2);
-        p.ci_low = figure((e.estimate - Z95 * e.se).clamp(0.0, 100.0), 1);
-        p.ci_high = figure((e.estimate + Z95 * e.se).clamp(0.0, 100.0), 1);
+        p.ci_low = figure((e.estimate - Z95 * e.se).clamp(0.0, 100.0), places);
+        p.ci_high = figure((e.estimate + Z95 * e.se).clamp(0.0, 100.0), places);
     }
     if !reasons.is_empty() {
         p.not_estimable = Some(reasons.join("; "));
