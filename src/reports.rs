@@ -623,7 +623,7 @@ fn trimming_description(trim: Option<f64>, results: &Results) -> String {
                 w.group,
                 t.capped,
                 disclosure::published_count(w.respondents),
-                100.0 * t.trimmed_share
+                100.0 * t.trimmed_share + 0.0
             ));
             if t.limit_reached > 0 {
                 text.push_str(&format!(" (in {} ICSs cap and margins could not both be met)", t.limit_reached));
