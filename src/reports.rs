@@ -990,6 +990,33 @@ pub fn run_command(settings: &crate::app::Settings, args: &crate::cli::ResultsAr
 mod tests {
     use super::{PART_ROWS, parts};
 
+    /// A release with only open-link respondents says on its provenance
+    /// (so on every output) that every figure is self-selected.
+    #[test]
+    fn an_open_link_only_release_says_so() {
+        use crate::index::results::{Results, SampleSummary};
+        use crate::index::sample::Sample;
+        let mut results = Results::empty(30);
+        results.headline = Some(Sample::OpenLink);
+        results.samples =
+            vec![SampleSummary { sample: Sample::OpenLink, respondents: 120, weighting: Vec::new(), funnel: None }];
+        let text = super::samples_description(&results);
+        assert!(text.contains("open_link (self-selected (indicative)"), "{text}");
+        assert!(text.contains("the headline"), "{text}");
+        assert!(
+            text.contains("no invited respondents, so every figure is self-selected and indicative only"),
+            "{text}"
+        );
+        results.headline = Some(Sample::Invitation);
+        results.samples.insert(
+            0,
+            SampleSummary { sample: Sample::Invitation, respondents: 900, weighting: Vec::new(), funnel: None },
+        );
+        let text = super::samples_description(&results);
+        assert!(text.contains("invitation (probability sample (invited people), the headline)"), "{text}");
+        assert!(!text.contains("no invited respondents"), "{text}");
+    }
+
     /// The parts cover the ids exactly once, in order, without gaps.
     fn assert_tiles(ids: std::ops::RangeInclusive<i64>, cut: &[std::ops::RangeInclusive<i64>]) {
         assert_eq!(cut.first().map(|p| *p.start()), Some(*ids.start()));

@@ -370,6 +370,18 @@ async fn analyst_pages_and_downloads(db: TestDb) {
     );
     let micro = browser.get("/research/surveys/integration_index/microdata").await;
     assert_eq!(micro.status, 403, "an analyst is not a researcher");
+    // Bad choices get one sentence each, never a partial file.
+    for (query, says) in [
+        ("release=2026-13", "must be a month"),
+        ("release=1999-01", "no responses were submitted in it"),
+        ("sample=everyone", "unknown sample"),
+        ("trim=7.5", "trim must be"),
+        ("channel=fax", "unknown sample"),
+    ] {
+        let r = browser.get(&format!("/analyst/surveys/integration_index/download?{query}")).await;
+        assert_eq!(r.status, 400, "{query}");
+        assert!(r.body.contains(says), "{query}: {}", r.body);
+    }
     let audited = common::accounts::audit(&app, "results_downloaded").await.len();
     assert_eq!(audited, 4, "every download is audited");
     // The API gives the same, with an analyst's session.
@@ -478,6 +490,20 @@ async fn one_new_respondent_changes_nothing_an_analyst_can_see(db: TestDb) {
     assert_ne!(rows_before[n..], rows_after[n..], "in a new order");
     let common: Vec<&String> = ids_before.iter().filter(|id| ids_after.contains(id)).collect();
     assert!(common.is_empty(), "no id links the two downloads: {common:?}");
+    // Across releases: each file's shown details are shared by at least ten,
+    // and the two months hold different people (no row in both).
+    let earlier = browser
+        .get(&format!("/research/surveys/integration_index/microdata?release={}", last_month().previous()))
+        .await
+        .body;
+    for text in [&micro_after, &earlier] {
+        let mut combos: BTreeMap<Vec<String>, usize> = BTreeMap::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')).skip(1) {
+            let fields: Vec<&str> = line.split(',').collect();
+            *combos.entry(fields[3..=10].iter().map(|f| f.to_string()).collect()).or_default() += 1;
+        }
+        assert!(combos.values().all(|&n| n >= 10), "a shown combination under 10");
+    }
 }
 
 /// The researcher's microdata: no combination of details shown is held by
