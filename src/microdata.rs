@@ -3,7 +3,7 @@
 //! categories as published, the index, domain and item scores, and a
 //! weight — no emails, tokens, free text, dates or channels.
 //!
-//! What keeps it safe (docs/outputs.md §6.5):
+//! What keeps it safe (docs/outputs.md §6 rule 6 and §11):
 //! * Any combination of the grouping details held by fewer than ten
 //!   respondents is coarsened, in this order: ethnicity, deprivation,
 //!   conditions, voice and sex blanked, then the age band widened to three

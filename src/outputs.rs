@@ -191,8 +191,19 @@ pub fn provenance_lines(p: &Provenance) -> Vec<(String, String)> {
 
 /// A provenance value on one line: a title or label with a line break in
 /// it would otherwise end the `#` line early and break the file's shape.
+/// A spreadsheet splits the line at its commas, so no piece may start a
+/// formula either (and double quotes, which would start a quoted field,
+/// become single ones).
 pub fn one_line(value: &str) -> String {
-    value.split(['\r', '\n']).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
+    let line = value.split(['\r', '\n']).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ").replace('"', "'");
+    line.split(',')
+        .map(|piece| {
+            let text = piece.trim_start();
+            let indent = &piece[..piece.len() - text.len()];
+            format!("{indent}{}", safe_text(text))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The cells of a release an output holds: every sample, or one.
@@ -343,6 +354,9 @@ mod tests {
         for fine in ["Integration index", "0-17", "E54000008", "*", "", "a=b"] {
             assert_eq!(safe_text(fine), fine);
         }
+        // Provenance lines are split at commas by a spreadsheet too.
+        assert_eq!(one_line("Survey,=HYPERLINK(\"x\"), +1"), "Survey,'=HYPERLINK('x'), '+1");
+        assert_eq!(one_line("a\nb, c"), "a b, c");
     }
 
     #[test]

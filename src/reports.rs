@@ -540,7 +540,7 @@ pub fn compute(
     let mut versions = Vec::new();
     let mut not_pooled = Vec::new();
     for v in registry.all().filter(|v| v.definition.id == survey_id) {
-        if pooling.pooled[&v.version.id] {
+        if pooling.pooled.get(&v.version.id).copied().unwrap_or(false) {
             versions.push((v.version.version_label.clone(), v.version.content_hash.clone()));
         } else {
             not_pooled.push(v.version.version_label.clone());
@@ -621,7 +621,7 @@ fn trimming_description(trim: Option<f64>, results: &Results) -> String {
                 "; {} {}: {} of {} weights capped, {:.2}% of the weight moved",
                 s.sample.code(),
                 w.group,
-                t.capped,
+                disclosure::published_count(t.capped),
                 disclosure::published_count(w.respondents),
                 100.0 * t.trimmed_share + 0.0
             ));

@@ -98,17 +98,21 @@ mod weight {
         common::project_path(&format!("tests/fixtures/weighting/{case}/{file}")).display().to_string()
     }
 
-    #[test]
-    fn weights_and_estimates_equal_r() {
-        let dir = tempfile::tempdir().unwrap();
-        let (out, est) = (dir.path().join("w.csv"), dir.path().join("e.csv"));
+    /// `joinedup weight` on a respondents and margins file, estimating the
+    /// `score` column: its output, and the weights and estimates files.
+    fn weight_with_estimates(
+        dir: &std::path::Path,
+        respondents: &str,
+        margins: &str,
+    ) -> (std::process::Output, std::path::PathBuf, std::path::PathBuf) {
+        let (out, est) = (dir.join("w.csv"), dir.join("e.csv"));
         let output = joinedup(
             &[
                 "weight",
                 "--respondents",
-                &fixture("estimates", "respondents.csv"),
+                respondents,
                 "--margins",
-                &fixture("estimates", "margins.csv"),
+                margins,
                 "--out",
                 out.to_str().unwrap(),
                 "--estimate",
@@ -117,6 +121,17 @@ mod weight {
                 est.to_str().unwrap(),
             ],
             &[],
+        );
+        (output, out, est)
+    }
+
+    #[test]
+    fn weights_and_estimates_equal_r() {
+        let dir = tempfile::tempdir().unwrap();
+        let (output, out, est) = weight_with_estimates(
+            dir.path(),
+            &fixture("estimates", "respondents.csv"),
+            &fixture("estimates", "margins.csv"),
         );
         assert!(output.status.success(), "{}", stderr(&output));
         assert!(stderr(&output).contains("weighted 775 respondents"), "diagnostics: {}", stderr(&output));
@@ -164,23 +179,7 @@ mod weight {
     fn a_one_respondent_ics_is_estimated_as_r_adjusts() {
         let edges = |file: &str| common::project_path(&format!("tests/fixtures/edges/{file}")).display().to_string();
         let dir = tempfile::tempdir().unwrap();
-        let (out, est) = (dir.path().join("w.csv"), dir.path().join("e.csv"));
-        let output = joinedup(
-            &[
-                "weight",
-                "--respondents",
-                &edges("respondents.csv"),
-                "--margins",
-                &edges("margins.csv"),
-                "--out",
-                out.to_str().unwrap(),
-                "--estimate",
-                "score",
-                "--estimates-out",
-                est.to_str().unwrap(),
-            ],
-            &[],
-        );
+        let (output, _, est) = weight_with_estimates(dir.path(), &edges("respondents.csv"), &edges("margins.csv"));
         assert!(output.status.success(), "{}", stderr(&output));
         let reference: Vec<csv::StringRecord> = csv::Reader::from_path(edges("estimates.csv"))
             .unwrap()

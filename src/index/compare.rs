@@ -268,8 +268,9 @@ pub fn standardise(frame: &Frame, w: &Weighed, population: &PopulationTable) -> 
     out
 }
 
-/// The England cell matching a cell (same sample, group, measure, dimension, category).
-pub fn england_of<'c>(cell: &Cell, england: &HashMap<CellKey, &'c Cell>) -> Option<&'c Cell> {
+/// The England cell matching a cell (same sample, group, measure, dimension,
+/// category), with whatever the caller keeps beside it.
+pub fn england_of<'c, T: Copy>(cell: &Cell, england: &HashMap<CellKey, (&'c Cell, T)>) -> Option<(&'c Cell, T)> {
     england.get(&CellKey { area: ENGLAND.to_string(), ..cell.key.clone() }).copied()
 }
 

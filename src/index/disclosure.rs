@@ -131,14 +131,23 @@ pub fn suppress(cells: &[Cell], threshold: usize) -> Protection {
             changed |= protect(cells, family, &mut hidden, &mut coarse, threshold);
         }
         for &(pooled, invitation, open_link) in &pooled {
-            let one_hidden = hidden[invitation].is_some() != hidden[open_link].is_some();
-            if one_hidden && hidden[pooled].is_none() {
+            let counterparts = [invitation, open_link];
+            let present: Vec<usize> = counterparts.iter().flatten().copied().collect();
+            // With one sample absent, the pooled cell is the other's cell:
+            // it takes that cell's marks. With both, pooled less one would
+            // give the other: hidden when exactly one is hidden.
+            let hide = match present.as_slice() {
+                [one] => hidden[*one].is_some(),
+                [a, b] => hidden[*a].is_some() != hidden[*b].is_some(),
+                _ => false,
+            };
+            if hide && hidden[pooled].is_none() {
                 hidden[pooled] = Some(Suppression::Complementary);
                 changed = true;
             }
             // Pooled less one sample would give the other's coarse figure
             // back to 0.1: the pooled cell goes to whole points too.
-            if (coarse[invitation] || coarse[open_link]) && !coarse[pooled] && hidden[pooled].is_none() {
+            if present.iter().any(|&c| coarse[c]) && !coarse[pooled] && hidden[pooled].is_none() {
                 coarse[pooled] = true;
                 changed = true;
             }
@@ -199,16 +208,19 @@ fn families(cells: &[Cell], index: &HashMap<&CellKey, usize>) -> Vec<Family> {
     by_parent.into_iter().map(|((parent, _), members)| Family { parent, members }).collect()
 }
 
-/// (pooled, invitation, open-link) cells of the same key.
-fn pooled_pairs(cells: &[Cell], index: &HashMap<&CellKey, usize>) -> Vec<(usize, usize, usize)> {
+/// (pooled, invitation, open-link) cells of the same key; a sample with
+/// nobody in the cell has none.
+type PooledCells = (usize, Option<usize>, Option<usize>);
+
+fn pooled_pairs(cells: &[Cell], index: &HashMap<&CellKey, usize>) -> Vec<PooledCells> {
     cells
         .iter()
         .enumerate()
         .filter(|(_, c)| c.key.sample == Sample::Pooled)
-        .filter_map(|(i, c)| {
-            let invitation = *index.get(&CellKey { sample: Sample::Invitation, ..c.key.clone() })?;
-            let open_link = *index.get(&CellKey { sample: Sample::OpenLink, ..c.key.clone() })?;
-            Some((i, invitation, open_link))
+        .map(|(i, c)| {
+            let invitation = index.get(&CellKey { sample: Sample::Invitation, ..c.key.clone() }).copied();
+            let open_link = index.get(&CellKey { sample: Sample::OpenLink, ..c.key.clone() }).copied();
+            (i, invitation, open_link)
         })
         .collect()
 }
@@ -253,7 +265,7 @@ fn exposed(
     threshold: usize,
 ) -> Option<Step> {
     if hidden[family.parent].is_some() {
-        return None;
+        return rebuilt_parent(cells, family, hidden, coarse);
     }
     let parent = &cells[family.parent].estimate;
     // What is left once the published members are taken away: the hidden
@@ -290,6 +302,32 @@ fn exposed(
         return Some(Step::Coarsen(m));
     }
     Some(Step::Hide(published().min_by_key(|&m| (cells[m].estimate.n, m)).unwrap_or(family.parent)))
+}
+
+/// A hidden parent whose members are all published, with nobody unstated,
+/// is their sum: it follows within ±2 points unless enough of them are
+/// coarse. Then the smallest published member is hidden (coarsening does
+/// not help much here: the members' errors are a share of the parent's
+/// own weight). A parent hidden for too few respondents needs nothing: its
+/// members are smaller still, so hidden too.
+fn rebuilt_parent(cells: &[Cell], family: &Family, hidden: &[Option<Suppression>], coarse: &[bool]) -> Option<Step> {
+    let parent = &cells[family.parent].estimate;
+    if family.members.iter().any(|&m| hidden[m].is_some()) {
+        return None;
+    }
+    let listed: usize = family.members.iter().map(|&m| cells[m].estimate.n).sum();
+    if listed != parent.n {
+        return None;
+    }
+    let error: f64 = family
+        .members
+        .iter()
+        .map(|&m| if coarse[m] { COARSE_ROUNDING } else { ESTIMATE_ROUNDING } * cells[m].estimate.sum_w)
+        .sum();
+    if !derivable(parent.sum_w, error) {
+        return None;
+    }
+    family.members.iter().copied().min_by_key(|&m| (cells[m].estimate.n, m)).map(Step::Hide)
 }
 
 /// Whether the estimate of the rest of a family (of weight `weight`)
@@ -446,6 +484,49 @@ mod tests {
         invitation.key.sample = Sample::Invitation;
         let Protection { hidden, .. } = suppress(&[invitation, open_link, pooled], 30);
         assert_eq!(hidden, vec![None, Some(Suppression::Primary), Some(Suppression::Complementary)]);
+    }
+
+    #[test]
+    fn a_pooled_cell_with_one_sample_absent_mirrors_the_other() {
+        // Nobody from the open link is male in E1: pooled male is invitation
+        // male, which the invitation family hides to protect 20 women.
+        let sampled = |sample: Sample, mut c: Cell| {
+            c.key.sample = sample;
+            c
+        };
+        let cells = vec![
+            sampled(Sample::Invitation, cell("index", "E1", "all", "all", 100, 1000.0)),
+            sampled(Sample::Invitation, cell("index", "E1", "sex", "female", 20, 400.0)),
+            sampled(Sample::Invitation, cell("index", "E1", "sex", "male", 80, 600.0)),
+            sampled(Sample::OpenLink, cell("index", "E1", "all", "all", 40, 1000.0)),
+            sampled(Sample::OpenLink, cell("index", "E1", "sex", "female", 40, 1000.0)),
+            sampled(Sample::Pooled, cell("index", "E1", "all", "all", 140, 2000.0)),
+            sampled(Sample::Pooled, cell("index", "E1", "sex", "female", 60, 1400.0)),
+            sampled(Sample::Pooled, cell("index", "E1", "sex", "male", 80, 600.0)),
+        ];
+        let Protection { hidden, .. } = suppress(&cells, 30);
+        assert_eq!(hidden[2], Some(Suppression::Complementary));
+        assert_eq!(hidden[7], Some(Suppression::Complementary), "pooled male is invitation male");
+    }
+
+    #[test]
+    fn a_hidden_area_is_not_rebuilt_from_its_published_groups() {
+        // E3 is hidden so that England − E2 − E3 does not give E1; with both
+        // of its sexes published, E3 = female + male would give it back.
+        let cells = vec![
+            cell("index", "England", "all", "all", 300, 3000.0),
+            cell("index", "E1", "all", "all", 25, 1000.0),
+            cell("index", "E2", "all", "all", 150, 1000.0),
+            cell("index", "E3", "all", "all", 125, 1000.0),
+            cell("index", "E3", "sex", "female", 60, 500.0),
+            cell("index", "E3", "sex", "male", 65, 500.0),
+        ];
+        let Protection { hidden, coarse, .. } = suppress(&cells, 30);
+        assert_eq!(hidden[1], Some(Suppression::Primary));
+        assert_eq!(hidden[3], Some(Suppression::Complementary));
+        assert_eq!((hidden[2], coarse[2]), (None, true));
+        assert_eq!(hidden[4], Some(Suppression::Complementary), "the smaller sex goes");
+        assert_eq!(hidden[5], None);
     }
 
     #[test]

@@ -225,22 +225,25 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
     }
     let disclosure::Protection { hidden, coarse, summary: disclosure } = disclosure::suppress(&all, inputs.threshold);
 
-    // Comparisons use published figures only.
-    let england: HashMap<CellKey, &Cell> = all
+    // Comparisons use published figures only, as published: a difference
+    // or a peer mean is worked out from the rounded estimates (whole points
+    // for a coarse cell), so it gives nothing finer away.
+    let shown = |k: usize| -> f64 { round(all[k].estimate.estimate, if coarse[k] { 0 } else { 1 }) };
+    let england: HashMap<CellKey, (&Cell, f64)> = all
         .iter()
-        .zip(&hidden)
-        .filter(|(c, h)| c.key.area == ENGLAND && h.is_none() && !c.proportion)
-        .map(|(c, _)| (c.key.clone(), c))
+        .enumerate()
+        .filter(|(k, c)| c.key.area == ENGLAND && hidden[*k].is_none() && !c.proportion)
+        .map(|(k, c)| (c.key.clone(), (c, shown(k))))
         .collect();
     let peers = compare::peer_groups(inputs.profiles, 5);
     let group_population = group_populations(inputs.population);
     let mut headline_rows: HeadlineRows<'_> = BTreeMap::new();
-    for (c, h) in all.iter().zip(&hidden) {
-        if h.is_none() && !c.proportion && c.key.area != ENGLAND && c.key.dimension == ALL {
+    for (k, c) in all.iter().enumerate() {
+        if hidden[k].is_none() && !c.proportion && c.key.area != ENGLAND && c.key.dimension == ALL {
             headline_rows
                 .entry((c.key.sample, c.key.group, c.key.measure.as_str()))
                 .or_default()
-                .insert(c.key.area.clone(), (c.estimate.estimate, c.estimate.se));
+                .insert(c.key.area.clone(), (shown(k), c.estimate.se));
         }
     }
     let mut funnels: BTreeMap<Sample, Funnel> = BTreeMap::new();
@@ -255,7 +258,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
                 dimension: ALL.into(),
                 category: ALL.into(),
             })
-            .map(|e| e.estimate.estimate);
+            .map(|e| e.1);
         let points: Vec<(f64, f64)> = headline_rows
             .get(&(*sample, Group::People, "index"))
             .map(|m| m.values().copied().collect())
@@ -281,9 +284,12 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
             let k = &cell.key;
             let mut reasons: Vec<String> = p.not_estimable.take().into_iter().collect();
             if !cell.proportion && k.area != ENGLAND {
-                match compare::england_of(cell, &england).map(|eng| compare::vs_england(cell, eng)) {
-                    Some(Ok(VsEngland { difference, se, significant })) => {
-                        p.vs_england = figure(difference, places);
+                let eng = compare::england_of(cell, &england);
+                match eng.map(|(eng, _)| compare::vs_england(cell, eng)) {
+                    Some(Ok(VsEngland { se, significant, .. })) => {
+                        // The difference of the two figures as published.
+                        let difference = p.estimate.zip(eng.map(|e| e.1)).map(|(a, b)| a - b);
+                        p.vs_england = difference.and_then(|d| figure(d, 1));
                         p.vs_england_se = figure(se, 2);
                         p.vs_england_significant = Some(significant);
                     }
@@ -297,11 +303,11 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
                 && let Some(population) = group_population.get(&k.group)
             {
                 let peer_list = peers.get(&k.area).cloned().unwrap_or_default();
-                if let Some(VsPeers { peer_mean, difference, significant, .. }) =
+                if let Some(VsPeers { peer_mean, significant, .. }) =
                     compare::vs_peers(&k.area, &peer_list, estimates, population)
                 {
                     p.peer_mean = figure(peer_mean, 1);
-                    p.vs_peers = figure(difference, places);
+                    p.vs_peers = p.estimate.zip(p.peer_mean).and_then(|(a, b)| figure(a - b, 1));
                     p.vs_peers_significant = Some(significant);
                 }
             }
@@ -409,7 +415,9 @@ fn publish(
                 .push("effective sample size: the weighting fixes this figure, so it has no sampling variance".into());
         }
         (true, _) => {
-            p.deff = figure(e.deff, 2);
+            // One decimal: with the SE, a finer design effect would give the
+            // exact count back (n − 1 = deff·s²/se² for a proportion).
+            p.deff = figure(e.deff, 1);
             p.n_eff_design = Some(disclosure::published_effective(e.n as f64 / e.deff));
         }
         (false, 1) => reasons.push("design effect: one respondent".to_string()),
@@ -422,7 +430,10 @@ fn publish(
         reasons.push("standard error: not a number (check the weights)".to_string());
     } else if cell.proportion {
         p.se = figure(e.se, 2);
-        let share = weighting::Estimate { estimate: e.estimate / 100.0, se: e.se / 100.0, ..*e };
+        // A coarse cell's interval comes from its rounded estimate, so the
+        // interval gives back nothing finer.
+        let centre = if coarse { estimate } else { e.estimate };
+        let share = weighting::Estimate { estimate: centre / 100.0, se: e.se / 100.0, ..*e };
         match weighting::proportion_with(share, quantile).ci {
             Some((lo, hi)) => {
                 p.ci_low = figure(100.0 * lo, places);
@@ -435,8 +446,9 @@ fn publish(
         }
     } else {
         p.se = figure(e.se, 2);
-        p.ci_low = figure((e.estimate - Z95 * e.se).clamp(0.0, 100.0), places);
-        p.ci_high = figure((e.estimate + Z95 * e.se).clamp(0.0, 100.0), places);
+        let centre = if coarse { estimate } else { e.estimate };
+        p.ci_low = figure((centre - Z95 * e.se).clamp(0.0, 100.0), places);
+        p.ci_high = figure((centre + Z95 * e.se).clamp(0.0, 100.0), places);
     }
     if !reasons.is_empty() {
         p.not_estimable = Some(reasons.join("; "));
