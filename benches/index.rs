@@ -72,6 +72,7 @@ fn bench(c: &mut Criterion) {
             threshold: 30,
             weighing: joinedup::index::frame::WeighOptions::default(),
             pooled: false,
+            forced: &joinedup::index::disclosure::Marks::new(),
         };
         group.bench_with_input(BenchmarkId::new("all_cells", n), &n, |b, _| {
             b.iter(|| results::compute(&inputs).expect("results"))

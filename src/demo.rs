@@ -60,19 +60,19 @@ pub async fn load_if_empty(db: &Db, registry: &SurveyRegistry, scale: f64) -> an
     Ok(made)
 }
 
-/// The day a demo response was submitted: most in the last full month
-/// (the latest release), some in the month before (a trend), and a few so
-/// far this month (fieldwork still open, not yet released).
+/// The day a demo response was submitted: most in the latest closed
+/// month (the latest release), some in the month before (a trend), and a
+/// few since (fieldwork still open, not yet released).
 fn submission_day<R: Rng>(rng: &mut R, today: NaiveDate) -> NaiveDate {
-    let this_month = Period::of(today);
     let day_in = |rng: &mut R, first: NaiveDate, last: NaiveDate| {
         first + Duration::days(rng.random_range(0..=(last - first).num_days()))
     };
-    let last_month = this_month.previous();
+    let latest = Period::latest_closed(today);
+    let open = latest.next().first_day();
     match rng.random_range(0..100) {
-        0..15 => day_in(rng, last_month.previous().first_day(), last_month.previous().last_day()),
-        90.. if today > this_month.first_day() => day_in(rng, this_month.first_day(), today - Duration::days(1)),
-        _ => day_in(rng, last_month.first_day(), last_month.last_day()),
+        0..15 => day_in(rng, latest.previous().first_day(), latest.previous().last_day()),
+        90.. if today > open => day_in(rng, open, today - Duration::days(1)),
+        _ => day_in(rng, latest.first_day(), latest.last_day()),
     }
 }
 

@@ -91,7 +91,7 @@ pub enum ReportError {
     #[error("there is no survey `{0}`")]
     UnknownSurvey(String),
     #[error(
-        "survey `{0}` has no closed release with submitted responses (results are published a month at a time, once the month has ended)"
+        "survey `{0}` has no closed release with submitted responses (results are published a month at a time, from the second day after the month ends)"
     )]
     NoRelease(String),
     #[error("release {1} of survey `{0}` is not available: {2}")]
@@ -147,8 +147,31 @@ pub struct Report {
     /// The uploaded margin versions the weights used (the microdata weighs
     /// with the same ones).
     pub margin_ids: Vec<i64>,
+    /// The survey versions whose responses it pools (`None`: stored before
+    /// this was kept).
+    pub pooled_versions: Option<Vec<i64>>,
     /// The options it was computed with.
     pub options: ReleaseOptions,
+}
+
+/// What a variant of a release (other trimming, or pooled samples) takes
+/// from the default release of the same month, so the two never differ in
+/// what they let out: the same respondents, the same margins, and every
+/// cell the default hid or coarsened kept so (docs/outputs.md §6, rule 2).
+struct Basis {
+    marks: disclosure::Marks,
+    margin_ids: Vec<i64>,
+    pooled_versions: Option<Vec<i64>>,
+}
+
+impl Basis {
+    fn of(default: &Report) -> Basis {
+        Basis {
+            marks: results::marks(&default.results.cells),
+            margin_ids: default.margin_ids.clone(),
+            pooled_versions: default.pooled_versions.clone(),
+        }
+    }
 }
 
 /// A report as stored: what outputs show, plus what only the server keeps
@@ -166,6 +189,8 @@ struct Stored {
     areas: Vec<(String, String)>,
     cells: Vec<StoredCell>,
     margin_ids: Vec<i64>,
+    #[serde(default)]
+    pooled_versions: Option<Vec<i64>>,
 }
 
 /// One cell as stored: `Published` with its measure and area by position
@@ -235,6 +260,7 @@ impl Stored {
             areas,
             cells,
             margin_ids: report.margin_ids.clone(),
+            pooled_versions: report.pooled_versions.clone(),
         }
     }
 
@@ -345,7 +371,7 @@ pub fn resolve(
             return Err(ReportError::NotReleased(
                 request.survey_id.clone(),
                 p.to_string(),
-                format!("the period is still open until {} (results are released once it has ended)", p.last_day()),
+                format!("the period is still open: it is released on {}", p.release_day()),
             ));
         }
         Window::Period(p) if !available.contains(&p) => {
@@ -433,6 +459,7 @@ fn decode(body: &[u8], period: Period, options: ReleaseOptions) -> Result<Report
         results: Results { cells, ..stored.results },
         provenance: stored.provenance,
         margin_ids: stored.margin_ids,
+        pooled_versions: stored.pooled_versions,
         options,
     })
 }
@@ -490,7 +517,8 @@ pub fn load_frame(
 
 /// Reads, weights and publishes one release as it would be computed now,
 /// without storing it (`release` stores it; tests compare what a change of
-/// margins would do).
+/// margins would do). A variant is computed on its default release, which
+/// is published (stored) first if it is not yet.
 pub fn compute(
     db: &Db,
     registry: &SurveyRegistry,
@@ -498,11 +526,40 @@ pub fn compute(
     period: Period,
     options: ReleaseOptions,
 ) -> Result<Report, ReportError> {
+    let default = ReleaseOptions::new(options.threshold);
+    if options == default {
+        return compute_on(db, registry, survey_id, period, options, None);
+    }
+    let basis = Basis::of(&release(db, registry, survey_id, period, default)?);
+    compute_on(db, registry, survey_id, period, options, Some(&basis))
+}
+
+fn compute_on(
+    db: &Db,
+    registry: &SurveyRegistry,
+    survey_id: &str,
+    period: Period,
+    options: ReleaseOptions,
+    basis: Option<&Basis>,
+) -> Result<Report, ReportError> {
     let latest = registry.latest(survey_id).ok_or_else(|| ReportError::UnknownSurvey(survey_id.to_string()))?;
     let d = &latest.definition;
     let scoring = Scoring::new(d);
     let items = question_items(d);
-    let pooling = Pooling::of(registry, survey_id).ok_or_else(|| ReportError::UnknownSurvey(survey_id.to_string()))?;
+    let mut pooling =
+        Pooling::of(registry, survey_id).ok_or_else(|| ReportError::UnknownSurvey(survey_id.to_string()))?;
+    if let Some(kept) = basis.and_then(|b| b.pooled_versions.as_ref()) {
+        if kept.iter().any(|id| !pooling.pooled.get(id).copied().unwrap_or(false)) {
+            return Err(ReportError::NotReleased(
+                survey_id.to_string(),
+                period.to_string(),
+                "the survey's scoring has changed since this release was published, so only its published form is available".into(),
+            ));
+        }
+        for (id, pooled) in pooling.pooled.iter_mut() {
+            *pooled &= kept.contains(id);
+        }
+    }
     let mut conn = db.get()?;
     let conn = &mut *conn;
     let started = std::time::Instant::now();
@@ -523,7 +580,12 @@ pub fn compute(
         ));
     }
     let (mut population, profiles) = reference_tables();
-    let used = crate::population_margins::in_use(conn)?.map_err(ReportError::Margins)?;
+    let used = match basis {
+        Some(b) => crate::population_margins::versions(conn, &b.margin_ids)?,
+        None => crate::population_margins::in_use(conn)?,
+    }
+    .map_err(ReportError::Margins)?;
+    let no_marks = disclosure::Marks::new();
     population.uploaded = crate::population_margins::sets(&used);
     let ics_names: BTreeMap<String, String> = icss::all(conn)?.into_iter().map(|i| (i.ons_code, i.name)).collect();
     let results = results::compute(&Inputs {
@@ -535,6 +597,7 @@ pub fn compute(
         threshold: options.threshold,
         weighing: WeighOptions { min_respondents: 10, trim: options.trim },
         pooled: options.pooled,
+        forced: basis.map_or(&no_marks, |b| &b.marks),
     })?;
     tracing::debug!(cells = results.cells.len(), seconds = started.elapsed().as_secs_f64(), "release computed");
     let mut versions = Vec::new();
@@ -566,7 +629,7 @@ pub fn compute(
         deprivation_source: crate::reference::DEPRIVATION_SOURCE.into(),
         comparisons: COMPARISONS.into(),
         suppression: format!(
-            "estimates from fewer than {} respondents hidden; where a hidden value would otherwise follow within ±{} points from its family (England and its ICSs, an area and one dimension's categories), a published sibling is shown to whole points, or if that is not enough the smallest is hidden; counts 1-7 shown as *, others rounded to 5; weighted totals to 3 significant figures; effective sample sizes to 5; one release a calendar month, computed once and never changed",
+            "estimates from fewer than {} respondents hidden; where a hidden value would otherwise follow within ±{} points from its family (England and its ICSs, an area and one dimension's categories), a published sibling is shown to whole points, or if that is not enough the smallest is hidden; counts 1-7 shown as *, others rounded to 5; weighted totals to 3 significant figures; effective sample sizes to 5; one release a calendar month, computed once and never changed; a variant (other trimming, pooled) keeps every hidden and whole-point cell of the default release",
             options.threshold,
             disclosure::DERIVABLE_WITHIN
         ),
@@ -575,7 +638,8 @@ pub fn compute(
         computed_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     };
     let margin_ids = used.values().map(|u| u.id).collect();
-    Ok(Report { period, results, provenance, margin_ids, options })
+    let pooled_versions = Some(pooling.pooled.iter().filter(|(_, p)| **p).map(|(id, _)| *id).collect());
+    Ok(Report { period, results, provenance, margin_ids, pooled_versions, options })
 }
 
 /// How the variance is estimated, as every output states it.

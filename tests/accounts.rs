@@ -49,7 +49,7 @@ async fn sample_rows(app: &TestApp, user: i64) -> SampleIds {
             let version = joinedup::storage::surveys::find(conn, "format_example", "1.0")?.expect("published");
             // One response submitted last month, so the survey has a closed
             // release for the results routes to serve.
-            let day = joinedup::index::release::Period::of(joinedup::reports::today()).previous().first_day();
+            let day = joinedup::index::release::Period::latest_closed(joinedup::reports::today()).first_day();
             let at = day.and_hms_opt(12, 0, 0).unwrap();
             let response = joinedup::storage::responses::create(
                 conn,

@@ -28,7 +28,7 @@ async fn demo_app(db: &TestDb) -> TestApp {
 
 /// The release the demo fills most: last month.
 fn last_month() -> Period {
-    Period::of(reports::today()).previous()
+    Period::latest_closed(reports::today())
 }
 
 async fn releases_for(app: &TestApp, survey: &str, window: Window, options: ReleaseOptions) -> Vec<Arc<Report>> {
@@ -259,6 +259,21 @@ async fn trimming_is_the_default_and_can_be_turned_off(db: TestDb) {
     assert!(untrimmed.provenance.trimming.starts_with("none"), "{}", untrimmed.provenance.trimming);
     let count = |r: &Report| r.results.cells.len();
     assert_eq!(count(&trimmed), count(&untrimmed), "the same cells");
+    // The variant keeps every mark of the default, so the two together
+    // show nothing either hides.
+    assert_eq!((&untrimmed.margin_ids, &untrimmed.pooled_versions), (&trimmed.margin_ids, &trimmed.pooled_versions));
+    let mut kept = 0;
+    for (d, v) in trimmed.results.cells.iter().zip(&untrimmed.results.cells) {
+        assert_eq!((&d.measure, &d.area, &d.category), (&v.measure, &v.area, &v.category));
+        if d.suppressed.is_some() {
+            assert!(v.suppressed.is_some(), "hidden by default, shown untrimmed: {v:?}");
+            kept += 1;
+        }
+        if d.coarsened {
+            assert!(v.coarsened || v.suppressed.is_some(), "coarse by default, finer untrimmed: {v:?}");
+        }
+    }
+    assert!(kept > 0);
     options.pooled = true;
     let pooled = releases_for(&app, "integration_index", Window::Latest, options).await.remove(0);
     assert!(pooled.results.cells.iter().any(|c| c.sample == Sample::Pooled && c.estimate.is_some()));
@@ -337,9 +352,8 @@ async fn analyst_pages_and_downloads(db: TestDb) {
     assert!(split.body.contains("By age_band"));
     let questions = browser.get("/analyst/surveys/integration_index/questions").await;
     assert!(questions.body.contains("Weighted %") && questions.body.contains("95% CI"));
-    let still_open = browser
-        .get(&format!("/analyst/surveys/integration_index/download?release={}", Period::of(reports::today())))
-        .await;
+    let still_open =
+        browser.get(&format!("/analyst/surveys/integration_index/download?release={}", last_month().next())).await;
     assert_eq!(still_open.status, 400, "the month in fieldwork is not released");
     assert!(still_open.body.contains("still open"), "{}", still_open.body);
     for format in ["csv", "json", "xlsx"] {
@@ -801,6 +815,7 @@ async fn analysts_upload_margins_that_weighting_uses(db: TestDb) {
     let browser = Browser::signed_in(&app, email, &password_for("analyst")).await;
     let before = computed_now(&app).await;
     assert!(!before.provenance.weighting.contains("margins v"), "{}", before.provenance.weighting);
+    let published = releases_for(&app, "integration_index", Window::Latest, ReleaseOptions::new(30)).await.remove(0);
 
     let codes: Vec<String> = app.state.db.run(icss::all).await.unwrap().into_iter().map(|i| i.ons_code).collect();
     let mut lines = vec!["ics,dimension,category,population".to_string()];
@@ -857,8 +872,17 @@ async fn analysts_upload_margins_that_weighting_uses(db: TestDb) {
             .unwrap()
     };
     assert_ne!(england(&before), england(&after), "the weights changed");
+    // A variant of the release published before the upload keeps its
+    // margins: the two differ only in trimming.
+    let variant = ReleaseOptions { trim: None, ..ReleaseOptions::new(30) };
+    let untrimmed = releases_for(&app, "integration_index", Window::Latest, variant).await.remove(0);
+    assert_eq!(untrimmed.margin_ids, published.margin_ids);
+    assert!(!untrimmed.provenance.weighting.contains("margins v"), "{}", untrimmed.provenance.weighting);
     let csv = browser.get("/analyst/surveys/integration_index/download?format=csv").await;
-    assert!(csv.body.contains("people margins v1"), "downloads name the margins");
+    assert!(!csv.body.contains("margins v"), "the release published before the upload never changes");
+    let mut written = Vec::new();
+    outputs::write(&[Arc::new(after.clone())], None, Format::Csv, &mut written).unwrap();
+    assert!(String::from_utf8(written).unwrap().contains("people margins v1"), "downloads name the margins");
     assert_eq!(common::accounts::audit(&app, "margins_uploaded").await.len(), 1);
 
     let id = app.state.db.run(margins::all).await.unwrap()[0].id;

@@ -15,15 +15,22 @@
 //!    parent and of every published sibling) / (the union's weight),
 //!    judged both on exact weight totals (the attacker may know them from
 //!    population figures) and on the rounded published ones, whichever
-//!    gives the smaller error. Counts are never more precise than their rounding (below)
-//!    whatever is subtracted, so only estimates can be derived. A derivable
-//!    union takes the published sibling with the fewest respondents with
-//!    it (smallest first, within the same table); the parent is hidden only
-//!    when no sibling is left.
+//!    gives the smaller error. Counts are never more precise than their
+//!    rounding (below) whatever is subtracted, so only estimates can be
+//!    derived. A derivable union is protected first by showing the
+//!    heaviest published sibling to whole points (error 0.5 × its weight),
+//!    then the next; only when all are coarse does the sibling with the
+//!    fewest respondents go (the parent only when no sibling is left). A
+//!    hidden parent whose members are all published, nobody unstated, is
+//!    their sum: its smallest member goes.
 //! 3. **Pooled tables**: a pooled cell is the invited and open-link cells
 //!    combined, so it is hidden when exactly one of the two is hidden, and
-//!    shown to whole points when either is.
-//! 4. **Rounding**: counts of 1–7 show as `*`, others rounded to 5; weighted
+//!    shown to whole points when either is; with one sample absent it is
+//!    the other's cell and takes its marks.
+//! 4. **Variants**: a release computed with other options (trimming,
+//!    pooling) starts from the default release's marks, so it never shows
+//!    a cell the default hid, nor one finer than the default showed it.
+//! 5. **Rounding**: counts of 1–7 show as `*`, others rounded to 5; weighted
 //!    totals to three significant figures; effective sample sizes to 5.
 //!
 //! Steps 2 and 3 repeat until nothing changes. Information loss (the share
@@ -116,12 +123,33 @@ struct Family {
     members: Vec<usize>,
 }
 
-/// Marks every cell to hide, and measures what it cost.
-pub fn suppress(cells: &[Cell], threshold: usize) -> Protection {
+/// What another table of the same release decided for a cell, which this
+/// table must keep (rule 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Hidden,
+    Coarse,
+}
+
+/// Marks by cell, from a table already published.
+pub type Marks = HashMap<CellKey, Mark>;
+
+/// Marks every cell to hide, starting from `forced` (the marks of a table
+/// already published from the same respondents), and measures what it
+/// cost.
+pub fn suppress(cells: &[Cell], threshold: usize, forced: &Marks) -> Protection {
     let threshold = threshold.max(FLOOR);
-    let mut hidden: Vec<Option<Suppression>> =
-        cells.iter().map(|c| (c.estimate.n < threshold).then_some(Suppression::Primary)).collect();
-    let mut coarse = vec![false; cells.len()];
+    let mut hidden: Vec<Option<Suppression>> = cells
+        .iter()
+        .map(|c| {
+            if c.estimate.n < threshold {
+                Some(Suppression::Primary)
+            } else {
+                (forced.get(&c.key) == Some(&Mark::Hidden)).then_some(Suppression::Complementary)
+            }
+        })
+        .collect();
+    let mut coarse: Vec<bool> = cells.iter().map(|c| forced.get(&c.key) == Some(&Mark::Coarse)).collect();
     let index: HashMap<&CellKey, usize> = cells.iter().enumerate().map(|(i, c)| (&c.key, i)).collect();
     let families = families(cells, &index);
     let pooled = pooled_pairs(cells, &index);
@@ -411,7 +439,7 @@ mod tests {
             cell("index", "E1", "sex", "female", 20, 400.0),
             cell("index", "E1", "sex", "male", 80, 600.0),
         ];
-        let Protection { hidden, summary, .. } = suppress(&cells, 30);
+        let Protection { hidden, summary, .. } = suppress(&cells, 30, &Marks::new());
         assert_eq!(hidden[1], Some(Suppression::Primary));
         assert_eq!(hidden[2], Some(Suppression::Complementary), "female = all − male otherwise");
         assert_eq!(hidden[0], None, "the margin is kept: a sibling goes first");
@@ -428,7 +456,7 @@ mod tests {
             cell("index", "E1", "age_band", "75-84", 44, 130.0),
             cell("index", "E1", "age_band", "65-74", 250, 850.0),
         ];
-        let Protection { hidden, summary, .. } = suppress(&cells, 30);
+        let Protection { hidden, summary, .. } = suppress(&cells, 30, &Marks::new());
         assert_eq!(hidden[1], Some(Suppression::Primary));
         assert_eq!(&hidden[2..], &[None, None]);
         assert_eq!(summary.information_loss(), 0.0);
@@ -441,7 +469,7 @@ mod tests {
         // shown to whole points, to ±(50 + 0.5 × 950)/50 = 10.5: enough.
         let cells =
             vec![cell("index", "E1", "all", "all", 100, 1000.0), cell("index", "E1", "sex", "female", 95, 950.0)];
-        let Protection { hidden, coarse, summary } = suppress(&cells, 30);
+        let Protection { hidden, coarse, summary } = suppress(&cells, 30, &Marks::new());
         assert_eq!((hidden[1], coarse[1]), (None, true));
         assert_eq!((summary.large_hidden, summary.coarsened), (0, 1));
     }
@@ -456,7 +484,7 @@ mod tests {
             cell("index", "E1", "voice", "patient", 156, 870.0),
             cell("index", "E1", "voice", "carer_on_behalf", 24, 130.0),
         ];
-        let Protection { hidden, coarse, summary } = suppress(&cells, 30);
+        let Protection { hidden, coarse, summary } = suppress(&cells, 30, &Marks::new());
         assert_eq!(hidden, vec![None, None, Some(Suppression::Primary)]);
         assert_eq!(coarse, vec![false, true, false]);
         assert_eq!(summary.information_loss(), 0.0);
@@ -470,7 +498,7 @@ mod tests {
             cell("index", "E1", "ethnicity", "black", 15, 90.0),
             cell("index", "E1", "ethnicity", "white", 165, 810.0),
         ];
-        let Protection { hidden, .. } = suppress(&cells, 30);
+        let Protection { hidden, .. } = suppress(&cells, 30, &Marks::new());
         assert_eq!(hidden[3], None, "asian and black together are 35 people: no complement");
     }
 
@@ -482,7 +510,7 @@ mod tests {
         open_link.key.sample = Sample::OpenLink;
         pooled.key.sample = Sample::Pooled;
         invitation.key.sample = Sample::Invitation;
-        let Protection { hidden, .. } = suppress(&[invitation, open_link, pooled], 30);
+        let Protection { hidden, .. } = suppress(&[invitation, open_link, pooled], 30, &Marks::new());
         assert_eq!(hidden, vec![None, Some(Suppression::Primary), Some(Suppression::Complementary)]);
     }
 
@@ -504,7 +532,7 @@ mod tests {
             sampled(Sample::Pooled, cell("index", "E1", "sex", "female", 60, 1400.0)),
             sampled(Sample::Pooled, cell("index", "E1", "sex", "male", 80, 600.0)),
         ];
-        let Protection { hidden, .. } = suppress(&cells, 30);
+        let Protection { hidden, .. } = suppress(&cells, 30, &Marks::new());
         assert_eq!(hidden[2], Some(Suppression::Complementary));
         assert_eq!(hidden[7], Some(Suppression::Complementary), "pooled male is invitation male");
     }
@@ -521,12 +549,30 @@ mod tests {
             cell("index", "E3", "sex", "female", 60, 500.0),
             cell("index", "E3", "sex", "male", 65, 500.0),
         ];
-        let Protection { hidden, coarse, .. } = suppress(&cells, 30);
+        let Protection { hidden, coarse, .. } = suppress(&cells, 30, &Marks::new());
         assert_eq!(hidden[1], Some(Suppression::Primary));
         assert_eq!(hidden[3], Some(Suppression::Complementary));
         assert_eq!((hidden[2], coarse[2]), (None, true));
         assert_eq!(hidden[4], Some(Suppression::Complementary), "the smaller sex goes");
         assert_eq!(hidden[5], None);
+    }
+
+    #[test]
+    fn a_variant_keeps_the_marks_of_the_default_release() {
+        // On their own these cells need nothing; the default release (other
+        // weights) hid male and showed all to whole points.
+        let cells = vec![
+            cell("index", "E1", "all", "all", 200, 1000.0),
+            cell("index", "E1", "sex", "female", 100, 500.0),
+            cell("index", "E1", "sex", "male", 100, 500.0),
+        ];
+        assert_eq!(suppress(&cells, 30, &Marks::new()).hidden, vec![None; 3]);
+        let forced: Marks = [(cells[2].key.clone(), Mark::Hidden), (cells[0].key.clone(), Mark::Coarse)].into();
+        let Protection { hidden, coarse, .. } = suppress(&cells, 30, &forced);
+        assert_eq!(hidden[2], Some(Suppression::Complementary));
+        assert!(coarse[0]);
+        // All − female gives male, but male is 100 people: safe.
+        assert_eq!((hidden[1], coarse[1]), (None, false));
     }
 
     #[test]

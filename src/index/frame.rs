@@ -55,6 +55,11 @@ impl Group {
         }
     }
 
+    /// The group a code names, as outputs write it.
+    pub fn parse(code: &str) -> Option<Group> {
+        Group::ALL.into_iter().find(|g| g.code() == code)
+    }
+
     pub fn of(row: &Row) -> Option<Group> {
         Group::of_categories(row.voice.as_deref(), row.age_band.as_deref())
     }

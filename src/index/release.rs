@@ -8,7 +8,13 @@
 
 use std::fmt;
 
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::{Datelike, Days, Months, NaiveDate};
+
+/// Whole days a month stays unreleased after its last day: a response
+/// acknowledged just before midnight (UTC) whose row commits a moment
+/// later, or on a server whose clock runs behind, still lands in its
+/// month's release, which is computed once and never changed.
+pub const GRACE_DAYS: u64 = 1;
 
 /// One calendar month of submissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -49,9 +55,20 @@ impl Period {
         Period::of(self.first_day().checked_add_months(Months::new(1)).unwrap_or(NaiveDate::MAX))
     }
 
-    /// Whether the month has ended by `today`: only then is it released.
+    /// Whether the month has ended, with its grace day, by `today`: only
+    /// then is it released.
     pub fn is_closed(self, today: NaiveDate) -> bool {
-        self.last_day() < today
+        self.last_day().checked_add_days(Days::new(GRACE_DAYS)).is_some_and(|d| d < today)
+    }
+
+    /// The latest month closed by `today`.
+    pub fn latest_closed(today: NaiveDate) -> Period {
+        Period::of(today.checked_sub_days(Days::new(GRACE_DAYS)).unwrap_or(NaiveDate::MIN)).previous()
+    }
+
+    /// The day the month is released (closes): after its grace day.
+    pub fn release_day(self) -> NaiveDate {
+        self.last_day().checked_add_days(Days::new(GRACE_DAYS + 1)).unwrap_or(NaiveDate::MAX)
     }
 
     /// The closed periods a date window touches (either end open), in
@@ -90,7 +107,14 @@ mod tests {
         let p = Period::parse("2024-02").unwrap();
         assert_eq!((p.first_day(), p.last_day()), (day("2024-02-01"), day("2024-02-29")));
         assert!(!p.is_closed(day("2024-02-29")));
-        assert!(p.is_closed(day("2024-03-01")));
+        assert!(!p.is_closed(day("2024-03-01")), "the grace day");
+        assert!(p.is_closed(day("2024-03-02")));
+        assert_eq!(p.release_day(), day("2024-03-02"));
+        for today in ["2024-03-02", "2024-03-31", "2024-04-01"] {
+            assert_eq!(Period::latest_closed(day(today)), p, "{today}");
+            assert!(Period::latest_closed(day(today)).is_closed(day(today)));
+            assert!(!Period::latest_closed(day(today)).next().is_closed(day(today)));
+        }
         assert_eq!(p.next().to_string(), "2024-03");
         assert_eq!(Period::parse("2024-12").unwrap().next().to_string(), "2025-01");
         assert_eq!(Period::of(day("2026-12-06")).to_string(), "2026-12");

@@ -29,6 +29,33 @@ pub struct Inputs<'a> {
     pub weighing: WeighOptions,
     /// Also publish the two samples combined (on an analyst's request).
     pub pooled: bool,
+    /// The marks of the default release of the same respondents, which a
+    /// variant keeps (empty for the default itself).
+    pub forced: &'a disclosure::Marks,
+}
+
+/// The marks a published table carries, for a variant of it to keep
+/// (disclosure rule 4).
+pub fn marks(cells: &[Published]) -> disclosure::Marks {
+    cells
+        .iter()
+        .filter_map(|p| {
+            let mark = match (p.suppressed.is_some(), p.coarsened) {
+                (true, _) => disclosure::Mark::Hidden,
+                (false, true) => disclosure::Mark::Coarse,
+                (false, false) => return None,
+            };
+            let key = CellKey {
+                sample: p.sample,
+                group: Group::parse(&p.group)?,
+                measure: p.measure.clone(),
+                area: p.area.clone(),
+                dimension: p.dimension.clone(),
+                category: p.category.clone(),
+            };
+            Some((key, mark))
+        })
+        .collect()
 }
 
 /// One published cell. Hidden cells keep their place and their rounded
@@ -223,7 +250,8 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
             all.extend(cells::question_cells(data, w, *sample, &groupings, &profiles, &items));
         }
     }
-    let disclosure::Protection { hidden, coarse, summary: disclosure } = disclosure::suppress(&all, inputs.threshold);
+    let disclosure::Protection { hidden, coarse, summary: disclosure } =
+        disclosure::suppress(&all, inputs.threshold, inputs.forced);
 
     // Comparisons use published figures only, as published: a difference
     // or a peer mean is worked out from the rounded estimates (whole points
@@ -584,6 +612,7 @@ mod tests {
                 threshold: 10,
                 weighing: WeighOptions { min_respondents: 10, trim: trim.then_some(5.0) },
                 pooled,
+                forced: &disclosure::Marks::new(),
             })
             .expect("results from any positive weights");
             for c in &results.cells {
