@@ -14,9 +14,12 @@
 //!   probability, set by the sample design) times the adjustment of their
 //!   shown combination (what raking, scaling and trimming did to everyone
 //!   shown alike, keeping the combination's total), not their own: that
-//!   would give away a blanked age band and sex (the raking cell). Where
-//!   nothing is blanked this is the respondent's own weight, so the file
-//!   reproduces the release's figures.
+//!   would give away a blanked age band and sex (the raking cell). The base
+//!   weight is shown only as the mean of a band of at least ten rows of the
+//!   same combination: the survey lead sets selection probabilities, and a
+//!   probability held by one invitee would mark their row. Where nothing is
+//!   blanked and each base weight is shared by ten, this is the
+//!   respondent's own weight, so the file reproduces the release's figures.
 //! * Each download numbers its rows afresh (random ids) and shuffles them
 //!   within each ICS, so nothing links two downloads or reveals who
 //!   answered when.
@@ -373,8 +376,57 @@ fn weigh_ics(
         }
     }
     kept.adjustment = sums.into_iter().map(|(c, (weight, base))| (c, weight / base)).collect();
+    // Base weights banded within each shown combination.
+    let mut members: HashMap<Combo, Vec<usize>> = HashMap::new();
+    for (i, k) in kept.combo.iter().enumerate() {
+        if let Some(shown) = kept.counts.shown(*k) {
+            members.entry(shown).or_default().push(i);
+        }
+    }
     kept.base = frame.base_weight.clone();
+    for rows in members.values() {
+        let own: Vec<f64> = rows.iter().map(|&i| frame.base_weight[i]).collect();
+        for (&i, shown) in rows.iter().zip(banded(&own)) {
+            kept.base[i] = shown;
+        }
+    }
     Ok(kept)
+}
+
+/// Base weights as a microdata file shows them: sorted, cut into bands of
+/// at least `MIN_GROUP` rows (never between equal weights; a short last
+/// band joins the one before), each row given its band's mean. Totals are
+/// kept, and a weight shared by `MIN_GROUP` rows or more is left as it is,
+/// so a sample drawn with a few stratum probabilities shows them exactly.
+/// In the input's order.
+fn banded(weights: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|&a, &b| weights[a].total_cmp(&weights[b]));
+    let mut bands: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut start = 0;
+    for end in 1..=order.len() {
+        let boundary = end == order.len() || weights[order[end]] != weights[order[end - 1]];
+        if boundary && end - start >= MIN_GROUP {
+            bands.push(start..end);
+            start = end;
+        }
+    }
+    if start < order.len() {
+        match bands.last_mut() {
+            Some(last) => last.end = order.len(),
+            None => bands.push(start..order.len()),
+        }
+    }
+    let mut out = vec![0.0; weights.len()];
+    for band in bands {
+        let (low, high) = (weights[order[band.start]], weights[order[band.end - 1]]);
+        let mean =
+            if low == high { low } else { band.clone().map(|k| weights[order[k]]).sum::<f64>() / band.len() as f64 };
+        for k in band {
+            out[order[k]] = mean;
+        }
+    }
+    out
 }
 
 /// Bytes of CSV gathered before they are sent on.
@@ -483,4 +535,37 @@ pub fn collect(conn: &mut DbConn, plan: &Plan, report: &Report, sample: Sample) 
 /// The samples a release has, for choosing one.
 pub fn samples(report: &Report) -> BTreeMap<Sample, usize> {
     report.results.samples.iter().filter(|s| s.sample != Sample::Pooled).map(|s| (s.sample, s.respondents)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_weights_shared_by_ten_stay_and_rare_ones_are_pooled() {
+        // Two strata of a dozen each keep their weights exactly.
+        let mut strata = vec![2.5; 12];
+        strata.extend(vec![1.25; 12]);
+        assert_eq!(banded(&strata), strata);
+        // One invitee given a probability of their own joins the band
+        // before: no weight is held by fewer than ten rows.
+        let mut marked = vec![2.0; 20];
+        marked.push(7.0);
+        let shown = banded(&marked);
+        assert!(shown.iter().all(|&w| (w - 47.0 / 21.0).abs() < 1e-12), "{shown:?}");
+        // Every weight different (the demo's): bands of ten, totals kept.
+        let distinct: Vec<f64> = (0..25).map(|k| 1.0 + k as f64 / 10.0).rev().collect();
+        let shown = banded(&distinct);
+        let total = |v: &[f64]| v.iter().sum::<f64>();
+        assert!((total(&shown) - total(&distinct)).abs() < 1e-9);
+        let mut held: HashMap<u64, usize> = HashMap::new();
+        for w in &shown {
+            *held.entry(w.to_bits()).or_default() += 1;
+        }
+        assert!(held.values().all(|&n| n >= MIN_GROUP), "{held:?}");
+        assert_eq!(held.len(), 2, "25 rows: a band of 10 and one of 15");
+        // Fewer rows than a band: one mean.
+        assert_eq!(banded(&[1.0, 3.0]), vec![2.0, 2.0]);
+        assert!(banded(&[]).is_empty());
+    }
 }

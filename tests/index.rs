@@ -618,14 +618,21 @@ async fn check_microdata(app: &TestApp) -> (usize, usize) {
         e.0 += 1;
         e.1.push(r[col("weight")].to_string());
     }
-    for (c, (n, _)) in &combos {
+    for (c, (n, weights)) in &combos {
         assert!(*n >= 10, "a combination under 10: {c:?}");
+        // The lead sets selection probabilities: none may mark a row.
+        let mut held: BTreeMap<&str, usize> = BTreeMap::new();
+        for w in weights {
+            *held.entry(w.as_str()).or_default() += 1;
+        }
+        assert!(held.values().all(|&k| k >= 10), "a weight held by fewer than 10 rows in {c:?}: {held:?}");
     }
     // Reproduce the published ICS figures from the file alone. Where every
     // row of an ICS and group still shows its age band and sex (its raking
-    // cells), each row's weight is its own and the figures are the
-    // release's; where some are blanked, their weights are their shown
-    // combination's, and the figures stay close.
+    // cells), each row's weight is its own (its base weight banded with
+    // nine others') and the figures are the release's; where some are
+    // blanked, their weights are their shown combination's, and the
+    // figures stay close.
     let report = report_for(app, 30).await;
     let mut measures = vec!["index".to_string()];
     measures.extend(headers.iter().filter_map(|h| h.strip_prefix("domain_")).map(str::to_string));
