@@ -428,6 +428,7 @@ pub fn store(db: &Db, report: &Report) -> Result<Option<Report>, ReportError> {
     let (survey_id, period, variant) =
         (&report.provenance.survey_id, report.period.to_string(), report.options.variant());
     let body = encode(report)?;
+    tracing::debug!(bytes = body.len(), seconds = started.elapsed().as_secs_f64(), "release encoded");
     let respondents = report.results.samples.iter().map(|s| s.respondents as i64).sum();
     let mut writer = db.get_writer()?;
     let inserted = crate::storage::releases::insert_if_absent(
@@ -443,9 +444,14 @@ pub fn store(db: &Db, report: &Report) -> Result<Option<Report>, ReportError> {
 }
 
 fn encode(report: &Report) -> Result<Vec<u8>, ReportError> {
+    let started = std::time::Instant::now();
     let stored = Stored::new(report);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    serde_json::to_writer(&mut gz, &stored).map_err(|e| ReportError::Stored(e.to_string()))?;
+    // JSON first, then compressed in one go: serde_json writes many small
+    // pieces, and each write into the encoder costs a compression call.
+    let json = serde_json::to_vec(&stored).map_err(|e| ReportError::Stored(e.to_string()))?;
+    tracing::debug!(bytes = json.len(), seconds = started.elapsed().as_secs_f64(), "release as JSON");
+    let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::fast());
+    gz.write_all(&json).map_err(|e| ReportError::Stored(e.to_string()))?;
     gz.finish().map_err(|e| ReportError::Stored(e.to_string()))
 }
 
@@ -1011,8 +1017,10 @@ pub fn run_command(settings: &crate::app::Settings, args: &crate::cli::ResultsAr
     let (bytes, replaced) = std::thread::scope(|scope| -> anyhow::Result<_> {
         let (db, reports) = (&db, &reports);
         let storing: Vec<_> = fresh.iter().map(|&k| (k, scope.spawn(move || store(db, &reports[k])))).collect();
+        let started = std::time::Instant::now();
         let mut bytes = Vec::new();
         crate::outputs::write(reports, sample, format, &mut bytes)?;
+        tracing::debug!(bytes = bytes.len(), seconds = started.elapsed().as_secs_f64(), "output written");
         let mut replaced = Vec::new();
         for (k, handle) in storing {
             let outcome = handle.join().map_err(|_| anyhow::anyhow!("storing the release failed"))??;
