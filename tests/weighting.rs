@@ -37,11 +37,26 @@ fn load(case: &str) -> Case {
         read(case, "settings.csv").into_iter().map(|r| (r["key"].clone(), r["value"].clone())).collect();
     let dims: Vec<String> = settings["dimensions"].split(';').map(str::to_string).collect();
     let rows = read(case, "respondents.csv");
-    let margins = read(case, "margins.csv");
+    let (respondents, population) = design(&rows, &read(case, "margins.csv"), &dims);
+    Case {
+        ids: rows.iter().map(|r| r["id"].clone()).collect(),
+        score: rows.iter().map(|r| num(r, "score")).collect(),
+        flag: rows.iter().map(|r| num(r, "flag")).collect(),
+        trim_cap: settings.get("trim_cap").filter(|v| !v.is_empty()).map(|v| v.parse().unwrap()),
+        respondents,
+        population,
+        rows,
+    }
+}
+
+/// The respondents and margins of a fixture as the engine takes them:
+/// strata are the ICSs of the margins; a dimension's categories are those
+/// of its margins and of the respondents; `collapse_into` is optional.
+fn design(rows: &[Row], margins: &[Row], dims: &[String]) -> (Respondents, Population) {
     let strata: Vec<String> = margins.iter().map(|m| m["ics"].clone()).collect::<BTreeSet<_>>().into_iter().collect();
     let stratum_of = |code: &str| strata.iter().position(|s| s == code).unwrap() as u32;
     let mut dimensions = Vec::new();
-    for d in &dims {
+    for d in dims {
         let categories: Vec<String> = margins
             .iter()
             .filter(|m| &m["dimension"] == d)
@@ -56,8 +71,8 @@ fn load(case: &str) -> Case {
         for m in margins.iter().filter(|m| &m["dimension"] == d) {
             let (h, c) = (stratum_of(&m["ics"]) as usize, index(&m["category"]) as usize);
             population[h][c] = Some(num(m, "population"));
-            if !m["collapse_into"].is_empty() {
-                collapse_into[h][c] = Some(index(&m["collapse_into"]));
+            if let Some(into) = m.get("collapse_into").filter(|v| !v.is_empty()) {
+                collapse_into[h][c] = Some(index(into));
             }
         }
         dimensions.push(DimensionMargins { name: d.clone(), categories, population, collapse_into });
@@ -78,15 +93,7 @@ fn load(case: &str) -> Case {
             })
             .collect(),
     };
-    Case {
-        ids: rows.iter().map(|r| r["id"].clone()).collect(),
-        score: rows.iter().map(|r| num(r, "score")).collect(),
-        flag: rows.iter().map(|r| num(r, "flag")).collect(),
-        trim_cap: settings.get("trim_cap").filter(|v| !v.is_empty()).map(|v| v.parse().unwrap()),
-        respondents,
-        population: Population { strata, dimensions },
-        rows,
-    }
+    (respondents, Population { strata, dimensions })
 }
 
 fn spec(trim_cap: Option<f64>) -> WeightingSpec {
@@ -313,47 +320,14 @@ mod edges {
 
     fn load() -> Edges {
         let rows = read("respondents.csv");
-        let margins = read("margins.csv");
-        let strata: Vec<String> =
-            margins.iter().map(|m| m["ics"].clone()).collect::<BTreeSet<_>>().into_iter().collect();
-        let dims = ["age_band", "sex"];
-        let mut dimensions = Vec::new();
-        for d in dims {
-            let categories: Vec<String> = margins
-                .iter()
-                .filter(|m| m["dimension"] == d)
-                .map(|m| m["category"].clone())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let mut population = vec![vec![None; categories.len()]; strata.len()];
-            for m in margins.iter().filter(|m| m["dimension"] == d) {
-                let h = strata.iter().position(|s| *s == m["ics"]).unwrap();
-                let c = categories.iter().position(|c| *c == m["category"]).unwrap();
-                population[h][c] = Some(num(m, "population"));
-            }
-            let collapse_into = vec![vec![None; categories.len()]; strata.len()];
-            dimensions.push(DimensionMargins { name: d.into(), categories, population, collapse_into });
-        }
-        let respondents = Respondents {
-            stratum: rows.iter().map(|r| strata.iter().position(|s| *s == r["ics"]).unwrap() as u32).collect(),
-            base_weight: rows.iter().map(|r| num(r, "base_weight")).collect(),
-            categories: dims
-                .iter()
-                .enumerate()
-                .map(|(k, d)| {
-                    rows.iter()
-                        .map(|r| dimensions[k].categories.iter().position(|c| *c == r[*d]).map(|c| c as u32))
-                        .collect()
-                })
-                .collect(),
-        };
+        let dims = ["age_band".to_string(), "sex".to_string()];
+        let (respondents, population) = super::design(&rows, &read("margins.csv"), &dims);
         Edges {
             score: rows.iter().map(|r| num(r, "score")).collect(),
             flag: rows.iter().map(|r| num(r, "flag")).collect(),
             rows,
             respondents,
-            population: Population { strata, dimensions },
+            population,
         }
     }
 

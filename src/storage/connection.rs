@@ -132,6 +132,31 @@ impl fmt::Debug for DatabaseUrl {
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
 
+/// How long a new SQLite connection keeps retrying its set-up while another
+/// process holds the lock: the same as the busy timeout.
+const SQLITE_SETUP_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Applies `SQLITE_PRAGMAS`, retrying while the file is locked. SQLite does
+/// not call the busy handler when switching to WAL would risk a deadlock
+/// (two processes opening a new file at once both try), so the busy
+/// timeout alone does not cover it: two servers starting together did fail
+/// with "database is locked".
+fn sqlite_setup(conn: &mut SqliteConnection) -> Result<(), diesel::result::Error> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match conn.batch_execute(SQLITE_PRAGMAS) {
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("locked") && started.elapsed() < SQLITE_SETUP_PATIENCE =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Opens connections of the backend the URL names.
 #[derive(Debug, Clone)]
 pub struct Manager {
@@ -204,7 +229,7 @@ impl ManageConnection for Manager {
         let conn = match &self.url {
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
-                conn.batch_execute(SQLITE_PRAGMAS)?;
+                sqlite_setup(&mut conn)?;
                 DbConn::Sqlite(conn)
             }
             DatabaseUrl::Postgres(url) => DbConn::Postgres(PgConnection::establish(url)?),
