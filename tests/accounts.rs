@@ -40,6 +40,7 @@ struct SampleIds {
 /// A draft to preview and the published version of `format_example`.
 async fn sample_rows(app: &TestApp, user: i64) -> SampleIds {
     let text = std::fs::read_to_string(common::project_path("survey-definitions/format-example.yaml")).unwrap();
+    let text = joinedup::publishing::drafts::prepare(&text).unwrap();
     app.state
         .db
         .write(move |conn| {
@@ -170,7 +171,7 @@ async fn every_route_answers_each_role_as_the_table_says(db: TestDb) {
                     forbidden += 1;
                     assert_eq!(reply.status, 403, "{what}");
                     if entry.access.is_api() {
-                        assert!(reply.body.contains("\"error\":\"forbidden\""), "{what}");
+                        assert!(reply.body.contains("\"code\":\"forbidden\""), "{what}");
                     } else {
                         assert!(reply.body.contains(FORBIDDEN_PAGE), "{what}");
                     }
@@ -178,7 +179,7 @@ async fn every_route_answers_each_role_as_the_table_says(db: TestDb) {
                 Verdict::Allow if entry.method.changes_state() => {
                     assert_eq!(reply.status, 403, "state changes need a CSRF token: {what}");
                     if entry.access.is_api() {
-                        assert!(reply.body.contains("\"error\":\"csrf\""), "{what}");
+                        assert!(reply.body.contains("\"code\":\"csrf\""), "{what}");
                     } else {
                         assert!(reply.body.contains(CSRF_PAGE), "{what}");
                     }
@@ -294,6 +295,42 @@ async fn the_session_cookie_is_secure_on_https(db: TestDb) {
     assert_eq!(reply.status, 303);
     let cookie = set_cookie(&reply);
     assert!(cookie.contains("Secure") && cookie.contains("HttpOnly"), "{cookie}");
+    // Served over https, browsers are told to keep to https (HSTS); not
+    // over plain http, and not when the proxy is left to send it.
+    assert_eq!(reply.headers["strict-transport-security"], "max-age=31536000; includeSubDomains");
+    let plain = Browser::new(&TestApp::spawn(&db).await).get("/sign-in").await;
+    assert!(!plain.headers.contains_key("strict-transport-security"));
+    let mut settings = common::settings(&db, &common::project_path("survey-definitions"));
+    settings.base_url = "https://joinedup.example".into();
+    settings.hsts = false;
+    let proxied = Browser::new(&TestApp::spawn_with(settings).await).get("/sign-in").await;
+    assert!(!proxied.headers.contains_key("strict-transport-security"));
+}
+
+/// Parallel wrong passwords on two instances: each attempt is counted
+/// before its password is checked, so no more than the limit get checked.
+async fn parallel_guesses_cannot_overrun_the_sign_in_limit(db: TestDb) {
+    let mut settings = common::settings(&db, &common::project_path("survey-definitions"));
+    settings.accounts.limits.per_account = 5;
+    settings.accounts.limits.per_address = 1000;
+    let app = TestApp::spawn_with(settings.clone()).await;
+    let other_instance = TestApp::spawn_with(settings).await;
+    staff(&app).await;
+    let browsers: Vec<Browser> =
+        (0..40).map(|i| Browser::new(if i % 2 == 0 { &app } else { &other_instance })).collect();
+    let tokens = futures::future::join_all(browsers.iter().map(|b| b.get("/sign-in"))).await;
+    let guesses = browsers.iter().zip(&tokens).map(|(b, page)| {
+        let token = csrf_in(&page.body);
+        async move {
+            b.post("/sign-in", &[("csrf_token", token.as_str()), ("email", LEAD), ("password", "a wrong guess")])
+                .await
+                .status
+        }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|&&s| s == 401).count();
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!((checked, refused), (5, 35), "{statuses:?}");
 }
 
 const REFUSED: &str = "Enter a correct email address and password";
@@ -518,7 +555,7 @@ async fn csrf_tokens_are_required_and_bound_to_the_session(db: TestDb) {
     let delete = |id: i64| admin.client.delete(app.url(&format!("/api/v1/tokens/{id}")));
     let no_header = admin.send(delete(first)).await;
     assert_eq!(no_header.status, 403);
-    assert!(no_header.body.contains("\"error\":\"csrf\""));
+    assert!(no_header.body.contains("\"code\":\"csrf\""));
     let me: serde_json::Value = admin.client.get(app.url("/api/v1/me")).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["via"], "session");
     let header = me["csrf_token"].as_str().unwrap().to_string();
@@ -819,6 +856,7 @@ on_each_backend_async!(
     disabling_a_user_ends_their_session_and_tokens_at_once,
     sessions_end_when_idle_and_after_the_absolute_lifetime,
     sign_in_is_rate_limited_per_account_and_address_across_instances,
+    parallel_guesses_cannot_overrun_the_sign_in_limit,
     csrf_tokens_are_required_and_bound_to_the_session,
     admins_manage_users_roles_passwords_and_tokens,
     no_password_or_token_reaches_the_logs_or_any_table,

@@ -385,7 +385,61 @@ async fn only_leads_reach_lead_pages(db: TestDb) {
     assert_eq!(Browser::new(&app).get("/lead/drafts/new").await.status, 303);
 }
 
+/// What once crashed or froze the server, uploaded as drafts: each ends in
+/// one clear sentence, and respondents are served throughout.
+async fn hostile_definitions_get_a_sentence_and_the_server_keeps_serving(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let browser = lead(&app).await;
+    let respondent = common::Walker::new(&app, "integration_index");
+    let new_draft = |bytes: Vec<u8>| upload(&browser, "/lead/drafts/new", "/lead/drafts", Some(("x.yaml", bytes)), &[]);
+
+    // 80 KB of nested list markers overflowed the writer thread's stack.
+    let deep = format!("{}x\n", "- ".repeat(40_000)).into_bytes();
+    let saved = new_draft(deep).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let page = browser.get(&saved.location.unwrap()).await;
+    assert!(page.body.contains("nest more than 32 levels deep here; definitions are limited to 32"), "{}", page.body);
+    assert_eq!(respondent.get("/surveys/integration_index").await.status, 200);
+
+    // 150,000 short keys took minutes to check on the writer thread.
+    let long: String = (0..150_000).map(|n| format!("k{n}: 1\n")).collect();
+    let refused = new_draft(long.into_bytes()).await;
+    assert_eq!(refused.status, 200);
+    assert!(
+        refused.body.contains("the file has 150000 lines; definitions are limited to 20000 lines"),
+        "{}",
+        refused.body
+    );
+
+    // A file with hundreds of problems: the page shows the first 50 and
+    // offers every one as a download.
+    let mut many = String::from("id: many_problems\nversion: \"1\"\n");
+    for n in 0..300 {
+        many.push_str(&format!("unknown_key_{n}: 1\n"));
+    }
+    let saved = new_draft(many.into_bytes()).await;
+    let draft = saved.location.unwrap();
+    let page = browser.get(&draft).await;
+    assert!(page.body.contains("The first 50 of"), "{}", page.body);
+    assert_eq!(page.body.matches("class=\"nhsuk-form-group nhsuk-form-group--error\" id=\"problem-").count(), 50);
+    let all = browser.get(&format!("{draft}/problems")).await;
+    assert_eq!(all.status, 200);
+    assert!(all.body.lines().filter(|l| l.contains("unknown_key_")).count() >= 300, "{}", all.body);
+
+    // Hundreds of empty parts: refused before they are read.
+    let page = browser.get("/lead/drafts/new").await;
+    let mut form = reqwest::multipart::Form::new().text("csrf_token", csrf_in(&page.body));
+    for n in 0..400 {
+        form = form.text(format!("p{n}"), "");
+    }
+    let parts = browser.send(browser.client.post(app.url("/lead/drafts")).multipart(form)).await;
+    assert_eq!(parts.status, 400);
+    assert!(parts.body.contains("more than 64 parts"), "{}", parts.body);
+    assert_eq!(respondent.get("/surveys/integration_index").await.status, 200);
+}
+
 on_each_backend_async!(
+    hostile_definitions_get_a_sentence_and_the_server_keeps_serving,
     a_lead_fixes_a_typo_previews_and_publishes,
     versions_are_superseded_never_edited,
     dates_close_and_reopen,

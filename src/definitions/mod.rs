@@ -22,6 +22,24 @@ pub use model::*;
 /// Definitions larger than this are refused before parsing.
 pub const MAX_FILE_BYTES: usize = 2 * 1024 * 1024;
 
+/// Definitions longer than this are refused before parsing. The largest
+/// shipped survey has a few hundred lines; a multilingual one with every
+/// voice worded runs to a few thousand.
+pub const MAX_LINES: usize = 20_000;
+
+/// Why a text cannot be a definition whatever it says: too big to read.
+/// Checked before any parsing, here and by the draft upload.
+pub fn size_problem(source: &str) -> Option<String> {
+    if source.len() > MAX_FILE_BYTES {
+        return Some(format!(
+            "the file is {} bytes; definitions are limited to {MAX_FILE_BYTES} bytes (2 MB)",
+            source.len()
+        ));
+    }
+    let lines = source.lines().count();
+    (lines > MAX_LINES).then(|| format!("the file has {lines} lines; definitions are limited to {MAX_LINES} lines"))
+}
+
 /// SHA-256 of the file's bytes, in hex: what "this exact version" means.
 pub fn content_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -32,12 +50,8 @@ pub fn parse(file: &str, source: &str) -> Result<SurveyDefinition, Vec<Diagnosti
     let one = |at: yaml::Pos, message: String, hint: Option<String>| {
         vec![Diagnostic { file: file.to_string(), at, path: String::new(), message, hint }]
     };
-    if source.len() > MAX_FILE_BYTES {
-        return Err(one(
-            yaml::Pos { line: 1, column: 1 },
-            format!("the file is {} bytes; definitions are limited to {MAX_FILE_BYTES}", source.len()),
-            None,
-        ));
+    if let Some(problem) = size_problem(source) {
+        return Err(one(yaml::Pos { line: 1, column: 1 }, problem, None));
     }
     let root = yaml::parse(source).map_err(|e| one(e.at, e.message, e.hint))?;
     let mut decoder = decode::Decoder::new(file, source);

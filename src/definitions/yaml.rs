@@ -7,7 +7,14 @@
 //! refused, because each of them makes a hand-written file mean something
 //! other than it seems to.
 
+use std::collections::HashMap;
+
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+/// Lists and mappings may nest this deep, no deeper. A real definition
+/// nests about eight levels; the limit stops a file like `- - - - …` from
+/// building a tree so deep that reading or dropping it overflows the stack.
+pub const MAX_DEPTH: usize = 32;
 
 /// A position in a definition file, both parts counted from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
@@ -221,8 +228,12 @@ fn key_without_space(line: &str) -> Option<(usize, String)> {
 
 enum Frame {
     Seq(Vec<Node>, Pos, usize),
-    Map(Vec<(Key, Node)>, Pos, usize, Option<Key>),
+    Map(Vec<(Key, Node)>, Pos, usize, Option<Key>, Seen),
 }
+
+/// The keys of a mapping so far and the line of each: duplicates are found
+/// in constant time, so a mapping of 100,000 keys is read in linear time.
+type Seen = HashMap<String, usize>;
 
 #[derive(Default)]
 struct Builder {
@@ -268,12 +279,14 @@ impl Builder {
             }
             Event::SequenceStart(anchor, tag) => {
                 refuse_anchor_and_tag(at, anchor, tag.is_some())?;
+                self.deeper(at)?;
                 self.stack.push(Frame::Seq(Vec::new(), at, span.start.index()));
                 Ok(())
             }
             Event::MappingStart(anchor, tag) => {
                 refuse_anchor_and_tag(at, anchor, tag.is_some())?;
-                self.stack.push(Frame::Map(Vec::new(), at, span.start.index(), None));
+                self.deeper(at)?;
+                self.stack.push(Frame::Map(Vec::new(), at, span.start.index(), None, Seen::new()));
                 Ok(())
             }
             Event::SequenceEnd => match self.stack.pop() {
@@ -284,7 +297,7 @@ impl Builder {
                 _ => Err(SyntaxError::new(at, "unexpected end of a list")),
             },
             Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Map(entries, start, index, _)) => {
+                Some(Frame::Map(entries, start, index, _, _)) => {
                     let style = self.container_style(index, '{');
                     self.push(Node { kind: NodeKind::Map(entries), at: start, index, style })
                 }
@@ -303,18 +316,19 @@ impl Builder {
                 items.push(node);
                 Ok(())
             }
-            Some(Frame::Map(entries, _, _, pending)) => match pending.take() {
+            Some(Frame::Map(entries, _, _, pending, seen)) => match pending.take() {
                 None => {
                     let NodeKind::Scalar { text, .. } = node.kind else {
                         return Err(SyntaxError::new(node.at, "a key must be a plain name, not a list or a mapping"));
                     };
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.text == text) {
+                    if let Some(first) = seen.get(&text) {
                         return Err(SyntaxError::new(
                             node.at,
-                            format!("duplicate key `{text}` (first given on line {})", first.at.line),
+                            format!("duplicate key `{text}` (first given on line {first})"),
                         )
                         .hint("each key may appear once in the same block; remove or rename one of them"));
                     }
+                    seen.insert(text.clone(), node.at.line);
                     *pending = Some(Key { text, at: node.at });
                     Ok(())
                 }
@@ -324,6 +338,18 @@ impl Builder {
                 }
             },
         }
+    }
+
+    /// Refuses a list or mapping that would nest deeper than `MAX_DEPTH`.
+    fn deeper(&self, at: Pos) -> Result<(), SyntaxError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(SyntaxError::new(
+                at,
+                format!("lists and mappings nest more than {MAX_DEPTH} levels deep here; definitions are limited to {MAX_DEPTH}"),
+            )
+            .hint("a survey definition nests about eight levels; check the indentation and the `- ` markers"));
+        }
+        Ok(())
     }
 
     fn container_style(&self, index: usize, opening: char) -> Style {
@@ -394,6 +420,28 @@ mod tests {
         let err = parse("a:\n  b:1\n  c: 2\n").unwrap_err();
         assert_eq!(err.at, Pos { line: 2, column: 4 });
         assert!(err.message.contains("`b:1` needs a space after the colon"), "{}", err.message);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_where_it_goes_too_deep() {
+        let deep = format!("{}x\n", "- ".repeat(40_000));
+        let err = parse(&deep).unwrap_err();
+        assert_eq!(err.at, Pos { line: 1, column: 2 * MAX_DEPTH + 1 });
+        assert!(err.message.contains("limited to 32"), "{}", err.message);
+        let flow = format!("a: {}1{}\n", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(parse(&flow).unwrap_err().message.contains("nest more than"));
+        let fits = format!("{}x\n", "- ".repeat(MAX_DEPTH));
+        assert!(parse(&fits).is_ok());
+    }
+
+    #[test]
+    fn many_keys_are_read_in_linear_time() {
+        let keys: String = (0..150_000).map(|n| format!("k{n}: 1\n")).collect();
+        let node = parse(&keys).unwrap();
+        let NodeKind::Map(entries) = &node.kind else { panic!() };
+        assert_eq!(entries.len(), 150_000);
+        let repeated = format!("{keys}k7: 2\n");
+        assert!(parse(&repeated).unwrap_err().message.contains("duplicate key `k7` (first given on line 8)"));
     }
 
     #[test]

@@ -7,10 +7,10 @@ use chrono::NaiveDate;
 
 use super::drafts::{self, Checked};
 use crate::accounts::audit::{self, Action, Actor, Event};
-use crate::definitions::Diagnostic;
+use crate::definitions::{self, Diagnostic, SurveyDefinition};
 use crate::storage::drafts as draft_rows;
 use crate::storage::surveys::{self, NewSurveyVersion, SurveyVersion, VersionStatus};
-use crate::storage::{DbConn, StorageError, now, write_transaction};
+use crate::storage::{Db, DbConn, StorageError, now, write_transaction};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
@@ -22,6 +22,8 @@ pub enum LifecycleError {
     Invalid(Vec<Diagnostic>),
     #[error("The draft has changed since you reviewed it; review the changes again before publishing")]
     ChangedSinceReview,
+    #[error("Survey `{0}` already has a published version `{1}`: give this draft a new `version`")]
+    VersionTaken(String, String),
     #[error("The closing date must be on or after the opening date")]
     ClosesBeforeOpens,
     #[error("Its closing date, {0}, has passed: set a later closing date (or none) before reopening it")]
@@ -57,23 +59,47 @@ fn target(version: &SurveyVersion) -> String {
 
 /// Publishes draft `draft_id` as a new version, if its text is still the
 /// one reviewed (`reviewed_hash`), it passes every check and its version
-/// label is new. The draft is removed: the version is now the record.
+/// label is new. The text is checked off the database threads; the write
+/// that follows is short and stores it only if the draft is still the text
+/// that was checked. The draft is removed: the version is now the record.
+pub async fn publish_draft(
+    db: &Db,
+    actor: Actor,
+    client_ip: Option<String>,
+    draft_id: i64,
+    reviewed_hash: &str,
+) -> Result<SurveyVersion, LifecycleError> {
+    let (_, Checked { definition, problems }) =
+        drafts::load_checked(db, draft_id).await?.ok_or(LifecycleError::NoDraft)?;
+    let definition = match (definition, problems.is_empty()) {
+        (Some(d), true) => d,
+        _ => return Err(LifecycleError::Invalid(problems)),
+    };
+    if definition.content_hash != reviewed_hash {
+        return Err(LifecycleError::ChangedSinceReview);
+    }
+    db.write(move |conn| {
+        Ok(publish(conn, &By { actor: &actor, client_ip: client_ip.as_deref() }, draft_id, &definition))
+    })
+    .await?
+}
+
+/// Stores draft `draft_id` as the published version `definition`, which
+/// was read from the draft's text; refused if the text has changed since.
 pub fn publish(
     conn: &mut DbConn,
     by: &By<'_>,
     draft_id: i64,
-    reviewed_hash: &str,
+    definition: &SurveyDefinition,
 ) -> Result<SurveyVersion, LifecycleError> {
     write_transaction(conn, |conn| {
         let draft = draft_rows::by_id(conn, draft_id)?.ok_or(LifecycleError::NoDraft)?;
         let name = drafts::display_name(&draft.source_name, draft.id);
-        let Checked { definition, problems } = drafts::check(conn, &name, &draft.source_text)?;
-        let definition = match (definition, problems.is_empty()) {
-            (Some(d), true) => d,
-            _ => return Err(LifecycleError::Invalid(problems)),
-        };
-        if definition.content_hash != reviewed_hash {
+        if definitions::content_hash(draft.source_text.as_bytes()) != definition.content_hash {
             return Err(LifecycleError::ChangedSinceReview);
+        }
+        if surveys::find(conn, &definition.id, &definition.version)?.is_some() {
+            return Err(LifecycleError::VersionTaken(definition.id.clone(), definition.version.clone()));
         }
         let at = now();
         let version = surveys::insert(

@@ -469,17 +469,17 @@ pub async fn draft_from_version(
 ) -> Result<HttpResponse, WebError> {
     let (survey_id, version_id) = path.into_inner();
     let version = version_of(&state, &survey_id, version_id).await?;
-    let user = principal.user_id;
-    let draft = state
-        .db
-        .write(move |conn| {
-            let name = version.source_name.clone();
-            crate::publishing::drafts::save(conn, None, &name, &version.source_text, Some(user), storage::now())
-                .map_err(|e| match e {
-                    crate::publishing::drafts::DraftError::Storage(e) => e,
-                    other => storage::StorageError::Pool(other.to_string()),
-                })
-        })
-        .await?;
+    let draft = crate::publishing::drafts::save_text(
+        &state.db,
+        None,
+        version.source_name.clone(),
+        version.source_text.clone(),
+        Some(principal.user_id),
+    )
+    .await?
+    .map_err(|e| match e {
+        crate::publishing::drafts::DraftError::Storage(e) => WebError::Storage(e),
+        other => WebError::Storage(storage::StorageError::Pool(other.to_string())),
+    })?;
     Ok(see_other(&format!("/lead/drafts/{}?from=version", draft.id)))
 }

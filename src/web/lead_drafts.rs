@@ -16,14 +16,27 @@ use crate::app::AppState;
 use crate::definitions::{self, Diagnostic};
 use crate::publishing::diff;
 use crate::publishing::drafts::{self as draft_rules, Checked, DraftError};
-use crate::publishing::lifecycle::{self, By, LifecycleError};
-use crate::storage;
+use crate::publishing::lifecycle::{self, LifecycleError};
 use crate::storage::drafts::{self, Draft};
 
 type Data = web::Data<AppState>;
 
 /// Lines of context shown around a problem.
 const CONTEXT: usize = 2;
+
+/// Problems shown on the page; the rest are in the download. A file of
+/// 150,000 bad lines once made a 194 MB page; this keeps it small.
+const SHOWN_PROBLEMS: usize = 50;
+
+/// Characters of a line shown beside a problem (a line may be 2 MB long).
+const LINE_CHARS: usize = 200;
+
+fn clipped(line: &str) -> String {
+    match line.char_indices().nth(LINE_CHARS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
+    }
+}
 
 fn draft_error(e: DraftError) -> Result<String, WebError> {
     match e {
@@ -76,11 +89,7 @@ pub async fn create(
         }
     };
     let name = file.unwrap_or_default();
-    let user = principal.user_id;
-    let saved = {
-        let text = text.clone();
-        state.db.write(move |conn| Ok(draft_rules::save(conn, None, &name, &text, Some(user), storage::now()))).await?
-    };
+    let saved = draft_rules::save_text(&state.db, None, name, text.clone(), Some(principal.user_id)).await?;
     match saved {
         Ok(draft) => Ok(see_other(&format!("/lead/drafts/{}", draft.id))),
         Err(e) => {
@@ -96,16 +105,7 @@ pub async fn create(
 
 /// A draft with the result of checking it now.
 async fn load(state: &AppState, id: i64) -> Result<(Draft, Checked), WebError> {
-    let found = state
-        .db
-        .run(move |conn| {
-            let Some(draft) = drafts::by_id(conn, id)? else { return Ok(None) };
-            let name = draft_rules::display_name(&draft.source_name, draft.id);
-            let checked = draft_rules::check(conn, &name, &draft.source_text)?;
-            Ok(Some((draft, checked)))
-        })
-        .await?;
-    found.ok_or(WebError::NotFound)
+    draft_rules::load_checked(&state.db, id).await?.ok_or(WebError::NotFound)
 }
 
 /// Each problem with the lines around it, the problem line marked and the
@@ -114,13 +114,14 @@ fn problem_views(source: &str, problems: &[Diagnostic]) -> Vec<Value> {
     let lines: Vec<&str> = source.lines().collect();
     problems
         .iter()
+        .take(SHOWN_PROBLEMS)
         .enumerate()
         .map(|(n, p)| {
             let line = p.at.line.max(1);
             let first = line.saturating_sub(CONTEXT).max(1);
             let last = (line + CONTEXT).min(lines.len().max(1));
             let excerpt: Vec<Value> = (first..=last)
-                .map(|i| json!({ "number": i, "text": lines.get(i - 1).copied().unwrap_or(""), "problem": i == line }))
+                .map(|i| json!({ "number": i, "text": clipped(lines.get(i - 1).copied().unwrap_or("")), "problem": i == line }))
                 .collect();
             json!({
                 "anchor": format!("problem-{}", n + 1),
@@ -138,6 +139,7 @@ fn problem_views(source: &str, problems: &[Diagnostic]) -> Vec<Value> {
 fn summary_errors(problems: &[Diagnostic]) -> Vec<Value> {
     problems
         .iter()
+        .take(SHOWN_PROBLEMS)
         .enumerate()
         .map(|(n, p)| {
             json!({ "href": format!("#problem-{}", n + 1), "message": format!("Line {}: {}", p.at.line, p.message) })
@@ -179,6 +181,9 @@ fn draft_page(
             "errors": errors,
             "problems": problem_views(source, &checked.problems),
             "problem_count": checked.problems.len(),
+            "more_problems": checked.problems.len().saturating_sub(SHOWN_PROBLEMS),
+            "shown_problems": SHOWN_PROBLEMS,
+            "problems_href": format!("{base}/problems"),
             "valid": checked.definition.is_some(),
             "publishable": checked.publishable().is_some(),
             "summary": checked.definition.as_ref().map(definitions::summary),
@@ -235,10 +240,7 @@ pub async fn save(
         }
     };
     let name = file.unwrap_or(draft.source_name);
-    let saved = {
-        let text = text.clone();
-        state.db.write(move |conn| Ok(draft_rules::save(conn, Some(id), &name, &text, None, storage::now()))).await?
-    };
+    let saved = draft_rules::save_text(&state.db, Some(id), name, text.clone(), None).await?;
     match saved {
         Ok(_) => {
             let (draft, checked) = load(&state, id).await?;
@@ -254,6 +256,22 @@ pub async fn save(
             draft_page(&state, &req, &principal, &draft, shown)
         }
     }
+}
+
+/// `GET /lead/drafts/{draft_id}/problems`: every problem as text, in the
+/// form `joinedup check` prints, for a draft with more than the page shows.
+pub async fn problems(state: Data, path: web::Path<i64>) -> Result<HttpResponse, WebError> {
+    let (draft, checked) = load(&state, path.into_inner()).await?;
+    let mut text = String::new();
+    for problem in &checked.problems {
+        text.push_str(&problem.to_string());
+        text.push('\n');
+    }
+    let file = format!("draft-{}-problems.txt", draft.id);
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header((actix_web::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")))
+        .body(text))
 }
 
 /// `POST /lead/drafts/{draft_id}/delete`.
@@ -333,12 +351,8 @@ pub async fn publish(
 ) -> Result<HttpResponse, WebError> {
     let id = path.into_inner();
     let reviewed = field(&fields, "content_hash");
-    let actor = principal.actor();
-    let ip = principal.client_ip.clone();
-    let outcome = state
-        .db
-        .write(move |conn| Ok(lifecycle::publish(conn, &By { actor: &actor, client_ip: ip.as_deref() }, id, &reviewed)))
-        .await?;
+    let outcome =
+        lifecycle::publish_draft(&state.db, principal.actor(), principal.client_ip.clone(), id, &reviewed).await;
     match outcome {
         Ok(version) => {
             state.surveys.refresh_from(&state.db).await?;

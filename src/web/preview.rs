@@ -23,7 +23,7 @@ use crate::journey::form::{self, answers_from_stored, fields_from_answers};
 use crate::journey::view::{self, IcsChoice};
 use crate::journey::{Context, FieldError, Fields, Presets, Route, Wording};
 use crate::publishing::drafts as draft_rules;
-use crate::storage::drafts::{self, Draft};
+use crate::storage::drafts::Draft;
 
 type Data = web::Data<AppState>;
 
@@ -79,16 +79,8 @@ fn removal_cookie(draft_id: i64) -> Cookie<'static> {
 
 /// The draft, if it is a valid definition (a preview needs one).
 async fn valid_draft(state: &AppState, id: i64) -> Result<(Draft, Option<SurveyDefinition>), WebError> {
-    let found = state
-        .db
-        .run(move |conn| {
-            let Some(draft) = drafts::by_id(conn, id)? else { return Ok(None) };
-            let name = draft_rules::display_name(&draft.source_name, draft.id);
-            let checked = draft_rules::check(conn, &name, &draft.source_text)?;
-            Ok(Some((draft, checked.definition)))
-        })
-        .await?;
-    found.ok_or(WebError::NotFound)
+    let (draft, checked) = draft_rules::load_checked(&state.db, id).await?.ok_or(WebError::NotFound)?;
+    Ok((draft, checked.definition))
 }
 
 fn voice_label(voice: Option<Voice>) -> &'static str {

@@ -178,6 +178,7 @@ pub static ROUTES: &[Entry] = &[
     entry!(Post "/lead/drafts", Page(LEAD), lead_drafts::create),
     entry!(Get "/lead/drafts/{draft_id}", Page(LEAD), lead_drafts::show),
     entry!(Post "/lead/drafts/{draft_id}", Page(LEAD), lead_drafts::save),
+    entry!(Get "/lead/drafts/{draft_id}/problems", Page(LEAD), lead_drafts::problems),
     entry!(Post "/lead/drafts/{draft_id}/delete", Page(LEAD), lead_drafts::delete),
     entry!(Get "/lead/drafts/{draft_id}/publish", Page(LEAD), lead_drafts::review),
     entry!(Post "/lead/drafts/{draft_id}/publish", Page(LEAD), lead_drafts::publish),

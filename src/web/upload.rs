@@ -21,6 +21,12 @@ use crate::journey::Fields;
 pub const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
 /// Largest text field: a definition pasted into the textarea.
 const MAX_TEXT_FIELD_BYTES: usize = 4 * 1024 * 1024;
+/// Most parts one form may send. joinedup's forms have a handful of fields;
+/// without a cap, 400,000 empty parts (100 MB of headers) were read.
+pub const MAX_PARTS: usize = 64;
+/// What each part's headers count against `MAX_UPLOAD_BYTES`, on top of its
+/// contents, so that many small parts add up as the body they make.
+const PART_OVERHEAD: usize = 256;
 
 /// A file sent with a form.
 #[derive(Debug, Clone)]
@@ -46,7 +52,18 @@ async fn read_multipart(mut multipart: Multipart) -> Result<UploadForm, WebError
         |e: actix_multipart::MultipartError| WebError::BadRequest(format!("the upload could not be read ({e})"));
     let mut form = UploadForm { fields: Fields::new(), files: BTreeMap::new() };
     let mut total = 0usize;
+    let mut parts = 0usize;
     while let Some(field) = multipart.next().await {
+        parts += 1;
+        total += PART_OVERHEAD;
+        if parts > MAX_PARTS {
+            return Err(WebError::BadRequest(format!(
+                "the form has more than {MAX_PARTS} parts; no form here needs more"
+            )));
+        }
+        if total > MAX_UPLOAD_BYTES {
+            return Err(too_large());
+        }
         let mut field = field.map_err(unreadable)?;
         let name = field.name().unwrap_or_default().to_string();
         let filename = field.content_disposition().and_then(|d| d.get_filename()).map(str::to_string);
@@ -85,6 +102,14 @@ impl FromRequest for UploadForm {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if is_multipart && declared.is_some_and(|n| n > MAX_UPLOAD_BYTES + MAX_PARTS * PART_OVERHEAD) {
+            return Box::pin(async { Err(too_large()) });
+        }
         if is_multipart {
             let multipart = Multipart::new(req.headers(), payload.take());
             Box::pin(async move {
