@@ -21,6 +21,9 @@ pub struct Settings {
     pub bind: String,
     pub definitions: PathBuf,
     pub base_url: String,
+    /// `JOINEDUP_HSTS`: Strict-Transport-Security is sent when this is on
+    /// and the base URL is https (see `sends_hsts`).
+    pub hsts: bool,
     pub secret_key: Option<SecretKey>,
     pub in_progress_days: u32,
     pub start_rate: u32,
@@ -58,6 +61,11 @@ impl std::fmt::Debug for SecretKey {
 }
 
 impl Settings {
+    /// HSTS only makes sense where the site is served over https.
+    pub fn sends_hsts(&self) -> bool {
+        self.hsts && self.base_url.starts_with("https://")
+    }
+
     pub fn from_args(args: &ConfigArgs) -> anyhow::Result<Self> {
         let database = DatabaseUrl::parse(&args.database_url)?;
         let base_url = args.base_url.trim_end_matches('/').to_string();
@@ -68,6 +76,7 @@ impl Settings {
             database,
             bind: args.bind.clone(),
             definitions: args.definitions.clone(),
+            hsts: args.hsts == "on",
             base_url,
             secret_key: args.secret_key.clone().map(SecretKey::new).transpose()?,
             in_progress_days: nonzero(args.in_progress_days, "JOINEDUP_IN_PROGRESS_DAYS")?,
@@ -127,9 +136,6 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-/// A per-client-address rate limit, kept in this instance's memory.
-pub type AddressLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
-
 /// Everything a request handler may use.
 pub struct AppState {
     pub db: Db,
@@ -145,14 +151,8 @@ pub struct AppState {
     pub releases: crate::reports::ReleaseCache,
     /// Responses being answered, kept between their pages.
     pub responses: web::ResponseCache,
-    pub start_limiter: AddressLimiter,
-    pub resume_limiter: AddressLimiter,
     /// Sends invitations and reminders; `None` when email is not set up.
     pub mailer: Option<Arc<crate::invitations::send::Mailer>>,
-}
-
-fn per_minute(n: u32) -> governor::Quota {
-    governor::Quota::per_minute(std::num::NonZeroU32::new(n.max(1)).expect("at least 1"))
 }
 
 /// Start-up: check the definition files, connect, migrate, load reference
@@ -193,8 +193,6 @@ fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<App
     tracing::info!(database = %settings.database, surveys = surveys.len(), "ready");
     let cookie_key = actix_web::cookie::Key::derive_from(secret.expose().as_bytes());
     let templates = web::templates::registry().map_err(|e| anyhow::anyhow!("a template does not compile: {e}"))?;
-    let start_limiter = governor::RateLimiter::keyed(per_minute(settings.start_rate));
-    let resume_limiter = governor::RateLimiter::keyed(per_minute(10));
     let mailer = match settings.invitations.email() {
         Ok(_) => {
             let templates = crate::invitations::email::Templates::new()
@@ -223,8 +221,6 @@ fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<App
         icss: stored_icss,
         releases: Default::default(),
         responses: Default::default(),
-        start_limiter,
-        resume_limiter,
         mailer,
     }))
 }
@@ -287,13 +283,13 @@ fn spawn_housekeeping(state: Arc<AppState>) {
                 Err(e) => tracing::warn!(error = %e, "could not delete old unfinished responses"),
             }
             if let Err(e) = purge_account_leftovers(&state).await {
-                tracing::warn!(error = %e, "could not delete ended sessions and old failed sign-ins");
+                tracing::warn!(error = %e, "could not delete ended sessions, old failed sign-ins and old rate-limit attempts");
             }
         }
     });
 }
 
-/// Ended sessions and failed sign-ins older than the rate-limit window are
+/// Ended sessions, failed sign-ins and counted attempts older than their window are
 /// of no use; the audit log keeps what happened.
 async fn purge_account_leftovers(state: &AppState) -> Result<(), storage::StorageError> {
     let accounts = state.settings.accounts;
@@ -302,9 +298,25 @@ async fn purge_account_leftovers(state: &AppState) -> Result<(), storage::Storag
         .db
         .write(move |conn| {
             storage::accounts::purge_sessions(conn, now - accounts.lifetimes.absolute, now - accounts.lifetimes.idle)?;
+            storage::rate_limits::purge(conn, now - chrono::Duration::minutes(crate::address_limits::WINDOW_MINUTES))?;
             storage::accounts::purge_failures(conn, now - accounts.limits.window)
         })
         .await?;
+    Ok(())
+}
+
+/// Without `JOINEDUP_SECRET_KEY` the key is generated once and kept in the
+/// database, and anyone who can read the database could then rebuild an
+/// invitee's link or forge a session. That is acceptable on a loopback
+/// address (a laptop, the demo), never on an address others can reach.
+pub fn require_secret_off_loopback(settings: &Settings, address: &std::net::SocketAddr) -> anyhow::Result<()> {
+    if settings.secret_key.is_none() && !address.ip().is_loopback() {
+        bail!(
+            "serving on {address} needs JOINEDUP_SECRET_KEY: without it the key would be kept in the database, where \
+             anyone who can read the database could rebuild invitation links. Generate one with \
+             `openssl rand -hex 32` and give every instance the same value"
+        );
+    }
     Ok(())
 }
 

@@ -38,6 +38,10 @@ pub struct ConfigArgs {
     /// The public address of the site, used in links and emails.
     #[arg(long, env = "JOINEDUP_BASE_URL", default_value = "http://127.0.0.1:8080", global = true)]
     pub base_url: String,
+    /// Send Strict-Transport-Security when the base URL is https (on/off).
+    /// Off only when the reverse proxy sends it instead.
+    #[arg(long, env = "JOINEDUP_HSTS", default_value = "on", value_parser = ["on", "off"], global = true)]
+    pub hsts: String,
     /// Signs cookies and CSRF tokens (32+ characters). When unset, one is
     /// generated once and kept in the database, shared by every instance.
     #[arg(long, env = "JOINEDUP_SECRET_KEY", global = true, hide_env_values = true)]
@@ -279,6 +283,7 @@ fn run_server(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         if args.demo {
             crate::accounts::demo::refuse_unless_loopback(&listener.local_addr()?)?;
         }
+        app::require_secret_off_loopback(&settings, &listener.local_addr()?)?;
         let state = app::prepare(&settings, !args.no_migrate).await?;
         if args.demo {
             crate::accounts::demo::create_if_empty(&state.db, &mut std::io::stdout()).await?;

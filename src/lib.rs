@@ -8,6 +8,7 @@
 //! `web` (thin HTTP handlers), and `app`/`cli` (wiring and commands).
 
 pub mod accounts;
+pub mod address_limits;
 pub mod app;
 pub mod cli;
 pub mod definitions;

@@ -34,4 +34,26 @@ async fn head_is_a_get_without_its_body(db: TestDb) {
     assert_ne!(posted_only.status(), 200, "HEAD is only where GET is");
 }
 
-on_each_backend_async!(healthz_names_backend_migration_and_surveys, head_is_a_get_without_its_body);
+/// The open-link start limit is counted in the database: two instances
+/// together allow what one does, even when the starts arrive at once.
+async fn the_start_limit_holds_across_instances(db: TestDb) {
+    let mut settings = common::settings(&db, &common::project_path("survey-definitions"));
+    settings.start_rate = 3;
+    let one = TestApp::spawn_with(settings.clone()).await;
+    let two = TestApp::spawn_with(settings).await;
+    let walkers: Vec<common::Walker> =
+        (0..8).map(|i| common::Walker::new(if i % 2 == 0 { &one } else { &two }, "integration_index")).collect();
+    let pages = futures::future::join_all(walkers.iter().map(|w| w.get("/surveys/integration_index"))).await;
+    let starts = walkers.iter().zip(&pages).map(|(w, page)| async move {
+        w.post("/surveys/integration_index/start", &common::Walker::pairs(&page.csrf(), &Default::default())).await.0
+    });
+    let mut statuses = futures::future::join_all(starts).await;
+    statuses.sort();
+    assert_eq!(statuses, vec![303, 303, 303, 429, 429, 429, 429, 429]);
+}
+
+on_each_backend_async!(
+    healthz_names_backend_migration_and_surveys,
+    head_is_a_get_without_its_body,
+    the_start_limit_holds_across_instances
+);

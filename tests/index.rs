@@ -403,6 +403,20 @@ async fn analyst_pages_and_downloads(db: TestDb) {
     assert_eq!(api.status, 200);
     let unknown = browser.get("/analyst/surveys/no_such/download?format=csv").await;
     assert_eq!(unknown.status, 404);
+    // API errors are RFC 9457 problem details with the same status codes.
+    for (path, status, code) in [
+        ("/api/v1/analyst/surveys/no_such/results", 404, "not_found"),
+        ("/api/v1/analyst/surveys/integration_index/results?release=2026-13", 400, "bad_request"),
+        ("/api/v1/analyst/surveys/integration_index/results?format=pdf", 400, "bad_request"),
+        ("/api/v1/no/such/route", 404, "not_found"),
+    ] {
+        let r = browser.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json", "{path}");
+        let problem: serde_json::Value = r.json().await.unwrap();
+        assert_eq!((problem["status"].as_u64(), problem["code"].as_str()), (Some(status as u64), Some(code)), "{path}");
+        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty() && !d.contains('<')), "{path}: {problem}");
+    }
 }
 
 async fn a_survey_with_no_release_is_a_clear_error(db: TestDb) {

@@ -1,7 +1,9 @@
 //! Signing in and out. A failed attempt gives the same answer whether the
 //! account is missing, disabled or the password is wrong, and takes about
 //! as long; failures are counted in the database per account and per
-//! client address, and past the limit no password is checked at all.
+//! client address, and past the limit no password is checked at all. Each
+//! attempt is reserved (counted) before its password is checked, so the
+//! limit holds against parallel guesses and across instances.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -14,7 +16,7 @@ use super::principal::{Principal, SessionId};
 use super::roles::{self, Role};
 use super::users::normalise_email;
 use crate::storage::accounts as rows;
-use crate::storage::{Db, StorageError, now, write_transaction};
+use crate::storage::{Db, StorageError, now, rate_limits, write_transaction};
 
 /// One sign-in attempt. Not `Debug`: it holds a password.
 pub struct Attempt {
@@ -60,17 +62,30 @@ pub async fn sign_in(
     let since = now() - settings.limits.window;
     let lookup_email = email.clone();
     let lookup_key = key.clone();
-    let (user, (account_failures, address_failures)) = db
-        .run(move |conn| {
-            let user = rows::by_email(conn, &lookup_email)?;
-            let failures = rows::failures_since(conn, &lookup_key, ip.as_deref(), since)?;
-            Ok((user, failures))
+    let limits = settings.limits;
+    // The attempt is counted as a failure before the password is checked,
+    // in one transaction with the count that allows it (serialised across
+    // instances), so parallel guesses cannot all pass the limit; a right
+    // password then forgives it.
+    let (user, blocked) = db
+        .write(move |conn| {
+            write_transaction(conn, |conn| {
+                rate_limits::serialise(conn)?;
+                let user = rows::by_email(conn, &lookup_email)?;
+                let (account_failures, address_failures) =
+                    rows::failures_since(conn, &lookup_key, ip.as_deref(), since)?;
+                if limits::decide(&limits, account_failures, address_failures) == Decision::Block {
+                    return Ok((user, Some((account_failures, address_failures))));
+                }
+                rows::record_failure(conn, &lookup_key, ip.as_deref(), now())?;
+                Ok((user, None))
+            })
         })
         .await?;
     let actor = user.as_ref().map_or_else(Actor::anonymous, |u| Actor::user(u.id, &u.email));
     let ip = attempt.client_ip.clone();
 
-    if limits::decide(&settings.limits, account_failures, address_failures) == Decision::Block {
+    if let Some((account_failures, address_failures)) = blocked {
         let event = Event::new(Action::SignInBlocked)
             .detail(format!("{account_failures} recent failures for this email, {address_failures} from this address"));
         db.write(move |conn| audit::record(conn, &actor, &event, ip.as_deref())).await?;
@@ -116,14 +131,9 @@ pub async fn sign_in(
                 Some(u) if u.disabled => "the account is disabled",
                 Some(_) => "wrong password",
             };
+            // The failure was recorded when the attempt was reserved.
             let event = Event::new(Action::SignInFailed).detail(detail);
-            db.write(move |conn| {
-                write_transaction(conn, |conn| {
-                    rows::record_failure(conn, &key, ip.as_deref(), now())?;
-                    audit::record(conn, &actor, &event, ip.as_deref())
-                })
-            })
-            .await?;
+            db.write(move |conn| audit::record(conn, &actor, &event, ip.as_deref())).await?;
             Ok(Outcome::Refused)
         }
     }

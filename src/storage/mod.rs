@@ -13,6 +13,7 @@ pub mod invitations;
 pub mod margins;
 pub mod migrations;
 pub mod outbox;
+pub mod rate_limits;
 pub mod releases;
 pub mod responses;
 mod responses_pg;

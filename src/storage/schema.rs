@@ -294,6 +294,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rate_limit_hits (id) {
+        id -> BigInt,
+        bucket -> Text,
+        key -> Text,
+        at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     app_settings,
     icss,
@@ -315,5 +324,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     response_results,
     scoring_runs,
     margin_sets,
-    result_releases
+    result_releases,
+    rate_limit_hits
 );

@@ -1,5 +1,6 @@
 //! Errors as friendly HTML pages with the right status; details go to the
-//! log, never to the page.
+//! log, never to the page. Under `/api/` the same errors are RFC 9457
+//! problem details (`application/problem+json`), with the same status.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -28,6 +29,26 @@ pub enum WebError {
 }
 
 impl WebError {
+    /// A short name for programs (the problem's `code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            WebError::BadRequest(_) => "bad_request",
+            WebError::NotFound => "not_found",
+            WebError::Csrf => "csrf",
+            WebError::TooManyRequests => "too_many_requests",
+            WebError::Forbidden => "forbidden",
+            WebError::Internal | WebError::Storage(_) | WebError::Render(_) => "internal",
+        }
+    }
+
+    /// What an API client is told: the same sentence a page would show.
+    pub fn public_detail(&self) -> String {
+        match self {
+            WebError::BadRequest(detail) => detail.clone(),
+            other => other.heading_and_message().1,
+        }
+    }
+
     fn heading_and_message(&self) -> (&'static str, String) {
         match self {
             WebError::BadRequest(detail) => {
@@ -92,4 +113,79 @@ fn render_error_page(heading: &str, message: &str) -> String {
     REGISTRY
         .with(|r| r.render("error", &data))
         .unwrap_or_else(|_| format!("<!DOCTYPE html><title>{heading}</title><h1>{heading}</h1>"))
+}
+
+/// An RFC 9457 problem-details response: `type` is `about:blank`, so
+/// `title` is the status's own phrase; `detail` says what to do, and the
+/// extension member `code` names the problem for programs.
+pub fn problem(status: StatusCode, code: &str, detail: &str) -> HttpResponse {
+    let body = json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+        "code": code,
+    });
+    HttpResponse::build(status).content_type("application/problem+json").body(body.to_string())
+}
+
+/// Middleware: every error answered under `/api/` becomes problem details,
+/// whichever layer produced it (a handler, an extractor, the 404 default),
+/// keeping the status and the headers that matter to a client.
+pub async fn api_problems(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<actix_web::body::BoxBody>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    if !req.path().starts_with("/api/") {
+        return next.call(req).await;
+    }
+    let res = match next.call(req).await {
+        Ok(res) => res,
+        // A layer that failed outright (not a handler: their errors come
+        // back as responses): answered as problem details all the same.
+        Err(e) => {
+            let status = e.as_response_error().status_code();
+            let (code, detail) = described(e.as_error::<WebError>(), status);
+            return Err(
+                actix_web::error::InternalError::from_response(e.to_string(), problem(status, code, &detail)).into()
+            );
+        }
+    };
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return Ok(res);
+    }
+    let (code, detail) = described(res.response().error().and_then(|e| e.as_error::<WebError>()), status);
+    let mut replacement = problem(status, code, &detail);
+    for name in [
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::WWW_AUTHENTICATE,
+        actix_web::http::header::ALLOW,
+    ] {
+        if let Some(value) = res.headers().get(&name) {
+            replacement.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    Ok(res.into_response(replacement))
+}
+
+/// The code and sentence for an error, from the `WebError` when there is one.
+fn described(error: Option<&WebError>, status: StatusCode) -> (&'static str, String) {
+    match error {
+        Some(e) => (e.code(), e.public_detail()),
+        None => {
+            let code = match status {
+                StatusCode::NOT_FOUND => "not_found",
+                StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+                StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                s if s.is_server_error() => "internal",
+                _ => "bad_request",
+            };
+            (code, status.canonical_reason().unwrap_or("Error").to_string())
+        }
+    }
 }

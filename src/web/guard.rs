@@ -12,7 +12,6 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
-use serde_json::json;
 
 use super::csrf;
 use super::errors::WebError;
@@ -73,11 +72,13 @@ fn sign_in_location(req: &HttpRequest, ended: bool) -> String {
 }
 
 fn api_error(status: actix_web::http::StatusCode, code: &str, message: &str) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
+    let mut response = super::errors::problem(status, code, message);
     if status == actix_web::http::StatusCode::UNAUTHORIZED {
-        response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"joinedup\""));
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"joinedup\""));
     }
-    response.json(json!({ "error": code, "message": message }))
+    response
 }
 
 /// Applies `access` (the table entry for this path and method; `None` when

@@ -42,9 +42,16 @@ pub use response_cache::ResponseCache;
 use crate::app::AppState;
 
 /// No script runs on any page, no page may be framed, and tokens in URLs
-/// never leak through the Referer header.
-fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+/// never leak through the Referer header. Served over https, browsers are
+/// told to use nothing else for a year (HSTS), so a first plain-http
+/// request cannot be intercepted on later visits.
+fn security_headers(hsts: bool) -> DefaultHeaders {
+    let headers = if hsts {
+        DefaultHeaders::new().add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    } else {
+        DefaultHeaders::new()
+    };
+    headers
         .add((
             "Content-Security-Policy",
             "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
@@ -98,6 +105,7 @@ fn resource(
 
 /// Builds the server on an already bound listener.
 pub fn server(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
+    let hsts = state.settings.sends_hsts();
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
         let mut app = App::new()
@@ -106,8 +114,9 @@ pub fn server(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Se
             .app_data(
                 web::QueryConfig::default().error_handler(|e, _| errors::WebError::BadRequest(e.to_string()).into()),
             )
+            .wrap(middleware::from_fn(errors::api_problems))
             .wrap(middleware::from_fn(csrf::ensure_cookie))
-            .wrap(security_headers())
+            .wrap(security_headers(hsts))
             .wrap(middleware::from_fn(compress::small_inline))
             .wrap(middleware::Compress::default())
             .wrap(middleware::from_fn(access_log::log_request));

@@ -16,6 +16,7 @@ use super::csrf::{self, CsrfForm};
 use super::errors::WebError;
 use super::registry::PublishedSurvey;
 use super::response_cache::Kept;
+use crate::address_limits::{self, AddressLimit};
 use crate::app::AppState;
 use crate::definitions::{AnswerValue, Answers, QuestionKind, Voice};
 use crate::invitations::tokens;
@@ -317,9 +318,9 @@ pub async fn start(
     {
         return Ok(see_other(&resume_location(&current)));
     }
-    let ip = req.peer_addr().map(|a| a.ip());
-    if let Some(ip) = ip
-        && state.start_limiter.check_key(&ip).is_err()
+    if let Some(ip) = req.peer_addr().map(|a| a.ip())
+        && !address_limits::allow(&state.db, state.secret.expose(), AddressLimit::start(state.settings.start_rate), ip)
+            .await?
     {
         return Err(WebError::TooManyRequests);
     }
@@ -868,7 +869,7 @@ pub async fn resume_code_page(
 /// `POST /resume`: a typed code; attempts are rate limited per address.
 pub async fn resume_code(state: Data, req: HttpRequest, CsrfForm(fields): CsrfForm) -> Result<HttpResponse, WebError> {
     if let Some(ip) = req.peer_addr().map(|a| a.ip())
-        && state.resume_limiter.check_key(&ip).is_err()
+        && !address_limits::allow(&state.db, state.secret.expose(), AddressLimit::resume(), ip).await?
     {
         return Err(WebError::TooManyRequests);
     }

@@ -121,6 +121,7 @@ pub fn settings(db: &TestDb, definitions: &Path) -> Settings {
         bind: "127.0.0.1:0".into(),
         definitions: definitions.to_path_buf(),
         base_url: "http://127.0.0.1".into(),
+        hsts: true,
         secret_key: Some(SecretKey::new("test-secret-key-that-is-long-enough-0123456789".into()).unwrap()),
         in_progress_days: 30,
         suppress_below: 30,
