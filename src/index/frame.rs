@@ -251,12 +251,13 @@ pub fn weigh(
                         // An ICS whose margins cannot be met, even with
                         // sparse categories merged, is scaled to its
                         // population total instead, and says so.
-                        let retry = match &e {
-                            WeightingError::NotConverged { ics, .. } => {
-                                strata.iter().position(|h| h == ics).filter(|&h| !spec.scale_only.contains(&(h as u32)))
-                            }
-                            _ => None,
-                        };
+                        // Any problem of one ICS's margins (an uploaded
+                        // file giving 0 where there are respondents, say)
+                        // costs that ICS its raking, never every result.
+                        let retry = e
+                            .ics()
+                            .and_then(|ics| strata.iter().position(|h| h == ics))
+                            .filter(|&h| !spec.scale_only.contains(&(h as u32)));
                         match retry {
                             Some(h) => spec.scale_only.push(h as u32),
                             None => return Err(e),

@@ -14,6 +14,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::frame::{ADULT_BANDS, Group};
 
+/// The largest count a margin may give: more than England's population
+/// (57 million), far less than would overflow any sum of counts.
+pub const MAX_POPULATION: f64 = 1e9;
+
 /// One problem in an uploaded file, by line (1 = the header).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineProblem {
@@ -153,7 +157,18 @@ pub fn parse(group: Group, bytes: &[u8], ics_codes: &BTreeSet<String>) -> Result
             Some(_) => {}
         }
         let count = match population.parse::<f64>() {
-            Ok(p) if p.is_finite() && p >= 0.0 => p,
+            Ok(p) if p.is_finite() && (0.0..=MAX_POPULATION).contains(&p) => p,
+            Ok(p) if p.is_finite() && p > MAX_POPULATION => {
+                problem(
+                    &mut problems,
+                    line,
+                    format!(
+                        "population `{population}` is larger than any population (at most {MAX_POPULATION:.0}); give a head count"
+                    ),
+                );
+                ok = false;
+                0.0
+            }
             _ => {
                 problem(&mut problems, line, format!("population `{population}` must be a number, 0 or more"));
                 ok = false;
@@ -260,6 +275,22 @@ mod tests {
         let set = parse(Group::People, &file(&refs), &codes()).unwrap();
         assert_eq!(set.dimensions.len(), 1);
         assert_eq!(set.dimensions[0].counts["E54000008"], vec![100.0, 200.0, 300.0, 400.0, 500.0]);
+    }
+
+    #[test]
+    fn counts_beyond_any_population_are_refused_by_line() {
+        let mut rows = deprivation("E54000008");
+        rows.extend(deprivation("E54000010"));
+        rows[0] = "E54000008,imd_quintile,1,1e308".into();
+        rows[1] = "E54000008,imd_quintile,2,inf".into();
+        rows[2] = "E54000008,imd_quintile,3,NaN".into();
+        let refs: Vec<&str> = rows.iter().map(String::as_str).collect();
+        let problems = parse(Group::People, &file(&refs), &codes()).unwrap_err();
+        let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![2, 3, 4], "{problems:?}");
+        assert!(problems[0].message.contains("larger than any population"), "{}", problems[0].message);
+        assert!(problems[1].message.contains("must be a number"));
+        assert!(problems[2].message.contains("must be a number"));
     }
 
     #[test]

@@ -14,10 +14,27 @@ pub enum WeightingError {
     EmptyCategory { ics: String, dimension: String, category: String },
     #[error("ICS {ics} has respondents but no population margins")]
     NoMargins { ics: String },
+    #[error("ICS {ics}: the `{dimension}` margins do not add up to a finite population")]
+    BadPopulation { ics: String, dimension: String },
     #[error(
         "ICS {ics}: raking did not converge after {iterations} cycles; the `{dimension}` margin is still off by {relative_error:.3e} (relative) in category `{category}`"
     )]
     NotConverged { ics: String, iterations: usize, dimension: String, category: String, relative_error: f64 },
     #[error("respondent {row}: the base weight {weight} must be a positive, finite number")]
     BadWeight { row: usize, weight: f64 },
+}
+
+impl WeightingError {
+    /// The ICS the problem is confined to, if it is confined to one.
+    pub fn ics(&self) -> Option<&str> {
+        match self {
+            WeightingError::UnequalTotals { ics, .. }
+            | WeightingError::NoPopulation { ics, .. }
+            | WeightingError::EmptyCategory { ics, .. }
+            | WeightingError::NoMargins { ics }
+            | WeightingError::BadPopulation { ics, .. }
+            | WeightingError::NotConverged { ics, .. } => Some(ics),
+            WeightingError::BadWeight { .. } => None,
+        }
+    }
 }

@@ -48,6 +48,12 @@ pub fn stratum_total(population: &Population, stratum: usize) -> Result<f64, Wei
     let mut total: Option<(f64, &str)> = None;
     for d in &population.dimensions {
         let sum: f64 = d.population[stratum].iter().flatten().sum();
+        if !sum.is_finite() {
+            return Err(WeightingError::BadPopulation {
+                ics: population.strata[stratum].clone(),
+                dimension: d.name.clone(),
+            });
+        }
         match total {
             None => total = Some((sum, &d.name)),
             Some((t, first)) if (t - sum).abs() > 1e-9 * t.max(1.0) => {
@@ -63,6 +69,12 @@ pub fn stratum_total(population: &Population, stratum: usize) -> Result<f64, Wei
         }
     }
     Ok(total.map_or(0.0, |(t, _)| t))
+}
+
+/// A population a category can be raked to: positive and finite (NaN
+/// compares false with everything, so `p <= 0.0` alone lets it through).
+fn usable(p: f64) -> bool {
+    p.is_finite() && p > 0.0
 }
 
 /// Builds one ICS's margins. `members` are the ICS's respondents (global
@@ -96,7 +108,7 @@ pub fn stratum_margins(
         let pops = &d.population[stratum];
         // A respondent in a category the margins do not give for this ICS.
         for (c, &n) in count.iter().enumerate() {
-            if n > 0 && pops[c].is_none_or(|p| p <= 0.0) {
+            if n > 0 && !pops[c].is_some_and(usable) {
                 return Err(WeightingError::NoPopulation {
                     ics: ics.clone(),
                     dimension: d.name.clone(),
@@ -112,7 +124,7 @@ pub fn stratum_margins(
             if count[c] > 0 {
                 continue;
             }
-            if p <= 0.0 {
+            if !usable(p) {
                 rules[c] = TargetRule::Empty;
                 continue;
             }
