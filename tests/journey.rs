@@ -226,8 +226,19 @@ async fn a_page_from_an_out_of_date_copy_is_worked_out_again(db: TestDb) {
     // Changed on B: `records_shared` is no longer asked.
     let next = answer("b", "told_once", vec![("told_once", "disagree")]).await;
     assert_eq!(next, "/surveys/format_example/q/services");
-    // A still shows its copy's page, but answering it saves nothing hidden.
-    let next = answer("a", "records_shared", vec![("records_shared", "agree")]).await;
+    // A's kept copy is older than the browser's cookie says it has seen, so
+    // A reads the response afresh and never shows the page now skipped.
+    let shown = on_a.get("/surveys/format_example/q/records_shared").await;
+    assert!(shown.url.ends_with("/q/services"), "{}", shown.url);
+    // A form for that page posted anyway saves nothing hidden.
+    let posted = on_a.get("/surveys/format_example/q/services").await;
+    let (_, next, _) = on_a
+        .post(
+            "/surveys/format_example/q/records_shared",
+            &[("csrf_token".into(), posted.csrf()), ("records_shared".into(), "agree".into())],
+        )
+        .await;
+    let next = next.unwrap();
     assert_eq!(next, "/surveys/format_example/q/services", "back on the route the database holds");
     let stored: Vec<(String, String)> = app_a
         .state
@@ -244,6 +255,55 @@ async fn a_page_from_an_out_of_date_copy_is_worked_out_again(db: TestDb) {
     // And A's next page is worked out from the database too.
     let next = answer("a", "services", vec![("services", "none")]).await;
     assert_eq!(next, "/surveys/format_example/q/anything_else");
+}
+
+/// The stored answers of the only response.
+async fn stored_ids(app: &TestApp) -> Vec<String> {
+    app.state
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use joinedup::storage::schema::answers;
+            Ok(answers::table.select(answers::question_id).order(answers::question_id).load::<String>(conn)?)
+        })
+        .await
+        .unwrap()
+}
+
+/// A patient changes their answer to who they are answering about: their
+/// own age, sex and experience are not the cared-for person's, so those
+/// answers are cleared, each page asked again says why, and check answers
+/// lists what was asked again.
+async fn changing_the_voice_clears_answers_about_the_other_person(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let mut walker = Walker::new(&app, "format_example");
+    walker.answer_all(&Persona::new(Voice::Patient), 3).await;
+    assert!(stored_ids(&app).await.contains(&"age_band".to_string()));
+    let voice = walker.get("/surveys/format_example/q/voice?change=1").await;
+    let mut fields = joinedup::journey::Fields::new();
+    fields.insert("voice".into(), vec!["on_behalf".into()]);
+    fields.insert("return_to".into(), vec!["check".into()]);
+    let (status, location, body) =
+        walker.post("/surveys/format_example/q/voice", &Walker::pairs(&voice.csrf(), &fields)).await;
+    assert_eq!(status, 303, "{body}");
+    let location = location.unwrap();
+    assert!(location.contains("because=voice&cleared="), "{location}");
+    let stored = stored_ids(&app).await;
+    for gone in ["told_once", "age_band", "sex"] {
+        assert!(!stored.contains(&gone.to_string()), "{gone} was about the patient: {stored:?}");
+    }
+    let asked = walker.get(&location).await;
+    assert!(
+        asked.body.contains("You changed who you are answering about, so we need to ask this again."),
+        "{}",
+        asked.body
+    );
+    let check = walker.answer_from(&Persona::new(Voice::CarerOnBehalf), 4, location).await;
+    let check = walker.get(&check).await;
+    assert!(check.body.contains("Some answers were asked again"), "{}", check.body);
+    assert!(check.body.contains("How old is the person you look after?"), "{}", check.body);
+    let done = walker.submit().await;
+    assert_eq!(done.status, 200);
 }
 
 async fn double_submits_make_one_submission(db: TestDb) {
@@ -402,6 +462,7 @@ on_each_backend_async!(
     tampered_forms_are_refused,
     changing_an_answer_discards_hidden_answers,
     a_page_from_an_out_of_date_copy_is_worked_out_again,
+    changing_the_voice_clears_answers_about_the_other_person,
     double_submits_make_one_submission,
     save_resume_and_delete,
     invitations_preset_voice_and_area,

@@ -27,6 +27,7 @@ impl Decoder {
             self.check_dimensions(&pages);
             self.check_option_voices(&pages, &voices);
             self.check_conditions(&pages, &page_of, &voices);
+            self.check_depends_on(&page_of);
         }
         let reach = if pages_complete { self.reachability(&pages, &page_of, &voices) } else { Vec::new() };
         self.check_texts(&voices, &reach, &partial.languages);
@@ -389,6 +390,30 @@ impl Decoder {
             self.check_literals(&pending.expr, &kinds, &bad_refs, &pending.node, &pending.path);
             if !bad_refs.is_empty() || self.diags.len() > before {
                 self.sites.bad_conditions.insert(pending.page);
+            }
+        }
+    }
+
+    /// Each `depends_on` names a question on an earlier page.
+    fn check_depends_on(&mut self, page_of: &BTreeMap<String, usize>) {
+        for (page, id, at, path) in std::mem::take(&mut self.sites.depends_on) {
+            match page_of.get(&id) {
+                None => {
+                    let hint = did_you_mean(&id, page_of.keys().map(String::as_str))
+                        .unwrap_or_else(|| "`depends_on` lists ids of earlier questions".into());
+                    self.diags.error(at, &path, format!("unknown question `{id}`")).hint(hint);
+                }
+                Some(&p) if p >= page => {
+                    let which = if p == page {
+                        "this same page".to_string()
+                    } else {
+                        format!("page {}, which comes later", p + 1)
+                    };
+                    self.diags
+                        .error(at, &path, format!("`depends_on` names `{id}` from {which}"))
+                        .hint("a page can only depend on answers given on earlier pages");
+                }
+                Some(_) => {}
             }
         }
     }

@@ -69,6 +69,8 @@ pub(super) struct Sites {
     pub typo_keys: BTreeSet<(String, String)>,
     /// Pages whose `show_if` has a reported problem.
     pub bad_conditions: BTreeSet<usize>,
+    /// Each `depends_on` entry: (page, question id, position, path).
+    pub depends_on: Vec<(usize, String, Pos, String)>,
 }
 
 /// Who wrote an option: a page inline, or a shared option set.
@@ -142,6 +144,7 @@ const QUESTION_KEYS: &[&str] = &[
     "help",
     "required",
     "show_if",
+    "depends_on",
     "domain",
     "dimension",
     "sets_voice",
@@ -661,6 +664,22 @@ impl Decoder {
         out
     }
 
+    /// `depends_on`: one question id or a list of them; checked against
+    /// the pages once all are read.
+    fn depends_on(&mut self, node: &Node, path: &str, page: usize) -> Vec<String> {
+        let items: Vec<&Node> = match &node.kind {
+            NodeKind::Seq(items) => items.iter().collect(),
+            _ => vec![node],
+        };
+        let mut ids = Vec::new();
+        for item in items {
+            let Some(id) = self.string(item, path) else { continue };
+            self.sites.depends_on.push((page, id.clone(), item.at, path.to_string()));
+            ids.push(id);
+        }
+        ids
+    }
+
     fn voices_list(&mut self, node: &Node, path: &str) -> Vec<Voice> {
         let Some(items) = self.list(node, path) else { return Vec::new() };
         items.iter().filter_map(|n| self.voice(n, path)).collect()
@@ -766,6 +785,8 @@ impl Decoder {
         if f.get("show_if").is_some() && show_if.is_none() {
             self.sites.bad_conditions.insert(index);
         }
+        let depends_on =
+            f.get("depends_on").map(|n| self.depends_on(n, &f.child("depends_on"), index)).unwrap_or_default();
         let errors = f.get("errors").map(|n| self.errors(n, &f.child("errors"), scope)).unwrap_or_default();
 
         let kind = match type_name {
@@ -781,6 +802,7 @@ impl Decoder {
         Some(Page {
             id: id.clone(),
             show_if,
+            depends_on,
             question: Question { id, text, help, required, kind, domain, dimension, sets_voice, errors },
         })
     }

@@ -127,6 +127,12 @@ impl VoiceText {
 }
 
 impl Text {
+    /// True when some voice has wording of its own: the question then asks
+    /// about a different person depending on who is answering.
+    pub fn varies_by_voice(&self) -> bool {
+        self.by_language.values().any(|t| !t.by_voice.is_empty())
+    }
+
     /// One wording for everyone, in one language.
     pub fn plain(language: &str, text: impl Into<String>) -> Self {
         let mut by_language = BTreeMap::new();
@@ -249,6 +255,10 @@ pub struct Page {
     /// The page's id is its question's id.
     pub id: String,
     pub show_if: Option<Condition>,
+    /// Earlier questions this page's answers are about (beyond `show_if`):
+    /// when one of their answers changes, this page's answers are cleared
+    /// and asked again.
+    pub depends_on: Vec<String>,
     pub question: Question,
 }
 

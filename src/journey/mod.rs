@@ -3,6 +3,7 @@
 //! Nothing here touches storage, so a survey lead's preview can walk the
 //! same pages without saving anything.
 
+pub mod dependents;
 pub mod form;
 pub mod routing;
 pub mod simulate;

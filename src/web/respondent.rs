@@ -20,6 +20,7 @@ use crate::address_limits::{self, AddressLimit};
 use crate::app::AppState;
 use crate::definitions::{AnswerValue, Answers, QuestionKind, Voice};
 use crate::invitations::tokens;
+use crate::journey::dependents;
 use crate::journey::form::{self, answers_from_stored, fields_from_answers};
 use crate::journey::view::{self, IcsChoice};
 use crate::journey::{Context, Fields, Presets, Route, Wording};
@@ -34,6 +35,77 @@ type Data = web::Data<AppState>;
 pub struct LangQuery {
     lang: Option<String>,
     change: Option<String>,
+    /// With `cleared`: the page whose changed answer cleared others.
+    because: Option<String>,
+    cleared: Option<String>,
+}
+
+/// Answers cleared because an earlier one changed, told to the respondent
+/// on each page asked again and on check answers. Carried in the address
+/// and the form as page ids only, and only ids of this survey are used.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Reasked {
+    because: usize,
+    pages: Vec<usize>,
+}
+
+impl Reasked {
+    fn parse(
+        definition: &crate::definitions::SurveyDefinition,
+        because: Option<&str>,
+        cleared: Option<&str>,
+    ) -> Option<Self> {
+        let index = |id: &str| definition.pages.iter().position(|p| p.id == id);
+        let because = index(because?)?;
+        let pages: Vec<usize> = cleared?.split(',').filter_map(index).collect();
+        (!pages.is_empty()).then_some(Reasked { because, pages })
+    }
+
+    fn from_fields(definition: &crate::definitions::SurveyDefinition, fields: &mut Fields) -> Option<Self> {
+        let mut take = |name: &str| fields.remove(name).and_then(|v| v.into_iter().next());
+        let (because, cleared) = (take("because"), take("cleared"));
+        Self::parse(definition, because.as_deref(), cleared.as_deref())
+    }
+
+    /// `because=…&cleared=…`, to add to an address.
+    fn query(&self, definition: &crate::definitions::SurveyDefinition) -> String {
+        let ids: Vec<&str> = self.pages.iter().map(|&p| definition.pages[p].id.as_str()).collect();
+        format!("because={}&cleared={}", definition.pages[self.because].id, ids.join(","))
+    }
+
+    /// The sentence shown on a page asked again.
+    fn page_notice(&self, wording: &Wording<'_>) -> String {
+        let because = &wording.definition.pages[self.because];
+        if because.question.sets_voice {
+            wording.ui("answers_cleared_voice_page", &[])
+        } else {
+            wording.ui("answers_cleared_page", &[("question", wording.text(&because.question.text))])
+        }
+    }
+
+    /// What check answers says: why, and which questions were asked again.
+    fn summary(&self, wording: &Wording<'_>) -> Value {
+        let d = wording.definition;
+        let because = &d.pages[self.because];
+        let intro = if because.question.sets_voice {
+            wording.ui("answers_cleared_voice", &[])
+        } else {
+            wording.ui("answers_cleared_check", &[("question", wording.text(&because.question.text))])
+        };
+        let questions: Vec<&str> = self.pages.iter().map(|&p| wording.text(&d.pages[p].question.text)).collect();
+        json!({ "title": wording.ui("answers_cleared_title", &[]), "intro": intro, "questions": questions })
+    }
+}
+
+/// Adds `extra` (a query without `?`) to a path.
+fn with_query(path: String, extra: &str) -> String {
+    if extra.is_empty() {
+        path
+    } else if path.contains('?') {
+        format!("{path}&{extra}")
+    } else {
+        format!("{path}?{extra}")
+    }
 }
 
 fn today() -> NaiveDate {
@@ -66,19 +138,23 @@ fn cookie_name(survey_id: &str) -> String {
     format!("joinedup_r_{survey_id}")
 }
 
-/// The response a browser is answering for this survey, from its signed cookie.
-fn cookie_response_id(state: &AppState, req: &HttpRequest, survey_id: &str) -> Option<i64> {
+/// The response a browser is answering for this survey, and the newest
+/// revision of it the browser has seen, from its signed cookie. Another
+/// instance's kept copy older than that revision is stale and is not used.
+fn cookie_response(state: &AppState, req: &HttpRequest, survey_id: &str) -> Option<(i64, i64)> {
     let name = cookie_name(survey_id);
     let cookie = req.cookie(&name)?;
     let mut jar = CookieJar::new();
     jar.add_original(cookie);
-    jar.signed(&state.cookie_key).get(&name)?.value().parse().ok()
+    let value = jar.signed(&state.cookie_key).get(&name)?.value().to_string();
+    let (id, revision) = value.split_once('.').unwrap_or((&value, "0"));
+    Some((id.parse().ok()?, revision.parse().ok()?))
 }
 
-fn response_cookie(state: &AppState, survey_id: &str, response_id: i64) -> Cookie<'static> {
+fn response_cookie(state: &AppState, survey_id: &str, response_id: i64, revision: i64) -> Cookie<'static> {
     let name = cookie_name(survey_id);
     let mut jar = CookieJar::new();
-    let cookie = Cookie::build(name.clone(), response_id.to_string())
+    let cookie = Cookie::build(name.clone(), format!("{response_id}.{revision}"))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -128,8 +204,8 @@ async fn load_current(
     survey_id: &str,
     source: Source,
 ) -> Result<Option<Current>, WebError> {
-    let Some(id) = cookie_response_id(state, req, survey_id) else { return Ok(None) };
-    load_response(state, id, survey_id, source).await
+    let Some((id, seen)) = cookie_response(state, req, survey_id) else { return Ok(None) };
+    load_response(state, id, survey_id, source, seen).await
 }
 
 /// Where a response is read from.
@@ -144,8 +220,17 @@ enum Source {
     Database,
 }
 
-async fn load_response(state: &Data, id: i64, survey_id: &str, source: Source) -> Result<Option<Current>, WebError> {
+/// `seen` is the newest revision the browser has seen: a kept copy older
+/// than it was left behind by a save another instance served.
+async fn load_response(
+    state: &Data,
+    id: i64,
+    survey_id: &str,
+    source: Source,
+    seen: i64,
+) -> Result<Option<Current>, WebError> {
     let kept = if source == Source::Kept { state.responses.get(id) } else { None };
+    let kept = kept.filter(|k| k.response.revision >= seen);
     let (response, answers, route, survey) = match kept {
         Some(kept) => {
             let Some(survey) = state.surveys.get_or_reload(&state.db, kept.response.survey_version_id).await? else {
@@ -356,7 +441,7 @@ pub async fn start(
     state.responses.keep(response.clone(), Answers::new(), route);
     let location = page_path(&survey_id, &survey.definition.pages[first].id);
     Ok(HttpResponse::SeeOther()
-        .cookie(response_cookie(&state, &survey_id, response.id))
+        .cookie(response_cookie(&state, &survey_id, response.id, response.revision))
         .insert_header((header::LOCATION, location))
         .finish())
 }
@@ -429,6 +514,16 @@ async fn switch_language(state: &Data, current: &mut Current, requested: Option<
     Ok(())
 }
 
+/// What a question page says above the question, if anything.
+enum PageNotice<'a> {
+    None,
+    /// Asked again: an earlier answer this one depended on changed.
+    Reasked(&'a Reasked),
+    /// The save was overtaken by another window; these are the answers as saved.
+    Overtaken,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn question_page(
     state: &AppState,
     req: &HttpRequest,
@@ -437,6 +532,7 @@ fn question_page(
     fields: &Fields,
     errors: &[crate::journey::FieldError],
     returning: bool,
+    notice: PageNotice<'_>,
 ) -> Result<HttpResponse, WebError> {
     let d = &current.survey.definition;
     let page = &d.pages[index];
@@ -463,6 +559,16 @@ fn question_page(
             "progress": view::progress(&wording, &current.route, index),
             "action": path,
             "return_to": if returning { Some("check") } else { None },
+            "notice": match &notice {
+                PageNotice::Reasked(r) if r.pages.contains(&index) => Some(r.page_notice(&wording)),
+                PageNotice::Overtaken => Some(wording.ui("save_overtaken", &[])),
+                _ => None,
+            },
+            "because": match &notice { PageNotice::Reasked(r) => Some(d.pages[r.because].id.clone()), _ => None },
+            "cleared": match &notice {
+                PageNotice::Reasked(r) => Some(r.pages.iter().map(|&p| d.pages[p].id.as_str()).collect::<Vec<_>>().join(",")),
+                _ => None,
+            },
             "back_href": back,
             "save_href": format!("{}/save", survey_path(id)),
             "delete_href": format!("{}/delete", survey_path(id)),
@@ -493,8 +599,11 @@ pub async fn show_page(
         return Ok(see_other(&resume_location(&current)));
     }
     switch_language(&state, &mut current, query.lang.as_deref()).await?;
-    let fields = fields_from_answers(&current.survey.definition.pages[index], &current.answers);
-    question_page(&state, &req, &current, index, &fields, &[], query.change.is_some())
+    let d = &current.survey.definition;
+    let fields = fields_from_answers(&d.pages[index], &current.answers);
+    let reasked = Reasked::parse(d, query.because.as_deref(), query.cleared.as_deref());
+    let notice = reasked.as_ref().map_or(PageNotice::None, PageNotice::Reasked);
+    question_page(&state, &req, &current, index, &fields, &[], query.change.is_some(), notice)
 }
 
 /// `POST /surveys/{survey_id}/q/{page_id}`: checks the page, saves it
@@ -511,21 +620,28 @@ pub async fn answer_page(
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
+    let reasked = Reasked::from_fields(&current.survey.definition, &mut fields);
     // A kept copy found out of date is read afresh and the page worked out
     // again from it; out of date again means another tab is saving now.
     for _ in 0..3 {
-        match save_answers(&state, &req, &current, &page_id, &fields, returning).await? {
+        match save_answers(&state, &req, &current, &page_id, &fields, returning, reasked.as_ref()).await? {
             Saved::Reply(reply) => return Ok(reply),
             Saved::OutOfDate => {
                 let id = current.response.id;
-                current = match load_response(&state, id, &survey_id, Source::Database).await? {
+                current = match load_response(&state, id, &survey_id, Source::Database, 0).await? {
                     Some(c) => c,
                     None => return Ok(see_other(&survey_path(&survey_id))),
                 };
             }
         }
     }
-    Ok(see_other(&resume_location(&current)))
+    // Still overtaken: nothing of this page was saved. Say so, and show
+    // the page with the answers as they are now saved.
+    let Some(index) = page_index(&current, &page_id).filter(|&i| current.route.contains(i)) else {
+        return Ok(see_other(&resume_location(&current)));
+    };
+    let fields = fields_from_answers(&current.survey.definition.pages[index], &current.answers);
+    question_page(&state, &req, &current, index, &fields, &[], returning, PageNotice::Overtaken)
 }
 
 enum Saved {
@@ -541,6 +657,7 @@ async fn save_answers(
     page_id: &str,
     fields: &Fields,
     returning: bool,
+    reasked: Option<&Reasked>,
 ) -> Result<Saved, WebError> {
     let survey_id = current.survey_id();
     if current.response.is_submitted() {
@@ -561,7 +678,8 @@ async fn save_answers(
     let input = match form::read_page(&ctx, page, fields).map_err(|e| WebError::BadRequest(e.0))? {
         Ok(input) => input,
         Err(errors) => {
-            return question_page(state, req, current, index, fields, &errors, returning).map(Saved::Reply);
+            let notice = reasked.map_or(PageNotice::None, PageNotice::Reasked);
+            return question_page(state, req, current, index, fields, &errors, returning, notice).map(Saved::Reply);
         }
     };
 
@@ -573,8 +691,15 @@ async fn save_answers(
     for (id, value) in &input.given {
         answers.insert(id.clone(), value.clone());
     }
-    let route = Route::compute(d, Current::presets(&current.response), &answers);
+    // Answers given under the old answer (or about another person, for a
+    // new voice) are cleared, to be asked again.
+    let clearing = dependents::clearing(d, index, &current.answers, &answers);
     let mut removed = input.cleared.clone();
+    for id in clearing.iter().flat_map(|c| &c.cleared) {
+        answers.remove(id);
+        removed.push(id.clone());
+    }
+    let route = Route::compute(d, Current::presets(&current.response), &answers);
     for stale in route.stale_answers(d, &answers) {
         answers.remove(&stale);
         removed.push(stale);
@@ -626,8 +751,21 @@ async fn save_answers(
             None => format!("{}/check", survey_path(survey_id)),
         }
     };
+    // What was cleared now, or earlier in this change, travels with the
+    // respondent to check answers; only pages still shown are named.
+    let reasked = match clearing {
+        Some(c) => Some(Reasked { because: c.because, pages: c.pages }),
+        None => reasked.cloned(),
+    }
+    .map(|mut r| {
+        r.pages.retain(|p| route.contains(*p));
+        r
+    })
+    .filter(|r| !r.pages.is_empty());
+    let location = with_query(location, &reasked.map(|r| r.query(d)).unwrap_or_default());
+    let cookie = response_cookie(state, survey_id, saved_response.id, saved_response.revision);
     state.responses.keep(saved_response, answers, route);
-    Ok(Saved::Reply(see_other(&location)))
+    Ok(Saved::Reply(HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, location)).finish()))
 }
 
 // ---- check answers, submit, confirmation ----------------------------------
@@ -659,7 +797,12 @@ pub async fn check_answers(
     let back = current.route.visible.last().map(|&p| page_path(&survey_id, &d.pages[p].id));
     let data = extend(
         base(&state, &req, &current.survey, &wording, &title, &format!("{}/check", survey_path(&survey_id))),
-        json!({ "rows": rows, "action": format!("{}/submit", survey_path(&survey_id)), "back_href": back }),
+        json!({
+            "rows": rows,
+            "action": format!("{}/submit", survey_path(&survey_id)),
+            "back_href": back,
+            "reasked": Reasked::parse(d, query.because.as_deref(), query.cleared.as_deref()).map(|r| r.summary(&wording)),
+        }),
     );
     render(&state, "respondent/check", data)
 }
@@ -798,7 +941,7 @@ async fn resume_response(state: &Data, response: Response) -> Result<HttpRespons
         return Err(WebError::NotFound);
     };
     let survey_id = survey.definition.id.clone();
-    let cookie = response_cookie(state, &survey_id, response.id);
+    let cookie = response_cookie(state, &survey_id, response.id, response.revision);
     let id = response.id;
     let rows = state.db.run(move |conn| responses::answer_values(conn, id)).await?;
     let answers = answers_from_stored(&survey.definition, rows.iter().map(|(q, v)| (q.as_str(), v.as_str())));

@@ -177,6 +177,13 @@ pub struct Page {
 }
 
 impl Page {
+    /// The value of a hidden input named `name`, if the page has one.
+    pub fn hidden(&self, name: &str) -> Option<String> {
+        let marker = format!("type=\"hidden\" name=\"{name}\" value=\"");
+        let start = self.body.find(&marker)? + marker.len();
+        Some(self.body[start..].chars().take_while(|c| *c != '"').collect())
+    }
+
     pub fn csrf(&self) -> String {
         let marker = "name=\"csrf_token\" value=\"";
         let start =
@@ -224,29 +231,48 @@ impl<'a> Walker<'a> {
     /// Starts the survey and answers every page as `persona` until the
     /// check-answers page; returns that page's path.
     pub async fn answer_all(&mut self, persona: &joinedup::journey::simulate::Persona, seed: u64) -> String {
-        use rand::SeedableRng;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let start = self.get(&format!("/surveys/{}", self.survey_id)).await;
         assert_eq!(start.status, 200, "{}", start.body);
-        let (status, mut location, body) = self
+        let (status, location, body) = self
             .post(&format!("/surveys/{}/start", self.survey_id), &Self::pairs(&start.csrf(), &Default::default()))
             .await;
         assert_eq!(status, 303, "{body}");
+        self.answer_from(persona, seed, location.expect("a redirect")).await
+    }
+
+    /// Answers every page as `persona` from `location` until the
+    /// check-answers page; returns that page's path (with its query).
+    pub async fn answer_from(
+        &mut self,
+        persona: &joinedup::journey::simulate::Persona,
+        seed: u64,
+        location: String,
+    ) -> String {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut location = Some(location);
         let definition = self.definition();
         let ics: Vec<String> = joinedup::reference::icss().unwrap().into_iter().map(|i| i.ons_code).collect();
         let today = chrono::Utc::now().date_naive();
         loop {
             let path = location.take().expect("a redirect");
-            if path.ends_with("/check") {
+            let bare = path.split('?').next().unwrap();
+            if bare.ends_with("/check") {
                 return path;
             }
-            let page_id = path.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
+            let page_id = bare.rsplit('/').next().unwrap().to_string();
             let page = self.get(&path).await;
             assert_eq!(page.status, 200, "{path}: {}", page.body);
             self.pages_seen.push(page_id.clone());
             let def_page = definition.page(&page_id).unwrap_or_else(|| panic!("unknown page {page_id}"));
-            let fields = joinedup::journey::simulate::answer(persona, def_page, &ics, today, &mut rng);
-            let (status, next, body) = self.post(&path, &Self::pairs(&page.csrf(), &fields)).await;
+            let mut fields = joinedup::journey::simulate::answer(persona, def_page, &ics, today, &mut rng);
+            // What the page's form carries besides the answers.
+            for hidden in ["return_to", "because", "cleared"] {
+                if let Some(value) = page.hidden(hidden) {
+                    fields.insert(hidden.to_string(), vec![value]);
+                }
+            }
+            let (status, next, body) = self.post(bare, &Self::pairs(&page.csrf(), &fields)).await;
             assert_eq!(status, 303, "{path} with {fields:?}: {body}");
             self.posted.push((page_id, fields));
             location = next;
