@@ -33,6 +33,26 @@ pub struct Settings {
     pub invitations: crate::invitations::InvitationSettings,
     /// Disclosure control: estimates from fewer respondents are hidden.
     pub suppress_below: usize,
+    /// Who is responsible for respondents' data, named in privacy notices.
+    pub controller: Controller,
+}
+
+/// The data controller and how to reach it and its data protection
+/// officer. Required to serve off loopback; a test or demo instance on
+/// loopback may leave it unset, and its notices say so.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Controller {
+    pub name: Option<String>,
+    pub contact: Option<String>,
+    pub dpo_contact: Option<String>,
+}
+
+impl Controller {
+    pub fn is_complete(&self) -> bool {
+        [&self.name, &self.contact, &self.dpo_contact]
+            .iter()
+            .all(|v| v.as_deref().is_some_and(|t| !t.trim().is_empty()))
+    }
 }
 
 /// A secret that never appears in logs or debug output.
@@ -88,6 +108,11 @@ impl Settings {
                 n => n,
             },
             accounts: account_settings(args)?,
+            controller: Controller {
+                name: args.controller_name.clone(),
+                contact: args.controller_contact.clone(),
+                dpo_contact: args.dpo_contact.clone(),
+            },
             invitations: crate::invitations::InvitationSettings::new(
                 args.smtp_url.as_deref(),
                 args.mail_from.as_deref(),
@@ -270,7 +295,8 @@ fn spawn_survey_refresh(state: Arc<AppState>) {
     });
 }
 
-/// Deletes unfinished responses older than the retention period, hourly.
+/// Hourly: deletes unfinished responses past their resume period, responses
+/// past their survey's retention period, and spent sessions and attempts.
 fn spawn_housekeeping(state: Arc<AppState>) {
     tokio::spawn(async move {
         let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -281,6 +307,21 @@ fn spawn_housekeeping(state: Arc<AppState>) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "deleted unfinished responses past the retention period"),
                 Err(e) => tracing::warn!(error = %e, "could not delete old unfinished responses"),
+            }
+            let retention: Vec<crate::rights::Retention> = state
+                .surveys
+                .all()
+                .map(|s| crate::rights::Retention {
+                    version_id: s.version.id,
+                    survey_id: s.definition.id.clone(),
+                    version: s.definition.version.clone(),
+                    months: s.definition.retention_months,
+                })
+                .collect();
+            match crate::rights::delete_past_retention(&state.db, retention, storage::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "deleted responses past their survey's retention period"),
+                Err(e) => tracing::warn!(error = %e, "could not delete responses past their retention period"),
             }
             if let Err(e) = purge_account_leftovers(&state).await {
                 tracing::warn!(error = %e, "could not delete ended sessions, old failed sign-ins and old rate-limit attempts");
@@ -305,16 +346,30 @@ async fn purge_account_leftovers(state: &AppState) -> Result<(), storage::Storag
     Ok(())
 }
 
-/// Without `JOINEDUP_SECRET_KEY` the key is generated once and kept in the
-/// database, and anyone who can read the database could then rebuild an
-/// invitee's link or forge a session. That is acceptable on a loopback
-/// address (a laptop, the demo), never on an address others can reach.
-pub fn require_secret_off_loopback(settings: &Settings, address: &std::net::SocketAddr) -> anyhow::Result<()> {
-    if settings.secret_key.is_none() && !address.ip().is_loopback() {
+/// What serving others needs, checked before anything starts:
+/// - `JOINEDUP_SECRET_KEY`: without it the key is generated once and kept
+///   in the database, where anyone who can read the database could rebuild
+///   an invitee's link or forge a session;
+/// - the data controller, its contact and the DPO's, which every privacy
+///   notice and confirmation page names.
+///
+/// A loopback address (a laptop, a test, the demo) may do without both.
+pub fn require_production_settings(settings: &Settings, address: &std::net::SocketAddr) -> anyhow::Result<()> {
+    if address.ip().is_loopback() {
+        return Ok(());
+    }
+    if settings.secret_key.is_none() {
         bail!(
             "serving on {address} needs JOINEDUP_SECRET_KEY: without it the key would be kept in the database, where \
              anyone who can read the database could rebuild invitation links. Generate one with \
              `openssl rand -hex 32` and give every instance the same value"
+        );
+    }
+    if !settings.controller.is_complete() {
+        bail!(
+            "serving on {address} needs JOINEDUP_CONTROLLER_NAME, JOINEDUP_CONTROLLER_CONTACT and \
+             JOINEDUP_DPO_CONTACT: every survey's privacy notice names who is responsible for the answers and how \
+             to reach them and their data protection officer"
         );
     }
     Ok(())

@@ -84,6 +84,15 @@ pub struct ConfigArgs {
     /// Days after a survey closes before its sample's email addresses are erased.
     #[arg(long, env = "JOINEDUP_EMAIL_RETENTION_DAYS", default_value_t = 30, global = true)]
     pub email_retention_days: u32,
+    /// The data controller named in privacy notices (the organisation).
+    #[arg(long, env = "JOINEDUP_CONTROLLER_NAME", global = true)]
+    pub controller_name: Option<String>,
+    /// How respondents contact the controller (an email address or a page).
+    #[arg(long, env = "JOINEDUP_CONTROLLER_CONTACT", global = true)]
+    pub controller_contact: Option<String>,
+    /// How respondents contact the data protection officer.
+    #[arg(long, env = "JOINEDUP_DPO_CONTACT", global = true)]
+    pub dpo_contact: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +130,9 @@ pub enum Command {
     /// Staff accounts: add, list, disable, reset a password.
     #[command(subcommand)]
     User(crate::accounts::commands::UserCommand),
+    /// Find or withdraw one response by the reference its respondent quotes.
+    #[command(subcommand)]
+    Response(ResponseCommand),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -224,6 +236,20 @@ pub struct TokenIssueArgs {
     pub expires_days: Option<u32>,
 }
 
+#[derive(Debug, Clone, Subcommand)]
+pub enum ResponseCommand {
+    /// Show which survey a response is to and its status (never its answers).
+    Find {
+        #[arg(long)]
+        reference: String,
+    },
+    /// Delete a response, its answers and its scores, audited without them.
+    Withdraw {
+        #[arg(long)]
+        reference: String,
+    },
+}
+
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
     /// Do not apply migrations at start (refuse to run if any are pending).
@@ -263,6 +289,7 @@ pub fn main() -> ExitCode {
             estimates_out: args.estimates_out,
         }),
         Command::User(command) => crate::accounts::commands::run(&settings, command),
+        Command::Response(command) => response_command(&settings, command),
         Command::Serve(args) => run_server(settings, args),
     };
     match result {
@@ -283,7 +310,7 @@ fn run_server(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         if args.demo {
             crate::accounts::demo::refuse_unless_loopback(&listener.local_addr()?)?;
         }
-        app::require_secret_off_loopback(&settings, &listener.local_addr()?)?;
+        app::require_production_settings(&settings, &listener.local_addr()?)?;
         let state = app::prepare(&settings, !args.no_migrate).await?;
         if args.demo {
             crate::accounts::demo::create_if_empty(&state.db, &mut std::io::stdout()).await?;
@@ -300,6 +327,42 @@ fn run_server(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         app::run(listener, state)?.await?;
         Ok(())
     })
+}
+
+/// `joinedup response find|withdraw --reference R`.
+fn response_command(settings: &Settings, command: ResponseCommand) -> anyhow::Result<()> {
+    let db = crate::storage::Db::connect(&settings.database)?;
+    let mut conn = db.get_writer()?;
+    match command {
+        ResponseCommand::Find { reference } => match crate::rights::find_blocking(&mut conn, &reference)? {
+            Some(f) => {
+                let submitted = f.submitted.map_or_else(|| "not submitted".to_string(), |t| format!("submitted {t}"));
+                println!(
+                    "{}: survey {} version {}, {} ({}), started {}, {submitted}",
+                    f.reference, f.survey_id, f.version, f.status, f.channel, f.started
+                );
+                Ok(())
+            }
+            None => {
+                anyhow::bail!("no response has the reference `{reference}` (it may have been withdrawn or deleted)")
+            }
+        },
+        ResponseCommand::Withdraw { reference } => {
+            let actor = crate::accounts::audit::Actor::command_line();
+            match crate::rights::withdraw_blocking(&mut conn, &reference, &actor, None)? {
+                Some(w) => {
+                    println!(
+                        "withdrew a response to {}: it, its {} answer(s) and its scores are deleted",
+                        w.survey_id, w.answers
+                    );
+                    Ok(())
+                }
+                None => {
+                    anyhow::bail!("no response has the reference `{reference}` (it may have been withdrawn already)")
+                }
+            }
+        }
+    }
 }
 
 fn check(settings: &Settings, paths: Vec<PathBuf>, json: bool) -> ExitCode {

@@ -23,6 +23,7 @@ pub mod publishing;
 pub mod reference;
 pub mod reports;
 pub mod rescore;
+pub mod rights;
 pub mod storage;
 pub mod web;
 pub mod weight_files;

@@ -47,7 +47,7 @@ async fn sample_rows(app: &TestApp, user: i64) -> SampleIds {
             let draft =
                 joinedup::publishing::drafts::save(conn, None, "example.yaml", &text, None, joinedup::storage::now())
                     .unwrap();
-            let version = joinedup::storage::surveys::find(conn, "format_example", "1.0")?.expect("published");
+            let version = joinedup::storage::surveys::find(conn, "format_example", "1.1")?.expect("published");
             // One response submitted last month, so the survey has a closed
             // release for the results routes to serve.
             let day = joinedup::index::release::Period::latest_closed(joinedup::reports::today()).first_day();
@@ -827,6 +827,66 @@ async fn no_password_or_token_reaches_the_logs_or_any_table(db: TestDb) {
     }
 }
 
+/// A respondent quotes the reference from their confirmation page; staff
+/// with the data protection role find the response and withdraw it.
+/// Afterwards no table holds the reference, the response, its answers or
+/// its scores, and the audit log says a response was withdrawn without
+/// saying which.
+async fn a_response_is_withdrawn_by_its_reference(db: TestDb) {
+    use joinedup::definitions::Voice;
+    use joinedup::journey::simulate::Persona;
+    let app = TestApp::spawn(&db).await;
+    let mut walker = common::Walker::new(&app, "format_example");
+    walker.answer_all(&Persona::new(Voice::Patient), 9).await;
+    let done = walker.submit().await;
+    let at = done.body.find("JU-").expect("a reference");
+    let reference = done.body[at..at + 12].to_string();
+    assert!(done.body.contains("contact surveys@test-icb.example and quote your reference"), "{}", done.body);
+    let key = reference.clone();
+    let id = app
+        .state
+        .db
+        .run(move |c| joinedup::storage::responses::by_reference(c, &key))
+        .await
+        .unwrap()
+        .expect("stored")
+        .id;
+    let before = app.state.db.run(dump).await.unwrap();
+    assert!(before.contains(&format!("answers.response_id={id}\n")) && before.contains(&reference));
+
+    create_user(&app, "dp@example.org", &password_for("dp"), &[Role::DataProtection]).await;
+    staff(&app).await;
+    let analyst = Browser::signed_in(&app, ANALYST, &password_for("analyst")).await;
+    assert_eq!(analyst.get("/data-protection").await.status, 403, "only the data protection role");
+    let dp = Browser::signed_in(&app, "dp@example.org", &password_for("dp")).await;
+    // Typed as people read it out: lower case, spaces for dashes.
+    let typed = reference.to_lowercase().replace('-', " ");
+    let found_page = format!("/data-protection?reference={}", typed.replace(' ', "+"));
+    let found = dp.get(&found_page).await;
+    assert_eq!(found.status, 200);
+    assert!(found.body.contains(&reference) && found.body.contains("format_example"), "{}", found.body);
+    let unconfirmed = dp.submit(&found_page, "/data-protection/withdraw", &[("reference", &reference)]).await;
+    assert!(unconfirmed.body.contains("Tick the box to confirm"), "{}", unconfirmed.body);
+    let withdrawn =
+        dp.submit(&found_page, "/data-protection/withdraw", &[("reference", &reference), ("confirm", "yes")]).await;
+    assert!(withdrawn.body.contains("is withdrawn"), "{}", withdrawn.body);
+
+    let after = app.state.db.run(dump).await.unwrap();
+    assert!(!after.contains(&reference), "the reference is gone from every table");
+    for row in [
+        format!("answers.response_id={id}\n"),
+        format!("response_results.response_id={id}\n"),
+        format!("responses.id={id}\n"),
+    ] {
+        assert!(!after.contains(&row), "{row} is still stored");
+    }
+    let entries = audit(&app, "response_withdrawn").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].target.as_deref(), Some("a response to format_example 1.1"));
+    let again = dp.get(&found_page).await;
+    assert!(again.body.contains("No response has the reference"), "{}", again.body);
+}
+
 /// `serve --demo`'s accounts: made once on an empty database, each with a
 /// one-time password that signs in to its area.
 async fn demo_accounts_are_made_once_and_sign_in(db: TestDb) {
@@ -834,13 +894,17 @@ async fn demo_accounts_are_made_once_and_sign_in(db: TestDb) {
     let mut printed = Vec::new();
     assert!(joinedup::accounts::demo::create_if_empty(&app.state.db, &mut printed).await.unwrap());
     let printed = String::from_utf8(printed).unwrap();
-    for (email, role) in joinedup::accounts::demo::ACCOUNTS {
+    for (email, roles) in joinedup::accounts::demo::ACCOUNTS {
+        let role = roles[0];
         let line = printed.lines().find(|l| l.contains(email)).unwrap_or_else(|| panic!("{printed}"));
         let password = line.split_whitespace().last().unwrap();
         let browser = Browser::new(&app);
         let reply = browser.sign_in(email, password).await;
-        assert_eq!(reply.location.as_deref(), Some(role.home()), "{printed}");
-        assert_eq!(browser.get(role.home()).await.status, 200);
+        let landing = if roles.len() == 1 { role.home() } else { "/account" };
+        assert_eq!(reply.location.as_deref(), Some(landing), "{printed}");
+        for role in roles {
+            assert_eq!(browser.get(role.home()).await.status, 200, "{email} {role}");
+        }
     }
     let mut again = Vec::new();
     assert!(!joinedup::accounts::demo::create_if_empty(&app.state.db, &mut again).await.unwrap());
@@ -861,4 +925,5 @@ on_each_backend_async!(
     admins_manage_users_roles_passwords_and_tokens,
     no_password_or_token_reaches_the_logs_or_any_table,
     demo_accounts_are_made_once_and_sign_in,
+    a_response_is_withdrawn_by_its_reference,
 );

@@ -34,7 +34,7 @@ fn check_passes_the_shipped_surveys_with_a_summary_each() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let files = joinedup::definitions::definition_files(&common::project_path("survey-definitions")).unwrap();
     assert_eq!(stdout.lines().count(), files.len(), "{stdout}");
-    assert!(stdout.contains("format_example 1.0: 14 pages"), "{stdout}");
+    assert!(stdout.contains("format_example 1.1: 14 pages"), "{stdout}");
 }
 
 #[test]

@@ -133,7 +133,7 @@ async fn a_lead_fixes_a_typo_previews_and_publishes(db: TestDb) {
     assert!(survey.body.contains(&hash) && survey.body.contains("The new version is published"), "{}", survey.body);
     let entries = audit(&app, "survey_published").await;
     assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].target.as_deref(), Some("after_a_fall 1.0"));
+    assert_eq!(entries[0].target.as_deref(), Some("after_a_fall 1.1"));
     assert!(entries[0].detail.as_deref().unwrap().contains(&hash));
     assert_eq!(entries[0].actor, common::lead::LEAD);
 
@@ -165,7 +165,7 @@ async fn versions_are_superseded_never_edited(db: TestDb) {
     early.post("/surveys/format_example/q/voice", &Walker::pairs(&voice.csrf(), &fields)).await;
     let v1 = app.state.surveys.latest("format_example").unwrap();
 
-    // Start a new version from 1.0: same label, so it cannot be published.
+    // Start a new version from 1.1: same label, so it cannot be published.
     let survey = browser.get("/lead/surveys/format_example").await;
     let action = format!("/lead/surveys/format_example/versions/{}/draft", v1.version.id);
     let copied = browser.post(&action, &[("csrf_token", &csrf_in(&survey.body))]).await;
@@ -174,7 +174,7 @@ async fn versions_are_superseded_never_edited(db: TestDb) {
     let draft = location.split('?').next().unwrap().to_string();
     let page = browser.get(&location).await;
     assert!(
-        page.body.contains(&html("Line 4: survey `format_example` already has a published version `1.0`")),
+        page.body.contains(&html("Line 4: survey `format_example` already has a published version `1.1`")),
         "{}",
         page.body
     );
@@ -184,12 +184,12 @@ async fn versions_are_superseded_never_edited(db: TestDb) {
     let text = v1
         .version
         .source_text
-        .replace("version: \"1.0\"", "version: \"1.1\"")
+        .replace("version: \"1.1\"", "version: \"1.2\"")
         .replace("default: I only have to tell my story once.", "default: I only had to tell my story once.");
     let saved = upload(&browser, &draft, &draft, None, &[("source", &text)]).await;
     assert!(saved.body.contains("No problems found"), "{}", saved.body);
     let review = browser.get(&format!("{draft}/publish")).await;
-    assert!(review.body.contains("Changes from version 1.0"), "{}", review.body);
+    assert!(review.body.contains("Changes from version 1.1"), "{}", review.body);
     assert!(review.body.contains("adds 2 line(s) and removes 2"), "{}", review.body);
     assert!(review.body.contains("default: I only had to tell my story once."));
     assert!(review.body.contains("<tr class=\"joinedup-diff-removed\">"));
@@ -207,13 +207,13 @@ async fn versions_are_superseded_never_edited(db: TestDb) {
         .await;
     assert_eq!(published.status, 303, "{}", published.body);
 
-    // The early respondent carries on with 1.0's wording and submits on 1.0.
+    // The early respondent carries on with 1.1's wording and submits on 1.1.
     let next = early.get("/surveys/format_example/q/told_once").await;
     assert!(next.body.contains("I only have to tell my story once."), "old wording kept");
     let mut walker = Walker::new(&app, "format_example");
     walker.answer_all(&Persona::new(Voice::Patient), 3).await;
     let newer = walker.get("/surveys/format_example/q/told_once").await;
-    assert!(newer.body.contains("I only had to tell my story once."), "new respondents get 1.1");
+    assert!(newer.body.contains("I only had to tell my story once."), "new respondents get 1.2");
     walker.submit().await;
     let versions: Vec<i64> = app
         .state
@@ -223,13 +223,13 @@ async fn versions_are_superseded_never_edited(db: TestDb) {
         .unwrap();
     let v11 = app.state.surveys.latest("format_example").unwrap();
     assert_eq!(versions, vec![v1.version.id, v11.version.id]);
-    assert_eq!(v11.version.version_label, "1.1");
+    assert_eq!(v11.version.version_label, "1.2");
     let v1_id = v1.version.id;
     let stored = app.state.db.run(move |conn| joinedup::storage::surveys::by_id(conn, v1_id)).await.unwrap().unwrap();
-    assert_eq!(stored.source_text, v1.version.source_text, "1.0 is unchanged");
+    assert_eq!(stored.source_text, v1.version.source_text, "1.1 is unchanged");
     let page = browser.get("/lead/surveys/format_example").await;
-    assert!(page.body.contains("Version 1.1") && page.body.contains("Version 1.0"));
-    assert!(page.body.contains("0 sent, 1 started and not sent yet"), "1.0's in-progress response: {}", page.body);
+    assert!(page.body.contains("Version 1.2") && page.body.contains("Version 1.1"));
+    assert!(page.body.contains("0 sent, 1 started and not sent yet"), "1.1's in-progress response: {}", page.body);
 }
 
 /// Dates, closing and reopening, each audited; a closed survey turns new

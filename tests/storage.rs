@@ -23,7 +23,7 @@ fn example() -> LoadedFile {
 
 fn published_example(conn: &mut DbConn) -> i64 {
     surveys::publish_files(conn, &[example()]).unwrap();
-    surveys::find(conn, "format_example", "1.0").unwrap().unwrap().id
+    surveys::find(conn, "format_example", "1.1").unwrap().unwrap().id
 }
 
 fn new_response(conn: &mut DbConn, version: i64) -> i64 {
@@ -98,11 +98,11 @@ fn published_versions_never_change(db: TestDb) {
     let mut conn = db.get().unwrap();
     let file = example();
     let report = surveys::publish_files(&mut conn, std::slice::from_ref(&file)).unwrap();
-    assert_eq!(report.published, vec!["format_example 1.0".to_string()]);
+    assert_eq!(report.published, vec!["format_example 1.1".to_string()]);
     let again = surveys::publish_files(&mut conn, std::slice::from_ref(&file)).unwrap();
     assert_eq!((again.published.len(), again.unchanged), (0, 1));
 
-    let stored = surveys::find(&mut conn, "format_example", "1.0").unwrap().unwrap();
+    let stored = surveys::find(&mut conn, "format_example", "1.1").unwrap().unwrap();
     assert_eq!(stored.status, "published");
     assert_eq!(stored.source_text, file.source);
     assert_eq!(stored.content_hash, file.definition.content_hash);
@@ -117,12 +117,12 @@ fn published_versions_never_change(db: TestDb) {
     assert!(err.to_string().contains("give the edited file a new `version`"), "{err}");
 
     // A new version label is published beside the old one.
-    let bumped_source = edited.source.replacen("version: \"1.0\"", "version: \"1.1\"", 1);
+    let bumped_source = edited.source.replacen("version: \"1.1\"", "version: \"1.2\"", 1);
     let mut bumped = edited.clone();
     bumped.definition = definitions::parse("bumped.yaml", &bumped_source).unwrap();
     bumped.source = bumped_source;
     let report = surveys::publish_files(&mut conn, &[bumped]).unwrap();
-    assert_eq!(report.published, vec!["format_example 1.1".to_string()]);
+    assert_eq!(report.published, vec!["format_example 1.2".to_string()]);
     assert_eq!(surveys::released(&mut conn).unwrap().len(), 2);
 }
 
@@ -298,7 +298,7 @@ fn start_up_refuses_an_edited_published_file(db: TestDb) {
         std::fs::write(&path, source.replace("minutes: 3", "minutes: 4")).unwrap();
         let err = joinedup::app::prepare(&settings, true).await.err().expect("start-up must refuse");
         let message = format!("{err:#}");
-        assert!(message.contains("survey `format_example` version `1.0`"), "{message}");
+        assert!(message.contains("survey `format_example` version `1.1`"), "{message}");
         assert!(message.contains("new `version`"), "{message}");
     });
 }

@@ -40,10 +40,12 @@ pub enum Action {
     ResultsRescored,
     MarginsUploaded,
     MarginsRetired,
+    ResponseWithdrawn,
+    ResponsesPastRetention,
 }
 
 impl Action {
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 31] = [
         Action::SignIn,
         Action::SignOut,
         Action::SignInFailed,
@@ -73,6 +75,8 @@ impl Action {
         Action::ResultsRescored,
         Action::MarginsUploaded,
         Action::MarginsRetired,
+        Action::ResponseWithdrawn,
+        Action::ResponsesPastRetention,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -106,6 +110,8 @@ impl Action {
             Action::ResultsRescored => "results_rescored",
             Action::MarginsUploaded => "margins_uploaded",
             Action::MarginsRetired => "margins_retired",
+            Action::ResponseWithdrawn => "response_withdrawn",
+            Action::ResponsesPastRetention => "responses_past_retention",
         }
     }
 
@@ -145,6 +151,8 @@ impl Action {
             Action::ResultsRescored => "Stored scores recomputed",
             Action::MarginsUploaded => "Population margins uploaded",
             Action::MarginsRetired => "Population margins no longer used",
+            Action::ResponseWithdrawn => "A response withdrawn at its respondent's request",
+            Action::ResponsesPastRetention => "Responses deleted at the end of their retention period",
         }
     }
 }

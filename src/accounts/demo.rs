@@ -14,11 +14,12 @@ use super::roles::Role;
 use super::users;
 use crate::storage::{self, Db, now, write_transaction};
 
-/// The demo accounts: an email per role.
-pub const ACCOUNTS: [(&str, Role); 3] = [
-    ("admin@demo.joinedup.invalid", Role::Admin),
-    ("lead@demo.joinedup.invalid", Role::SurveyLead),
-    ("analyst@demo.joinedup.invalid", Role::Analyst),
+/// The demo accounts: an email per area, with its roles (the admin also
+/// handles data protection requests, so the withdrawal path can be tried).
+pub const ACCOUNTS: [(&str, &[Role]); 3] = [
+    ("admin@demo.joinedup.invalid", &[Role::Admin, Role::DataProtection]),
+    ("lead@demo.joinedup.invalid", &[Role::SurveyLead]),
+    ("analyst@demo.joinedup.invalid", &[Role::Analyst]),
 ];
 
 pub fn refuse_unless_loopback(address: &SocketAddr) -> anyhow::Result<()> {
@@ -40,6 +41,10 @@ fn one_time_password() -> String {
     (0..20).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
+/// A demo account made ready off the async threads: email, roles, the
+/// one-time password and its hash.
+type Prepared = (&'static str, &'static [Role], String, String);
+
 /// Creates the demo accounts when there are no accounts at all, and writes
 /// their passwords to `out` (the terminal) once. Returns whether it did.
 pub async fn create_if_empty(db: &Db, out: &mut impl Write) -> anyhow::Result<bool> {
@@ -47,18 +52,19 @@ pub async fn create_if_empty(db: &Db, out: &mut impl Write) -> anyhow::Result<bo
         writeln!(out, "--demo: accounts already exist, so no demo accounts were created")?;
         return Ok(false);
     }
-    let prepared = tokio::task::spawn_blocking(|| -> anyhow::Result<Vec<(&str, Role, String, String)>> {
+    let prepared = tokio::task::spawn_blocking(|| -> anyhow::Result<Vec<Prepared>> {
         ACCOUNTS
             .iter()
-            .map(|(email, role)| {
+            .map(|(email, roles)| {
                 let password = one_time_password();
                 let hash = users::password_hash(email, &password)?;
-                Ok((*email, *role, password, hash))
+                Ok((*email, *roles, password, hash))
             })
             .collect()
     })
     .await??;
-    let rows: Vec<(&'static str, Role, String)> = prepared.iter().map(|(e, r, _, h)| (*e, *r, h.clone())).collect();
+    let rows: Vec<(&'static str, &'static [Role], String)> =
+        prepared.iter().map(|(e, r, _, h)| (*e, *r, h.clone())).collect();
     let created = db
         .write(move |conn| {
             write_transaction(conn, |conn| {
@@ -66,8 +72,9 @@ pub async fn create_if_empty(db: &Db, out: &mut impl Write) -> anyhow::Result<bo
                 if storage::accounts::count_users(conn)? > 0 {
                     return Ok(false);
                 }
-                for (email, role, hash) in &rows {
-                    storage::accounts::create_user(conn, email, hash, &[role.as_str()], now())?;
+                for (email, roles, hash) in &rows {
+                    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                    storage::accounts::create_user(conn, email, hash, &names, now())?;
                 }
                 let event = Event::new(Action::DemoAccountsCreated).detail("serve --demo on a loopback address");
                 audit::record(conn, &Actor::command_line(), &event, None)?;
@@ -79,8 +86,8 @@ pub async fn create_if_empty(db: &Db, out: &mut impl Write) -> anyhow::Result<bo
         return Ok(false);
     }
     writeln!(out, "Demo accounts (these passwords are shown once and stored only as hashes):")?;
-    for (email, role, password, _) in &prepared {
-        writeln!(out, "  {:<12} {email:<32} {password}", role.label())?;
+    for (email, roles, password, _) in &prepared {
+        writeln!(out, "  {:<12} {email:<32} {password}", roles[0].label())?;
     }
     out.flush()?;
     Ok(true)

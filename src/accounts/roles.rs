@@ -19,10 +19,14 @@ pub enum Role {
     /// `analyst`: rows about individuals, however coarsened, need a reason).
     #[value(name = "researcher")]
     Researcher,
+    /// Finds a response by the reference its respondent quotes, and
+    /// withdraws it (people's rights under data protection law).
+    #[value(name = "data_protection", alias = "data-protection")]
+    DataProtection,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Admin, Role::SurveyLead, Role::Analyst, Role::Researcher];
+    pub const ALL: [Role; 5] = [Role::Admin, Role::SurveyLead, Role::Analyst, Role::Researcher, Role::DataProtection];
 
     /// The name stored in the database and typed on the command line.
     pub fn as_str(self) -> &'static str {
@@ -31,6 +35,7 @@ impl Role {
             Role::SurveyLead => "survey_lead",
             Role::Analyst => "analyst",
             Role::Researcher => "researcher",
+            Role::DataProtection => "data_protection",
         }
     }
 
@@ -45,6 +50,7 @@ impl Role {
             Role::SurveyLead => "Survey lead",
             Role::Analyst => "Analyst",
             Role::Researcher => "Researcher",
+            Role::DataProtection => "Data protection",
         }
     }
 
@@ -55,6 +61,7 @@ impl Role {
             Role::SurveyLead => "/lead",
             Role::Analyst => "/analyst",
             Role::Researcher => "/research",
+            Role::DataProtection => "/data-protection",
         }
     }
 }

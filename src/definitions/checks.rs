@@ -46,6 +46,7 @@ impl Decoder {
             languages: partial.languages,
             opens: partial.opens,
             closes: partial.closes,
+            retention_months: partial.retention_months,
             about: partial.about,
             messages: partial.messages,
             domains,

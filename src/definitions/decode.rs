@@ -131,8 +131,20 @@ fn entry_label(node: &Node) -> Option<&str> {
     })
 }
 
-const SURVEY_KEYS: &[&str] =
-    &["id", "version", "title", "languages", "opens", "closes", "about", "messages", "option_sets", "domains", "pages"];
+const SURVEY_KEYS: &[&str] = &[
+    "id",
+    "version",
+    "title",
+    "languages",
+    "opens",
+    "closes",
+    "retention_months",
+    "about",
+    "messages",
+    "option_sets",
+    "domains",
+    "pages",
+];
 const LANGUAGE_KEYS: &[&str] = &["code", "name", "review"];
 const ABOUT_KEYS: &[&str] = &["organisation", "purpose", "minutes", "privacy", "contact"];
 const OPTION_KEYS: &[&str] = &["code", "label", "score", "missing", "exclusive", "voice", "voices"];
@@ -488,6 +500,22 @@ impl Decoder {
         {
             self.error(f.key_at("closes"), "closes", format!("the survey closes ({c}) before it opens ({o})"));
         }
+        let retention_months = match f.get("retention_months") {
+            None => DEFAULT_RETENTION_MONTHS,
+            Some(n) => match self.whole(n, "retention_months") {
+                Some(m) if (1..=MAX_RETENTION_MONTHS).contains(&m) => m,
+                Some(m) => {
+                    self.error(
+                        n.at,
+                        "retention_months",
+                        format!("{m} months is not allowed; keep answers from 1 to {MAX_RETENTION_MONTHS} months"),
+                    )
+                    .hint("most surveys keep answers for 24 months (2 years)");
+                    DEFAULT_RETENTION_MONTHS
+                }
+                None => DEFAULT_RETENTION_MONTHS,
+            },
+        };
         let about = f.get("about").map(|n| self.about(n)).unwrap_or_default();
         let messages = f.get("messages").map(|n| self.messages(n)).unwrap_or_default();
         let option_sets = f.get("option_sets").map(|n| self.option_sets(n)).unwrap_or_default();
@@ -496,7 +524,19 @@ impl Decoder {
             Some(node) => self.pages(node, &option_sets),
             None => Vec::new(),
         };
-        Some(PartialSurvey { id, version, title, languages, opens, closes, about, messages, domains, pages })
+        Some(PartialSurvey {
+            id,
+            version,
+            title,
+            languages,
+            opens,
+            closes,
+            retention_months,
+            about,
+            messages,
+            domains,
+            pages,
+        })
     }
 
     fn languages_of(&mut self, f: &Fields<'_>) -> Vec<Language> {
@@ -1044,6 +1084,7 @@ pub(super) struct PartialSurvey {
     pub languages: Vec<Language>,
     pub opens: Option<NaiveDate>,
     pub closes: Option<NaiveDate>,
+    pub retention_months: u32,
     pub about: About,
     pub messages: BTreeMap<String, Text>,
     pub domains: Vec<Domain>,

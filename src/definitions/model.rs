@@ -367,6 +367,9 @@ pub struct SurveyDefinition {
     pub languages: Vec<Language>,
     pub opens: Option<NaiveDate>,
     pub closes: Option<NaiveDate>,
+    /// How long respondent-level data is kept after a response starts; the
+    /// daily retention job deletes it then, and the privacy notice says so.
+    pub retention_months: u32,
     pub about: About,
     /// Interface wording overriding the built-in English defaults.
     pub messages: BTreeMap<String, Text>,
@@ -377,6 +380,11 @@ pub struct SurveyDefinition {
     /// SHA-256 of the file's bytes, in hex.
     pub content_hash: String,
 }
+
+/// Respondent-level data is kept this long unless a definition says otherwise.
+pub const DEFAULT_RETENTION_MONTHS: u32 = 24;
+/// The longest a definition may keep it: ten years.
+pub const MAX_RETENTION_MONTHS: u32 = 120;
 
 impl SurveyDefinition {
     pub fn default_language(&self) -> &str {

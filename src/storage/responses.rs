@@ -352,6 +352,37 @@ pub fn delete_in_progress(conn: &mut DbConn, response_id: i64) -> Result<bool, S
     })
 }
 
+/// Deletes a response, its answers and its result row, whatever its
+/// status: a withdrawal at the respondent's request, or the end of its
+/// retention period. Returns the number of answers deleted, or `None` if
+/// there was no such response.
+pub fn delete_entirely(conn: &mut DbConn, response_id: i64) -> Result<Option<usize>, StorageError> {
+    use super::schema::response_results;
+    write_transaction(conn, |conn| {
+        let answers = diesel::delete(answers::table.filter(answers::response_id.eq(response_id))).execute(conn)?;
+        diesel::delete(response_results::table.filter(response_results::response_id.eq(response_id))).execute(conn)?;
+        let gone = diesel::delete(responses::table.find(response_id)).execute(conn)?;
+        Ok((gone == 1).then_some(answers))
+    })
+}
+
+/// Responses of `version_id` created before `before` (a retention date),
+/// by id: what the retention job deletes.
+pub fn ids_created_before(
+    conn: &mut DbConn,
+    version_id: i64,
+    before: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<i64>, StorageError> {
+    Ok(responses::table
+        .filter(responses::survey_version_id.eq(version_id))
+        .filter(responses::created_at.lt(before))
+        .select(responses::id)
+        .order(responses::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
 /// Deletes in-progress responses untouched since `before`; they never count.
 /// They are found through `created_at` (indexed, and never later than
 /// `updated_at`, which is left unindexed so page saves stay cheap).

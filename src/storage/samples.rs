@@ -209,7 +209,30 @@ pub fn opt_out(conn: &mut DbConn, invitee: &Invitee, at: NaiveDateTime) -> Resul
     diesel::update(outbox::table.filter(outbox::invitee_id.eq(invitee.id)).filter(outbox::status.eq("queued")))
         .set((outbox::status.eq("cancelled"), outbox::error.eq("opted out"), outbox::finished_at.eq(at)))
         .execute(conn)?;
+    // The address was only kept to write to them; they asked us not to.
+    diesel::update(invitees::table.find(invitee.id))
+        .set((invitees::email.eq(None::<String>), invitees::link_nonce.eq(None::<String>)))
+        .execute(conn)?;
     Ok(newly)
+}
+
+/// Erases one invitee's address and link seed as soon as they are no longer
+/// needed (the invitee responded or opted out), cancelling anything still
+/// queued for them. The keyed hash stays: it is what finds them again in a
+/// later sample and keeps an opt-out. Returns whether an address was held.
+pub fn erase_invitee_address(conn: &mut DbConn, invitation_id: i64, at: NaiveDateTime) -> Result<bool, StorageError> {
+    let mine = invitees::table.filter(invitees::invitation_id.eq(invitation_id));
+    let ids: Vec<i64> = mine.select(invitees::id).load(conn)?;
+    let erased = diesel::update(mine.filter(invitees::email.is_not_null().or(invitees::link_nonce.is_not_null())))
+        .set((invitees::email.eq(None::<String>), invitees::link_nonce.eq(None::<String>)))
+        .execute(conn)?;
+    diesel::update(outbox::table.filter(outbox::invitee_id.eq_any(&ids)).filter(outbox::status.eq("queued")))
+        .set((outbox::status.eq("cancelled"), outbox::error.eq("no longer needed"), outbox::finished_at.eq(at)))
+        .execute(conn)?;
+    diesel::update(outbox::table.filter(outbox::invitee_id.eq_any(&ids)))
+        .set((outbox::error.eq(None::<String>), outbox::smtp_reply.eq(None::<String>)))
+        .execute(conn)?;
+    Ok(erased > 0)
 }
 
 /// Erases the email addresses of a survey's samples, with their hashes and

@@ -12,6 +12,7 @@ mod assets;
 mod charts;
 mod compress;
 pub mod csrf;
+mod data_protection;
 pub mod errors;
 pub mod guard;
 mod health;

@@ -476,10 +476,39 @@ pub async fn privacy(
         json!({
             "survey_title": wording.text(&d.title),
             "about": about_view(&wording),
+            "retention": retention_sentence(&wording, d.retention_months),
+            "controller": controller_sentences(&wording, &state.settings.controller),
             "back_href": in_language(&wording, &survey_path(&survey_id)),
         }),
     );
     render(&state, "respondent/privacy", page)
+}
+
+/// The privacy notice's retention sentence, from the definition's
+/// `retention_months`, which the daily retention job enforces.
+fn retention_sentence(wording: &Wording<'_>, months: u32) -> String {
+    let (years, months_text) = ((months / 12).to_string(), months.to_string());
+    let params = [("years", years.as_str()), ("months", months_text.as_str())];
+    let period = match months {
+        1 => wording.ui("period_one_month", &params),
+        12 => wording.ui("period_one_year", &params),
+        m if m % 12 == 0 => wording.ui("period_years", &params),
+        _ => wording.ui("period_months", &params),
+    };
+    wording.ui("privacy_retention", &[("period", &period)])
+}
+
+/// Who is responsible for the answers and how to reach them, from settings.
+fn controller_sentences(wording: &Wording<'_>, controller: &crate::app::Controller) -> Vec<String> {
+    let (Some(name), Some(contact)) = (&controller.name, &controller.contact) else {
+        return vec![wording.ui("privacy_no_controller", &[])];
+    };
+    let mut out = vec![wording.ui("privacy_controller", &[("name", name), ("contact", contact)])];
+    if let Some(dpo) = &controller.dpo_contact {
+        out.push(wording.ui("privacy_dpo", &[("dpo", dpo)]));
+    }
+    out.push(wording.ui("privacy_withdraw", &[]));
+    out
 }
 
 pub async fn accessibility(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
@@ -843,10 +872,16 @@ pub async fn submit(
     state
         .db
         .write(move |conn| {
-            results::submit_with_result(conn, id, revision, at, |conn| {
+            let submitted = results::submit_with_result(conn, id, revision, at, |conn| {
                 let (imd_quintile, base_weight) = results::invitation_strata(conn, invitation)?;
                 Ok(ResultRow { imd_quintile, base_weight, ..row })
-            })
+            })?;
+            // An invitee who has answered needs no more email: their address
+            // goes with the submission.
+            if let (true, Some(invitation)) = (submitted, invitation) {
+                storage::samples::erase_invitee_address(conn, invitation, at)?;
+            }
+            Ok(submitted)
         })
         .await?;
     state.responses.forget(id);
@@ -866,7 +901,13 @@ pub async fn confirmation(state: Data, req: HttpRequest, path: web::Path<String>
     let title = wording.ui("confirmation_title", &[]);
     let data = extend(
         base(&state, &req, &current.survey, &wording, &title, &format!("{}/done", survey_path(&survey_id))),
-        json!({ "reference": current.response.reference }),
+        json!({
+            "reference": current.response.reference,
+            "withdraw": match &state.settings.controller.contact {
+                Some(contact) => current.wording().ui("confirmation_withdraw_contact", &[("contact", contact)]),
+                None => current.wording().ui("confirmation_withdraw", &[]),
+            },
+        }),
     );
     render(&state, "respondent/done", data)
 }

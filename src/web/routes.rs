@@ -7,8 +7,8 @@
 use actix_web::Route;
 
 use super::{
-    account, admin, analyst, analyst_margins, api, areas, assets, health, lead, lead_drafts, lead_samples, opt_out,
-    preview, research, respondent,
+    account, admin, analyst, analyst_margins, api, areas, assets, data_protection, health, lead, lead_drafts,
+    lead_samples, opt_out, preview, research, respondent,
 };
 use crate::accounts::Role;
 
@@ -125,6 +125,7 @@ const LEAD: Need = Need::Role(Role::SurveyLead);
 const ANALYST: Need = Need::Role(Role::Analyst);
 const ADMIN: Need = Need::Role(Role::Admin);
 const RESEARCHER: Need = Need::Role(Role::Researcher);
+const DATA_PROTECTION: Need = Need::Role(Role::DataProtection);
 const LEAD_OR_ANALYST: Need = AnyOf(&[Role::SurveyLead, Role::Analyst]);
 
 pub static ROUTES: &[Entry] = &[
@@ -196,6 +197,9 @@ pub static ROUTES: &[Entry] = &[
     entry!(Get "/analyst/margins", Page(ANALYST), analyst_margins::list),
     entry!(Post "/analyst/margins", Page(ANALYST), analyst_margins::upload),
     entry!(Post "/analyst/margins/{id}/retire", Page(ANALYST), analyst_margins::retire),
+    // Data protection: a response found and withdrawn by its reference
+    entry!(Get "/data-protection", Page(DATA_PROTECTION), data_protection::home),
+    entry!(Post "/data-protection/withdraw", Page(DATA_PROTECTION), data_protection::withdraw),
     // Researchers: respondent-level microdata
     entry!(Get "/research", Page(RESEARCHER), research::home),
     entry!(Get "/research/surveys/{survey_id}/microdata", Page(RESEARCHER), research::microdata),
@@ -241,6 +245,7 @@ const AREAS: &[(&str, Access)] = &[
     ("/analyst", Page(ANALYST)),
     ("/admin", Page(ADMIN)),
     ("/research", Page(RESEARCHER)),
+    ("/data-protection", Page(DATA_PROTECTION)),
     ("/api/v1/lead", Api(LEAD)),
     ("/api/v1/analyst", Api(ANALYST)),
     ("/api/v1/admin", Api(ADMIN)),

@@ -39,6 +39,7 @@ const PAGES: &[(&str, &str)] = embedded!(
     "analyst/questions",
     "analyst/margins",
     "research/home",
+    "data_protection/home",
     "admin/home",
     "admin/users",
     "admin/user_new",

@@ -128,6 +128,11 @@ pub fn settings(db: &TestDb, definitions: &Path) -> Settings {
         start_rate: 10_000,
         accounts: Default::default(),
         invitations: Default::default(),
+        controller: joinedup::app::Controller {
+            name: Some("Test Integrated Care Board".into()),
+            contact: Some("surveys@test-icb.example".into()),
+            dpo_contact: Some("dpo@test-icb.example".into()),
+        },
     }
 }
 

@@ -1,0 +1,111 @@
+//! The data protection area: find a response by the reference its
+//! respondent quotes, and withdraw it. Only the `data_protection` role
+//! reaches it; the page never shows a response's answers.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::csrf::CsrfForm;
+use super::errors::WebError;
+use super::staff::{self, error, extend, field, time};
+use crate::accounts::Principal;
+use crate::app::AppState;
+use crate::rights::{self, Found};
+
+type Data = web::Data<AppState>;
+
+#[derive(Debug, Deserialize)]
+pub struct FindQuery {
+    reference: Option<String>,
+}
+
+fn found_view(found: &Found) -> Value {
+    json!({
+        "reference": found.reference,
+        "survey_id": found.survey_id,
+        "version": found.version,
+        "status": if found.submitted.is_some() { "Submitted" } else { "Not submitted (in progress)" },
+        "channel": found.channel,
+        "started": time(found.started),
+        "submitted": found.submitted.map(time),
+    })
+}
+
+fn render_page(
+    state: &AppState,
+    req: &HttpRequest,
+    principal: &Principal,
+    typed: &str,
+    found: Option<&Found>,
+    errors: Vec<Value>,
+    done: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let data = extend(
+        staff::page(state, req, Some(principal), "Find a response by its reference"),
+        json!({
+            "typed": typed,
+            "found": found.map(found_view),
+            "errors": errors,
+            "done": done,
+            "action": "/data-protection/withdraw",
+        }),
+    );
+    staff::render(state, "data_protection/home", &data)
+}
+
+/// `GET /data-protection[?reference=…]`.
+pub async fn home(
+    state: Data,
+    req: HttpRequest,
+    principal: Principal,
+    query: web::Query<FindQuery>,
+) -> Result<HttpResponse, WebError> {
+    let typed = query.reference.clone().unwrap_or_default();
+    if typed.trim().is_empty() {
+        return render_page(&state, &req, &principal, "", None, Vec::new(), None);
+    }
+    let found = rights::find(&state.db, &typed).await?;
+    let errors = match &found {
+        Some(_) => Vec::new(),
+        None => vec![error(
+            "reference",
+            format!(
+                "No response has the reference {}: check it with the respondent (it may already have been withdrawn or deleted)",
+                rights::normalise_reference(&typed)
+            ),
+        )],
+    };
+    render_page(&state, &req, &principal, &typed, found.as_ref(), errors, None)
+}
+
+/// `POST /data-protection/withdraw`: deletes the response, once confirmed.
+pub async fn withdraw(
+    state: Data,
+    req: HttpRequest,
+    principal: Principal,
+    CsrfForm(fields): CsrfForm,
+) -> Result<HttpResponse, WebError> {
+    let typed = field(&fields, "reference");
+    if field(&fields, "confirm") != "yes" {
+        let found = rights::find(&state.db, &typed).await?;
+        let errors =
+            vec![error("confirm", "Tick the box to confirm the respondent asked for their answers to be removed")];
+        return render_page(&state, &req, &principal, &typed, found.as_ref(), errors, None);
+    }
+    let outcome = rights::withdraw(&state.db, &typed, principal.actor(), principal.client_ip.clone()).await?;
+    match outcome {
+        Some(w) => {
+            let done = format!(
+                "The response to {} is withdrawn: it, its {} answer(s) and its scores are deleted. Results already released are not recomputed.",
+                w.survey_id, w.answers
+            );
+            render_page(&state, &req, &principal, "", None, Vec::new(), Some(done))
+        }
+        None => {
+            let errors =
+                vec![error("reference", "No response has that reference any more: it may have been withdrawn already")];
+            render_page(&state, &req, &principal, &typed, None, errors, None)
+        }
+    }
+}
