@@ -330,8 +330,9 @@ fn spawn_housekeeping(state: Arc<AppState>) {
     });
 }
 
-/// Ended sessions, failed sign-ins and counted attempts older than their window are
-/// of no use; the audit log keeps what happened.
+/// Ended sessions, failed sign-ins and counted attempts older than their
+/// window are of no use, nor are imports abandoned part way; the audit log
+/// keeps what happened.
 async fn purge_account_leftovers(state: &AppState) -> Result<(), storage::StorageError> {
     let accounts = state.settings.accounts;
     let now = storage::now();
@@ -340,6 +341,10 @@ async fn purge_account_leftovers(state: &AppState) -> Result<(), storage::Storag
         .write(move |conn| {
             storage::accounts::purge_sessions(conn, now - accounts.lifetimes.absolute, now - accounts.lifetimes.idle)?;
             storage::rate_limits::purge(conn, now - chrono::Duration::minutes(crate::address_limits::WINDOW_MINUTES))?;
+            // An import that stopped part way an hour ago will never finish.
+            for sample in storage::samples::incomplete_before(conn, now - chrono::Duration::hours(1))? {
+                storage::samples::abandon_import(conn, sample)?;
+            }
             storage::accounts::purge_failures(conn, now - accounts.limits.window)
         })
         .await?;

@@ -290,7 +290,7 @@ async fn every_format_publishes_the_same_cells(db: TestDb) {
     outputs::write(&reports, None, Format::Csv, &mut csv_bytes).unwrap();
     let text = String::from_utf8(csv_bytes).unwrap();
     assert!(text.starts_with("# survey: integration_index"), "provenance first");
-    assert!(text.contains("# versions: 1.0 (sha256 "));
+    assert!(text.contains("# versions: 1.1 (sha256 "));
     assert!(text.contains("# disclosure control: estimates from fewer than 30"));
     assert!(text.contains("# information loss: "));
     let body: String = text.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");

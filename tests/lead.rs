@@ -438,7 +438,35 @@ async fn hostile_definitions_get_a_sentence_and_the_server_keeps_serving(db: Tes
     assert_eq!(respondent.get("/surveys/integration_index").await.status, 200);
 }
 
+/// A large sample is written in batches: respondents' pages save while it
+/// imports, and its people are counted once it is complete.
+async fn respondents_save_while_a_large_sample_imports(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let browser = lead(&app).await;
+    let ons = joinedup::reference::icss().unwrap()[0].ons_code.clone();
+    let lines: Vec<String> = (0..20_000).map(|n| format!("person{n}@example.org,{ons},65-74,female,2,0.25,")).collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let csv = sample_csv(&refs);
+    let form = "/lead/surveys/format_example/samples/new";
+    let action = "/lead/surveys/format_example/samples";
+    let importing = upload(&browser, form, action, Some(("big.csv", csv)), &[]);
+    let answering = async {
+        let mut walker = Walker::new(&app, "format_example");
+        walker.answer_all(&Persona::new(Voice::Patient), 21).await;
+        walker.submit().await
+    };
+    let (imported, done) = futures::future::join(importing, answering).await;
+    assert_eq!(imported.status, 200, "{}", imported.body);
+    assert!(imported.body.contains("20000"), "{}", imported.body);
+    assert!(done.body.contains("Your answers have been sent"), "{}", done.body);
+    assert_eq!(count(&app, "invitees").await, 20_000);
+    let complete: Vec<bool> =
+        app.state.db.run(|conn| Ok(samples::table.select(samples::complete).load(conn)?)).await.unwrap();
+    assert_eq!(complete, vec![true]);
+}
+
 on_each_backend_async!(
+    respondents_save_while_a_large_sample_imports,
     hostile_definitions_get_a_sentence_and_the_server_keeps_serving,
     a_lead_fixes_a_typo_previews_and_publishes,
     versions_are_superseded_never_edited,

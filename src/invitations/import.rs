@@ -1,6 +1,9 @@
 //! Importing a sample: the file's own checks, then the ones that need the
-//! database (already invited to this survey, opted out), then all of it
-//! written in one transaction, or nothing. With `skip_invalid` the valid
+//! database (already invited to this survey, opted out), then the rows
+//! written in batches of `BATCH`, each its own short transaction so that
+//! respondents' saves go in between. The sample takes effect (its people
+//! can be invited) only when the last batch is in; an import that fails
+//! part way is removed, so nothing stays half-written. With `skip_invalid` the valid
 //! lines are imported and the rest listed; addresses that opted out are
 //! always left out, and only counted (which addresses they were is not
 //! shown, not even to the lead).
@@ -15,7 +18,11 @@ use crate::definitions::SurveyDefinition;
 use crate::storage::icss::Ics;
 use crate::storage::invitations::NewInvitation;
 use crate::storage::samples::{self, NewInvitee, NewSample, Sample};
-use crate::storage::{DbConn, StorageError, app_settings, write_transaction};
+use crate::storage::{Db, DbConn, StorageError, app_settings, write_transaction};
+
+/// People written per transaction: about 20 ms of SQLite writing, short
+/// enough that a respondent's save waits at most that long.
+pub const BATCH: usize = 1_000;
 
 /// The `app_settings` name of the key email addresses are hashed with. It
 /// is not derived from `JOINEDUP_SECRET_KEY` on purpose: changing that key
@@ -58,11 +65,24 @@ pub fn lines_with_problems(problems: &[LineProblem]) -> usize {
     problems.iter().map(|p| p.line).collect::<std::collections::BTreeSet<_>>().len()
 }
 
-pub fn import(conn: &mut DbConn, request: &Request<'_>) -> Result<Outcome, StorageError> {
+/// Everything an import will write, worked out from the file and from
+/// reads alone: the slow part (checking, hashing each address) holds no
+/// write lock.
+pub struct Plan {
+    new: NewSample,
+    rows: Vec<NewInvitee>,
+    problems: Vec<LineProblem>,
+    skipped_lines: usize,
+    opted_out: usize,
+}
+
+/// Checks the file against the survey and the database. `Err` is the
+/// outcome when nothing is to be written (refused, or imported before).
+pub fn plan(conn: &mut DbConn, request: &Request<'_>) -> Result<Result<Plan, Outcome>, StorageError> {
     let survey_id = &request.survey.id;
     let file_hash = hex::encode(Sha256::digest(request.bytes));
     if let Some(earlier) = samples::by_file_hash(conn, survey_id, &file_hash)? {
-        return Ok(Outcome::AlreadyImported(earlier));
+        return Ok(Err(Outcome::AlreadyImported(earlier)));
     }
     let checked = sample::check(request.bytes, &Rules { survey: request.survey, icss: request.icss });
     let email_secret = app_settings::generated(conn, EMAIL_KEY_SETTING)?;
@@ -86,7 +106,7 @@ pub fn import(conn: &mut DbConn, request: &Request<'_>) -> Result<Outcome, Stora
     }
     problems.sort();
     if people.is_empty() || (!problems.is_empty() && !request.skip_invalid) {
-        return Ok(Outcome::Refused { problems, valid: people.len(), opted_out });
+        return Ok(Err(Outcome::Refused { problems, valid: people.len(), opted_out }));
     }
     let rows: Vec<NewInvitee> = people
         .into_iter()
@@ -123,18 +143,73 @@ pub fn import(conn: &mut DbConn, request: &Request<'_>) -> Result<Outcome, Stora
         created_by: request.actor.name.clone(),
         created_at: request.at,
     };
-    let sample = write_transaction(conn, |conn| {
-        let sample = samples::import(conn, &new, &rows)?;
-        let event = Event::new(Action::SampleImported).target(survey_id.clone()).detail(format!(
+    Ok(Ok(Plan { new, rows, problems, skipped_lines, opted_out }))
+}
+
+/// The last step: the sample takes effect, with its audit entry.
+fn finish(
+    conn: &mut DbConn,
+    plan: &Plan,
+    sample_id: i64,
+    actor: &Actor,
+    client_ip: Option<&str>,
+) -> Result<Sample, StorageError> {
+    write_transaction(conn, |conn| {
+        let sample = samples::finish_import(conn, sample_id)?;
+        let event = Event::new(Action::SampleImported).target(plan.new.survey_id.clone()).detail(format!(
             "sample {} ({}): {} people imported, {} lines skipped, {} opted-out addresses left out",
             sample.id,
-            request.file_name,
-            rows.len(),
-            skipped_lines,
-            opted_out
+            plan.new.source_name,
+            plan.rows.len(),
+            plan.skipped_lines,
+            plan.opted_out
         ));
-        audit::record(conn, request.actor, &event, request.client_ip)?;
+        audit::record(conn, actor, &event, client_ip)?;
         Ok::<_, StorageError>(sample)
-    })?;
-    Ok(Outcome::Imported { sample, skipped: problems, opted_out })
+    })
+}
+
+/// Imports on one connection (the command line), a batch per transaction.
+pub fn import(conn: &mut DbConn, request: &Request<'_>) -> Result<Outcome, StorageError> {
+    let plan = match plan(conn, request)? {
+        Ok(plan) => plan,
+        Err(outcome) => return Ok(outcome),
+    };
+    let sample = write_transaction(conn, |conn| samples::begin_import(conn, &plan.new, plan.rows.len()))?;
+    for batch in plan.rows.chunks(BATCH) {
+        if let Err(e) = write_transaction(conn, |conn| samples::import_batch(conn, &sample, batch)) {
+            samples::abandon_import(conn, sample.id)?;
+            return Err(e);
+        }
+    }
+    let sample = finish(conn, &plan, sample.id, request.actor, request.client_ip)?;
+    Ok(Outcome::Imported { sample, skipped: plan.problems, opted_out: plan.opted_out })
+}
+
+/// Writes a plan through the server's writer, a batch per write, so
+/// respondents' saves are committed between batches.
+pub async fn write(db: &Db, plan: Plan, actor: Actor, client_ip: Option<String>) -> Result<Outcome, StorageError> {
+    let plan = std::sync::Arc::new(plan);
+    let sample = {
+        let plan = plan.clone();
+        db.write(move |conn| samples::begin_import(conn, &plan.new, plan.rows.len())).await?
+    };
+    let sample = std::sync::Arc::new(sample);
+    for start in (0..plan.rows.len()).step_by(BATCH) {
+        let (plan, batch_sample) = (plan.clone(), sample.clone());
+        let end = (start + BATCH).min(plan.rows.len());
+        let written = db.write(move |conn| samples::import_batch(conn, &batch_sample, &plan.rows[start..end])).await;
+        if let Err(e) = written {
+            let id = sample.id;
+            db.write(move |conn| samples::abandon_import(conn, id)).await?;
+            return Err(e);
+        }
+    }
+    let finished = {
+        let (plan, id) = (plan.clone(), sample.id);
+        db.write(move |conn| finish(conn, &plan, id, &actor, client_ip.as_deref())).await?
+    };
+    let plan =
+        std::sync::Arc::try_unwrap(plan).map_err(|_| StorageError::Pool("the import plan is still shared".into()))?;
+    Ok(Outcome::Imported { sample: finished, skipped: plan.problems, opted_out: plan.opted_out })
 }

@@ -78,12 +78,14 @@ pub fn due_reminders(facts: &[ReminderFacts], now: NaiveDateTime, delay: Duratio
     for f in facts {
         let invitation = f.messages.iter().find(|m| m.kind == Kind::Invitation.as_str());
         let reminders: Vec<_> = f.messages.iter().filter(|m| m.kind == Kind::Reminder.as_str()).collect();
-        if !f.has_email {
-            tally.erased += 1;
-        } else if f.opted_out {
+        // Answering or opting out erases the address too: those are told
+        // apart first, so "erased" counts only what retention erased.
+        if f.opted_out {
             tally.opted_out += 1;
         } else if f.answered {
             tally.answered += 1;
+        } else if !f.has_email {
+            tally.erased += 1;
         } else if f.messages.iter().any(|m| is(&m.status, Status::Failed)) {
             tally.failed_address += 1;
         } else if !invitation.is_some_and(|m| is(&m.status, Status::Sent) || is(&m.status, Status::Uncertain)) {

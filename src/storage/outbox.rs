@@ -136,8 +136,13 @@ pub fn enqueue(conn: &mut DbConn, messages: &[NewMessage]) -> Result<usize, Stor
 /// who have not opted out.
 pub fn uninvited(conn: &mut DbConn, survey_id: &str) -> Result<Vec<i64>, StorageError> {
     let invited = outbox::table.filter(outbox::kind.eq(Kind::Invitation.as_str())).select(outbox::invitee_id);
+    // A sample still being written is not invited until it is complete.
+    let complete = super::schema::samples::table
+        .filter(super::schema::samples::complete.eq(true))
+        .select(super::schema::samples::id);
     Ok(invitees::table
         .filter(invitees::survey_id.eq(survey_id))
+        .filter(invitees::sample_id.eq_any(complete))
         .filter(invitees::email.is_not_null())
         .filter(invitees::opted_out_at.is_null())
         .filter(invitees::id.ne_all(invited))

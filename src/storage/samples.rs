@@ -10,7 +10,7 @@ use diesel::prelude::*;
 
 use super::invitations::NewInvitation;
 use super::schema::{invitation_tokens, invitees, opt_outs, outbox, samples};
-use super::{DbConn, StorageError};
+use super::{DbConn, StorageError, write_transaction};
 use crate::per_backend;
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
@@ -26,6 +26,9 @@ pub struct Sample {
     pub created_by: String,
     pub created_at: NaiveDateTime,
     pub emails_erased_at: Option<NaiveDateTime>,
+    /// False while its batches are still being written: nothing is sent
+    /// to a sample until it is complete.
+    pub complete: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
@@ -83,19 +86,25 @@ const CHUNK: usize = 500;
 
 /// Writes a sample, its token rows and its invitees. Call it inside a
 /// transaction: a sample is imported whole or not at all.
-pub fn import(conn: &mut DbConn, sample: &NewSample, people: &[NewInvitee]) -> Result<Sample, StorageError> {
-    let stored: Sample = diesel::insert_into(samples::table)
+/// Starts a sample of `rows` people: its row, not yet complete.
+pub fn begin_import(conn: &mut DbConn, sample: &NewSample, rows: usize) -> Result<Sample, StorageError> {
+    Ok(diesel::insert_into(samples::table)
         .values((
             samples::survey_id.eq(&sample.survey_id),
             samples::source_name.eq(&sample.source_name),
             samples::file_hash.eq(&sample.file_hash),
-            samples::rows_imported.eq(people.len() as i32),
+            samples::rows_imported.eq(rows as i32),
             samples::rows_skipped.eq(sample.rows_skipped),
             samples::created_by.eq(&sample.created_by),
             samples::created_at.eq(sample.created_at),
+            samples::complete.eq(false),
         ))
         .returning(samples::all_columns)
-        .get_result(conn)?;
+        .get_result(conn)?)
+}
+
+/// Writes one batch of a sample's people: their invitation tokens and rows.
+pub fn import_batch(conn: &mut DbConn, sample: &Sample, people: &[NewInvitee]) -> Result<(), StorageError> {
     for chunk in people.chunks(CHUNK) {
         let tokens: Vec<NewInvitation> = chunk.iter().map(|p| p.invitation.clone()).collect();
         let ids: Vec<(i64, String)> = per_backend!(conn => {
@@ -112,7 +121,7 @@ pub fn import(conn: &mut DbConn, sample: &NewSample, people: &[NewInvitee]) -> R
                     StorageError::Pool("an invitation token row was not returned by the insert".into())
                 })?;
                 Ok(InviteeRow {
-                    sample_id: stored.id,
+                    sample_id: sample.id,
                     invitation_id,
                     survey_id: &sample.survey_id,
                     email: Some(&p.email),
@@ -125,7 +134,40 @@ pub fn import(conn: &mut DbConn, sample: &NewSample, people: &[NewInvitee]) -> R
             .collect::<Result<_, StorageError>>()?;
         per_backend!(conn => { diesel::insert_into(invitees::table).values(&rows).execute(conn)? });
     }
-    Ok(stored)
+    Ok(())
+}
+
+/// Marks a sample complete: from now on its people can be invited.
+pub fn finish_import(conn: &mut DbConn, sample_id: i64) -> Result<Sample, StorageError> {
+    Ok(diesel::update(samples::table.find(sample_id))
+        .set(samples::complete.eq(true))
+        .returning(samples::all_columns)
+        .get_result(conn)?)
+}
+
+/// Removes an import that failed part way: its people, their tokens and
+/// the sample, so nothing of it stays half-written.
+pub fn abandon_import(conn: &mut DbConn, sample_id: i64) -> Result<(), StorageError> {
+    write_transaction(conn, |conn| {
+        let tokens: Vec<i64> =
+            invitees::table.filter(invitees::sample_id.eq(sample_id)).select(invitees::invitation_id).load(conn)?;
+        diesel::delete(invitees::table.filter(invitees::sample_id.eq(sample_id))).execute(conn)?;
+        for chunk in tokens.chunks(CHUNK) {
+            diesel::delete(invitation_tokens::table.filter(invitation_tokens::id.eq_any(chunk))).execute(conn)?;
+        }
+        diesel::delete(samples::table.find(sample_id)).execute(conn)?;
+        Ok(())
+    })
+}
+
+/// Samples begun before `before` and never completed: left by a process
+/// that stopped part way through an import.
+pub fn incomplete_before(conn: &mut DbConn, before: NaiveDateTime) -> Result<Vec<i64>, StorageError> {
+    Ok(samples::table
+        .filter(samples::complete.eq(false))
+        .filter(samples::created_at.lt(before))
+        .select(samples::id)
+        .load(conn)?)
 }
 
 /// Of `keys`, those already invited to `survey_id` (in any sample).

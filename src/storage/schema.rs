@@ -177,6 +177,7 @@ diesel::table! {
         created_by -> Text,
         created_at -> Timestamp,
         emails_erased_at -> Nullable<Timestamp>,
+        complete -> Bool,
     }
 }
 

@@ -87,26 +87,34 @@ pub async fn upload(
     let actor = principal.actor();
     let ip = principal.client_ip.clone();
     let secret = state.secret.expose().to_string();
-    let outcome = state
-        .db
-        .write(move |conn| {
-            let icss = icss::valid_on(conn, today())?;
-            import::import(
-                conn,
-                &Request {
-                    survey: &survey.definition,
-                    icss: &icss,
-                    file_name: &file.filename,
-                    bytes: &file.bytes,
-                    skip_invalid,
-                    secret: &secret,
-                    actor: &actor,
-                    client_ip: ip.as_deref(),
-                    at: storage::now(),
-                },
-            )
-        })
-        .await?;
+    // Checked and worked out off the writer; written in batches through it.
+    let planned = {
+        let actor = actor.clone();
+        state
+            .db
+            .run(move |conn| {
+                let icss = icss::valid_on(conn, today())?;
+                import::plan(
+                    conn,
+                    &Request {
+                        survey: &survey.definition,
+                        icss: &icss,
+                        file_name: &file.filename,
+                        bytes: &file.bytes,
+                        skip_invalid,
+                        secret: &secret,
+                        actor: &actor,
+                        client_ip: ip.as_deref(),
+                        at: storage::now(),
+                    },
+                )
+            })
+            .await?
+    };
+    let outcome = match planned {
+        Ok(plan) => import::write(&state.db, plan, actor, principal.client_ip.clone()).await?,
+        Err(outcome) => outcome,
+    };
     match outcome {
         Outcome::Refused { problems, valid, opted_out } => {
             let message = if valid > 0 {
