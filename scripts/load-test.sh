@@ -9,13 +9,17 @@
 #                      acknowledged page and submission must survive
 #     --debug          use debug builds (the CI smoke run) instead of release
 #     --no-build       use the binaries already built
+#     --import N       5 s into the run, import an N-line sample (the CLI's
+#                      `joinedup invite --no-send`) alongside the respondents,
+#                      and print how long it took; their page-submit p99 is
+#                      the figure to watch
 #
 # PostgreSQL: a fresh database on TEST_POSTGRES_URL's server (default
 # postgres://postgres@127.0.0.1:5432/postgres), dropped afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-backend=sqlite users=64 run_time=30s kill=0 profile=release build=1
+backend=sqlite users=64 run_time=30s kill=0 profile=release build=1 import=0
 while [ $# -gt 0 ]; do
   case "$1" in
     sqlite|postgres) backend=$1 ;;
@@ -24,6 +28,7 @@ while [ $# -gt 0 ]; do
     --kill) kill=1 ;;
     --debug) profile=debug ;;
     --no-build) build=0 ;;
+    --import) import=$2; shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -71,6 +76,26 @@ echo "== $backend, $users respondents, $run_time, $profile build$([ "$kill" = 1 
 DATABASE_URL="$db" "$driver" --host "http://127.0.0.1:$port" --users "$users" --increase-rate "$users" \
   --run-time "$run_time" --quiet --no-error-summary >"$work/driver.log" 2>&1 &
 driver_pid=$!
+import_pid=""
+if [ "$import" -gt 0 ]; then
+  python3 - "$import" "$work/sample.csv" <<'PY'
+import sys
+n, path = int(sys.argv[1]), sys.argv[2]
+codes = ["E54000008", "E54000010", "E54000048", "E54000050", "E54000057"]
+with open(path, "w") as f:
+    f.write("email,ics,age_band,sex,imd_quintile,selection_probability,language\n")
+    for i in range(n):
+        f.write(f"load{i}@example.org,{codes[i % 5]},65-74,female,{i % 5 + 1},0.01,\n")
+PY
+  (
+    sleep 5
+    started=$(date +%s.%N)
+    DATABASE_URL="$db" RUST_LOG=warn "$bin" invite --survey integration_index --sample "$work/sample.csv" --no-send \
+      >"$work/import.log" 2>&1 || { echo "the import failed:" >&2; cat "$work/import.log" >&2; exit 1; }
+    awk -v s="$started" -v e="$(date +%s.%N)" -v n="$import" 'BEGIN { printf "sample import alongside: %d lines in %.1f s\n", n, e - s }'
+  ) &
+  import_pid=$!
+fi
 if [ "$kill" = 1 ]; then
   seconds=${run_time%s}
   sleep $(( seconds / 2 ))
@@ -81,6 +106,7 @@ if [ "$kill" = 1 ]; then
 fi
 status=0
 wait "$driver_pid" || status=$?
+if [ -n "$import_pid" ]; then wait "$import_pid" || status=$?; fi
 sed -n '/== joinedup load figures ==/,$p' "$work/driver.log"
 # The server's own CPU time (user + system, every thread) over the run: a
 # figure that depends less than throughput on what else the machine does.
