@@ -728,7 +728,7 @@ pub fn weighting_description(used: &BTreeMap<Group, UsedMargins>, results: &Resu
     for s in &results.samples {
         for w in s.weighting.iter().filter(|w| !w.margins_not_met.is_empty()) {
             text.push_str(&format!(
-                "; {} {}: the margins could not be met (raking did not converge), so weights are only scaled to the ICS population in {}",
+                "; {} {}: the margins could not be met (raking did not converge, or respondents are in a category the margins give no population), so weights are only scaled to the ICS population in {}",
                 s.sample.code(),
                 w.group,
                 w.margins_not_met.join(", ")
@@ -963,6 +963,37 @@ impl ReleaseCache {
             })
             .collect()
     }
+}
+
+/// Margins tried against the respondents there are: each survey's latest
+/// closed release is computed afresh (nothing is stored) with the margins
+/// now in use, and every ICS whose margins its respondents cannot meet is
+/// named, by survey, sample and group. Those ICSs are weighted to their
+/// population total only; everything else is weighted as usual.
+pub fn margins_not_met(db: &Db, registry: &SurveyRegistry, today: NaiveDate) -> Result<Vec<String>, ReportError> {
+    let mut ids: Vec<String> = registry.all().map(|s| s.definition.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let mut out = Vec::new();
+    for survey_id in ids {
+        let periods = {
+            let mut conn = db.get()?;
+            periods(&mut conn, &survey_id)?
+        };
+        let Some((period, _)) = periods.into_iter().rev().find(|(p, _)| p.is_closed(today)) else { continue };
+        let report = compute_on(db, registry, &survey_id, period, ReleaseOptions::new(disclosure::FLOOR), None)?;
+        for s in &report.results.samples {
+            for w in s.weighting.iter().filter(|w| !w.margins_not_met.is_empty()) {
+                out.push(format!(
+                    "{survey_id}, release {period}, {} sample, {}: {}",
+                    s.sample.code(),
+                    w.group,
+                    w.margins_not_met.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `joinedup results`: the same releases as the analyst pages, to a file or

@@ -20,9 +20,14 @@ use crate::storage::invitations::NewInvitation;
 use crate::storage::samples::{self, NewInvitee, NewSample, Sample};
 use crate::storage::{Db, DbConn, StorageError, app_settings, write_transaction};
 
-/// People written per transaction: about 20 ms of SQLite writing, short
-/// enough that a respondent's save waits at most that long.
-pub const BATCH: usize = 1_000;
+/// People written per transaction: a few milliseconds of writing, short
+/// enough that a respondent's save waiting behind it barely notices.
+pub const BATCH: usize = 250;
+
+/// What the command line waits between its batches. SQLite's lock is not
+/// fair: without a pause the importing process takes it again before the
+/// server's waiting writer wakes up.
+const BETWEEN_BATCHES: std::time::Duration = std::time::Duration::from_millis(3);
 
 /// The `app_settings` name of the key email addresses are hashed with. It
 /// is not derived from `JOINEDUP_SECRET_KEY` on purpose: changing that key
@@ -181,6 +186,7 @@ pub fn import(conn: &mut DbConn, request: &Request<'_>) -> Result<Outcome, Stora
             samples::abandon_import(conn, sample.id)?;
             return Err(e);
         }
+        std::thread::sleep(BETWEEN_BATCHES);
     }
     let sample = finish(conn, &plan, sample.id, request.actor, request.client_ip)?;
     Ok(Outcome::Imported { sample, skipped: plan.problems, opted_out: plan.opted_out })

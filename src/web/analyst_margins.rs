@@ -119,7 +119,26 @@ pub async fn upload(
         })
         .await?;
     match outcome {
-        Outcome::Stored { .. } => Ok(see_other("/analyst/margins?done=uploaded")),
+        Outcome::Stored { .. } => {
+            // Tried at once on the respondents there are: ICSs whose
+            // margins cannot be met yet (early in fieldwork, say) are named.
+            let registry = state.clone();
+            let unmet = state
+                .db
+                .run_with_pool(move |db| {
+                    crate::reports::margins_not_met(db, &registry.surveys, crate::reports::today())
+                })
+                .await?
+                .map_err(|e| WebError::BadRequest(e.to_string()))?;
+            if unmet.is_empty() {
+                return Ok(see_other("/analyst/margins?done=uploaded"));
+            }
+            let notice = format!(
+                "The margins were uploaded and are now used for weighting. The respondents in some ICSs cannot meet them yet, so those ICSs are weighted to their population total only (their provenance says so); every other result is weighted to the new margins. {}",
+                unmet.join("; ")
+            );
+            page(&state, &req, &principal, Vec::new(), &[], Some(notice), json!({ "group": "people" })).await
+        }
         Outcome::Refused(problems) => {
             let (form_problems, line_problems): (Vec<LineProblem>, Vec<LineProblem>) =
                 problems.into_iter().partition(|p| p.line == 0);
