@@ -27,6 +27,19 @@ pub const MAX_FILE_BYTES: usize = 2 * 1024 * 1024;
 /// voice worded runs to a few thousand.
 pub const MAX_LINES: usize = 20_000;
 
+/// Lines as YAML counts them: a line ends at `\n`, `\r\n` or a lone `\r`
+/// (old Mac files), so positions in messages and this count agree.
+pub fn line_count(source: &str) -> usize {
+    let bytes = source.as_bytes();
+    let breaks = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count();
+    let unterminated = usize::from(!source.is_empty() && !source.ends_with(['\n', '\r']));
+    breaks + unterminated
+}
+
 /// Why a text cannot be a definition whatever it says: too big to read.
 /// Checked before any parsing, here and by the draft upload.
 pub fn size_problem(source: &str) -> Option<String> {
@@ -36,7 +49,7 @@ pub fn size_problem(source: &str) -> Option<String> {
             source.len()
         ));
     }
-    let lines = source.lines().count();
+    let lines = line_count(source);
     (lines > MAX_LINES).then(|| format!("the file has {lines} lines; definitions are limited to {MAX_LINES} lines"))
 }
 

@@ -18,7 +18,7 @@ use crate::storage::{Db, DbConn, StorageError, surveys};
 /// byte-order mark; stored drafts use plain LF so that the same text always
 /// has the same content hash.
 pub fn normalise(text: &str) -> String {
-    text.strip_prefix('\u{feff}').unwrap_or(text).replace("\r\n", "\n")
+    text.strip_prefix('\u{feff}').unwrap_or(text).replace("\r\n", "\n").replace('\r', "\n")
 }
 
 /// A draft's text after checking.
@@ -211,5 +211,7 @@ mod tests {
         assert_eq!(identity("id: x\nversion: \"2\"\npages: 5\n"), (Some("x".into()), Some("2".into())));
         assert_eq!(identity("id: [unclosed\n"), (None, None));
         assert_eq!(normalise("\u{feff}a\r\nb\r\n"), "a\nb\n");
+        assert_eq!(normalise("a\rb\r"), "a\nb\n", "old Mac line ends");
+        assert_eq!(definitions::line_count("a\rb\r\nc\nd"), 4);
     }
 }
