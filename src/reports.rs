@@ -728,7 +728,7 @@ pub fn weighting_description(used: &BTreeMap<Group, UsedMargins>, results: &Resu
     for s in &results.samples {
         for w in s.weighting.iter().filter(|w| !w.margins_not_met.is_empty()) {
             text.push_str(&format!(
-                "; {} {}: the margins could not be met (raking did not converge, or respondents are in a category the margins give no population), so weights are only scaled to the ICS population in {}",
+                "; {} {}: the margins could not be met (raking did not converge, or respondents are in a category the margins give no population), so in {} the weights are only scaled to the ICS population: that ICS's figures are not estimable, and England counts its people at their population total",
                 s.sample.code(),
                 w.group,
                 w.margins_not_met.join(", ")
@@ -968,8 +968,9 @@ impl ReleaseCache {
 /// Margins tried against the respondents there are: each survey's latest
 /// closed release is computed afresh (nothing is stored) with the margins
 /// now in use, and every ICS whose margins its respondents cannot meet is
-/// named, by survey, sample and group. Those ICSs are weighted to their
-/// population total only; everything else is weighted as usual.
+/// named, by survey, sample and group. Those ICSs' figures are then not
+/// estimable (England counts them at their population total); everything
+/// else is weighted as usual.
 pub fn margins_not_met(db: &Db, registry: &SurveyRegistry, today: NaiveDate) -> Result<Vec<String>, ReportError> {
     let mut ids: Vec<String> = registry.all().map(|s| s.definition.id.clone()).collect();
     ids.sort();

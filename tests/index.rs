@@ -943,6 +943,31 @@ async fn analysts_upload_margins_that_weighting_uses(db: TestDb) {
     assert!(stored.body.contains("cannot meet them yet"), "{}", stored.body);
     let latest = computed_now(&app).await;
     assert!(latest.provenance.weighting.contains("could not be met"), "{}", latest.provenance.weighting);
+    // Those ICSs' own figures are not estimable, with the reason; England
+    // still counts their people and every other group is untouched.
+    let unmet_icss: Vec<String> = latest
+        .results
+        .sample(Sample::Invitation)
+        .iter()
+        .flat_map(|s| s.weighting.iter().filter(|w| w.group == "people"))
+        .flat_map(|w| w.margins_not_met.clone())
+        .collect();
+    assert!(!unmet_icss.is_empty(), "{:?}", latest.results.samples);
+    let people = |c: &&Published| c.sample == Sample::Invitation && c.group == "people";
+    for cell in latest.results.cells.iter().filter(people).filter(|c| unmet_icss.contains(&c.area)) {
+        if cell.suppressed.is_none() {
+            assert!(cell.estimate.is_none() && cell.se.is_none() && cell.funnel.is_none(), "{cell:?}");
+            assert_eq!(cell.not_estimable.as_deref(), Some(joinedup::index::results::MARGINS_NOT_MET));
+        }
+    }
+    let england_index = latest
+        .results
+        .cells
+        .iter()
+        .filter(people)
+        .find(|c| c.area == ENGLAND && c.measure == "index" && c.dimension == ALL)
+        .unwrap();
+    assert!(england_index.estimate.is_some(), "{england_index:?}");
     let api = browser.get("/api/v1/analyst/surveys/integration_index/results").await;
     assert_eq!(api.status, 200, "results still answer");
 }

@@ -4,7 +4,7 @@
 //! No figure leaves here as NaN or infinity: what cannot be estimated is
 //! left empty and `not_estimable` says why.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -252,6 +252,17 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
     }
     let disclosure::Protection { hidden, coarse, summary: disclosure } =
         disclosure::suppress(&all, inputs.threshold, inputs.forced);
+    // An ICS whose respondents cannot meet its margins is only scaled to its
+    // population total: its own figures would not be comparable with raked
+    // ICSs, so they are not estimable and take no part in comparisons.
+    // (England still counts its people, at their population total.)
+    let unmet: HashSet<(Sample, Group, &str)> = tables
+        .iter()
+        .flat_map(|(sample, weighed)| {
+            weighed.iter().flat_map(move |w| w.margins_not_met.iter().map(move |ics| (*sample, w.group, ics.as_str())))
+        })
+        .collect();
+    let margins_unmet = |c: &Cell| unmet.contains(&(c.key.sample, c.key.group, c.key.area.as_str()));
 
     // Comparisons use published figures only, as published: a difference
     // or a peer mean is worked out from the rounded estimates (whole points
@@ -267,7 +278,8 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
     let group_population = group_populations(inputs.population);
     let mut headline_rows: HeadlineRows<'_> = BTreeMap::new();
     for (k, c) in all.iter().enumerate() {
-        if hidden[k].is_none() && !c.proportion && c.key.area != ENGLAND && c.key.dimension == ALL {
+        if hidden[k].is_none() && !c.proportion && c.key.area != ENGLAND && c.key.dimension == ALL && !margins_unmet(c)
+        {
             headline_rows
                 .entry((c.key.sample, c.key.group, c.key.measure.as_str()))
                 .or_default()
@@ -308,7 +320,9 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
         // points (disclosure control).
         let places = if coarse { 0 } else { 1 };
         let mut p = publish(cell, *hidden, coarse, &labels, inputs.ics_names, &mut quantile);
-        if hidden.is_none() {
+        if hidden.is_none() && margins_unmet(cell) {
+            p = not_estimable(p, MARGINS_NOT_MET);
+        } else if hidden.is_none() {
             let k = &cell.key;
             let mut reasons: Vec<String> = p.not_estimable.take().into_iter().collect();
             if !cell.proportion && k.area != ENGLAND {
@@ -482,6 +496,25 @@ fn publish(
         p.not_estimable = Some(reasons.join("; "));
     }
     p
+}
+
+/// Why an ICS's figures are missing when its margins cannot be met.
+pub const MARGINS_NOT_MET: &str = "the margins could not be met for this ICS (its respondents were only scaled to its population total, so its figures would not be comparable)";
+
+/// A shown cell stripped of its figures, with the reason; its count stays.
+fn not_estimable(p: Published, reason: &str) -> Published {
+    Published {
+        sum_w: None,
+        n_eff_kish: None,
+        deff: None,
+        n_eff_design: None,
+        estimate: None,
+        se: None,
+        ci_low: None,
+        ci_high: None,
+        not_estimable: Some(reason.to_string()),
+        ..p
+    }
 }
 
 fn summarise(w: &Weighed) -> WeightingSummary {

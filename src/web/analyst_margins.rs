@@ -134,7 +134,7 @@ pub async fn upload(
                 return Ok(see_other("/analyst/margins?done=uploaded"));
             }
             let notice = format!(
-                "The margins were uploaded and are now used for weighting. The respondents in some ICSs cannot meet them yet, so those ICSs are weighted to their population total only (their provenance says so); every other result is weighted to the new margins. {}",
+                "The margins were uploaded and are now used for weighting. The respondents in some ICSs cannot meet them yet, so those ICSs' figures are shown as not estimable until they can (England counts their people at their population total); every other result is weighted to the new margins. {}",
                 unmet.join("; ")
             );
             page(&state, &req, &principal, Vec::new(), &[], Some(notice), json!({ "group": "people" })).await
