@@ -587,13 +587,11 @@ async fn emails_are_erased_after_the_survey_closes(db: TestDb) {
     let erase = |days_later: i64| {
         let db = app.state.db.clone();
         async move {
-            db.write(move |conn| {
-                joinedup::invitations::retention::erase_due(
-                    conn,
-                    30,
-                    joinedup::storage::now() + chrono::Duration::days(days_later),
-                )
-            })
+            joinedup::invitations::retention::erase_due(
+                &db,
+                30,
+                joinedup::storage::now() + chrono::Duration::days(days_later),
+            )
             .await
             .unwrap()
         }

@@ -30,7 +30,7 @@ pub fn spawn(state: Arc<AppState>) {
         loop {
             every_hour.tick().await;
             let days = state.settings.invitations.email_retention_days;
-            match state.db.write(move |conn| retention::erase_due(conn, days, storage::now())).await {
+            match retention::erase_due(&state.db, days, storage::now()).await {
                 Ok(done) => {
                     for (survey, n) in done {
                         tracing::info!(%survey, erased = n, "erased the email addresses of a closed survey");

@@ -1,16 +1,64 @@
 //! Putting messages in the outbox: invitations for everyone imported and
 //! not yet invited, reminders for exactly those who should get one, and
-//! uncertain messages again when a lead decides so. Each is one
-//! transaction with its audit entry; sending is `send`'s job.
+//! uncertain messages again when a lead decides so. Invitations and
+//! reminders are queued a batch per transaction, so a large sample never
+//! holds the writer; the unique (invitee, kind, round) index makes a run
+//! stopped part way, or two at once, safe to repeat. Sending is `send`'s
+//! job.
 
 use chrono::{Duration, NaiveDateTime};
 
 use crate::accounts::audit::{self, Action, Actor, Event};
 use crate::storage::outbox::{self, Kind, NewMessage, ReminderFacts, Status};
-use crate::storage::{DbConn, StorageError, write_transaction};
+use crate::storage::{Db, DbConn, StorageError, write_transaction};
 
-/// Queues an invitation for every invitee of the survey who has none yet
-/// (and has an address and has not opted out). Returns how many.
+/// Messages queued per transaction: a few milliseconds of writing, so a
+/// respondent's save waiting behind it barely notices, even when a whole
+/// 500,000-line sample is queued.
+pub const BATCH: i64 = 500;
+
+/// What the command line waits between its batches: SQLite's lock is not
+/// fair, so without a pause the command takes it again before the server's
+/// waiting writer wakes up.
+const BETWEEN_BATCHES: std::time::Duration = std::time::Duration::from_millis(3);
+
+/// Queues invitations for up to [`BATCH`] invitees of the survey who have
+/// none yet (and have an address and have not opted out), oldest first,
+/// in one transaction. Returns (found, queued): found is 0 once everyone
+/// is queued.
+pub fn invitations_batch(
+    conn: &mut DbConn,
+    survey_id: &str,
+    actor: &Actor,
+    at: NaiveDateTime,
+) -> Result<(usize, usize), StorageError> {
+    write_transaction(conn, |conn| {
+        let people = outbox::uninvited(conn, survey_id, BATCH)?;
+        let messages: Vec<NewMessage> =
+            people.iter().map(|id| NewMessage::queued(*id, survey_id, Kind::Invitation, 0, &actor.name, at)).collect();
+        Ok((people.len(), outbox::enqueue(conn, &messages)?))
+    })
+}
+
+/// The audit entry for invitations queued (none when nothing was).
+fn record_invitations(
+    conn: &mut DbConn,
+    survey_id: &str,
+    added: usize,
+    actor: &Actor,
+    client_ip: Option<&str>,
+) -> Result<(), StorageError> {
+    if added == 0 {
+        return Ok(());
+    }
+    let event = Event::new(Action::InvitationsQueued)
+        .target(survey_id.to_string())
+        .detail(format!("{added} invitation(s) queued"));
+    audit::record(conn, actor, &event, client_ip)
+}
+
+/// Queues an invitation for every invitee of the survey who has none yet,
+/// a batch per transaction (the command line's way). Returns how many.
 pub fn invitations(
     conn: &mut DbConn,
     survey_id: &str,
@@ -18,19 +66,40 @@ pub fn invitations(
     client_ip: Option<&str>,
     at: NaiveDateTime,
 ) -> Result<usize, StorageError> {
-    write_transaction(conn, |conn| {
-        let people = outbox::uninvited(conn, survey_id)?;
-        let messages: Vec<NewMessage> =
-            people.iter().map(|id| NewMessage::queued(*id, survey_id, Kind::Invitation, 0, &actor.name, at)).collect();
-        let added = outbox::enqueue(conn, &messages)?;
-        if added > 0 {
-            let event = Event::new(Action::InvitationsQueued)
-                .target(survey_id.to_string())
-                .detail(format!("{added} invitation(s) queued"));
-            audit::record(conn, actor, &event, client_ip)?;
+    let mut added = 0;
+    loop {
+        let (found, queued) = invitations_batch(conn, survey_id, actor, at)?;
+        added += queued;
+        if found == 0 {
+            break;
         }
-        Ok(added)
-    })
+        std::thread::sleep(BETWEEN_BATCHES);
+    }
+    record_invitations(conn, survey_id, added, actor, client_ip)?;
+    Ok(added)
+}
+
+/// [`invitations`] through the server's writer: each batch is one write
+/// among respondents' saves.
+pub async fn invitations_through(
+    db: &Db,
+    survey_id: &str,
+    actor: &Actor,
+    client_ip: Option<&str>,
+    at: NaiveDateTime,
+) -> Result<usize, StorageError> {
+    let mut added = 0;
+    loop {
+        let (id, who) = (survey_id.to_string(), actor.clone());
+        let (found, queued) = db.write(move |conn| invitations_batch(conn, &id, &who, at)).await?;
+        added += queued;
+        if found == 0 {
+            break;
+        }
+    }
+    let (id, who, ip) = (survey_id.to_string(), actor.clone(), client_ip.map(str::to_string));
+    db.write(move |conn| record_invitations(conn, &id, added, &who, ip.as_deref())).await?;
+    Ok(added)
 }
 
 /// Who got a reminder, and why the others did not.
@@ -122,18 +191,69 @@ pub fn reminders(
     client_ip: Option<&str>,
     at: NaiveDateTime,
 ) -> Result<ReminderTally, StorageError> {
-    write_transaction(conn, |conn| {
-        let facts = outbox::reminder_facts(conn, survey_id)?;
-        let (due, mut tally) = due_reminders(&facts, at, Duration::days(i64::from(delay_days)));
-        let messages: Vec<NewMessage> = due
-            .iter()
-            .map(|(invitee, round)| NewMessage::queued(*invitee, survey_id, Kind::Reminder, *round, &actor.name, at))
-            .collect();
-        tally.queued = outbox::enqueue(conn, &messages)?;
-        let event = Event::new(Action::RemindersQueued).target(survey_id.to_string()).detail(tally.summary());
-        audit::record(conn, actor, &event, client_ip)?;
-        Ok(tally)
-    })
+    let (messages, mut tally) = due_messages(conn, survey_id, delay_days, actor, at)?;
+    tally.queued = 0;
+    for batch in messages.chunks(BATCH as usize) {
+        tally.queued += write_transaction(conn, |conn| outbox::enqueue(conn, batch))?;
+        std::thread::sleep(BETWEEN_BATCHES);
+    }
+    record_reminders(conn, survey_id, &tally, actor, client_ip)?;
+    Ok(tally)
+}
+
+/// [`reminders`] through the server's writer: each batch is one write
+/// among respondents' saves.
+pub async fn reminders_through(
+    db: &Db,
+    survey_id: &str,
+    delay_days: u32,
+    actor: &Actor,
+    client_ip: Option<&str>,
+    at: NaiveDateTime,
+) -> Result<ReminderTally, StorageError> {
+    let (id, who) = (survey_id.to_string(), actor.clone());
+    let (messages, mut tally) = db.run(move |conn| due_messages(conn, &id, delay_days, &who, at)).await?;
+    let messages = std::sync::Arc::new(messages);
+    tally.queued = 0;
+    for start in (0..messages.len()).step_by(BATCH as usize) {
+        let batch = messages.clone();
+        let end = (start + BATCH as usize).min(batch.len());
+        tally.queued += db.write(move |conn| outbox::enqueue(conn, &batch[start..end])).await?;
+    }
+    let (id, who, ip) = (survey_id.to_string(), actor.clone(), client_ip.map(str::to_string));
+    let recorded = tally.clone();
+    db.write(move |conn| record_reminders(conn, &id, &recorded, &who, ip.as_deref())).await?;
+    Ok(tally)
+}
+
+/// The reminders due now, and why the others are not (a read: the queueing
+/// is idempotent, one reminder per person and round).
+fn due_messages(
+    conn: &mut DbConn,
+    survey_id: &str,
+    delay_days: u32,
+    actor: &Actor,
+    at: NaiveDateTime,
+) -> Result<(Vec<NewMessage>, ReminderTally), StorageError> {
+    let facts = outbox::reminder_facts(conn, survey_id)?;
+    // The tally counts the due as queued; the caller counts what is.
+    let (due, tally) = due_reminders(&facts, at, Duration::days(i64::from(delay_days)));
+    let messages = due
+        .iter()
+        .map(|(invitee, round)| NewMessage::queued(*invitee, survey_id, Kind::Reminder, *round, &actor.name, at))
+        .collect();
+    Ok((messages, tally))
+}
+
+fn record_reminders(
+    conn: &mut DbConn,
+    survey_id: &str,
+    tally: &ReminderTally,
+    actor: &Actor,
+    client_ip: Option<&str>,
+) -> Result<(), StorageError> {
+    let event = Event::new(Action::RemindersQueued).target(survey_id.to_string()).detail(tally.summary());
+    audit::record(conn, actor, &event, client_ip)
 }
 
 /// Queues a survey's uncertain messages again: a lead has decided that

@@ -132,9 +132,9 @@ pub fn enqueue(conn: &mut DbConn, messages: &[NewMessage]) -> Result<usize, Stor
     Ok(added)
 }
 
-/// Invitees of a survey with an address and no invitation message yet,
-/// who have not opted out.
-pub fn uninvited(conn: &mut DbConn, survey_id: &str) -> Result<Vec<i64>, StorageError> {
+/// Up to `limit` invitees of a survey with an address and no invitation
+/// message yet, who have not opted out, oldest first.
+pub fn uninvited(conn: &mut DbConn, survey_id: &str, limit: i64) -> Result<Vec<i64>, StorageError> {
     let invited = outbox::table.filter(outbox::kind.eq(Kind::Invitation.as_str())).select(outbox::invitee_id);
     // A sample still being written is not invited until it is complete.
     let complete = super::schema::samples::table
@@ -147,6 +147,7 @@ pub fn uninvited(conn: &mut DbConn, survey_id: &str) -> Result<Vec<i64>, Storage
         .filter(invitees::opted_out_at.is_null())
         .filter(invitees::id.ne_all(invited))
         .order(invitees::id)
+        .limit(limit)
         .select(invitees::id)
         .load(conn)?)
 }

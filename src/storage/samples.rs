@@ -277,29 +277,48 @@ pub fn erase_invitee_address(conn: &mut DbConn, invitation_id: i64, at: NaiveDat
     Ok(erased > 0)
 }
 
-/// Erases the email addresses of a survey's samples, with their hashes and
-/// link seeds, keeping each invitee's token row (the strata weighting
-/// uses) and the opt-out list. Messages not sent by then are cancelled;
-/// mail server replies, which may quote an address, go too. Returns the
-/// number of invitees erased.
-pub fn erase_emails(conn: &mut DbConn, survey_id: &str, at: NaiveDateTime) -> Result<usize, StorageError> {
-    let erased = diesel::update(invitees::table.filter(invitees::survey_id.eq(survey_id)).filter(
-        invitees::email.is_not_null().or(invitees::email_key.is_not_null()).or(invitees::link_nonce.is_not_null()),
-    ))
-    .set((
-        invitees::email.eq(None::<String>),
-        invitees::email_key.eq(None::<String>),
-        invitees::link_nonce.eq(None::<String>),
-    ))
-    .execute(conn)?;
-    diesel::update(outbox::table.filter(outbox::survey_id.eq(survey_id)).filter(outbox::status.eq("queued")))
+/// Erases the email addresses of up to `limit` of a survey's invitees,
+/// with their hashes and link seeds, keeping each invitee's token row (the
+/// strata weighting uses) and the opt-out list. Their messages not sent by
+/// then are cancelled; mail server replies, which may quote an address, go
+/// too. Returns how many invitees were erased: 0 once none is left.
+pub fn erase_emails(conn: &mut DbConn, survey_id: &str, at: NaiveDateTime, limit: i64) -> Result<usize, StorageError> {
+    let ids: Vec<i64> = invitees::table
+        .filter(invitees::survey_id.eq(survey_id))
+        .filter(
+            invitees::email.is_not_null().or(invitees::email_key.is_not_null()).or(invitees::link_nonce.is_not_null()),
+        )
+        .order(invitees::id)
+        .limit(limit)
+        .select(invitees::id)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let erased = diesel::update(invitees::table.filter(invitees::id.eq_any(&ids)))
+        .set((
+            invitees::email.eq(None::<String>),
+            invitees::email_key.eq(None::<String>),
+            invitees::link_nonce.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    diesel::update(outbox::table.filter(outbox::invitee_id.eq_any(&ids)).filter(outbox::status.eq("queued")))
         .set((outbox::status.eq("cancelled"), outbox::finished_at.eq(at)))
         .execute(conn)?;
-    diesel::update(outbox::table.filter(outbox::survey_id.eq(survey_id)))
+    diesel::update(outbox::table.filter(outbox::invitee_id.eq_any(&ids)))
         .set((outbox::error.eq(None::<String>), outbox::smtp_reply.eq(None::<String>)))
+        .execute(conn)?;
+    Ok(erased)
+}
+
+/// Once every address is erased: the survey's samples are marked erased
+/// (their file hashes go too) and anything still queued is cancelled.
+pub fn finish_erasing(conn: &mut DbConn, survey_id: &str, at: NaiveDateTime) -> Result<(), StorageError> {
+    diesel::update(outbox::table.filter(outbox::survey_id.eq(survey_id)).filter(outbox::status.eq("queued")))
+        .set((outbox::status.eq("cancelled"), outbox::finished_at.eq(at)))
         .execute(conn)?;
     diesel::update(samples::table.filter(samples::survey_id.eq(survey_id)).filter(samples::emails_erased_at.is_null()))
         .set((samples::emails_erased_at.eq(at), samples::file_hash.eq(None::<String>)))
         .execute(conn)?;
-    Ok(erased)
+    Ok(())
 }

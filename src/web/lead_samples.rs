@@ -147,7 +147,7 @@ pub async fn upload(
         Outcome::Imported { sample, skipped, opted_out } => {
             let uninvited = {
                 let id = survey_id.clone();
-                state.db.run(move |conn| storage::outbox::uninvited(conn, &id)).await?.len()
+                state.db.run(move |conn| storage::outbox::uninvited(conn, &id, i64::MAX)).await?.len()
             };
             let data = extend(
                 staff::page(&state, &req, Some(&principal), "Sample imported"),
@@ -221,8 +221,7 @@ pub async fn send_invitations(
         return survey_page(&state, &req, &principal, &survey_id, None, vec![error("send", why)]).await;
     }
     let (actor, ip, id) = (principal.actor(), principal.client_ip.clone(), survey_id.clone());
-    let queued =
-        state.db.write(move |conn| queue::invitations(conn, &id, &actor, ip.as_deref(), storage::now())).await?;
+    let queued = queue::invitations_through(&state.db, &id, &actor, ip.as_deref(), storage::now()).await?;
     let waiting = {
         let id = survey_id.clone();
         state.db.run(move |conn| storage::outbox::has_queued(conn, Some(&id))).await?
@@ -250,8 +249,7 @@ pub async fn send_reminders(
     }
     let (actor, ip, id) = (principal.actor(), principal.client_ip.clone(), survey_id.clone());
     let delay = state.settings.invitations.reminder_delay_days;
-    let tally =
-        state.db.write(move |conn| queue::reminders(conn, &id, delay, &actor, ip.as_deref(), storage::now())).await?;
+    let tally = queue::reminders_through(&state.db, &id, delay, &actor, ip.as_deref(), storage::now()).await?;
     if tally.queued == 0 {
         let notice = format!("No reminders are due: {}.", tally.summary());
         return survey_page(&state, &req, &principal, &survey_id, Some(notice), Vec::new()).await;
