@@ -766,6 +766,101 @@ async fn a_lead_invites_a_thousand_and_reminds_the_non_responders(db: TestDb) {
     );
 }
 
+/// The links and addresses of a survey's invitees, by address.
+async fn seeds(app: &TestApp) -> BTreeMap<String, (Option<String>, String)> {
+    app.state
+        .db
+        .run(|conn| {
+            let rows: Vec<(Option<String>, Option<String>, String)> = invitees::table
+                .inner_join(invitation_tokens::table)
+                .select((invitees::email, invitees::link_nonce, invitation_tokens::token_hash))
+                .load(conn)?;
+            Ok(rows.into_iter().filter_map(|(email, seed, hash)| Some((email?, (seed, hash)))).collect())
+        })
+        .await
+        .unwrap()
+}
+
+/// Rotating both keys: the links already sent keep working until retired,
+/// every kept seed gets a link under the new key (what reminders send), and
+/// an address erased after its opt-out is still recognised under the new
+/// email key, as is one invited before the rotation.
+async fn rotated_keys_keep_links_and_opt_outs(db: TestDb) {
+    const NEW: &str = "a-new-secret-key-after-rotation-0123456789abcdef";
+    let app = TestApp::spawn_with(common::settings(&db, &common::project_path("survey-definitions"))).await;
+    let browser = lead(&app).await;
+    let (form, action) = ("/lead/surveys/format_example/samples/new", "/lead/surveys/format_example/samples");
+    let people: Vec<String> = (1..=3).map(|i| format!("k{i}@example.org")).collect();
+    let imported = upload(&browser, form, action, Some(("three.csv", sample(&people))), &[]).await;
+    assert!(imported.body.contains("3 people imported"), "{}", imported.body);
+    let before = seeds(&app).await;
+    let old_link = |who: &str| {
+        let seed = before[who].0.clone().unwrap();
+        format!("/s/{}", joinedup::invitations::tokens::link_token(SECRET, &seed))
+    };
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let status = |path: String| {
+        let client = client.clone();
+        let url = app.url(&path);
+        async move { client.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(old_link("k2@example.org")).await, 200);
+    // k1 opts out: the address is erased, its hash kept (under the old key).
+    let opt_out = old_link("k1@example.org").replace("/s/", "/opt-out/");
+    let opted = reqwest::Client::new()
+        .post(app.url(&opt_out))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opted.status(), 200);
+
+    let keys = |args: &[&str], secret: &str, previous: Option<&str>| {
+        let mut cmd = joinedup(&db, "smtp://127.0.0.1:1", 60);
+        cmd.env("JOINEDUP_SECRET_KEY", secret).arg("keys").args(args);
+        if let Some(previous) = previous {
+            cmd.env("JOINEDUP_PREVIOUS_SECRET_KEY", previous);
+        }
+        run(cmd)
+    };
+    let (ok, out, err) = keys(&["rotate-email-key"], SECRET, None);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("2 kept address(es) re-hashed; 1 retired key(s)"), "{out}");
+    let (ok, out, err) = keys(&["rekey-links"], NEW, None);
+    assert!(!ok && err.contains("JOINEDUP_PREVIOUS_SECRET_KEY"), "no previous key given: {out}{err}");
+    let (ok, out, err) = keys(&["rekey-links"], NEW, Some(SECRET));
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("2 invitation link(s) re-keyed"), "{out}");
+    let (ok, out, _) = keys(&["rekey-links"], NEW, Some(SECRET));
+    assert!(
+        ok && out.contains("0 invitation link(s) re-keyed") && out.contains("2 already under the new key"),
+        "{out}"
+    );
+
+    // What a reminder sends now is the link under the new key, and it works;
+    // so does the link sent before.
+    let after = seeds(&app).await;
+    let k2 = &after["k2@example.org"];
+    let new_token = joinedup::invitations::tokens::link_token(NEW, k2.0.as_deref().unwrap());
+    assert_eq!(joinedup::invitations::tokens::hash(&new_token), k2.1, "the sender can rebuild the link");
+    assert_eq!(status(format!("/s/{new_token}")).await, 200);
+    assert_eq!(status(old_link("k3@example.org")).await, 200, "a link already sent still works");
+
+    // The same people again, under the new email key: k1's opt-out and
+    // k2's earlier invitation are recognised; k4 is new.
+    let again: Vec<String> = ["k1@example.org", "k2@example.org", "k4@example.org"].map(String::from).to_vec();
+    let refused = upload(&browser, form, action, Some(("again.csv", sample(&again))), &[]).await;
+    assert!(refused.body.contains("already invited to this survey"), "{}", refused.body);
+    assert!(refused.body.contains("1 address(es) in the file asked for no more emails"), "{}", refused.body);
+
+    let (ok, out, err) = keys(&["retire-old-links"], NEW, None);
+    assert!(ok && out.contains("2 link(s) sent before the last rotation no longer work"), "{out}{err}");
+    assert_eq!(status(old_link("k3@example.org")).await, 404, "retired");
+    assert_eq!(status(format!("/s/{new_token}")).await, 200);
+    assert_eq!(audit(&app, "keys_rotated").await.len(), 4);
+}
+
 on_each_backend_async!(
     invitations_reach_a_real_smtp_server,
     reminders_go_only_to_non_responders,
@@ -774,4 +869,5 @@ on_each_backend_async!(
     the_rate_limit_spaces_messages,
     emails_are_erased_after_the_survey_closes,
     a_lead_invites_a_thousand_and_reminds_the_non_responders,
+    rotated_keys_keep_links_and_opt_outs,
 );

@@ -42,10 +42,11 @@ pub enum Action {
     MarginsRetired,
     ResponseWithdrawn,
     ResponsesPastRetention,
+    KeysRotated,
 }
 
 impl Action {
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 32] = [
         Action::SignIn,
         Action::SignOut,
         Action::SignInFailed,
@@ -77,6 +78,7 @@ impl Action {
         Action::MarginsRetired,
         Action::ResponseWithdrawn,
         Action::ResponsesPastRetention,
+        Action::KeysRotated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -112,6 +114,7 @@ impl Action {
             Action::MarginsRetired => "margins_retired",
             Action::ResponseWithdrawn => "response_withdrawn",
             Action::ResponsesPastRetention => "responses_past_retention",
+            Action::KeysRotated => "keys_rotated",
         }
     }
 
@@ -153,6 +156,7 @@ impl Action {
             Action::MarginsRetired => "Population margins no longer used",
             Action::ResponseWithdrawn => "A response withdrawn at its respondent's request",
             Action::ResponsesPastRetention => "Responses deleted at the end of their retention period",
+            Action::KeysRotated => "Keys rotated",
         }
     }
 }

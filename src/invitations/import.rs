@@ -11,6 +11,7 @@
 use chrono::NaiveDateTime;
 use sha2::{Digest, Sha256};
 
+use super::keys::EmailKeys;
 use super::sample::{self, LineProblem, Rules};
 use super::tokens;
 use crate::accounts::audit::{self, Action, Actor, Event};
@@ -18,7 +19,7 @@ use crate::definitions::SurveyDefinition;
 use crate::storage::icss::Ics;
 use crate::storage::invitations::NewInvitation;
 use crate::storage::samples::{self, NewInvitee, NewSample, Sample};
-use crate::storage::{Db, DbConn, StorageError, app_settings, write_transaction};
+use crate::storage::{Db, DbConn, StorageError, write_transaction};
 
 /// People written per transaction: a few milliseconds of writing, short
 /// enough that a respondent's save waiting behind it barely notices.
@@ -31,7 +32,8 @@ const BETWEEN_BATCHES: std::time::Duration = std::time::Duration::from_millis(3)
 
 /// The `app_settings` name of the key email addresses are hashed with. It
 /// is not derived from `JOINEDUP_SECRET_KEY` on purpose: changing that key
-/// must never make joinedup forget who opted out.
+/// must never make joinedup forget who opted out. It is rotated on its own
+/// (`super::keys`), keeping retired keys for lookups.
 pub const EMAIL_KEY_SETTING: &str = "email_hash_key";
 
 /// What the import was asked to do.
@@ -90,17 +92,21 @@ pub fn plan(conn: &mut DbConn, request: &Request<'_>) -> Result<Result<Plan, Out
         return Ok(Err(Outcome::AlreadyImported(earlier)));
     }
     let checked = sample::check(request.bytes, &Rules { survey: request.survey, icss: request.icss });
-    let email_secret = app_settings::generated(conn, EMAIL_KEY_SETTING)?;
-    let keys: Vec<String> = checked.people.iter().map(|p| tokens::email_key(&email_secret, &p.email)).collect();
-    let invited = samples::invited_keys(conn, survey_id, &keys)?;
-    let opted = samples::opted_out_keys(conn, survey_id, &keys)?;
+    // Each address under every email key there has been: an opt-out or an
+    // earlier invitation from before a key rotation is still found.
+    let email_keys = EmailKeys::load(conn)?;
+    let hashes: Vec<Vec<String>> = checked.people.iter().map(|p| email_keys.hashes(&p.email)).collect();
+    let every: Vec<String> = hashes.iter().flatten().cloned().collect();
+    let invited = samples::invited_keys(conn, survey_id, &every)?;
+    let opted = samples::opted_out_keys(conn, survey_id, &every)?;
     let mut problems = checked.problems;
     let mut people = Vec::new();
     let mut opted_out = 0;
-    for (person, key) in checked.people.into_iter().zip(keys) {
-        if opted.contains(&key) {
+    for (person, hashes) in checked.people.into_iter().zip(hashes) {
+        let key = hashes[0].clone();
+        if hashes.iter().any(|h| opted.contains(h)) {
             opted_out += 1;
-        } else if invited.contains(&key) {
+        } else if hashes.iter().any(|h| invited.contains(h)) {
             problems.push(LineProblem {
                 line: person.line,
                 message: "this address was already invited to this survey (in an earlier sample)".into(),

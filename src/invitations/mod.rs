@@ -8,6 +8,7 @@ pub mod commands;
 pub mod email;
 pub mod import;
 pub mod issue;
+pub mod keys;
 pub mod lock;
 pub mod opt_out;
 pub mod queue;

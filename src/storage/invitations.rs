@@ -52,10 +52,11 @@ pub fn insert(conn: &mut DbConn, new: &[NewInvitation]) -> Result<usize, Storage
     Ok(written)
 }
 
-/// The invitation whose token hashes to `hash`, unless it has expired.
+/// The invitation whose token hashes to `hash`, unless it has expired: its
+/// current link, or the one sent before the secret key was rotated.
 pub fn by_hash(conn: &mut DbConn, hash: &str, now: NaiveDateTime) -> Result<Option<Invitation>, StorageError> {
     Ok(invitation_tokens::table
-        .filter(invitation_tokens::token_hash.eq(hash))
+        .filter(invitation_tokens::token_hash.eq(hash).or(invitation_tokens::previous_token_hash.eq(hash)))
         .filter(invitation_tokens::expires_at.is_null().or(invitation_tokens::expires_at.gt(now)))
         .select(Invitation::as_select())
         .get_result(conn)

@@ -10,6 +10,7 @@ pub mod drafts;
 mod group_commit;
 pub mod icss;
 pub mod invitations;
+pub mod key_rotation;
 pub mod margins;
 pub mod migrations;
 pub mod outbox;

@@ -77,6 +77,7 @@ diesel::table! {
         selection_probability -> Nullable<Double>,
         created_at -> Timestamp,
         expires_at -> Nullable<Timestamp>,
+        previous_token_hash -> Nullable<Text>,
     }
 }
 

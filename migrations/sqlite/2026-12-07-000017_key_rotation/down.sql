@@ -1,0 +1,2 @@
+DROP INDEX invitation_tokens_previous_token_hash;
+ALTER TABLE invitation_tokens DROP COLUMN previous_token_hash;
