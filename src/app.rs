@@ -3,155 +3,15 @@
 //! app on a random port.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
 use anyhow::{Context, bail};
 
-use crate::cli::ConfigArgs;
 use crate::definitions;
-use crate::storage::{self, DatabaseUrl, Db};
+pub use crate::settings::{Controller, SecretKey, Settings};
+use crate::storage::{self, Db};
 use crate::web;
-
-/// Settings after parsing; passed explicitly, never global.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub database: DatabaseUrl,
-    pub bind: String,
-    pub definitions: PathBuf,
-    pub base_url: String,
-    /// `JOINEDUP_HSTS`: Strict-Transport-Security is sent when this is on
-    /// and the base URL is https (see `sends_hsts`).
-    pub hsts: bool,
-    pub secret_key: Option<SecretKey>,
-    pub in_progress_days: u32,
-    pub start_rate: u32,
-    /// Staff session lifetimes and the sign-in rate limit.
-    pub accounts: crate::accounts::AccountSettings,
-    /// Email: SMTP server, sender, reminder delay, send rate, retention.
-    pub invitations: crate::invitations::InvitationSettings,
-    /// Disclosure control: estimates from fewer respondents are hidden.
-    pub suppress_below: usize,
-    /// Who is responsible for respondents' data, named in privacy notices.
-    pub controller: Controller,
-}
-
-/// The data controller and how to reach it and its data protection
-/// officer. Required to serve off loopback; a test or demo instance on
-/// loopback may leave it unset, and its notices say so.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Controller {
-    pub name: Option<String>,
-    pub contact: Option<String>,
-    pub dpo_contact: Option<String>,
-}
-
-impl Controller {
-    pub fn is_complete(&self) -> bool {
-        [&self.name, &self.contact, &self.dpo_contact]
-            .iter()
-            .all(|v| v.as_deref().is_some_and(|t| !t.trim().is_empty()))
-    }
-}
-
-/// A secret that never appears in logs or debug output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretKey(String);
-
-impl SecretKey {
-    pub const MIN_LEN: usize = 32;
-
-    pub fn new(value: String) -> anyhow::Result<Self> {
-        if value.len() < Self::MIN_LEN {
-            bail!("JOINEDUP_SECRET_KEY must be at least {} characters (try `openssl rand -hex 32`)", Self::MIN_LEN);
-        }
-        Ok(SecretKey(value))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretKey(***)")
-    }
-}
-
-impl Settings {
-    /// HSTS only makes sense where the site is served over https.
-    pub fn sends_hsts(&self) -> bool {
-        self.hsts && self.base_url.starts_with("https://")
-    }
-
-    pub fn from_args(args: &ConfigArgs) -> anyhow::Result<Self> {
-        let database = DatabaseUrl::parse(&args.database_url)?;
-        let base_url = args.base_url.trim_end_matches('/').to_string();
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            bail!("JOINEDUP_BASE_URL must start with http:// or https://, not `{base_url}`");
-        }
-        Ok(Settings {
-            database,
-            bind: args.bind.clone(),
-            definitions: args.definitions.clone(),
-            hsts: args.hsts == "on",
-            base_url,
-            secret_key: args.secret_key.clone().map(SecretKey::new).transpose()?,
-            in_progress_days: nonzero(args.in_progress_days, "JOINEDUP_IN_PROGRESS_DAYS")?,
-            start_rate: nonzero(args.start_rate, "JOINEDUP_START_RATE")?,
-            suppress_below: match args.suppress_below {
-                n if n < crate::index::disclosure::FLOOR => {
-                    bail!("JOINEDUP_SUPPRESS_BELOW must be at least {}", crate::index::disclosure::FLOOR)
-                }
-                n => n,
-            },
-            accounts: account_settings(args)?,
-            controller: Controller {
-                name: args.controller_name.clone(),
-                contact: args.controller_contact.clone(),
-                dpo_contact: args.dpo_contact.clone(),
-            },
-            invitations: crate::invitations::InvitationSettings::new(
-                args.smtp_url.as_deref(),
-                args.mail_from.as_deref(),
-                args.reminder_delay_days,
-                args.send_rate,
-                args.email_retention_days,
-            )?,
-        })
-    }
-}
-
-fn account_settings(args: &ConfigArgs) -> anyhow::Result<crate::accounts::AccountSettings> {
-    use crate::accounts::{limits::SignInLimits, session::Lifetimes};
-    let idle = nonzero(args.session_idle_minutes, "JOINEDUP_SESSION_IDLE_MINUTES")?;
-    let absolute = nonzero(args.session_absolute_hours, "JOINEDUP_SESSION_ABSOLUTE_HOURS")?;
-    if i64::from(idle) > i64::from(absolute) * 60 {
-        bail!(
-            "JOINEDUP_SESSION_IDLE_MINUTES ({idle}) must not be longer than JOINEDUP_SESSION_ABSOLUTE_HOURS ({absolute} h)"
-        );
-    }
-    Ok(crate::accounts::AccountSettings {
-        lifetimes: Lifetimes {
-            idle: chrono::Duration::minutes(i64::from(idle)),
-            absolute: chrono::Duration::hours(i64::from(absolute)),
-        },
-        limits: SignInLimits {
-            per_account: nonzero(args.sign_in_account_limit, "JOINEDUP_SIGN_IN_ACCOUNT_LIMIT")?,
-            per_address: nonzero(args.sign_in_address_limit, "JOINEDUP_SIGN_IN_ADDRESS_LIMIT")?,
-            ..SignInLimits::default()
-        },
-    })
-}
-
-fn nonzero(value: u32, name: &str) -> anyhow::Result<u32> {
-    if value == 0 {
-        bail!("{name} must be at least 1");
-    }
-    Ok(value)
-}
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
@@ -164,7 +24,7 @@ pub fn init_tracing() {
 /// Everything a request handler may use.
 pub struct AppState {
     pub db: Db,
-    pub surveys: web::SurveyRegistry,
+    pub surveys: Arc<crate::surveys::SurveyRegistry>,
     pub settings: Settings,
     pub secret: SecretKey,
     /// Signs the respondent's response cookie; derived from the secret.
@@ -178,6 +38,18 @@ pub struct AppState {
     pub responses: web::ResponseCache,
     /// Sends invitations and reminders; `None` when email is not set up.
     pub mailer: Option<Arc<crate::invitations::send::Mailer>>,
+}
+
+impl AppState {
+    /// What the invitation sender and the erasure job need.
+    pub fn background(&self) -> crate::invitations::background::Background {
+        crate::invitations::background::Background {
+            db: self.db.clone(),
+            surveys: self.surveys.clone(),
+            mailer: self.mailer.clone(),
+            email_retention_days: self.settings.invitations.email_retention_days,
+        }
+    }
 }
 
 /// Start-up: check the definition files, connect, migrate, load reference
@@ -208,7 +80,7 @@ fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<App
     for published in &report.published {
         tracing::info!(survey = %published, "published a new survey version from its file");
     }
-    let surveys = web::SurveyRegistry::load(&mut conn)?;
+    let surveys = crate::surveys::SurveyRegistry::load(&mut conn)?;
     let secret = match &settings.secret_key {
         Some(key) => key.clone(),
         None => SecretKey::new(storage::app_settings::secret_key(&mut conn)?)?,
@@ -238,7 +110,7 @@ fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<App
     };
     Ok(Arc::new(AppState {
         db,
-        surveys,
+        surveys: Arc::new(surveys),
         settings,
         secret,
         cookie_key,
@@ -275,7 +147,7 @@ pub fn listen(bind: &str) -> anyhow::Result<TcpListener> {
 pub fn run(listener: TcpListener, state: Arc<AppState>) -> anyhow::Result<Server> {
     spawn_housekeeping(state.clone());
     spawn_survey_refresh(state.clone());
-    crate::invitations::background::spawn(state.clone());
+    crate::invitations::background::spawn(state.background());
     web::server(listener, state).context("cannot start the web server")
 }
 

@@ -24,7 +24,7 @@ use crate::storage::invitations::{self, NewInvitation};
 use crate::storage::responses::{self, Answer, Channel, NewResponse};
 use crate::storage::results::ResultRow;
 use crate::storage::{self, Db, DbConn, StorageError, write_transaction};
-use crate::web::SurveyRegistry;
+use crate::surveys::SurveyRegistry;
 
 /// Responses per survey at full size: the main questionnaire gets the most.
 fn planned(survey_id: &str, scale: f64) -> usize {

@@ -180,7 +180,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(registry: &crate::web::SurveyRegistry, survey_id: &str) -> Option<Plan> {
+    pub fn new(registry: &crate::surveys::SurveyRegistry, survey_id: &str) -> Option<Plan> {
         let latest = registry.latest(survey_id)?;
         let pooling = Pooling::of(registry, survey_id)?;
         let versions = registry

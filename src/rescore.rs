@@ -1,28 +1,17 @@
-//! `joinedup rescore`: rebuilds a survey's stored result rows (groups and
-//! scores) from the answers, after the scoring rules were corrected, and
-//! records the run. Results read only the stored rows, so this is how a
-//! correction reaches every output.
+//! Rebuilding a survey's stored result rows (groups and scores) from the
+//! answers, after the scoring rules were corrected (`joinedup rescore` runs
+//! it and records the run). Results read only the stored rows, so this is
+//! how a correction reaches every output.
 
-use anyhow::{Context, bail};
-use clap::Args;
-
-use crate::accounts::audit::{self, Action, Actor, Event};
 use crate::index::record;
 use crate::index::scoring::Scoring;
 use crate::journey::form::answers_from_stored;
 use crate::storage::results::{self, ResultRow};
-use crate::storage::{self, Db, DbConn, StorageError, responses};
-use crate::web::{PublishedSurvey, SurveyRegistry};
+use crate::storage::{self, DbConn, StorageError, responses};
+use crate::surveys::PublishedSurvey;
 
 /// Responses scored per transaction.
 const BATCH: i64 = 500;
-
-#[derive(Debug, Clone, Args)]
-pub struct RescoreArgs {
-    /// The survey whose stored scores to recompute (every version).
-    #[arg(long)]
-    pub survey: String,
-}
 
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,27 +21,6 @@ pub struct Outcome {
     pub changed: usize,
     /// `label=signature` per version, as recorded.
     pub signatures: String,
-}
-
-pub fn run_command(settings: &crate::app::Settings, args: &RescoreArgs) -> anyhow::Result<()> {
-    let db = Db::connect(&settings.database)?;
-    let mut conn = db.get_writer()?;
-    let registry = SurveyRegistry::load(&mut conn)?;
-    let versions = registry.versions_of(&args.survey);
-    if versions.is_empty() {
-        bail!("there is no survey `{}`", args.survey);
-    }
-    let outcome = rescore(&mut conn, &args.survey, &versions)
-        .with_context(|| format!("re-scoring survey `{}` stopped; rows already rescored are kept", args.survey))?;
-    let event = Event::new(Action::ResultsRescored)
-        .target(args.survey.clone())
-        .detail(format!("{} responses, {} changed", outcome.responses, outcome.changed));
-    audit::record(&mut conn, &Actor::command_line(), &event, None)?;
-    println!(
-        "rescored {} submitted responses of `{}`: {} result rows changed ({})",
-        outcome.responses, args.survey, outcome.changed, outcome.signatures
-    );
-    Ok(())
 }
 
 /// Rescores every submitted response of the given versions, a batch per

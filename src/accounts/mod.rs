@@ -4,7 +4,6 @@
 //! keeps rows and `web` only translates HTTP.
 
 pub mod audit;
-pub mod commands;
 pub mod demo;
 pub mod limits;
 pub mod password;

@@ -7,14 +7,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::retention;
-use super::send::{self, SendError};
+use super::send::{self, Mailer, SendError};
 use crate::accounts::audit::Actor;
-use crate::app::AppState;
+use crate::storage::Db;
 use crate::storage::{self, outbox};
+use crate::surveys::SurveyRegistry;
+
+/// What the background work needs of the running app, and nothing more.
+#[derive(Clone)]
+pub struct Background {
+    pub db: Db,
+    pub surveys: Arc<SurveyRegistry>,
+    /// None when email is not set up.
+    pub mailer: Option<Arc<Mailer>>,
+    pub email_retention_days: u32,
+}
 
 /// Starts the background loops: a send attempt every minute (when email is
 /// set up and anything is queued), the erasure check every hour.
-pub fn spawn(state: Arc<AppState>) {
+pub fn spawn(state: Background) {
     if state.mailer.is_some() {
         let state = state.clone();
         tokio::spawn(async move {
@@ -29,7 +40,7 @@ pub fn spawn(state: Arc<AppState>) {
         let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every_hour.tick().await;
-            let days = state.settings.invitations.email_retention_days;
+            let days = state.email_retention_days;
             match retention::erase_due(&state.db, days, storage::now()).await {
                 Ok(done) => {
                     for (survey, n) in done {
@@ -43,11 +54,11 @@ pub fn spawn(state: Arc<AppState>) {
 }
 
 /// Sends what is queued now, in the background of a request that queued it.
-pub fn send_soon(state: Arc<AppState>, actor: Actor) {
+pub fn send_soon(state: Background, actor: Actor) {
     tokio::spawn(async move { send_queued(&state, actor).await });
 }
 
-async fn send_queued(state: &AppState, actor: Actor) {
+async fn send_queued(state: &Background, actor: Actor) {
     let Some(mailer) = &state.mailer else { return };
     match state.db.run(|conn| outbox::has_queued(conn, None)).await {
         Ok(true) => {}

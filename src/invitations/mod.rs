@@ -4,10 +4,8 @@
 //! and erasing addresses after a survey closes.
 
 pub mod background;
-pub mod commands;
 pub mod email;
 pub mod import;
-pub mod issue;
 pub mod keys;
 pub mod lock;
 pub mod opt_out;

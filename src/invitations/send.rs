@@ -24,7 +24,7 @@ use super::tokens;
 use crate::accounts::audit::{self, Action, Actor, Event};
 use crate::storage::outbox::{self, Claim, Claimed, Kind};
 use crate::storage::{Db, StorageError, now};
-use crate::web::SurveyRegistry;
+use crate::surveys::SurveyRegistry;
 
 /// A "try later" reply is retried this many times in all.
 pub const MAX_ATTEMPTS: i32 = 3;

@@ -80,7 +80,7 @@ pub async fn home(
     query: web::Query<Done>,
 ) -> Result<HttpResponse, WebError> {
     let today = today();
-    let mut by_survey: BTreeMap<String, Vec<std::sync::Arc<super::PublishedSurvey>>> = BTreeMap::new();
+    let mut by_survey: BTreeMap<String, Vec<std::sync::Arc<crate::surveys::PublishedSurvey>>> = BTreeMap::new();
     for s in state.surveys.all() {
         by_survey.entry(s.definition.id.clone()).or_default().push(s);
     }

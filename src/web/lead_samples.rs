@@ -202,7 +202,7 @@ async fn send_or_explain(
         );
         return survey_page(state, req, principal, survey_id, None, vec![error("send", message)]).await;
     }
-    background::send_soon(state.clone().into_inner(), principal.actor());
+    background::send_soon(state.background(), principal.actor());
     Ok(see_other(&format!("/lead/surveys/{survey_id}?done={done}")))
 }
 

@@ -21,7 +21,6 @@ mod lead_drafts;
 mod lead_samples;
 mod opt_out;
 mod preview;
-mod registry;
 mod research;
 mod respondent;
 mod response_cache;
@@ -37,7 +36,6 @@ use actix_web::dev::Server;
 use actix_web::middleware::{self, DefaultHeaders};
 use actix_web::{App, HttpServer, web};
 
-pub use registry::{PublishedSurvey, SurveyRegistry};
 pub use response_cache::ResponseCache;
 
 use crate::app::AppState;

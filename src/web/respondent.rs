@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 
 use super::csrf::{self, CsrfForm};
 use super::errors::WebError;
-use super::registry::PublishedSurvey;
 use super::response_cache::Kept;
 use crate::address_limits::{self, AddressLimit};
 use crate::app::AppState;
@@ -28,6 +27,7 @@ use crate::storage::invitations::Invitation;
 use crate::storage::responses::{self, Channel, NewResponse, PageSave, Response};
 use crate::storage::results::{self, ResultRow};
 use crate::storage::{self, invitations};
+use crate::surveys::PublishedSurvey;
 
 type Data = web::Data<AppState>;
 

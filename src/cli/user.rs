@@ -9,10 +9,10 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
-use super::audit::Actor;
-use super::roles::{self, Role};
-use super::users::{self, normalise_email};
-use crate::app::Settings;
+use crate::accounts::audit::Actor;
+use crate::accounts::roles::{self, Role};
+use crate::accounts::users::{self, normalise_email};
+use crate::settings::Settings;
 use crate::storage::{self, Db, DbConn, PooledConn};
 
 #[derive(Debug, Subcommand)]

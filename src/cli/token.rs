@@ -3,14 +3,54 @@
 
 use anyhow::{Context, bail};
 use chrono::Duration;
+use clap::{Args, Subcommand};
 
-use super::tokens;
-use crate::app::Settings;
-use crate::cli::TokenIssueArgs;
 use crate::definitions::{Dimension, Voice};
+use crate::invitations::tokens;
+use crate::settings::Settings;
 use crate::storage::invitations::{self, NewInvitation};
 use crate::storage::{self, Db, icss};
-use crate::web::SurveyRegistry;
+use crate::surveys::SurveyRegistry;
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create invitation tokens and print their links, one per line.
+    Issue(TokenIssueArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenIssueArgs {
+    /// The survey id the invitation is for (a published survey).
+    #[arg(long)]
+    pub survey: String,
+    /// Preset the ICS (ONS code E54… or ODS code): the area question is skipped.
+    #[arg(long)]
+    pub ics: Option<String>,
+    /// Preset the voice (patient, carer_self, carer_on_behalf): the voice question is skipped.
+    #[arg(long)]
+    pub voice: Option<String>,
+    /// The language the survey opens in.
+    #[arg(long)]
+    pub language: Option<String>,
+    /// Sample stratum: age band (e.g. 65-74).
+    #[arg(long)]
+    pub age_band: Option<String>,
+    /// Sample stratum: sex (female or male).
+    #[arg(long)]
+    pub sex: Option<String>,
+    /// Sample stratum: deprivation (IMD) quintile, 1 (most deprived) to 5.
+    #[arg(long)]
+    pub imd_quintile: Option<i32>,
+    /// Probability this person was selected; its inverse is the base weight.
+    #[arg(long)]
+    pub selection_probability: Option<f64>,
+    /// How many tokens to create.
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    /// Days until the links stop working (default: never).
+    #[arg(long)]
+    pub expires_days: Option<u32>,
+}
 
 pub fn issue_tokens(settings: &Settings, args: &TokenIssueArgs) -> anyhow::Result<()> {
     let db = Db::connect(&settings.database)?;

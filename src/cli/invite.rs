@@ -11,13 +11,13 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::import::{self, Outcome, Request};
-use super::send::{self, Mailer, Report};
-use super::{email, queue};
 use crate::accounts::audit::Actor;
-use crate::app::{SecretKey, Settings};
+use crate::invitations::import::{self, Outcome, Request};
+use crate::invitations::send::{self, Mailer, Report};
+use crate::invitations::{email, queue};
+use crate::settings::{SecretKey, Settings};
 use crate::storage::{self, Db, icss, now, outbox};
-use crate::web::SurveyRegistry;
+use crate::surveys::SurveyRegistry;
 
 #[derive(Debug, Clone, Args)]
 pub struct InviteArgs {
