@@ -12,6 +12,7 @@ use crate::definitions;
 pub use crate::settings::{Controller, SecretKey, Settings};
 use crate::storage::{self, Db};
 use crate::web;
+pub use crate::web::AppState;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
@@ -19,37 +20,6 @@ pub fn init_tracing() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // A second call (in tests) keeps the first subscriber.
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-}
-
-/// Everything a request handler may use.
-pub struct AppState {
-    pub db: Db,
-    pub surveys: Arc<crate::surveys::SurveyRegistry>,
-    pub settings: Settings,
-    pub secret: SecretKey,
-    /// Signs the respondent's response cookie; derived from the secret.
-    pub cookie_key: actix_web::cookie::Key,
-    pub templates: handlebars::Handlebars<'static>,
-    /// The dated ICS list, filtered by date where it is used.
-    pub icss: Vec<storage::icss::Ics>,
-    /// Published releases already read (they never change).
-    pub releases: crate::reports::ReleaseCache,
-    /// Responses being answered, kept between their pages.
-    pub responses: web::ResponseCache,
-    /// Sends invitations and reminders; `None` when email is not set up.
-    pub mailer: Option<Arc<crate::invitations::send::Mailer>>,
-}
-
-impl AppState {
-    /// What the invitation sender and the erasure job need.
-    pub fn background(&self) -> crate::invitations::background::Background {
-        crate::invitations::background::Background {
-            db: self.db.clone(),
-            surveys: self.surveys.clone(),
-            mailer: self.mailer.clone(),
-            email_retention_days: self.settings.invitations.email_retention_days,
-        }
-    }
 }
 
 /// Start-up: check the definition files, connect, migrate, load reference

@@ -16,7 +16,6 @@ use crate::definitions::{AnswerValue, Answers, Dimension, QuestionKind, SurveyDe
 use crate::index::record;
 use crate::index::release::Period;
 use crate::index::scoring::Scoring;
-use crate::invitations::tokens;
 use crate::journey::form::{self, Fields};
 use crate::journey::simulate::{self, Persona};
 use crate::journey::{Context, Presets, Route, Wording};
@@ -25,6 +24,7 @@ use crate::storage::responses::{self, Answer, Channel, NewResponse};
 use crate::storage::results::ResultRow;
 use crate::storage::{self, Db, DbConn, StorageError, write_transaction};
 use crate::surveys::SurveyRegistry;
+use crate::tokens;
 
 /// Responses per survey at full size: the main questionnaire gets the most.
 fn planned(survey_id: &str, scale: f64) -> usize {

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod address_limits;
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod definitions;
 pub mod demo;
@@ -27,6 +28,7 @@ pub mod rights;
 pub mod settings;
 pub mod storage;
 pub mod surveys;
+pub mod tokens;
 pub mod web;
 pub mod weight_files;
 pub mod weighting;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
-use crate::accounts::audit::{self, Action, Actor, Event};
+use crate::audit::{self, Action, Actor, Event};
 use crate::index::frame::Group;
 use crate::index::margins::{self, LineProblem, MarginSet, UsedMargins};
 use crate::storage::margins::{self as rows, MarginSetRow, NewMarginSet};

@@ -7,7 +7,7 @@
 
 use chrono::{Months, NaiveDateTime};
 
-use crate::accounts::audit::{self, Action, Actor, Event};
+use crate::audit::{self, Action, Actor, Event};
 use crate::storage::{Db, DbConn, StorageError, responses, surveys, write_transaction};
 
 /// What staff see of a response found by its reference: enough to be sure

@@ -344,7 +344,7 @@ async fn wrong_password_unknown_email_and_disabled_user_get_one_answer(db: TestD
         .write(move |conn| {
             Ok(joinedup::accounts::users::set_disabled(
                 conn,
-                &joinedup::accounts::audit::Actor::command_line(),
+                &joinedup::audit::Actor::command_line(),
                 None,
                 disabled,
                 true,

@@ -139,9 +139,9 @@ proptest! {
     #[test]
     fn cookies_codes_tokens_and_references_never_panic(text in "\\PC{0,80}") {
         let _ = joinedup::accounts::SessionId::from_cookie(&text);
-        let code = joinedup::invitations::tokens::normalise_code(&text);
+        let code = joinedup::tokens::normalise_code(&text);
         prop_assert!(code.len() <= text.len() * 4 + 16);
-        let _ = joinedup::invitations::tokens::hash(&text);
+        let _ = joinedup::tokens::hash(&text);
         let reference = joinedup::rights::normalise_reference(&text);
         prop_assert!(!reference.is_empty() || text.trim().is_empty());
     }

@@ -570,7 +570,7 @@ async fn emails_are_erased_after_the_survey_closes(db: TestDb) {
         })
         .await
         .unwrap();
-    let token = joinedup::invitations::tokens::link_token(SECRET, &seed);
+    let token = joinedup::tokens::link_token(SECRET, &seed);
     let one_click = reqwest::Client::new()
         .post(app.url(&format!("/opt-out/{token}")))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -796,7 +796,7 @@ async fn rotated_keys_keep_links_and_opt_outs(db: TestDb) {
     let before = seeds(&app).await;
     let old_link = |who: &str| {
         let seed = before[who].0.clone().unwrap();
-        format!("/s/{}", joinedup::invitations::tokens::link_token(SECRET, &seed))
+        format!("/s/{}", joinedup::tokens::link_token(SECRET, &seed))
     };
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let status = |path: String| {
@@ -842,8 +842,8 @@ async fn rotated_keys_keep_links_and_opt_outs(db: TestDb) {
     // so does the link sent before.
     let after = seeds(&app).await;
     let k2 = &after["k2@example.org"];
-    let new_token = joinedup::invitations::tokens::link_token(NEW, k2.0.as_deref().unwrap());
-    assert_eq!(joinedup::invitations::tokens::hash(&new_token), k2.1, "the sender can rebuild the link");
+    let new_token = joinedup::tokens::link_token(NEW, k2.0.as_deref().unwrap());
+    assert_eq!(joinedup::tokens::hash(&new_token), k2.1, "the sender can rebuild the link");
     assert_eq!(status(format!("/s/{new_token}")).await, 200);
     assert_eq!(status(old_link("k3@example.org")).await, 200, "a link already sent still works");
 

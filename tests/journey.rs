@@ -385,8 +385,8 @@ async fn save_resume_and_delete(db: TestDb) {
 
 async fn invitations_preset_voice_and_area(db: TestDb) {
     let app = TestApp::spawn(&db).await;
-    let token = joinedup::invitations::tokens::new_token();
-    let hash = joinedup::invitations::tokens::hash(&token);
+    let token = joinedup::tokens::new_token();
+    let hash = joinedup::tokens::hash(&token);
     app.state
         .db
         .run(move |conn| {

@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 
 use anyhow::bail;
 
-use super::audit::{self, Action, Actor, Event};
 use super::roles::Role;
 use super::users;
+use crate::audit::{self, Action, Actor, Event};
 use crate::storage::{self, Db, now, write_transaction};
 
 /// The demo accounts: an email per area, with its roles (the admin also

@@ -3,7 +3,6 @@
 //! sign-in rate limit, API tokens and the audit log live here; storage only
 //! keeps rows and `web` only translates HTTP.
 
-pub mod audit;
 pub mod demo;
 pub mod limits;
 pub mod password;

@@ -3,9 +3,9 @@
 //! that sign-out, disabling and role changes take effect at once on every
 //! instance.
 
-use super::audit::Actor;
 use super::roles::{self, Role};
 use super::session::{self, Lifetimes, Standing};
+use crate::audit::Actor;
 use crate::storage::accounts as rows;
 use crate::storage::{Db, StorageError, now};
 

@@ -5,7 +5,7 @@
 use chrono::{Duration, NaiveDateTime};
 use rand::RngCore;
 
-use crate::invitations::tokens;
+use crate::tokens;
 
 /// How long a session lasts: it ends after `idle` without a request, and
 /// after `absolute` whatever happens.

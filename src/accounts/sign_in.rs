@@ -9,12 +9,12 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::AccountSettings;
-use super::audit::{self, Action, Actor, Event};
 use super::limits::{self, Decision};
 use super::password;
 use super::principal::{Principal, SessionId};
 use super::roles::{self, Role};
 use super::users::normalise_email;
+use crate::audit::{self, Action, Actor, Event};
 use crate::storage::accounts as rows;
 use crate::storage::{Db, StorageError, now, rate_limits, write_transaction};
 

@@ -3,9 +3,9 @@
 //! it acts with its user's roles, and stops working when it is revoked or
 //! the user is disabled.
 
-use super::audit::{self, Action, Actor, Event};
 use super::session;
 use super::users::AccountError;
+use crate::audit::{self, Action, Actor, Event};
 use crate::storage::accounts::{self as rows, ApiToken};
 use crate::storage::{DbConn, now, write_transaction};
 

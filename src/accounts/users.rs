@@ -7,9 +7,9 @@
 
 use validator::ValidateEmail;
 
-use super::audit::{self, Action, Actor, Event};
 use super::password::{self, HashError, PolicyError};
 use super::roles::Role;
+use crate::audit::{self, Action, Actor, Event};
 use crate::storage::accounts::{self as rows, User, UserRoles};
 use crate::storage::{DbConn, StorageError, now, write_transaction};
 

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::accounts::audit::Actor;
+use crate::audit::Actor;
 use crate::invitations::import::{self, Outcome, Request};
 use crate::invitations::send::{self, Mailer, Report};
 use crate::invitations::{email, queue};

@@ -32,7 +32,7 @@ pub fn run(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
     if crate::storage::migrations::pending_count(&mut conn)? > 0 {
         anyhow::bail!("the database is not migrated yet; run `joinedup migrate` (or start the server) first");
     }
-    let actor = crate::accounts::audit::Actor::command_line();
+    let actor = crate::audit::Actor::command_line();
     match command {
         KeysCommand::RekeyLinks { previous_secret_key } => {
             let Some(new) = &settings.secret_key else {

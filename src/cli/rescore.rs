@@ -4,7 +4,7 @@
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::accounts::audit::{self, Action, Actor, Event};
+use crate::audit::{self, Action, Actor, Event};
 use crate::rescore::rescore;
 use crate::settings::Settings;
 use crate::storage::Db;

@@ -38,7 +38,7 @@ pub fn run(settings: &Settings, command: ResponseCommand) -> anyhow::Result<()> 
             }
         },
         ResponseCommand::Withdraw { reference } => {
-            let actor = crate::accounts::audit::Actor::command_line();
+            let actor = crate::audit::Actor::command_line();
             match crate::rights::withdraw_blocking(&mut conn, &reference, &actor, None)? {
                 Some(w) => {
                     println!(

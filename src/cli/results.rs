@@ -131,10 +131,10 @@ pub fn run(settings: &Settings, args: &ResultsArgs) -> anyhow::Result<()> {
         None => std::io::stdout().write_all(&bytes)?,
     }
     let releases: Vec<String> = reports.iter().map(|r| r.period.to_string()).collect();
-    let event = crate::accounts::audit::Event::new(crate::accounts::audit::Action::ResultsDownloaded)
+    let event = crate::audit::Event::new(crate::audit::Action::ResultsDownloaded)
         .target(args.survey.clone())
         .detail(format!("{} of release {} from the command line", format.extension(), releases.join(", ")));
     let mut writer = db.get_writer()?;
-    crate::accounts::audit::record(&mut writer, &crate::accounts::audit::Actor::command_line(), &event, None)?;
+    crate::audit::record(&mut writer, &crate::audit::Actor::command_line(), &event, None)?;
     Ok(())
 }

@@ -6,11 +6,11 @@ use chrono::Duration;
 use clap::{Args, Subcommand};
 
 use crate::definitions::{Dimension, Voice};
-use crate::invitations::tokens;
 use crate::settings::Settings;
 use crate::storage::invitations::{self, NewInvitation};
 use crate::storage::{self, Db, icss};
 use crate::surveys::SurveyRegistry;
+use crate::tokens;
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {

@@ -9,9 +9,9 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
-use crate::accounts::audit::Actor;
 use crate::accounts::roles::{self, Role};
 use crate::accounts::users::{self, normalise_email};
+use crate::audit::Actor;
 use crate::settings::Settings;
 use crate::storage::{self, Db, DbConn, PooledConn};
 

@@ -582,6 +582,27 @@ mod tests {
     const ICSS: [&str; 3] = ["E54000008", "E54000010", "E54000011"];
     const BANDS: [&str; 7] = ["0-17", "18-34", "35-54", "55-64", "65-74", "75-84", "85+"];
 
+    /// A made-up population for the three ICSs: a different size and age
+    /// mix in each, every band and sex present (the unit under test is the
+    /// output, not the reference data, which `tests/index.rs` uses).
+    fn populations() -> (PopulationTable, Vec<IcsProfile>) {
+        let mut counts = BTreeMap::new();
+        for (h, ics) in ICSS.iter().enumerate() {
+            for (b, band) in BANDS.iter().enumerate() {
+                for sex in ["female", "male"] {
+                    let people = 20_000.0 * (h + 1) as f64 + 3_000.0 * b as f64;
+                    counts.insert((ics.to_string(), band.to_string(), sex.to_string()), people);
+                }
+            }
+        }
+        let profiles = ICSS
+            .iter()
+            .enumerate()
+            .map(|(h, ics)| IcsProfile { code: ics.to_string(), deprivation: 0.1 * (h + 1) as f64, older: 0.2 })
+            .collect();
+        (PopulationTable { counts, source: "made up for tests".into(), uploaded: BTreeMap::new() }, profiles)
+    }
+
     fn definition() -> SurveyDefinition {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/survey-definitions/integration-index.yaml");
         let source = std::fs::read_to_string(path).expect("the shipped questionnaire");
@@ -634,7 +655,7 @@ mod tests {
             let scoring = crate::index::scoring::Scoring::new(&d);
             let items = crate::index::record::question_items(&d);
             let frame = Frame::from_rows(&rows, scoring.domain_count(), items.len());
-            let (population, profiles) = crate::reports::reference_tables();
+            let (population, profiles) = populations();
             let names = BTreeMap::new();
             let results = compute(&Inputs {
                 definition: &d,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::retention;
 use super::send::{self, Mailer, SendError};
-use crate::accounts::audit::Actor;
+use crate::audit::Actor;
 use crate::storage::Db;
 use crate::storage::{self, outbox};
 use crate::surveys::SurveyRegistry;

@@ -13,13 +13,13 @@ use sha2::{Digest, Sha256};
 
 use super::keys::EmailKeys;
 use super::sample::{self, LineProblem, Rules};
-use super::tokens;
-use crate::accounts::audit::{self, Action, Actor, Event};
+use crate::audit::{self, Action, Actor, Event};
 use crate::definitions::SurveyDefinition;
 use crate::storage::icss::Ics;
 use crate::storage::invitations::NewInvitation;
 use crate::storage::samples::{self, NewInvitee, NewSample, Sample};
 use crate::storage::{Db, DbConn, StorageError, write_transaction};
+use crate::tokens;
 
 /// People written per transaction: a few milliseconds of writing, short
 /// enough that a respondent's save waiting behind it barely notices.

@@ -16,11 +16,11 @@
 //! so respondents' saves go through meanwhile; a rotation stopped part way
 //! is finished by running it again.
 
-use crate::accounts::audit::{self, Action, Actor, Event};
+use crate::audit::{self, Action, Actor, Event};
 use crate::storage::{DbConn, StorageError, app_settings, key_rotation, write_transaction};
 
 use super::import::EMAIL_KEY_SETTING;
-use super::tokens;
+use crate::tokens;
 
 /// Rows rewritten per transaction.
 pub const BATCH: i64 = 250;

@@ -14,6 +14,5 @@ pub mod retention;
 pub mod sample;
 pub mod send;
 pub mod settings;
-pub mod tokens;
 
 pub use settings::InvitationSettings;

@@ -5,10 +5,10 @@
 
 use chrono::NaiveDateTime;
 
-use super::tokens;
 use crate::storage::invitations::{self, Invitation};
 use crate::storage::samples::{self, Invitee};
 use crate::storage::{DbConn, StorageError, write_transaction};
+use crate::tokens;
 
 /// The invitee an emailed link belongs to, with their invitation.
 pub fn find(conn: &mut DbConn, token: &str, at: NaiveDateTime) -> Result<Option<(Invitee, Invitation)>, StorageError> {

@@ -8,7 +8,7 @@
 
 use chrono::{Duration, NaiveDateTime};
 
-use crate::accounts::audit::{self, Action, Actor, Event};
+use crate::audit::{self, Action, Actor, Event};
 use crate::storage::outbox::{self, Kind, NewMessage, ReminderFacts, Status};
 use crate::storage::{Db, DbConn, StorageError, write_transaction};
 

@@ -6,7 +6,7 @@
 
 use chrono::{Duration, NaiveDateTime};
 
-use crate::accounts::audit::{self, Action, Actor, Event};
+use crate::audit::{self, Action, Actor, Event};
 use crate::publishing::lifecycle::closed_since;
 use crate::storage::{Db, StorageError, samples, surveys, write_transaction};
 

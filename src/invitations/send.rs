@@ -20,11 +20,11 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use super::email::{self, Letter, Templates};
 use super::lock;
 use super::settings::{InvitationSettings, SmtpUrl};
-use super::tokens;
-use crate::accounts::audit::{self, Action, Actor, Event};
+use crate::audit::{self, Action, Actor, Event};
 use crate::storage::outbox::{self, Claim, Claimed, Kind};
 use crate::storage::{Db, StorageError, now};
 use crate::surveys::SurveyRegistry;
+use crate::tokens;
 
 /// A "try later" reply is retried this many times in all.
 pub const MAX_ATTEMPTS: i32 = 3;

@@ -6,7 +6,7 @@
 use chrono::NaiveDate;
 
 use super::drafts::{self, Checked};
-use crate::accounts::audit::{self, Action, Actor, Event};
+use crate::audit::{self, Action, Actor, Event};
 use crate::definitions::{self, Diagnostic, SurveyDefinition};
 use crate::storage::drafts as draft_rows;
 use crate::storage::surveys::{self, NewSurveyVersion, SurveyVersion, VersionStatus};

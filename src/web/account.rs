@@ -13,7 +13,7 @@ use super::staff::{self, error, extend, field};
 use crate::accounts::sign_in::{self, Attempt, Outcome};
 use crate::accounts::users;
 use crate::accounts::{Principal, Role, password};
-use crate::app::AppState;
+use crate::web::AppState;
 
 type Data = web::Data<AppState>;
 

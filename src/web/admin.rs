@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 use super::csrf::CsrfForm;
 use super::errors::WebError;
 use super::staff::{self, error, extend, field, time};
-use crate::accounts::audit::Action;
 use crate::accounts::tokens::{self, TokenError};
 use crate::accounts::users::{self, AccountError};
 use crate::accounts::{Principal, Role, password, roles};
-use crate::app::AppState;
+use crate::audit::Action;
 use crate::journey::Fields;
 use crate::storage::accounts::{self as rows, UserRoles};
 use crate::storage::audit::{self as audit_rows, AuditFilter};
+use crate::web::AppState;
 
 type Data = web::Data<AppState>;
 

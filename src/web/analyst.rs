@@ -13,9 +13,8 @@ use serde_json::{Value, json};
 use super::charts::{self, Point};
 use super::errors::WebError;
 use super::staff::{self, extend};
-use crate::accounts::audit::{self, Action, Actor, Event};
 use crate::accounts::{Principal, Role};
-use crate::app::AppState;
+use crate::audit::{self, Action, Actor, Event};
 use crate::index::cells::{ALL, ENGLAND};
 use crate::index::disclosure::published_count;
 use crate::index::frame::DIMENSIONS;
@@ -24,6 +23,7 @@ use crate::index::results::Published;
 use crate::index::sample::Sample;
 use crate::outputs::Format;
 use crate::reports::{self, ReleaseOptions, Report, ReportError, Request, Window};
+use crate::web::AppState;
 
 type Data = web::Data<AppState>;
 

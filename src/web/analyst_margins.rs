@@ -11,11 +11,11 @@ use super::errors::WebError;
 use super::staff::{self, error, extend, field, see_other, time};
 use super::upload::UploadForm;
 use crate::accounts::Principal;
-use crate::app::AppState;
 use crate::index::frame::Group;
 use crate::index::margins::{LineProblem, allowed_dimensions};
 use crate::population_margins::{self, Outcome, Upload};
 use crate::storage::margins;
+use crate::web::AppState;
 
 type Data = web::Data<AppState>;
 

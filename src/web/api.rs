@@ -12,8 +12,8 @@ use super::csrf;
 use super::errors::WebError;
 use crate::accounts::tokens::{self, TokenError};
 use crate::accounts::{Credential, Principal};
-use crate::app::AppState;
 use crate::storage::audit as audit_rows;
+use crate::web::AppState;
 
 type Data = web::Data<AppState>;
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::errors::WebError;
 use super::staff::{self, extend, time};
 use crate::accounts::Principal;
-use crate::app::AppState;
+use crate::web::AppState;
 
 type Data = web::Data<AppState>;
 

@@ -22,10 +22,10 @@ use rand::RngCore;
 use sha2::Sha256;
 
 use super::errors::WebError;
-use crate::accounts::audit::{Action, Event};
 use crate::accounts::{Principal, SessionId};
-use crate::app::AppState;
+use crate::audit::{Action, Event};
 use crate::journey::Fields;
+use crate::web::AppState;
 
 pub const COOKIE: &str = "joinedup_csrf";
 /// Largest form body accepted anywhere.

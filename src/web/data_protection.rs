@@ -10,8 +10,8 @@ use super::csrf::CsrfForm;
 use super::errors::WebError;
 use super::staff::{self, error, extend, field, time};
 use crate::accounts::Principal;
-use crate::app::AppState;
 use crate::rights::{self, Found};
+use crate::web::AppState;
 
 type Data = web::Data<AppState>;
 

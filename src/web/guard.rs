@@ -16,10 +16,10 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseErr
 use super::csrf;
 use super::errors::WebError;
 use super::routes::{Access, Method, Verdict};
-use crate::accounts::audit::{self, Action, Event};
 use crate::accounts::principal::{self, Lookup};
 use crate::accounts::{Principal, SessionId};
-use crate::app::AppState;
+use crate::audit::{self, Action, Event};
+use crate::web::AppState;
 
 /// The cookie holding the session id: nothing else about the user.
 pub const SESSION_COOKIE: &str = "joinedup_session";

@@ -4,8 +4,8 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::storage::migrations;
+use crate::web::AppState;
 
 #[derive(Serialize)]
 struct Health {

@@ -15,7 +15,6 @@ use super::csrf::CsrfForm;
 use super::errors::WebError;
 use super::staff::{self, error, extend, field, see_other, time};
 use crate::accounts::Principal;
-use crate::app::AppState;
 use crate::invitations::queue;
 use crate::publishing::lifecycle::{self, By, LifecycleError};
 use crate::storage::outbox::{self, Failure, Kind, Status};
@@ -23,6 +22,7 @@ use crate::storage::samples::{self, Sample};
 use crate::storage::survey_stats::{self, IcsCounts, VersionCounts};
 use crate::storage::surveys::{self, SurveyVersion, VersionStatus};
 use crate::storage::{self, drafts};
+use crate::web::AppState;
 
 type Data = web::Data<AppState>;
 

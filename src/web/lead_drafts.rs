@@ -12,12 +12,12 @@ use super::errors::WebError;
 use super::staff::{self, error, extend, field, see_other, time};
 use super::upload::UploadForm;
 use crate::accounts::Principal;
-use crate::app::AppState;
 use crate::definitions::{self, Diagnostic};
 use crate::publishing::diff;
 use crate::publishing::drafts::{self as draft_rules, Checked, DraftError};
 use crate::publishing::lifecycle::{self, LifecycleError};
 use crate::storage::drafts::{self, Draft};
+use crate::web::AppState;
 
 type Data = web::Data<AppState>;
 

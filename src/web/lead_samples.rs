@@ -13,12 +13,12 @@ use super::lead::{survey_page, today};
 use super::staff::{self, error, extend, field, see_other, time};
 use super::upload::UploadForm;
 use crate::accounts::Principal;
-use crate::app::AppState;
 use crate::invitations::background;
 use crate::invitations::import::{self, Outcome, Request};
 use crate::invitations::queue;
 use crate::invitations::sample::{LineProblem, OPTIONAL, REQUIRED};
 use crate::storage::{self, icss};
+use crate::web::AppState;
 
 type Data = web::Data<AppState>;
 

@@ -26,6 +26,7 @@ mod respondent;
 mod response_cache;
 pub mod routes;
 mod staff;
+mod state;
 pub mod templates;
 mod upload;
 
@@ -37,8 +38,7 @@ use actix_web::middleware::{self, DefaultHeaders};
 use actix_web::{App, HttpServer, web};
 
 pub use response_cache::ResponseCache;
-
-use crate::app::AppState;
+pub use state::AppState;
 
 /// No script runs on any page, no page may be framed, and tokens in URLs
 /// never leak through the Referer header. Served over https, browsers are

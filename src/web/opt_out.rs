@@ -10,10 +10,10 @@ use serde_json::json;
 
 use super::csrf;
 use super::errors::WebError;
-use crate::app::AppState;
 use crate::invitations::opt_out;
 use crate::journey::{Wording, view};
 use crate::storage;
+use crate::web::AppState;
 
 type Data = web::Data<AppState>;
 

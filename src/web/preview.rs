@@ -17,13 +17,13 @@ use super::csrf::{self, CsrfForm};
 use super::errors::WebError;
 use super::staff::{self, extend, field, see_other};
 use crate::accounts::Principal;
-use crate::app::AppState;
 use crate::definitions::{AnswerValue, Answers, QuestionKind, SurveyDefinition, Voice};
 use crate::journey::form::{self, answers_from_stored, fields_from_answers};
 use crate::journey::view::{self, IcsChoice};
 use crate::journey::{Context, FieldError, Fields, Presets, Route, Wording};
 use crate::publishing::drafts as draft_rules;
 use crate::storage::drafts::Draft;
+use crate::web::AppState;
 
 type Data = web::Data<AppState>;
 

@@ -10,13 +10,13 @@ use serde_json::{Value, json};
 use super::errors::WebError;
 use super::staff::{self, extend};
 use crate::accounts::Principal;
-use crate::accounts::audit::{self, Action, Actor, Event};
-use crate::app::AppState;
+use crate::audit::{self, Action, Actor, Event};
 use crate::index::disclosure::published_count;
 use crate::index::release::Period;
 use crate::index::sample::Sample;
 use crate::microdata::Plan;
 use crate::reports::{self, ReleaseOptions, Request, Window};
+use crate::web::AppState;
 
 type Data = web::Data<AppState>;
 

@@ -16,9 +16,7 @@ use super::csrf::{self, CsrfForm};
 use super::errors::WebError;
 use super::response_cache::Kept;
 use crate::address_limits::{self, AddressLimit};
-use crate::app::AppState;
 use crate::definitions::{AnswerValue, Answers, QuestionKind, Voice};
-use crate::invitations::tokens;
 use crate::journey::dependents;
 use crate::journey::form::{self, answers_from_stored, fields_from_answers};
 use crate::journey::view::{self, IcsChoice};
@@ -28,6 +26,8 @@ use crate::storage::responses::{self, Channel, NewResponse, PageSave, Response};
 use crate::storage::results::{self, ResultRow};
 use crate::storage::{self, invitations};
 use crate::surveys::PublishedSurvey;
+use crate::tokens;
+use crate::web::AppState;
 
 type Data = web::Data<AppState>;
 
@@ -499,7 +499,7 @@ fn retention_sentence(wording: &Wording<'_>, months: u32) -> String {
 }
 
 /// Who is responsible for the answers and how to reach them, from settings.
-fn controller_sentences(wording: &Wording<'_>, controller: &crate::app::Controller) -> Vec<String> {
+fn controller_sentences(wording: &Wording<'_>, controller: &crate::settings::Controller) -> Vec<String> {
     let (Some(name), Some(contact)) = (&controller.name, &controller.contact) else {
         return vec![wording.ui("privacy_no_controller", &[])];
     };

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use super::csrf;
 use super::errors::WebError;
 use crate::accounts::Principal;
-use crate::app::AppState;
 use crate::journey::view;
+use crate::web::AppState;
 
 /// The layout's data for a staff page titled `title`.
 pub fn page(state: &AppState, req: &HttpRequest, principal: Option<&Principal>, title: &str) -> Value {

@@ -2,8 +2,8 @@
 //! code, and a staff browser over real HTTP that keeps its cookies and reads
 //! CSRF tokens from the forms it is shown.
 
-use joinedup::accounts::audit::Actor;
 use joinedup::accounts::{Role, users};
+use joinedup::audit::Actor;
 use joinedup::storage::audit::{AuditFilter, AuditRow};
 
 use super::TestApp;
