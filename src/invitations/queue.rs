@@ -22,21 +22,22 @@ pub const BATCH: i64 = 500;
 /// waiting writer wakes up.
 const BETWEEN_BATCHES: std::time::Duration = std::time::Duration::from_millis(3);
 
-/// Queues invitations for up to [`BATCH`] invitees of the survey who have
-/// none yet (and have an address and have not opted out), oldest first,
-/// in one transaction. Returns (found, queued): found is 0 once everyone
-/// is queued.
+/// Queues invitations for up to [`BATCH`] invitees of the survey after
+/// `after` (by id) who have none yet (and have an address and have not
+/// opted out), oldest first, in one transaction. Returns the last id looked
+/// at (None once everyone is queued) and how many were queued.
 pub fn invitations_batch(
     conn: &mut DbConn,
     survey_id: &str,
+    after: i64,
     actor: &Actor,
     at: NaiveDateTime,
-) -> Result<(usize, usize), StorageError> {
+) -> Result<(Option<i64>, usize), StorageError> {
     write_transaction(conn, |conn| {
-        let people = outbox::uninvited(conn, survey_id, BATCH)?;
+        let people = outbox::uninvited(conn, survey_id, after, BATCH)?;
         let messages: Vec<NewMessage> =
             people.iter().map(|id| NewMessage::queued(*id, survey_id, Kind::Invitation, 0, &actor.name, at)).collect();
-        Ok((people.len(), outbox::enqueue(conn, &messages)?))
+        Ok((people.last().copied(), outbox::enqueue(conn, &messages)?))
     })
 }
 
@@ -66,13 +67,10 @@ pub fn invitations(
     client_ip: Option<&str>,
     at: NaiveDateTime,
 ) -> Result<usize, StorageError> {
-    let mut added = 0;
-    loop {
-        let (found, queued) = invitations_batch(conn, survey_id, actor, at)?;
+    let (mut added, mut after) = (0, 0);
+    while let (Some(last), queued) = invitations_batch(conn, survey_id, after, actor, at)? {
         added += queued;
-        if found == 0 {
-            break;
-        }
+        after = last;
         std::thread::sleep(BETWEEN_BATCHES);
     }
     record_invitations(conn, survey_id, added, actor, client_ip)?;
@@ -88,13 +86,14 @@ pub async fn invitations_through(
     client_ip: Option<&str>,
     at: NaiveDateTime,
 ) -> Result<usize, StorageError> {
-    let mut added = 0;
+    let (mut added, mut after) = (0, 0);
     loop {
         let (id, who) = (survey_id.to_string(), actor.clone());
-        let (found, queued) = db.write(move |conn| invitations_batch(conn, &id, &who, at)).await?;
+        let (last, queued) = db.write(move |conn| invitations_batch(conn, &id, after, &who, at)).await?;
         added += queued;
-        if found == 0 {
-            break;
+        match last {
+            Some(last) => after = last,
+            None => break,
         }
     }
     let (id, who, ip) = (survey_id.to_string(), actor.clone(), client_ip.map(str::to_string));

@@ -33,14 +33,15 @@ pub async fn erase_due(db: &Db, retention_days: u32, now: NaiveDateTime) -> Resu
         .await?;
     let mut done = Vec::new();
     for (survey_id, closed) in due {
-        let mut erased = 0;
+        let (mut erased, mut after) = (0, 0);
         loop {
             let id = survey_id.clone();
-            let n = db.write(move |conn| samples::erase_emails(conn, &id, now, BATCH)).await?;
-            if n == 0 {
-                break;
-            }
+            let (last, n) = db.write(move |conn| samples::erase_emails(conn, &id, now, after, BATCH)).await?;
             erased += n;
+            match last {
+                Some(last) => after = last,
+                None => break,
+            }
         }
         let id = survey_id.clone();
         db.write(move |conn| {

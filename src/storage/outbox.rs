@@ -132,20 +132,26 @@ pub fn enqueue(conn: &mut DbConn, messages: &[NewMessage]) -> Result<usize, Stor
     Ok(added)
 }
 
-/// Up to `limit` invitees of a survey with an address and no invitation
-/// message yet, who have not opted out, oldest first.
-pub fn uninvited(conn: &mut DbConn, survey_id: &str, limit: i64) -> Result<Vec<i64>, StorageError> {
-    let invited = outbox::table.filter(outbox::kind.eq(Kind::Invitation.as_str())).select(outbox::invitee_id);
+/// Up to `limit` invitees of a survey after `after` (by id) with an address
+/// and no invitation message yet, who have not opted out, oldest first.
+/// Each is checked against the outbox's unique index (`NOT EXISTS`), and
+/// the walk goes on from the last id, so queueing a large sample a batch at
+/// a time costs each batch only its own rows.
+pub fn uninvited(conn: &mut DbConn, survey_id: &str, after: i64, limit: i64) -> Result<Vec<i64>, StorageError> {
+    use diesel::dsl::{exists, not};
+    let invited =
+        outbox::table.filter(outbox::invitee_id.eq(invitees::id)).filter(outbox::kind.eq(Kind::Invitation.as_str()));
     // A sample still being written is not invited until it is complete.
     let complete = super::schema::samples::table
         .filter(super::schema::samples::complete.eq(true))
         .select(super::schema::samples::id);
     Ok(invitees::table
+        .filter(invitees::id.gt(after))
         .filter(invitees::survey_id.eq(survey_id))
         .filter(invitees::sample_id.eq_any(complete))
         .filter(invitees::email.is_not_null())
         .filter(invitees::opted_out_at.is_null())
-        .filter(invitees::id.ne_all(invited))
+        .filter(not(exists(invited)))
         .order(invitees::id)
         .limit(limit)
         .select(invitees::id)

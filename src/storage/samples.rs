@@ -281,9 +281,17 @@ pub fn erase_invitee_address(conn: &mut DbConn, invitation_id: i64, at: NaiveDat
 /// with their hashes and link seeds, keeping each invitee's token row (the
 /// strata weighting uses) and the opt-out list. Their messages not sent by
 /// then are cancelled; mail server replies, which may quote an address, go
-/// too. Returns how many invitees were erased: 0 once none is left.
-pub fn erase_emails(conn: &mut DbConn, survey_id: &str, at: NaiveDateTime, limit: i64) -> Result<usize, StorageError> {
+/// too. Goes on from `after` (by id); returns the last id erased (None
+/// once none is left) and how many were.
+pub fn erase_emails(
+    conn: &mut DbConn,
+    survey_id: &str,
+    at: NaiveDateTime,
+    after: i64,
+    limit: i64,
+) -> Result<(Option<i64>, usize), StorageError> {
     let ids: Vec<i64> = invitees::table
+        .filter(invitees::id.gt(after))
         .filter(invitees::survey_id.eq(survey_id))
         .filter(
             invitees::email.is_not_null().or(invitees::email_key.is_not_null()).or(invitees::link_nonce.is_not_null()),
@@ -292,9 +300,7 @@ pub fn erase_emails(conn: &mut DbConn, survey_id: &str, at: NaiveDateTime, limit
         .limit(limit)
         .select(invitees::id)
         .load(conn)?;
-    if ids.is_empty() {
-        return Ok(0);
-    }
+    let Some(&last) = ids.last() else { return Ok((None, 0)) };
     let erased = diesel::update(invitees::table.filter(invitees::id.eq_any(&ids)))
         .set((
             invitees::email.eq(None::<String>),
@@ -308,7 +314,7 @@ pub fn erase_emails(conn: &mut DbConn, survey_id: &str, at: NaiveDateTime, limit
     diesel::update(outbox::table.filter(outbox::invitee_id.eq_any(&ids)))
         .set((outbox::error.eq(None::<String>), outbox::smtp_reply.eq(None::<String>)))
         .execute(conn)?;
-    Ok(erased)
+    Ok((Some(last), erased))
 }
 
 /// Once every address is erased: the survey's samples are marked erased
