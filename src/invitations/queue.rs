@@ -22,19 +22,20 @@ pub const BATCH: i64 = 500;
 /// waiting writer wakes up.
 const BETWEEN_BATCHES: std::time::Duration = std::time::Duration::from_millis(3);
 
-/// Queues invitations for up to [`BATCH`] invitees of the survey after
+/// Queues invitations for up to [`BATCH`] people of one sample after
 /// `after` (by id) who have none yet (and have an address and have not
 /// opted out), oldest first, in one transaction. Returns the last id looked
-/// at (None once everyone is queued) and how many were queued.
+/// at (None once the sample is done) and how many were queued.
 pub fn invitations_batch(
     conn: &mut DbConn,
     survey_id: &str,
+    sample_id: i64,
     after: i64,
     actor: &Actor,
     at: NaiveDateTime,
 ) -> Result<(Option<i64>, usize), StorageError> {
     write_transaction(conn, |conn| {
-        let people = outbox::uninvited(conn, survey_id, after, BATCH)?;
+        let people = outbox::uninvited_in(conn, sample_id, after, BATCH)?;
         let messages: Vec<NewMessage> =
             people.iter().map(|id| NewMessage::queued(*id, survey_id, Kind::Invitation, 0, &actor.name, at)).collect();
         Ok((people.last().copied(), outbox::enqueue(conn, &messages)?))
@@ -67,11 +68,14 @@ pub fn invitations(
     client_ip: Option<&str>,
     at: NaiveDateTime,
 ) -> Result<usize, StorageError> {
-    let (mut added, mut after) = (0, 0);
-    while let (Some(last), queued) = invitations_batch(conn, survey_id, after, actor, at)? {
-        added += queued;
-        after = last;
-        std::thread::sleep(BETWEEN_BATCHES);
+    let mut added = 0;
+    for sample in outbox::complete_samples(conn, survey_id)? {
+        let mut after = 0;
+        while let (Some(last), queued) = invitations_batch(conn, survey_id, sample, after, actor, at)? {
+            added += queued;
+            after = last;
+            std::thread::sleep(BETWEEN_BATCHES);
+        }
     }
     record_invitations(conn, survey_id, added, actor, client_ip)?;
     Ok(added)
@@ -86,14 +90,19 @@ pub async fn invitations_through(
     client_ip: Option<&str>,
     at: NaiveDateTime,
 ) -> Result<usize, StorageError> {
-    let (mut added, mut after) = (0, 0);
-    loop {
-        let (id, who) = (survey_id.to_string(), actor.clone());
-        let (last, queued) = db.write(move |conn| invitations_batch(conn, &id, after, &who, at)).await?;
-        added += queued;
-        match last {
-            Some(last) => after = last,
-            None => break,
+    let id = survey_id.to_string();
+    let samples = db.run(move |conn| outbox::complete_samples(conn, &id)).await?;
+    let mut added = 0;
+    for sample in samples {
+        let mut after = 0;
+        loop {
+            let (id, who) = (survey_id.to_string(), actor.clone());
+            let (last, queued) = db.write(move |conn| invitations_batch(conn, &id, sample, after, &who, at)).await?;
+            added += queued;
+            match last {
+                Some(last) => after = last,
+                None => break,
+            }
         }
     }
     let (id, who, ip) = (survey_id.to_string(), actor.clone(), client_ip.map(str::to_string));

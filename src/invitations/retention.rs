@@ -33,14 +33,18 @@ pub async fn erase_due(db: &Db, retention_days: u32, now: NaiveDateTime) -> Resu
         .await?;
     let mut done = Vec::new();
     for (survey_id, closed) in due {
-        let (mut erased, mut after) = (0, 0);
-        loop {
-            let id = survey_id.clone();
-            let (last, n) = db.write(move |conn| samples::erase_emails(conn, &id, now, after, BATCH)).await?;
-            erased += n;
-            match last {
-                Some(last) => after = last,
-                None => break,
+        let id = survey_id.clone();
+        let sample_ids = db.run(move |conn| samples::ids_of_survey(conn, &id)).await?;
+        let mut erased = 0;
+        for sample in sample_ids {
+            let mut after = 0;
+            loop {
+                let (last, n) = db.write(move |conn| samples::erase_emails(conn, sample, now, after, BATCH)).await?;
+                erased += n;
+                match last {
+                    Some(last) => after = last,
+                    None => break,
+                }
             }
         }
         let id = survey_id.clone();

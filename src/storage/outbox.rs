@@ -132,23 +132,40 @@ pub fn enqueue(conn: &mut DbConn, messages: &[NewMessage]) -> Result<usize, Stor
     Ok(added)
 }
 
-/// Up to `limit` invitees of a survey after `after` (by id) with an address
+/// Invitees of a survey with an address and no invitation message yet,
+/// who have not opted out (how many a lead may still invite).
+pub fn uninvited(conn: &mut DbConn, survey_id: &str) -> Result<Vec<i64>, StorageError> {
+    let mut all = Vec::new();
+    for sample in complete_samples(conn, survey_id)? {
+        all.extend(uninvited_in(conn, sample, 0, i64::MAX)?);
+    }
+    Ok(all)
+}
+
+/// A survey's samples that are completely written, oldest first: a sample
+/// still being written is not invited until it is complete.
+pub fn complete_samples(conn: &mut DbConn, survey_id: &str) -> Result<Vec<i64>, StorageError> {
+    use super::schema::samples;
+    Ok(samples::table
+        .filter(samples::survey_id.eq(survey_id))
+        .filter(samples::complete.eq(true))
+        .order(samples::id)
+        .select(samples::id)
+        .load(conn)?)
+}
+
+/// Up to `limit` people of one sample after `after` (by id) with an address
 /// and no invitation message yet, who have not opted out, oldest first.
-/// Each is checked against the outbox's unique index (`NOT EXISTS`), and
-/// the walk goes on from the last id, so queueing a large sample a batch at
-/// a time costs each batch only its own rows.
-pub fn uninvited(conn: &mut DbConn, survey_id: &str, after: i64, limit: i64) -> Result<Vec<i64>, StorageError> {
+/// The query walks the sample's index from the last id and checks the
+/// outbox's unique index (`NOT EXISTS`), so queueing a large sample a
+/// batch at a time costs each batch only its own rows.
+pub fn uninvited_in(conn: &mut DbConn, sample_id: i64, after: i64, limit: i64) -> Result<Vec<i64>, StorageError> {
     use diesel::dsl::{exists, not};
     let invited =
         outbox::table.filter(outbox::invitee_id.eq(invitees::id)).filter(outbox::kind.eq(Kind::Invitation.as_str()));
-    // A sample still being written is not invited until it is complete.
-    let complete = super::schema::samples::table
-        .filter(super::schema::samples::complete.eq(true))
-        .select(super::schema::samples::id);
     Ok(invitees::table
+        .filter(invitees::sample_id.eq(sample_id))
         .filter(invitees::id.gt(after))
-        .filter(invitees::survey_id.eq(survey_id))
-        .filter(invitees::sample_id.eq_any(complete))
         .filter(invitees::email.is_not_null())
         .filter(invitees::opted_out_at.is_null())
         .filter(not(exists(invited)))

@@ -277,7 +277,12 @@ pub fn erase_invitee_address(conn: &mut DbConn, invitation_id: i64, at: NaiveDat
     Ok(erased > 0)
 }
 
-/// Erases the email addresses of up to `limit` of a survey's invitees,
+/// Every sample of a survey, oldest first.
+pub fn ids_of_survey(conn: &mut DbConn, survey_id: &str) -> Result<Vec<i64>, StorageError> {
+    Ok(samples::table.filter(samples::survey_id.eq(survey_id)).order(samples::id).select(samples::id).load(conn)?)
+}
+
+/// Erases the email addresses of up to `limit` of a sample's invitees,
 /// with their hashes and link seeds, keeping each invitee's token row (the
 /// strata weighting uses) and the opt-out list. Their messages not sent by
 /// then are cancelled; mail server replies, which may quote an address, go
@@ -285,14 +290,15 @@ pub fn erase_invitee_address(conn: &mut DbConn, invitation_id: i64, at: NaiveDat
 /// once none is left) and how many were.
 pub fn erase_emails(
     conn: &mut DbConn,
-    survey_id: &str,
+    sample_id: i64,
     at: NaiveDateTime,
     after: i64,
     limit: i64,
 ) -> Result<(Option<i64>, usize), StorageError> {
+    // By sample and id: the query walks the sample's index from `after`.
     let ids: Vec<i64> = invitees::table
+        .filter(invitees::sample_id.eq(sample_id))
         .filter(invitees::id.gt(after))
-        .filter(invitees::survey_id.eq(survey_id))
         .filter(
             invitees::email.is_not_null().or(invitees::email_key.is_not_null()).or(invitees::link_nonce.is_not_null()),
         )

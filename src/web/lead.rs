@@ -167,7 +167,7 @@ async fn survey_facts(state: &AppState, survey_id: &str) -> Result<SurveyFacts, 
                 samples: samples::samples_of(conn, &id)?,
                 messages: outbox::counts(conn, &id)?,
                 failures: outbox::failures(conn, &id)?,
-                uninvited: outbox::uninvited(conn, &id, 0, i64::MAX)?.len(),
+                uninvited: outbox::uninvited(conn, &id)?.len(),
                 opted_out: facts.iter().filter(|f| f.opted_out).count() as i64,
                 reminder_tally,
             })

@@ -147,7 +147,7 @@ pub async fn upload(
         Outcome::Imported { sample, skipped, opted_out } => {
             let uninvited = {
                 let id = survey_id.clone();
-                state.db.run(move |conn| storage::outbox::uninvited(conn, &id, 0, i64::MAX)).await?.len()
+                state.db.run(move |conn| storage::outbox::uninvited(conn, &id)).await?.len()
             };
             let data = extend(
                 staff::page(&state, &req, Some(&principal), "Sample imported"),
