@@ -17,7 +17,8 @@ pub enum KeysCommand {
         previous_secret_key: Option<String>,
     },
     /// Stop links sent before the last `rekey-links` from working (after a
-    /// leak of the old key, say; send reminders afterwards).
+    /// leak of the old key, say; send reminders afterwards), and delete the
+    /// key kept in the database when none was configured.
     RetireOldLinks,
     /// Replace the email hash key and re-hash every address still kept; the
     /// old key is kept only to recognise erased addresses' opt-outs.

@@ -111,10 +111,13 @@ pub fn rekey_links(
     Ok(done)
 }
 
-/// Links sent before the last [`rekey_links`] stop working. Returns how many.
+/// Links sent before the last [`rekey_links`] stop working, and the key
+/// kept in the database (the loopback fallback) is deleted, since links
+/// are no longer made with it. Returns how many links were retired.
 pub fn retire_old_links(conn: &mut DbConn, actor: &Actor) -> Result<usize, StorageError> {
     write_transaction(conn, |conn| {
         let retired = key_rotation::retire_previous_link_hashes(conn)?;
+        app_settings::delete(conn, app_settings::SECRET_KEY)?;
         let event = Event::new(Action::KeysRotated)
             .target("invitation links")
             .detail(format!("{retired} link(s) sent before the last rotation no longer work"));
@@ -140,7 +143,11 @@ pub fn rotate_email_key(conn: &mut DbConn, actor: &Actor) -> Result<EmailKeyRota
         let old = app_settings::generated(conn, EMAIL_KEY_SETTING)?;
         let stamp = crate::storage::now().format("%Y%m%dT%H%M%S%.6f");
         app_settings::set(conn, &format!("{RETIRED_EMAIL_KEY}{stamp}"), &old)?;
-        app_settings::set(conn, EMAIL_KEY_SETTING, &app_settings::random_value())?;
+        // Only if no other rotation replaced it meanwhile: two at once must
+        // not lose a key some hashes were made with.
+        if !app_settings::replace_if(conn, EMAIL_KEY_SETTING, &old, &app_settings::random_value())? {
+            return Err(StorageError::Conflict("another email key rotation ran at the same time; run it again".into()));
+        }
         EmailKeys::load(conn)
     })?;
     let mut rehashed = 0;

@@ -36,7 +36,7 @@ pub async fn erase_due(db: &Db, retention_days: u32, now: NaiveDateTime) -> Resu
         let id = survey_id.clone();
         let sample_ids = db.run(move |conn| samples::ids_of_survey(conn, &id)).await?;
         let mut erased = 0;
-        for sample in sample_ids {
+        for &sample in &sample_ids {
             let mut after = 0;
             loop {
                 let (last, n) = db.write(move |conn| samples::erase_emails(conn, sample, now, after, BATCH)).await?;
@@ -50,7 +50,7 @@ pub async fn erase_due(db: &Db, retention_days: u32, now: NaiveDateTime) -> Resu
         let id = survey_id.clone();
         db.write(move |conn| {
             write_transaction(conn, |conn| {
-                samples::finish_erasing(conn, &id, now)?;
+                samples::finish_erasing(conn, &id, &sample_ids, now)?;
                 let event = Event::new(Action::EmailsErased).target(id.clone()).detail(format!(
                     "{erased} address(es) erased {retention_days} day(s) after the survey closed on {}",
                     closed.format("%-d %b %Y")

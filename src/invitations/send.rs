@@ -384,9 +384,13 @@ async fn send_one(
     };
     let token = tokens::link_token(&mailer.secret, &seed);
     if tokens::hash(&token) != invitation.token_hash {
-        let reason = "the link cannot be rebuilt: JOINEDUP_SECRET_KEY has changed since this sample was imported";
-        db.write(move |conn| outbox::cancel(conn, id, reason, now())).await?;
-        return Ok((Done::Cancelled, None));
+        // A key rotation under way (the new key is set, `joinedup keys
+        // rekey-links` has not reached this invitation yet): wait and try
+        // again, never cancel, or this person would never be invited.
+        let reason = "waiting for a link under the current JOINEDUP_SECRET_KEY: run `joinedup keys rekey-links` with the previous key";
+        let later = now() + chrono::Duration::minutes(10);
+        db.write(move |conn| outbox::put_back(conn, id, reason, later)).await?;
+        return Ok((Done::Later, None));
     }
     let d = &survey.definition;
     let language = crate::journey::wording::choose_language(d, invitation.language.as_deref()).to_string();

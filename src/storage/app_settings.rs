@@ -74,3 +74,19 @@ pub fn with_prefix(conn: &mut DbConn, prefix: &str) -> Result<Vec<(String, Strin
     // `like` treats `_` and `%` as wildcards: keep exact prefixes only.
     Ok(rows.into_iter().filter(|(name, _)| name.starts_with(prefix)).collect())
 }
+
+/// Replaces `name`'s value only if it is still `expected`: false when
+/// another process changed it first.
+pub fn replace_if(conn: &mut DbConn, name: &str, expected: &str, value: &str) -> Result<bool, StorageError> {
+    let changed = diesel::update(
+        app_settings::table.filter(app_settings::name.eq(name)).filter(app_settings::value.eq(expected)),
+    )
+    .set((app_settings::value.eq(value), app_settings::created_at.eq(now())))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Removes `name`; returns whether it was there.
+pub fn delete(conn: &mut DbConn, name: &str) -> Result<bool, StorageError> {
+    Ok(diesel::delete(app_settings::table.filter(app_settings::name.eq(name))).execute(conn)? == 1)
+}

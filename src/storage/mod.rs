@@ -44,6 +44,10 @@ pub enum StorageError {
     ChangedVersion { survey: String, version: String, file: String, stored: String, found: String },
     #[error("the stored survey `{survey}` version `{version}` no longer passes validation: {problem}")]
     InvalidStored { survey: String, version: String, problem: String },
+    /// Two processes changed the same thing at once; the message says what
+    /// to do.
+    #[error("{0}")]
+    Conflict(String),
     #[error("database error: {0}")]
     Query(#[from] diesel::result::Error),
 }

@@ -323,14 +323,26 @@ pub fn erase_emails(
     Ok((Some(last), erased))
 }
 
-/// Once every address is erased: the survey's samples are marked erased
-/// (their file hashes go too) and anything still queued is cancelled.
-pub fn finish_erasing(conn: &mut DbConn, survey_id: &str, at: NaiveDateTime) -> Result<(), StorageError> {
+/// Once the addresses of `erased` (sample ids) are gone: those samples are
+/// marked erased, if complete (their file hashes go too), and anything of
+/// the survey still queued is cancelled. A sample still being written, or
+/// begun since, is left for the next run.
+pub fn finish_erasing(
+    conn: &mut DbConn,
+    survey_id: &str,
+    erased: &[i64],
+    at: NaiveDateTime,
+) -> Result<(), StorageError> {
     diesel::update(outbox::table.filter(outbox::survey_id.eq(survey_id)).filter(outbox::status.eq("queued")))
         .set((outbox::status.eq("cancelled"), outbox::finished_at.eq(at)))
         .execute(conn)?;
-    diesel::update(samples::table.filter(samples::survey_id.eq(survey_id)).filter(samples::emails_erased_at.is_null()))
-        .set((samples::emails_erased_at.eq(at), samples::file_hash.eq(None::<String>)))
-        .execute(conn)?;
+    diesel::update(
+        samples::table
+            .filter(samples::id.eq_any(erased))
+            .filter(samples::complete.eq(true))
+            .filter(samples::emails_erased_at.is_null()),
+    )
+    .set((samples::emails_erased_at.eq(at), samples::file_hash.eq(None::<String>)))
+    .execute(conn)?;
     Ok(())
 }
