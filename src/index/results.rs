@@ -319,10 +319,9 @@ pub fn compute(inputs: &Inputs<'_>) -> Result<Results, WeightingError> {
         // A coarse cell's estimate, and what is derived from it, to whole
         // points (disclosure control).
         let places = if coarse { 0 } else { 1 };
-        let mut p = publish(cell, *hidden, coarse, &labels, inputs.ics_names, &mut quantile);
-        if hidden.is_none() && margins_unmet(cell) {
-            p = not_estimable(p, MARGINS_NOT_MET);
-        } else if hidden.is_none() {
+        let unmet = margins_unmet(cell);
+        let mut p = publish(cell, *hidden, coarse, unmet, &labels, inputs.ics_names, &mut quantile);
+        if hidden.is_none() && !unmet {
             let k = &cell.key;
             let mut reasons: Vec<String> = p.not_estimable.take().into_iter().collect();
             if !cell.proportion && k.area != ENGLAND {
@@ -396,6 +395,7 @@ fn publish(
     cell: &Cell,
     hidden: Option<Suppression>,
     coarse: bool,
+    margins_unmet: bool,
     labels: &BTreeMap<String, String>,
     ics_names: &BTreeMap<String, String>,
     quantile: &mut dyn FnMut(f64) -> Option<f64>,
@@ -437,6 +437,10 @@ fn publish(
         n_exact: e.n,
     };
     if hidden.is_some() {
+        return p;
+    }
+    if margins_unmet {
+        p.not_estimable = Some(MARGINS_NOT_MET.to_string());
         return p;
     }
     let places = if coarse { 0 } else { 1 };
@@ -500,22 +504,6 @@ fn publish(
 
 /// Why an ICS's figures are missing when its margins cannot be met.
 pub const MARGINS_NOT_MET: &str = "the margins could not be met for this ICS (its respondents were only scaled to its population total, so its figures would not be comparable)";
-
-/// A shown cell stripped of its figures, with the reason; its count stays.
-fn not_estimable(p: Published, reason: &str) -> Published {
-    Published {
-        sum_w: None,
-        n_eff_kish: None,
-        deff: None,
-        n_eff_design: None,
-        estimate: None,
-        se: None,
-        ci_low: None,
-        ci_high: None,
-        not_estimable: Some(reason.to_string()),
-        ..p
-    }
-}
 
 fn summarise(w: &Weighed) -> WeightingSummary {
     WeightingSummary {
