@@ -89,6 +89,7 @@ fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<App
         releases: Default::default(),
         responses: Default::default(),
         mailer,
+        clock: crate::clock::Clock::system(),
     }))
 }
 

@@ -13,7 +13,6 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::definitions::{AnswerValue, Answers, Dimension, QuestionKind, SurveyDefinition, Voice};
-use crate::index::record;
 use crate::index::release::Period;
 use crate::index::scoring::Scoring;
 use crate::journey::form::{self, Fields};
@@ -42,12 +41,11 @@ const BAND_PROPENSITY: [f64; 6] = [0.4, 0.6, 0.9, 1.3, 1.5, 1.2];
 
 /// Loads the demo responses when the database has no submitted responses;
 /// `scale` 1.0 is the full demo (tests use less). Returns how many were made.
-pub async fn load_if_empty(db: &Db, registry: &SurveyRegistry, scale: f64) -> anyhow::Result<usize> {
+pub async fn load_if_empty(db: &Db, registry: &SurveyRegistry, today: NaiveDate, scale: f64) -> anyhow::Result<usize> {
     if db.run(|conn| responses::count(conn, responses::SUBMITTED)).await? > 0 {
         return Ok(0);
     }
     let mut made = 0;
-    let today = chrono::Utc::now().date_naive();
     for survey in registry.open_on(today) {
         let n = planned(&survey.definition.id, scale);
         if n == 0 {
@@ -308,8 +306,7 @@ fn store(
         })
         .collect();
     responses::insert_answers(conn, &rows)?;
-    let r = record::record(d, scoring, voice, answers);
     let strata = (person.invited.then_some(person.imd_quintile), base_weight);
-    let row = ResultRow::new(&response, &d.id, &scoring.signature, at.date(), r, strata);
+    let row = ResultRow::score_response(d, scoring, &response, voice, answers, at.date(), strata);
     storage::results::insert(conn, &row)
 }

@@ -12,6 +12,7 @@ pub mod address_limits;
 pub mod app;
 pub mod audit;
 pub mod cli;
+pub mod clock;
 pub mod definitions;
 pub mod demo;
 pub mod index;

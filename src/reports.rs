@@ -334,11 +334,6 @@ pub fn reference_tables() -> (PopulationTable, Vec<IcsProfile>) {
     )
 }
 
-/// Today in UTC: the day releases close against.
-pub fn today() -> NaiveDate {
-    chrono::Utc::now().date_naive()
-}
-
 /// The survey's periods with submitted responses, and how many each has
 /// (open or closed).
 pub fn periods(conn: &mut DbConn, survey_id: &str) -> Result<Vec<(Period, usize)>, StorageError> {

@@ -3,7 +3,6 @@
 //! it and records the run). Results read only the stored rows, so this is
 //! how a correction reaches every output.
 
-use crate::index::record;
 use crate::index::scoring::Scoring;
 use crate::journey::form::answers_from_stored;
 use crate::storage::results::{self, ResultRow};
@@ -46,10 +45,9 @@ pub fn rescore(
                 let answers =
                     answers_from_stored(d, answers.iter().map(|a| (a.question_id.as_str(), a.value.as_str())));
                 let voice = response.voice.as_deref().and_then(crate::definitions::Voice::from_code);
-                let scored = record::record(d, &scoring, voice, &answers);
                 let strata = results::invitation_strata(conn, response.invitation_id)?;
                 let submitted_on = response.submitted_at.unwrap_or(response.updated_at).date();
-                rows.push(ResultRow::new(response, &d.id, &scoring.signature, submitted_on, scored, strata));
+                rows.push(ResultRow::score_response(d, &scoring, response, voice, &answers, submitted_on, strata));
             }
             outcome.responses += rows.len();
             outcome.changed += results::replace(conn, &rows)?;

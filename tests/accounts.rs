@@ -41,6 +41,7 @@ struct SampleIds {
 async fn sample_rows(app: &TestApp, user: i64) -> SampleIds {
     let text = std::fs::read_to_string(common::project_path("survey-definitions/format-example.yaml")).unwrap();
     let text = joinedup::publishing::drafts::prepare(&text).unwrap();
+    let today = app.state.clock.today();
     app.state
         .db
         .write(move |conn| {
@@ -50,7 +51,7 @@ async fn sample_rows(app: &TestApp, user: i64) -> SampleIds {
             let version = joinedup::storage::surveys::find(conn, "format_example", "1.1")?.expect("published");
             // One response submitted last month, so the survey has a closed
             // release for the results routes to serve.
-            let day = joinedup::index::release::Period::latest_closed(joinedup::reports::today()).first_day();
+            let day = joinedup::index::release::Period::latest_closed(today).first_day();
             let at = day.and_hms_opt(12, 0, 0).unwrap();
             let response = joinedup::storage::responses::create(
                 conn,

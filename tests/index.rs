@@ -21,14 +21,15 @@ use joinedup::reports::{self, ReleaseOptions, Report, Request, Window};
 
 async fn demo_app(db: &TestDb) -> TestApp {
     let app = TestApp::spawn(db).await;
-    let made = joinedup::demo::load_if_empty(&app.state.db, &app.state.surveys, 0.25).await.unwrap();
+    let made =
+        joinedup::demo::load_if_empty(&app.state.db, &app.state.surveys, app.state.clock.today(), 0.25).await.unwrap();
     assert!(made > 4000, "demo responses: {made}");
     app
 }
 
 /// The release the demo fills most: last month.
 fn last_month() -> Period {
-    Period::latest_closed(reports::today())
+    Period::latest_closed(joinedup::clock::Clock::system().today())
 }
 
 async fn releases_for(app: &TestApp, survey: &str, window: Window, options: ReleaseOptions) -> Vec<Arc<Report>> {
@@ -36,7 +37,7 @@ async fn releases_for(app: &TestApp, survey: &str, window: Window, options: Rele
     let request = Request { survey_id: survey.into(), window, options };
     app.state
         .db
-        .run_with_pool(move |db| state.releases.releases(db, &state.surveys, &request, reports::today()))
+        .run_with_pool(move |db| state.releases.releases(db, &state.surveys, &request, state.clock.today()))
         .await
         .unwrap()
         .unwrap()
@@ -427,7 +428,7 @@ async fn a_survey_with_no_release_is_a_clear_error(db: TestDb) {
     let err = app
         .state
         .db
-        .run_with_pool(move |db| state.releases.releases(db, &state.surveys, &request, reports::today()))
+        .run_with_pool(move |db| state.releases.releases(db, &state.surveys, &request, state.clock.today()))
         .await
         .unwrap()
         .err()
@@ -731,7 +732,8 @@ async fn rescoring_rebuilds_stored_scores_from_answers(db: TestDb) {
     use joinedup::storage::schema::response_results;
 
     let app = TestApp::spawn(&db).await;
-    let made = joinedup::demo::load_if_empty(&app.state.db, &app.state.surveys, 0.02).await.unwrap();
+    let made =
+        joinedup::demo::load_if_empty(&app.state.db, &app.state.surveys, app.state.clock.today(), 0.02).await.unwrap();
     assert!(made > 100, "demo responses: {made}");
     let db = app.state.db.clone();
     let load = move || {
@@ -775,7 +777,8 @@ async fn result_rows_are_read_in_batches_once_each_in_order(db: TestDb) {
     use joinedup::storage::results;
 
     let app = TestApp::spawn(&db).await;
-    let made = joinedup::demo::load_if_empty(&app.state.db, &app.state.surveys, 0.02).await.unwrap();
+    let made =
+        joinedup::demo::load_if_empty(&app.state.db, &app.state.surveys, app.state.clock.today(), 0.02).await.unwrap();
     assert!(made > 100, "demo responses: {made}");
     let read = app
         .state
@@ -830,7 +833,7 @@ async fn analysts_upload_margins_that_weighting_uses(db: TestDb) {
     use joinedup::storage::{icss, margins};
 
     let app = TestApp::spawn(&db).await;
-    joinedup::demo::load_if_empty(&app.state.db, &app.state.surveys, 0.1).await.unwrap();
+    joinedup::demo::load_if_empty(&app.state.db, &app.state.surveys, app.state.clock.today(), 0.1).await.unwrap();
     let email = "analyst@example.org";
     create_user(&app, email, &password_for("analyst"), &[Role::Analyst]).await;
     let browser = Browser::signed_in(&app, email, &password_for("analyst")).await;

@@ -12,11 +12,12 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::audit::Actor;
+use crate::clock::Clock;
 use crate::invitations::import::{self, Outcome, Request};
 use crate::invitations::send::{self, Mailer, Report};
 use crate::invitations::{email, queue};
 use crate::settings::{SecretKey, Settings};
-use crate::storage::{self, Db, icss, now, outbox};
+use crate::storage::{self, Db, icss, outbox};
 use crate::surveys::SurveyRegistry;
 
 #[derive(Debug, Clone, Args)]
@@ -52,6 +53,7 @@ struct Setup {
     db: Db,
     surveys: SurveyRegistry,
     secret: SecretKey,
+    clock: Clock,
 }
 
 fn open(settings: &Settings, survey_id: &str) -> anyhow::Result<Setup> {
@@ -69,7 +71,7 @@ fn open(settings: &Settings, survey_id: &str) -> anyhow::Result<Setup> {
         None => SecretKey::new(storage::app_settings::secret_key(&mut conn)?)?,
     };
     drop(conn);
-    Ok(Setup { db, surveys, secret })
+    Ok(Setup { db, surveys, secret, clock: Clock::system() })
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -86,7 +88,7 @@ pub fn invite(settings: &Settings, args: &InviteArgs) -> anyhow::Result<()> {
     let survey_id = args.survey.clone();
     let queued = {
         let mut conn = cx.db.get_writer()?;
-        queue::invitations(&mut conn, &survey_id, &actor, None, now())?
+        queue::invitations(&mut conn, &survey_id, &actor, None, cx.clock.now())?
     };
     if queued > 0 {
         println!("queued {queued} invitation(s)");
@@ -105,7 +107,7 @@ pub fn remind(settings: &Settings, args: &RemindArgs) -> anyhow::Result<()> {
     let delay = settings.invitations.reminder_delay_days;
     let tally = {
         let mut conn = cx.db.get_writer()?;
-        queue::reminders(&mut conn, &args.survey, delay, &actor, None, now())?
+        queue::reminders(&mut conn, &args.survey, delay, &actor, None, cx.clock.now())?
     };
     println!("{} (reminder delay: {delay} day(s))", tally.summary());
     if args.no_send {
@@ -120,7 +122,7 @@ fn import_file(cx: &Setup, survey_id: &str, path: &PathBuf, skip_invalid: bool, 
     let shown = path.display().to_string();
     let survey = cx.surveys.latest(survey_id).expect("checked in open");
     let mut conn = cx.db.get_writer()?;
-    let today = chrono::Utc::now().date_naive();
+    let today = cx.clock.today();
     let icss = icss::valid_on(&mut conn, today)?;
     let outcome = import::import(
         &mut conn,
@@ -133,7 +135,7 @@ fn import_file(cx: &Setup, survey_id: &str, path: &PathBuf, skip_invalid: bool, 
             secret: cx.secret.expose(),
             actor,
             client_ip: None,
-            at: now(),
+            at: cx.clock.now(),
         },
     )?;
     match outcome {
@@ -183,7 +185,7 @@ fn send_queued(settings: &Settings, cx: &Setup, survey_id: &str, actor: &Actor) 
         let counts = outbox::counts(&mut conn, &id)?;
         counts.iter().filter(|((_, s), _)| s == "queued").map(|(_, n)| *n as u64).sum::<u64>()
     };
-    if waiting > 0 && cx.surveys.current(survey_id, chrono::Utc::now().date_naive()).is_none() {
+    if waiting > 0 && cx.surveys.current(survey_id, cx.clock.today()).is_none() {
         bail!(
             "survey `{survey_id}` is not open today, so nothing was sent; the {waiting} queued message(s) wait until it opens"
         );
@@ -209,16 +211,10 @@ fn send_queued(settings: &Settings, cx: &Setup, survey_id: &str, actor: &Actor) 
                 bar.set_message(format!("{} failed, {} uncertain", r.failed, r.uncertain));
             }
         };
-        let report = send::run_when_free(
-            &cx.db,
-            &cx.surveys,
-            &mailer,
-            Some(survey_id),
-            actor,
-            std::time::Duration::from_secs(15),
-            &mut progress,
-        )
-        .await?;
+        let with = send::Sending { db: &cx.db, surveys: &cx.surveys, clock: &cx.clock, mailer: &mailer };
+        let report =
+            send::run_when_free(&with, Some(survey_id), actor, std::time::Duration::from_secs(15), &mut progress)
+                .await?;
         Ok(report)
     });
     bar.finish_and_clear();

@@ -134,7 +134,7 @@ fn run_server(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         if args.demo {
             crate::accounts::demo::create_if_empty(&state.db, &mut std::io::stdout()).await?;
             let started = std::time::Instant::now();
-            let made = crate::demo::load_if_empty(&state.db, &state.surveys, 1.0).await?;
+            let made = crate::demo::load_if_empty(&state.db, &state.surveys, state.clock.today(), 1.0).await?;
             if made > 0 {
                 println!(
                     "--demo: loaded {made} synthetic submitted responses in {:.1} s (made-up people)",

@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::index::release::Period;
 use crate::index::sample::Sample;
-use crate::reports::{ReleaseOptions, Request, Window, compute, resolve, store, stored, today};
+use crate::reports::{ReleaseOptions, Request, Window, compute, resolve, store, stored};
 use crate::settings::Settings;
 use crate::surveys::SurveyRegistry;
 
@@ -79,7 +79,7 @@ pub fn run(settings: &Settings, args: &ResultsArgs) -> anyhow::Result<()> {
     let request = Request { survey_id: args.survey.clone(), window, options };
     let periods = {
         let mut conn = db.get()?;
-        resolve(&mut conn, &registry, &request, today())?
+        resolve(&mut conn, &registry, &request, crate::clock::Clock::system().today())?
     };
     // Stored releases are read back; one computed now is stored while the
     // output is written, and if another run stored it first, the output is

@@ -62,7 +62,7 @@ pub fn issue_tokens(settings: &Settings, args: &TokenIssueArgs) -> anyhow::Resul
     let survey =
         registry.latest(&args.survey).with_context(|| format!("no published survey has the id `{}`", args.survey))?;
     let d = &survey.definition;
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::clock::Clock::system().today();
     let ics_code = match &args.ics {
         Some(code) => Some(
             icss::find(&mut conn, code, today)?

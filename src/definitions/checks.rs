@@ -658,3 +658,126 @@ impl Decoder {
 fn voice_list(voices: &[Voice]) -> String {
     voices.iter().map(|v| v.code()).collect::<Vec<_>>().join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each whole-survey check, on the shipped example with one thing
+    //! broken: the message, and the line it points at.
+
+    use crate::definitions::Diagnostic;
+
+    const EXAMPLE: &str = include_str!("../../survey-definitions/format-example.yaml");
+
+    /// The example with `from` replaced by `to` (which must occur once).
+    fn broken(from: &str, to: &str) -> Vec<Diagnostic> {
+        assert_eq!(EXAMPLE.matches(from).count(), 1, "`{from}` must occur once in the example");
+        let source = EXAMPLE.replacen(from, to, 1);
+        crate::definitions::parse("example.yaml", &source).expect_err("the broken example must be refused")
+    }
+
+    fn line_of(text: &str) -> usize {
+        EXAMPLE.lines().position(|l| l.contains(text)).expect("in the example") + 1
+    }
+
+    /// The one diagnostic whose message contains `needle`.
+    fn find<'d>(diags: &'d [Diagnostic], needle: &str) -> &'d Diagnostic {
+        diags.iter().find(|d| d.message.contains(needle)).unwrap_or_else(|| panic!("no `{needle}` in {diags:#?}"))
+    }
+
+    #[test]
+    fn the_shipped_example_passes_every_check() {
+        crate::definitions::parse("example.yaml", EXAMPLE).expect("the example is valid");
+    }
+
+    #[test]
+    fn a_repeated_id_names_the_first_use() {
+        let diags = broken("  - id: services\n", "  - id: told_once\n");
+        let d = find(&diags, "the id `told_once` is already used on line");
+        assert!(d.message.ends_with(&line_of("  - id: told_once").to_string()), "{d}");
+        assert_eq!(d.file, "example.yaml");
+    }
+
+    #[test]
+    fn a_condition_may_only_read_earlier_pages() {
+        let diags = broken("show_if: told_once in ['agree', 'neither']", "show_if: services contains 'gp'");
+        let d = find(&diags, "the condition uses `services` from page 4, which comes later");
+        assert_eq!(d.at.line, line_of("show_if: told_once in ['agree', 'neither']"));
+    }
+
+    #[test]
+    fn an_unknown_question_in_a_condition_suggests_the_near_one() {
+        let diags = broken("show_if: told_once in ['agree', 'neither']", "show_if: told_onse in ['agree', 'neither']");
+        let d = find(&diags, "unknown question `told_onse`");
+        assert!(d.hint.as_deref().is_some_and(|h| h.contains("told_once")), "{d:?}");
+    }
+
+    #[test]
+    fn a_condition_must_use_an_option_the_question_has() {
+        let diags =
+            broken("show_if: told_once in ['agree', 'neither']", "show_if: told_once in ['agree', 'sometimes']");
+        find(&diags, "`told_once` has no option `sometimes`");
+    }
+
+    #[test]
+    fn a_choice_is_not_compared_with_a_number() {
+        let diags = broken("show_if: told_once in ['agree', 'neither']", "show_if: told_once == 3");
+        find(&diags, "`told_once` is a choice; compare it with an option code in quotes, not 3");
+    }
+
+    #[test]
+    fn a_page_no_voice_can_reach_is_refused() {
+        let diags = broken(
+            "show_if: voice in ['carer_self', 'carer_on_behalf']",
+            "show_if: voice == 'carer_self' and voice == 'patient'",
+        );
+        find(&diags, "page `caring_hours` can never be shown: its `show_if` is false for every voice");
+    }
+
+    #[test]
+    fn a_condition_naming_a_voice_the_survey_lacks_is_refused() {
+        let diags =
+            broken("show_if: voice in ['carer_self', 'carer_on_behalf']", "show_if: voice in ['carer_self', 'parent']");
+        find(&diags, "`parent` is not a voice of this survey");
+    }
+
+    #[test]
+    fn every_language_needs_wording() {
+        let diags = broken("      pl: Pomyśl o ostatnich 12 miesiącach.\n", "");
+        let d = find(&diags, "no wording in `pl` (Polski)");
+        assert_eq!(d.at.line, line_of("      en: Think about the last 12 months."));
+    }
+
+    #[test]
+    fn a_scored_question_needs_a_known_domain() {
+        let diags = broken(
+            "    option_set: agreement\n    domain: coordination\n",
+            "    option_set: agreement\n    domain: cordination\n",
+        );
+        let d = find(&diags, "unknown domain `cordination`");
+        assert!(d.hint.as_deref().is_some_and(|h| h.contains("coordination")), "{d:?}");
+    }
+
+    #[test]
+    fn a_multiple_choice_question_cannot_be_scored() {
+        let diags = broken(
+            "  - id: services\n    type: multiple_choice\n",
+            "  - id: services\n    type: multiple_choice\n    domain: coordination\n",
+        );
+        find(&diags, "a `multiple_choice` question cannot be scored");
+    }
+
+    #[test]
+    fn options_that_set_a_voice_need_sets_voice() {
+        let diags = broken(
+            "  - id: voice\n    type: single_choice\n    sets_voice: true\n",
+            "  - id: voice\n    type: single_choice\n",
+        );
+        find(&diags, "no question sets the voice");
+    }
+
+    #[test]
+    fn a_domain_cannot_ask_for_more_answers_than_it_has() {
+        let diags = broken("    min_answered: 1\n", "    min_answered: 9\n");
+        find(&diags, "min_answered is 9 but the domain has only");
+    }
+}

@@ -575,3 +575,126 @@ impl Tri {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+
+    fn answers(pairs: &[(&str, AnswerValue)]) -> Answers {
+        let mut out = Answers::new();
+        for (id, value) in pairs {
+            out.insert((*id).to_string(), value.clone());
+        }
+        out
+    }
+
+    fn holds(source: &str, voice: Option<Voice>, given: &Answers) -> bool {
+        parse(source).unwrap_or_else(|e| panic!("{source}: {e:?}")).eval(voice, given)
+    }
+
+    fn choice(code: &str) -> AnswerValue {
+        AnswerValue::Choice(code.into())
+    }
+
+    #[test]
+    fn an_unanswered_question_makes_a_comparison_false_and_not_equal_true() {
+        let none = Answers::new();
+        assert!(!holds("q == 'yes'", None, &none));
+        assert!(holds("q != 'yes'", None, &none));
+        assert!(!holds("q in ['yes', 'no']", None, &none));
+        assert!(!holds("q > 3", None, &none));
+        assert!(!holds("answered(q)", None, &none));
+    }
+
+    #[test]
+    fn choices_compare_by_code() {
+        let given = answers(&[("q", choice("yes"))]);
+        assert!(holds("q == 'yes'", None, &given));
+        assert!(!holds("q != 'yes'", None, &given));
+        assert!(holds("q in ['no', 'yes']", None, &given));
+        assert!(holds("answered(q)", None, &given));
+        // Choices have no order.
+        assert!(!holds("q > 'a'", None, &given));
+    }
+
+    #[test]
+    fn several_answers_are_tested_with_contains() {
+        let given = answers(&[("s", AnswerValue::Choices(vec!["gp".into(), "hospital".into()]))]);
+        assert!(holds("s contains 'gp'", None, &given));
+        assert!(!holds("s contains 'social_care'", None, &given));
+        assert!(holds("s contains 'gp' and (s contains 'social_care' or s contains 'hospital')", None, &given));
+    }
+
+    #[test]
+    fn numbers_and_dates_have_an_order() {
+        let given = answers(&[
+            ("hours", AnswerValue::Number(20.0)),
+            ("on", AnswerValue::Date(NaiveDate::from_ymd_opt(2026, 3, 1).unwrap())),
+        ]);
+        assert!(holds("hours >= 20", None, &given));
+        assert!(!holds("hours > 20", None, &given));
+        assert!(holds("hours < 20.5", None, &given));
+        assert!(holds("on >= '2026-01-01'", None, &given));
+        assert!(!holds("on < '2026-03-01'", None, &given));
+        // A number question compared with text is false, never a panic.
+        assert!(!holds("hours == 'twenty'", None, &given));
+    }
+
+    #[test]
+    fn voice_is_compared_with_the_respondents_voice() {
+        let none = Answers::new();
+        assert!(holds("voice == 'carer_self'", Some(Voice::CarerSelf), &none));
+        assert!(!holds("voice == 'carer_self'", Some(Voice::Patient), &none));
+        assert!(!holds("voice == 'carer_self'", None, &none));
+        assert!(holds("voice in ['carer_self', 'carer_on_behalf']", Some(Voice::CarerOnBehalf), &none));
+    }
+
+    #[test]
+    fn not_binds_tighter_than_and_which_binds_tighter_than_or() {
+        let given = answers(&[("a", choice("x"))]);
+        // (not a == 'x') or (a == 'x' and b == 'y')
+        assert!(!holds("not a == 'x' or a == 'x' and b == 'y'", None, &given));
+        assert!(holds("not (a == 'y') and a == 'x'", None, &given));
+    }
+
+    #[test]
+    fn syntax_errors_say_where() {
+        let error = parse("q == 'yes' and").unwrap_err();
+        assert_eq!(error.offset, 14, "{error:?}");
+        let error = parse("q == 'unclosed").unwrap_err();
+        assert_eq!(error.offset, 5, "{error:?}");
+        assert!(parse("q === 'x'").is_err());
+        assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn question_references_are_listed_in_order() {
+        let expr = parse("a == 'x' or (answered(b) and c contains 'y')").unwrap();
+        let ids: Vec<&str> = expr.question_refs().iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn what_can_be_known_before_anyone_answers() {
+        let reachable = |id: &str| id == "seen";
+        let known = |source: &str, voice| parse(source).unwrap().possible(voice, &reachable);
+        assert_eq!(known("voice == 'patient'", Voice::Patient), Tri::True);
+        assert_eq!(known("voice == 'patient'", Voice::CarerSelf), Tri::False);
+        assert_eq!(known("seen == 'x'", Voice::Patient), Tri::Unknown);
+        // A question this voice never reaches is never answered.
+        assert_eq!(known("hidden == 'x'", Voice::Patient), Tri::False);
+        assert_eq!(known("hidden != 'x'", Voice::Patient), Tri::True);
+        assert_eq!(known("voice == 'carer_self' and seen == 'x'", Voice::Patient), Tri::False);
+        assert_eq!(known("voice == 'patient' or seen == 'x'", Voice::Patient), Tri::True);
+        assert_eq!(known("not (seen == 'x')", Voice::Patient), Tri::Unknown);
+    }
+
+    #[test]
+    fn voice_literals_are_collected_for_validation() {
+        let expr = parse("voice == 'patient' or voice in ['carer_self', 'nobody']").unwrap();
+        let names: Vec<String> = expr.voice_literals().into_iter().map(|(v, _)| v).collect();
+        assert_eq!(names, ["carer_self", "nobody", "patient"]);
+    }
+}

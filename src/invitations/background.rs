@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::retention;
-use super::send::{self, Mailer, SendError};
+use super::send::{self, Mailer, SendError, Sending};
 use crate::audit::Actor;
 use crate::storage::Db;
-use crate::storage::{self, outbox};
+use crate::storage::outbox;
 use crate::surveys::SurveyRegistry;
 
 /// What the background work needs of the running app, and nothing more.
@@ -21,6 +21,7 @@ pub struct Background {
     /// None when email is not set up.
     pub mailer: Option<Arc<Mailer>>,
     pub email_retention_days: u32,
+    pub clock: crate::clock::Clock,
 }
 
 /// Starts the background loops: a send attempt every minute (when email is
@@ -41,7 +42,7 @@ pub fn spawn(state: Background) {
         loop {
             every_hour.tick().await;
             let days = state.email_retention_days;
-            match retention::erase_due(&state.db, days, storage::now()).await {
+            match retention::erase_due(&state.db, days, state.clock.now()).await {
                 Ok(done) => {
                     for (survey, n) in done {
                         tracing::info!(%survey, erased = n, "erased the email addresses of a closed survey");
@@ -68,7 +69,14 @@ async fn send_queued(state: &Background, actor: Actor) {
             return;
         }
     }
-    match send::run(&state.db, &state.surveys, mailer, None, &actor, &mut |_| {}).await {
+    match send::run(
+        &Sending { db: &state.db, surveys: &state.surveys, clock: &state.clock, mailer },
+        None,
+        &actor,
+        &mut |_| {},
+    )
+    .await
+    {
         Ok(report) if report.handled() > 0 || report.recovered > 0 => {
             tracing::info!(summary = %report.summary(), stopped = ?report.stopped, "sending run finished");
         }

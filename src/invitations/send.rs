@@ -21,8 +21,9 @@ use super::email::{self, Letter, Templates};
 use super::lock;
 use super::settings::{InvitationSettings, SmtpUrl};
 use crate::audit::{self, Action, Actor, Event};
+use crate::clock::Clock;
 use crate::storage::outbox::{self, Claim, Claimed, Kind};
-use crate::storage::{Db, StorageError, now};
+use crate::storage::{Db, StorageError};
 use crate::surveys::SurveyRegistry;
 use crate::tokens;
 
@@ -194,13 +195,21 @@ async fn acquire(db: &Db) -> Result<lock::SenderLock, SendError> {
         .ok_or(SendError::Busy)
 }
 
+/// What sending needs: where the queue is, the surveys the messages are
+/// about, the clock, and the mail server.
+#[derive(Clone, Copy)]
+pub struct Sending<'a> {
+    pub db: &'a Db,
+    pub surveys: &'a SurveyRegistry,
+    pub clock: &'a Clock,
+    pub mailer: &'a Mailer,
+}
+
 /// Like `run`, but waits up to `patience` for another sender to finish
 /// (a command line run started just after a stopped one, whose lock the
 /// database may take a moment to release).
 pub async fn run_when_free(
-    db: &Db,
-    surveys: &SurveyRegistry,
-    mailer: &Mailer,
+    with: &Sending<'_>,
     scope: Option<&str>,
     actor: &Actor,
     patience: std::time::Duration,
@@ -208,7 +217,7 @@ pub async fn run_when_free(
 ) -> Result<Report, SendError> {
     let deadline = tokio::time::Instant::now() + patience;
     loop {
-        match run(db, surveys, mailer, scope, actor, on_progress).await {
+        match run(with, scope, actor, on_progress).await {
             Err(SendError::Busy) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             }
@@ -220,16 +229,15 @@ pub async fn run_when_free(
 /// Sends every due queued message of `scope` (a survey id; `None`: all),
 /// calling `on_progress` after each. Writes one audit entry for the run.
 pub async fn run(
-    db: &Db,
-    surveys: &SurveyRegistry,
-    mailer: &Mailer,
+    with: &Sending<'_>,
     scope: Option<&str>,
     actor: &Actor,
     on_progress: &mut (dyn FnMut(&Report) + Send),
 ) -> Result<Report, SendError> {
+    let Sending { db, surveys, clock, mailer } = *with;
     let _lock = acquire(db).await?;
     let mut report = Report::default();
-    let at = now();
+    let at = clock.now();
     report.recovered = db.write(move |conn| outbox::recover_abandoned(conn, at)).await? as u64;
     if report.recovered > 0 {
         tracing::warn!(
@@ -262,7 +270,8 @@ pub async fn run(
         move || stop_ref.lock().expect("not poisoned").is_some() || failure_ref.lock().expect("not poisoned").is_some();
     while !halted() {
         let scope_owned = scope.map(str::to_string);
-        let due = db.run(move |conn| outbox::due(conn, scope_owned.as_deref(), now(), 100)).await?;
+        let at = clock.now();
+        let due = db.run(move |conn| outbox::due(conn, scope_owned.as_deref(), at, 100)).await?;
         if due.is_empty() {
             break;
         }
@@ -275,10 +284,11 @@ pub async fn run(
                 if halted() {
                     return;
                 }
-                let outcome = match db.write(move |conn| outbox::claim(conn, id, now())).await {
+                let at = clock.now();
+                let outcome = match db.write(move |conn| outbox::claim(conn, id, at)).await {
                     Ok(Claim::Gone) => return,
                     Ok(Claim::Cancelled(_)) => Ok((Done::Cancelled, None)),
-                    Ok(Claim::Send(claimed)) => send_one(db, surveys, mailer, &claimed).await,
+                    Ok(Claim::Send(claimed)) => send_one(db, surveys, clock, mailer, &claimed).await,
                     Err(e) => Err(e),
                 };
                 match outcome {
@@ -353,12 +363,13 @@ impl Done {
 async fn send_one(
     db: &Db,
     surveys: &SurveyRegistry,
+    clock: &Clock,
     mailer: &Mailer,
     claimed: &Claimed,
 ) -> Result<(Done, Option<String>), StorageError> {
     let (message, invitee, invitation) = (&claimed.message, &claimed.invitee, &claimed.invitation);
     let id = message.id;
-    let today = chrono::Utc::now().date_naive();
+    let today = clock.today();
     let Some(survey) = surveys.current(&message.survey_id, today) else {
         // Not open: wait for its opening date if it has one ahead, else it has closed.
         let opens = surveys
@@ -373,13 +384,15 @@ async fn send_one(
                 Ok((Done::Later, None))
             }
             None => {
-                db.write(move |conn| outbox::cancel(conn, id, "the survey is closed", now())).await?;
+                let at = clock.now();
+                db.write(move |conn| outbox::cancel(conn, id, "the survey is closed", at)).await?;
                 Ok((Done::Cancelled, None))
             }
         };
     };
     let (Some(address), Some(seed)) = (invitee.email.clone(), invitee.link_nonce.clone()) else {
-        db.write(move |conn| outbox::cancel(conn, id, "the address has been erased", now())).await?;
+        let at = clock.now();
+        db.write(move |conn| outbox::cancel(conn, id, "the address has been erased", at)).await?;
         return Ok((Done::Cancelled, None));
     };
     let token = tokens::link_token(&mailer.secret, &seed);
@@ -388,7 +401,7 @@ async fn send_one(
         // rekey-links` has not reached this invitation yet): wait and try
         // again, never cancel, or this person would never be invited.
         let reason = "waiting for a link under the current JOINEDUP_SECRET_KEY: run `joinedup keys rekey-links` with the previous key";
-        let later = now() + chrono::Duration::minutes(10);
+        let later = clock.now() + chrono::Duration::minutes(10);
         db.write(move |conn| outbox::put_back(conn, id, reason, later)).await?;
         return Ok((Done::Later, None));
     }
@@ -404,39 +417,45 @@ async fn send_one(
     let email = match built {
         Ok(email) => email,
         Err(reason) => {
-            db.write(move |conn| outbox::mark_failed(conn, id, &reason, now())).await?;
+            let at = clock.now();
+            db.write(move |conn| outbox::mark_failed(conn, id, &reason, at)).await?;
             return Ok((Done::Failed, None));
         }
     };
     match mailer.transport.send(email).await {
         Ok(response) => {
             let reply = format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" "));
-            db.write(move |conn| outbox::mark_sent(conn, id, &reply, now())).await?;
+            let at = clock.now();
+            db.write(move |conn| outbox::mark_sent(conn, id, &reply, at)).await?;
             Ok((Done::Sent(kind), None))
         }
         Err(e) => match classify(&e) {
             Failure::Refused(reason) => {
-                db.write(move |conn| outbox::mark_failed(conn, id, &reason, now())).await?;
+                let at = clock.now();
+                db.write(move |conn| outbox::mark_failed(conn, id, &reason, at)).await?;
                 Ok((Done::Failed, None))
             }
             Failure::Later(reason) if message.attempts >= MAX_ATTEMPTS => {
                 let reason = format!("gave up after {MAX_ATTEMPTS} tries: {reason}");
-                db.write(move |conn| outbox::mark_failed(conn, id, &reason, now())).await?;
+                let at = clock.now();
+                db.write(move |conn| outbox::mark_failed(conn, id, &reason, at)).await?;
                 Ok((Done::Failed, None))
             }
             Failure::Later(reason) => {
-                let at: NaiveDateTime = now() + Duration::minutes(10 * i64::from(message.attempts));
+                let at: NaiveDateTime = clock.now() + Duration::minutes(10 * i64::from(message.attempts));
                 db.write(move |conn| outbox::retry_later(conn, id, &reason, at)).await?;
                 Ok((Done::Later, None))
             }
             Failure::NotConnected(reason) => {
                 let why = reason.clone();
-                db.write(move |conn| outbox::put_back(conn, id, &why, now())).await?;
+                let at = clock.now();
+                db.write(move |conn| outbox::put_back(conn, id, &why, at)).await?;
                 Ok((Done::PutBack, Some(format!("cannot reach the mail server at {}: {reason}", mailer.server))))
             }
             Failure::Unknown(reason) => {
                 let why = reason.clone();
-                db.write(move |conn| outbox::mark_uncertain(conn, id, &why, now())).await?;
+                let at = clock.now();
+                db.write(move |conn| outbox::mark_uncertain(conn, id, &why, at)).await?;
                 let halt = mailer.reachable().await.err().map(|now_reason| {
                     format!(
                         "the connection to the mail server at {} broke ({reason}) and it cannot be reached now: {now_reason}",

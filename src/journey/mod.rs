@@ -7,9 +7,11 @@ pub mod dependents;
 pub mod form;
 pub mod routing;
 pub mod simulate;
+pub mod step;
 pub mod view;
 pub mod wording;
 
 pub use form::{Context, FieldError, Fields, PageInput, Tampered};
 pub use routing::{Presets, Route};
+pub use step::{Next, Outcome, Step, step};
 pub use wording::Wording;

@@ -111,3 +111,137 @@ pub fn voice_from_answers(definition: &SurveyDefinition, answers: &Answers) -> O
     let crate::definitions::AnswerValue::Choice(code) = answers.get(&q.id)? else { return None };
     q.kind.options().iter().find(|o| &o.code == code).and_then(|o| o.voice)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definitions::AnswerValue;
+
+    fn example() -> SurveyDefinition {
+        let source = include_str!("../../survey-definitions/format-example.yaml");
+        crate::definitions::parse("format-example.yaml", source).expect("the shipped example loads")
+    }
+
+    fn ids(d: &SurveyDefinition, route: &Route) -> Vec<String> {
+        route.visible.iter().map(|&p| d.pages[p].id.clone()).collect()
+    }
+
+    fn page(d: &SurveyDefinition, id: &str) -> usize {
+        d.pages.iter().position(|p| p.id == id).unwrap()
+    }
+
+    fn answers(pairs: &[(&str, AnswerValue)]) -> Answers {
+        let mut out = Answers::new();
+        for (id, value) in pairs {
+            out.insert((*id).to_string(), value.clone());
+        }
+        out
+    }
+
+    fn choice(code: &str) -> AnswerValue {
+        AnswerValue::Choice(code.into())
+    }
+
+    #[test]
+    fn before_any_answer_only_unconditional_pages_and_not_equal_tests_show() {
+        let d = example();
+        let route = Route::compute(&d, Presets::default(), &Answers::new());
+        // last_contact's `not (services contains 'none')` is true with no answer.
+        assert_eq!(
+            ids(&d, &route),
+            ["voice", "told_once", "services", "last_contact", "ics", "age_band", "sex", "ethnicity", "conditions"]
+        );
+        assert_eq!(route.voice, None);
+    }
+
+    #[test]
+    fn answers_open_the_pages_that_depend_on_them() {
+        let d = example();
+        let given = answers(&[
+            ("voice", choice("carer")),
+            ("told_once", choice("neither")),
+            ("services", AnswerValue::Choices(vec!["gp".into(), "hospital".into()])),
+            ("caring_hours", AnswerValue::Number(35.0)),
+        ]);
+        let route = Route::compute(&d, Presets::default(), &given);
+        assert_eq!(route.voice, Some(Voice::CarerSelf));
+        assert_eq!(
+            ids(&d, &route),
+            [
+                "voice",
+                "told_once",
+                "records_shared",
+                "services",
+                "working_together",
+                "caring_hours",
+                "break_from_caring",
+                "last_contact",
+                "anything_else",
+                "ics",
+                "age_band",
+                "sex",
+                "ethnicity",
+                "conditions"
+            ]
+        );
+        assert_eq!(route.next(page(&d, "told_once")), Some(page(&d, "records_shared")));
+        assert_eq!(route.previous(page(&d, "services")), Some(page(&d, "records_shared")));
+        assert_eq!(route.position(page(&d, "services")), 4);
+        assert_eq!(route.next(page(&d, "conditions")), None);
+    }
+
+    #[test]
+    fn a_preset_voice_hides_the_voice_question_and_still_routes() {
+        let d = example();
+        let presets = Presets { voice: Some(Voice::CarerOnBehalf), ics: false };
+        let route = Route::compute(&d, presets, &Answers::new());
+        assert_eq!(route.voice, Some(Voice::CarerOnBehalf));
+        assert!(!route.contains(page(&d, "voice")));
+        assert!(route.contains(page(&d, "caring_hours")));
+        assert_eq!(route.previous(page(&d, "told_once")), None);
+    }
+
+    #[test]
+    fn an_answer_on_a_hidden_page_is_stale_and_does_not_count() {
+        let d = example();
+        // services said "none", so last_contact is hidden; its old answer
+        // is stale, and no condition may read it.
+        let given = answers(&[
+            ("voice", choice("self")),
+            ("told_once", choice("disagree")),
+            ("records_shared", choice("agree")),
+            ("services", AnswerValue::Choices(vec!["none".into()])),
+            ("last_contact", AnswerValue::Date(chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap())),
+        ]);
+        let route = Route::compute(&d, Presets::default(), &given);
+        let mut stale = route.stale_answers(&d, &given);
+        stale.sort();
+        assert_eq!(stale, ["last_contact", "records_shared"]);
+    }
+
+    #[test]
+    fn missing_answers_and_where_to_resume() {
+        let d = example();
+        let given = answers(&[("voice", choice("self")), ("told_once", choice("agree"))]);
+        let route = Route::compute(&d, Presets::default(), &given);
+        // Questions are required unless they say otherwise.
+        let missing: Vec<&str> = route.missing_required(&d, &given).iter().map(|&p| d.pages[p].id.as_str()).collect();
+        assert_eq!(missing, ["records_shared", "services", "ics", "age_band", "sex", "conditions"]);
+        assert_eq!(route.resume_point(&d, &given), Some(page(&d, "records_shared")));
+    }
+
+    #[test]
+    fn a_likert_group_stores_one_answer_per_item() {
+        let d = example();
+        assert_eq!(answer_ids(&d, page(&d, "working_together")), ["services_talk", "one_plan", "know_contact"]);
+        assert_eq!(answer_ids(&d, page(&d, "told_once")), ["told_once"]);
+    }
+
+    #[test]
+    fn the_voice_comes_from_the_chosen_option() {
+        let d = example();
+        assert_eq!(voice_from_answers(&d, &answers(&[("voice", choice("on_behalf"))])), Some(Voice::CarerOnBehalf));
+        assert_eq!(voice_from_answers(&d, &Answers::new()), None);
+        assert_eq!(voice_from_answers(&d, &answers(&[("voice", choice("unknown"))])), None);
+    }
+}

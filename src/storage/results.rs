@@ -32,18 +32,22 @@ pub struct ResultRow {
 }
 
 impl ResultRow {
-    /// The stored form of a response's scores and groups (`record`), with
-    /// what the response itself says: version, channel, ICS, the day it
-    /// was submitted, and the invitation's deprivation quintile and base
-    /// weight.
-    pub fn new(
+    /// Scores one response: the one way a result row is made, whether on
+    /// submit, by `rescore` or for the demo. The row holds the response's
+    /// scores and groups (`index::record`, pure) with what the response
+    /// itself says: version, channel, ICS, the day it was submitted, and
+    /// the invitation's deprivation quintile and base weight (`strata`).
+    pub fn score_response(
+        definition: &crate::definitions::SurveyDefinition,
+        scoring: &crate::index::scoring::Scoring,
         response: &super::responses::Response,
-        survey_id: &str,
-        scoring_signature: &str,
+        voice: Option<crate::definitions::Voice>,
+        answers: &crate::definitions::Answers,
         submitted_on: NaiveDate,
-        record: crate::index::record::ResultRecord,
         (imd_quintile, base_weight): (Option<i32>, f64),
     ) -> ResultRow {
+        let record = crate::index::record::record(definition, scoring, voice, answers);
+        let (survey_id, scoring_signature) = (&definition.id, &scoring.signature);
         ResultRow {
             response_id: response.id,
             survey_version_id: response.survey_version_id,

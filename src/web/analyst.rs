@@ -100,10 +100,10 @@ impl Filters {
 
 /// The releases a request asks for, read or computed off the async workers.
 async fn releases(state: &Data, request: Request) -> Result<Vec<Arc<Report>>, ReportError> {
-    let st = state.clone();
+    let (st, today) = (state.clone(), state.clock.today());
     state
         .db
-        .run_with_pool(move |db| st.releases.releases(db, &st.surveys, &request, reports::today()))
+        .run_with_pool(move |db| st.releases.releases(db, &st.surveys, &request, today))
         .await
         .map_err(ReportError::Storage)?
 }
@@ -153,7 +153,7 @@ fn options(list: &[(String, String)], selected: &str) -> Vec<Value> {
 async fn release_options(state: &Data, survey_id: &str, chosen: Option<Period>) -> Result<Vec<Value>, WebError> {
     let survey = survey_id.to_string();
     let periods = state.db.run(move |conn| reports::periods(conn, &survey)).await?;
-    let today = reports::today();
+    let today = state.clock.today();
     Ok(periods
         .iter()
         .rev()

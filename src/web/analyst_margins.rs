@@ -122,12 +122,10 @@ pub async fn upload(
         Outcome::Stored { .. } => {
             // Tried at once on the respondents there are: ICSs whose
             // margins cannot be met yet (early in fieldwork, say) are named.
-            let registry = state.clone();
+            let (registry, today) = (state.clone(), state.clock.today());
             let unmet = state
                 .db
-                .run_with_pool(move |db| {
-                    crate::reports::margins_not_met(db, &registry.surveys, crate::reports::today())
-                })
+                .run_with_pool(move |db| crate::reports::margins_not_met(db, &registry.surveys, today))
                 .await?
                 .map_err(|e| WebError::BadRequest(e.to_string()))?;
             if unmet.is_empty() {

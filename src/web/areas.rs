@@ -14,7 +14,7 @@ type Data = web::Data<AppState>;
 
 /// The released survey versions, newest first within each survey.
 pub fn survey_versions(state: &AppState) -> Vec<Value> {
-    let today = chrono::Utc::now().date_naive();
+    let today = state.clock.today();
     let mut all: Vec<_> = state.surveys.all().collect();
     all.sort_by(|a, b| (&a.definition.id, b.version.id).cmp(&(&b.definition.id, a.version.id)));
     all.into_iter()

@@ -26,10 +26,6 @@ use crate::web::AppState;
 
 type Data = web::Data<AppState>;
 
-pub(super) fn today() -> NaiveDate {
-    chrono::Utc::now().date_naive()
-}
-
 #[derive(Deserialize)]
 pub struct Done {
     done: Option<String>,
@@ -79,7 +75,7 @@ pub async fn home(
     principal: Principal,
     query: web::Query<Done>,
 ) -> Result<HttpResponse, WebError> {
-    let today = today();
+    let today = state.clock.today();
     let mut by_survey: BTreeMap<String, Vec<std::sync::Arc<crate::surveys::PublishedSurvey>>> = BTreeMap::new();
     for s in state.surveys.all() {
         by_survey.entry(s.definition.id.clone()).or_default().push(s);
@@ -155,11 +151,12 @@ struct SurveyFacts {
 async fn survey_facts(state: &AppState, survey_id: &str) -> Result<SurveyFacts, WebError> {
     let id = survey_id.to_string();
     let delay = chrono::Duration::days(i64::from(state.settings.invitations.reminder_delay_days));
+    let now = state.clock.now();
     Ok(state
         .db
         .run(move |conn| {
             let facts = outbox::reminder_facts(conn, &id)?;
-            let (_, reminder_tally) = queue::due_reminders(&facts, storage::now(), delay);
+            let (_, reminder_tally) = queue::due_reminders(&facts, now, delay);
             Ok(SurveyFacts {
                 versions: surveys::versions_of(conn, &id)?,
                 counts: survey_stats::by_version(conn, &id)?,
@@ -223,7 +220,7 @@ pub(super) async fn survey_page(
 ) -> Result<HttpResponse, WebError> {
     let latest = state.surveys.latest(survey_id).ok_or(WebError::NotFound)?;
     let facts = survey_facts(state, survey_id).await?;
-    let today = today();
+    let today = state.clock.today();
     let d = &latest.definition;
     let current = state.surveys.current(survey_id, today).map(|s| s.version.id);
     let versions: Vec<Value> = facts
@@ -451,7 +448,7 @@ pub async fn reopen(
 ) -> Result<HttpResponse, WebError> {
     let (survey_id, version_id) = path.into_inner();
     let version = version_of(&state, &survey_id, version_id).await?;
-    let today = today();
+    let today = state.clock.today();
     match change(&state, &principal, move |conn, by| lifecycle::reopen(conn, by, version.id, today)).await? {
         Ok(_) => Ok(see_other(&format!("/lead/surveys/{survey_id}?done=reopened"))),
         Err(e) => survey_page(&state, &req, &principal, &survey_id, None, vec![error("versions", e)]).await,

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::csrf::CsrfForm;
 use super::errors::WebError;
-use super::lead::{survey_page, today};
+use super::lead::survey_page;
 use super::staff::{self, error, extend, field, see_other, time};
 use super::upload::UploadForm;
 use crate::accounts::Principal;
@@ -90,10 +90,11 @@ pub async fn upload(
     // Checked and worked out off the writer; written in batches through it.
     let planned = {
         let actor = actor.clone();
+        let (today, now) = (state.clock.today(), state.clock.now());
         state
             .db
             .run(move |conn| {
-                let icss = icss::valid_on(conn, today())?;
+                let icss = icss::valid_on(conn, today)?;
                 import::plan(
                     conn,
                     &Request {
@@ -105,7 +106,7 @@ pub async fn upload(
                         secret: &secret,
                         actor: &actor,
                         client_ip: ip.as_deref(),
-                        at: storage::now(),
+                        at: now,
                     },
                 )
             })
@@ -161,7 +162,7 @@ pub async fn upload(
                     "opted_out": opted_out,
                     "uninvited": uninvited,
                     "email_ready": state.mailer.is_some(),
-                    "open_now": state.surveys.current(&survey_id, today()).is_some(),
+                    "open_now": state.surveys.current(&survey_id, state.clock.today()).is_some(),
                     "send_action": format!("/lead/surveys/{survey_id}/invitations/send"),
                     "survey_href": format!("/lead/surveys/{survey_id}"),
                 }),
@@ -176,7 +177,7 @@ fn cannot_send(state: &AppState, survey_id: &str) -> Option<String> {
     if let Err(why) = state.settings.invitations.email() {
         return Some(format!("Nothing can be sent: {why}."));
     }
-    if state.surveys.current(survey_id, today()).is_none() {
+    if state.surveys.current(survey_id, state.clock.today()).is_none() {
         return Some("The survey is not open today, so nothing is sent: open it (or set its dates) first.".into());
     }
     None
@@ -221,7 +222,7 @@ pub async fn send_invitations(
         return survey_page(&state, &req, &principal, &survey_id, None, vec![error("send", why)]).await;
     }
     let (actor, ip, id) = (principal.actor(), principal.client_ip.clone(), survey_id.clone());
-    let queued = queue::invitations_through(&state.db, &id, &actor, ip.as_deref(), storage::now()).await?;
+    let queued = queue::invitations_through(&state.db, &id, &actor, ip.as_deref(), state.clock.now()).await?;
     let waiting = {
         let id = survey_id.clone();
         state.db.run(move |conn| storage::outbox::has_queued(conn, Some(&id))).await?
@@ -249,7 +250,7 @@ pub async fn send_reminders(
     }
     let (actor, ip, id) = (principal.actor(), principal.client_ip.clone(), survey_id.clone());
     let delay = state.settings.invitations.reminder_delay_days;
-    let tally = queue::reminders_through(&state.db, &id, delay, &actor, ip.as_deref(), storage::now()).await?;
+    let tally = queue::reminders_through(&state.db, &id, delay, &actor, ip.as_deref(), state.clock.now()).await?;
     if tally.queued == 0 {
         let notice = format!("No reminders are due: {}.", tally.summary());
         return survey_page(&state, &req, &principal, &survey_id, Some(notice), Vec::new()).await;
@@ -272,8 +273,8 @@ pub async fn resend_uncertain(
         return survey_page(&state, &req, &principal, &survey_id, None, vec![error("send", why)]).await;
     }
     let (actor, ip, id) = (principal.actor(), principal.client_ip.clone(), survey_id.clone());
-    let n =
-        state.db.write(move |conn| queue::uncertain_again(conn, &id, &actor, ip.as_deref(), storage::now())).await?;
+    let now = state.clock.now();
+    let n = state.db.write(move |conn| queue::uncertain_again(conn, &id, &actor, ip.as_deref(), now)).await?;
     if n == 0 {
         return Ok(see_other(&format!("/lead/surveys/{survey_id}")));
     }

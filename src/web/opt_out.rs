@@ -12,7 +12,6 @@ use super::csrf;
 use super::errors::WebError;
 use crate::invitations::opt_out;
 use crate::journey::{Wording, view};
-use crate::storage;
 use crate::web::AppState;
 
 type Data = web::Data<AppState>;
@@ -61,7 +60,8 @@ pub async fn opt_out_page(state: Data, req: HttpRequest, path: web::Path<String>
         return Err(WebError::NotFound);
     }
     let key = token.clone();
-    let found = state.db.run(move |conn| opt_out::find(conn, &key, storage::now())).await?;
+    let now = state.clock.now();
+    let found = state.db.run(move |conn| opt_out::find(conn, &key, now)).await?;
     let (invitee, invitation) = found.ok_or(WebError::NotFound)?;
     page(&state, &req, &invitation.survey_id, invitation.language.as_deref(), &token, invitee.opted_out_at.is_some())
 }
@@ -85,10 +85,10 @@ pub async fn opt_out(
         return Err(WebError::NotFound);
     }
     let key = token.clone();
+    let at = state.clock.now();
     let done = state
         .db
         .write(move |conn| {
-            let at = storage::now();
             let Some(_) = opt_out::opt_out(conn, &key, at)? else { return Ok(None) };
             Ok(opt_out::find(conn, &key, at)?.map(|(_, invitation)| invitation))
         })

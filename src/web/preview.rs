@@ -18,9 +18,9 @@ use super::errors::WebError;
 use super::staff::{self, extend, field, see_other};
 use crate::accounts::Principal;
 use crate::definitions::{AnswerValue, Answers, QuestionKind, SurveyDefinition, Voice};
-use crate::journey::form::{self, answers_from_stored, fields_from_answers};
+use crate::journey::form::{answers_from_stored, fields_from_answers};
 use crate::journey::view::{self, IcsChoice};
-use crate::journey::{Context, FieldError, Fields, Presets, Route, Wording};
+use crate::journey::{self, Context, FieldError, Fields, Next, Outcome, Presets, Route, Wording};
 use crate::publishing::drafts as draft_rules;
 use crate::storage::drafts::Draft;
 use crate::web::AppState;
@@ -93,7 +93,7 @@ fn voice_label(voice: Option<Voice>) -> &'static str {
 }
 
 fn ics_choices(state: &AppState) -> Vec<IcsChoice> {
-    let today = chrono::Utc::now().date_naive();
+    let today = state.clock.today();
     let mut list: Vec<IcsChoice> = state
         .icss
         .iter()
@@ -339,42 +339,19 @@ pub async fn answer_page(
     }
     let returning = fields.remove("return_to").is_some_and(|v| v.iter().any(|x| x == "check"));
     let ics_codes: BTreeSet<String> = ics_choices(&state).into_iter().map(|c| c.code).collect();
-    let ctx = Context { wording: walk.wording(), ics_codes: &ics_codes, today: super::lead::today() };
-    let input = match form::read_page(&ctx, &d.pages[index], &fields).map_err(|e| WebError::BadRequest(e.0))? {
-        Ok(input) => input,
-        Err(errors) => return question_page(&state, &req, &walk, index, &fields, &errors, returning),
+    let ctx = Context { wording: walk.wording(), ics_codes: &ics_codes, today: state.clock.today() };
+    let step = match journey::step(&ctx, presets(&walk.preview), &walk.answers, index, &fields, returning)
+        .map_err(|e| WebError::BadRequest(e.0))?
+    {
+        Outcome::Moved(step) => step,
+        Outcome::Invalid(errors) => return question_page(&state, &req, &walk, index, &fields, &errors, returning),
     };
-    let mut answers = walk.answers.clone();
-    for cleared in &input.cleared {
-        answers.remove(cleared);
-    }
-    for (qid, value) in &input.given {
-        let value = match value {
-            AnswerValue::Text(t) if t.chars().count() > TEXT_KEPT => {
-                AnswerValue::Text(t.chars().take(TEXT_KEPT).collect())
-            }
-            other => other.clone(),
-        };
-        answers.insert(qid.clone(), value);
-    }
-    let route = Route::compute(d, presets(&walk.preview), &answers);
-    for stale in route.stale_answers(d, &answers) {
-        answers.remove(&stale);
-    }
     let mut preview = walk.preview.clone();
-    preview.a = stored(d, &answers);
-    let next_unanswered = route
-        .visible
-        .iter()
-        .copied()
-        .filter(|&p| p > index)
-        .find(|&p| crate::journey::routing::answer_ids(d, p).iter().all(|qid| answers.get(qid).is_none()));
-    let location = match (returning, next_unanswered) {
-        (true, Some(p)) => format!("{}?change=1", page_path(id, &d.pages[p].id)),
-        (true, None) => format!("{}/check", base_path(id)),
-        (false, _) => {
-            route.next(index).map_or_else(|| format!("{}/check", base_path(id)), |p| page_path(id, &d.pages[p].id))
-        }
+    preview.a = stored(d, &step.answers);
+    let location = match step.next {
+        Next::Page { index, change: true } => format!("{}?change=1", page_path(id, &d.pages[index].id)),
+        Next::Page { index, change: false } => page_path(id, &d.pages[index].id),
+        Next::Check => format!("{}/check", base_path(id)),
     };
     Ok(HttpResponse::SeeOther()
         .cookie(state_cookie(&state, &preview))
@@ -382,14 +359,18 @@ pub async fn answer_page(
         .finish())
 }
 
-/// The answers as stored values, for the cookie.
+/// The answers as stored values, for the cookie, written answers cut to
+/// [`TEXT_KEPT`] characters.
 fn stored(d: &SurveyDefinition, answers: &Answers) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for (index, _) in d.pages.iter().enumerate() {
         for qid in crate::journey::routing::answer_ids(d, index) {
-            if let Some(v) = answers.get(qid) {
-                out.insert(qid.to_string(), v.to_stored());
-            }
+            let value = match answers.get(qid) {
+                Some(AnswerValue::Text(t)) if t.chars().count() > TEXT_KEPT => t.chars().take(TEXT_KEPT).collect(),
+                Some(v) => v.to_stored(),
+                None => continue,
+            };
+            out.insert(qid.to_string(), value);
         }
     }
     out

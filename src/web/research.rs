@@ -23,7 +23,7 @@ type Data = web::Data<AppState>;
 /// `GET /research`: each survey's closed releases, with their samples.
 pub async fn home(state: Data, req: HttpRequest, principal: Principal) -> Result<HttpResponse, WebError> {
     let mut surveys: Vec<Value> = Vec::new();
-    let today = reports::today();
+    let today = state.clock.today();
     let mut ids: Vec<String> = state.surveys.all().map(|s| s.definition.id.clone()).collect();
     ids.sort();
     ids.dedup();
@@ -80,10 +80,10 @@ pub async fn microdata(
     };
     let request =
         Request { survey_id: survey_id.clone(), window, options: ReleaseOptions::new(state.settings.suppress_below) };
-    let st = state.clone();
+    let (st, today) = (state.clone(), state.clock.today());
     let report = state
         .db
-        .run_with_pool(move |db| st.releases.releases(db, &st.surveys, &request, reports::today()))
+        .run_with_pool(move |db| st.releases.releases(db, &st.surveys, &request, today))
         .await?
         .map_err(|e| match e {
             reports::ReportError::UnknownSurvey(_) => WebError::NotFound,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use actix_web::cookie::{Cookie, CookieJar, SameSite};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -17,9 +17,9 @@ use super::errors::WebError;
 use super::response_cache::Kept;
 use crate::address_limits::{self, AddressLimit};
 use crate::definitions::{AnswerValue, Answers, QuestionKind, Voice};
-use crate::journey::dependents;
-use crate::journey::form::{self, answers_from_stored, fields_from_answers};
+use crate::journey::form::{answers_from_stored, fields_from_answers};
 use crate::journey::view::{self, IcsChoice};
+use crate::journey::{self, Next, Outcome, Step};
 use crate::journey::{Context, Fields, Presets, Route, Wording};
 use crate::storage::invitations::Invitation;
 use crate::storage::responses::{self, Channel, NewResponse, PageSave, Response};
@@ -106,10 +106,6 @@ fn with_query(path: String, extra: &str) -> String {
     } else {
         format!("{path}?{extra}")
     }
-}
-
-fn today() -> NaiveDate {
-    Utc::now().date_naive()
 }
 
 fn html(body: String) -> HttpResponse {
@@ -275,7 +271,7 @@ async fn require_current(
 }
 
 fn ics_choices(state: &AppState) -> Vec<IcsChoice> {
-    let today = today();
+    let today = state.clock.today();
     let mut list: Vec<IcsChoice> = state
         .icss
         .iter()
@@ -327,7 +323,7 @@ fn extend(mut value: Value, more: Value) -> Value {
 // ---- home and start -------------------------------------------------------
 
 pub async fn home(state: Data, req: HttpRequest) -> Result<HttpResponse, WebError> {
-    let today = today();
+    let today = state.clock.today();
     let mut seen = BTreeSet::new();
     let surveys: Vec<Value> = state
         .surveys
@@ -373,7 +369,7 @@ pub async fn start_page(
     query: web::Query<LangQuery>,
 ) -> Result<HttpResponse, WebError> {
     let survey_id = path.into_inner();
-    let survey = state.surveys.current(&survey_id, today()).ok_or(WebError::NotFound)?;
+    let survey = state.surveys.current(&survey_id, state.clock.today()).ok_or(WebError::NotFound)?;
     let d = &survey.definition;
     let language = crate::journey::wording::choose_language(d, query.lang.as_deref());
     let wording = Wording::new(d, language, None);
@@ -409,13 +405,13 @@ pub async fn start(
     {
         return Err(WebError::TooManyRequests);
     }
-    let survey = state.surveys.current(&survey_id, today()).ok_or(WebError::NotFound)?;
+    let survey = state.surveys.current(&survey_id, state.clock.today()).ok_or(WebError::NotFound)?;
     let language = crate::journey::wording::choose_language(&survey.definition, query.lang.as_deref()).to_string();
     let version_id = survey.version.id;
+    let at = state.clock.now();
     let response = state
         .db
         .write(move |conn| {
-            let at = storage::now();
             let reference = tokens::new_reference();
             responses::create(
                 conn,
@@ -703,43 +699,25 @@ async fn save_answers(
         _ => BTreeSet::new(),
     };
     let wording = current.wording();
-    let ctx = Context { wording, ics_codes: &ics_codes, today: today() };
-    let input = match form::read_page(&ctx, page, fields).map_err(|e| WebError::BadRequest(e.0))? {
-        Ok(input) => input,
-        Err(errors) => {
+    let ctx = Context { wording, ics_codes: &ics_codes, today: state.clock.today() };
+    let presets = Current::presets(&current.response);
+    let outcome = journey::step(&ctx, presets, &current.answers, index, fields, returning)
+        .map_err(|e| WebError::BadRequest(e.0))?;
+    let step = match outcome {
+        Outcome::Moved(step) => step,
+        Outcome::Invalid(errors) => {
             let notice = reasked.map_or(PageNotice::None, PageNotice::Reasked);
             return question_page(state, req, current, index, fields, &errors, returning, notice).map(Saved::Reply);
         }
     };
-
-    // The answers after this page, and what routing now hides.
-    let mut answers = current.answers.clone();
-    for id in &input.cleared {
-        answers.remove(id);
-    }
-    for (id, value) in &input.given {
-        answers.insert(id.clone(), value.clone());
-    }
-    // Answers given under the old answer (or about another person, for a
-    // new voice) are cleared, to be asked again.
-    let clearing = dependents::clearing(d, index, &current.answers, &answers);
-    let mut removed = input.cleared.clone();
-    for id in clearing.iter().flat_map(|c| &c.cleared) {
-        answers.remove(id);
-        removed.push(id.clone());
-    }
-    let route = Route::compute(d, Current::presets(&current.response), &answers);
-    for stale in route.stale_answers(d, &answers) {
-        answers.remove(&stale);
-        removed.push(stale);
-    }
+    let Step { answers, given, removed, route, clearing, next } = step;
     let q = &page.question;
     let chosen_code = |id: &str| match answers.get(id) {
         Some(AnswerValue::Choice(c)) => Some(c.clone()),
         _ => None,
     };
     let save = PageSave {
-        given: input.given.iter().map(|(id, v)| (id.clone(), v.to_stored())).collect(),
+        given: given.iter().map(|(id, v)| (id.clone(), v.to_stored())).collect(),
         removed,
         voice: q.sets_voice.then(|| route.voice.map(|v| v.code().to_string())),
         ics_code: matches!(q.kind, QuestionKind::IcsSelect).then(|| chosen_code(&q.id)),
@@ -747,7 +725,7 @@ async fn save_answers(
     };
     // The response as the save leaves it, kept for the next page.
     let mut saved_response = current.response.clone();
-    let at = storage::now();
+    let at = state.clock.now();
     saved_response.revision += 1;
     saved_response.updated_at = at;
     if let Some(voice) = &save.voice {
@@ -760,25 +738,10 @@ async fn save_answers(
     if !state.db.write(move |conn| responses::apply_page(conn, response_id, &save, at)).await? {
         return Ok(Saved::OutOfDate);
     }
-
-    // Next: back to check answers after a change, unless the change opened
-    // new questions; otherwise the next page shown.
-    let next_unanswered = route
-        .visible
-        .iter()
-        .copied()
-        .filter(|&p| p > index)
-        .find(|&p| crate::journey::routing::answer_ids(d, p).iter().all(|id| answers.get(id).is_none()));
-    let location = if returning {
-        match next_unanswered {
-            Some(p) => format!("{}?change=1", page_path(survey_id, &d.pages[p].id)),
-            None => format!("{}/check", survey_path(survey_id)),
-        }
-    } else {
-        match route.next(index) {
-            Some(p) => page_path(survey_id, &d.pages[p].id),
-            None => format!("{}/check", survey_path(survey_id)),
-        }
+    let location = match next {
+        Next::Page { index, change: true } => format!("{}?change=1", page_path(survey_id, &d.pages[index].id)),
+        Next::Page { index, change: false } => page_path(survey_id, &d.pages[index].id),
+        Next::Check => format!("{}/check", survey_path(survey_id)),
     };
     // What was cleared now, or earlier in this change, travels with the
     // respondent to check answers; only pages still shown are named.
@@ -861,10 +824,9 @@ pub async fn submit(
     }
     // The result row (groups and scores) is stored with the submission.
     let scoring = crate::index::scoring::Scoring::new(d);
-    let record = crate::index::record::record(d, &scoring, current.route.voice, &current.answers);
     let r = &current.response;
-    let at = storage::now();
-    let row = ResultRow::new(r, &d.id, &scoring.signature, at.date(), record, (None, 1.0));
+    let at = state.clock.now();
+    let row = ResultRow::score_response(d, &scoring, r, current.route.voice, &current.answers, at.date(), (None, 1.0));
     let (id, revision, invitation) = (r.id, r.revision, r.invitation_id);
     // Refused if another tab submitted or saved since the read: the
     // confirmation page, reading afresh, shows the submission or sends
@@ -952,7 +914,7 @@ pub async fn save(
     }
     let (link_token, code) = (tokens::new_token(), tokens::new_resume_code());
     let (token_hash, code_hash) = (tokens::hash(&link_token), tokens::hash(&tokens::normalise_code(&code)));
-    let expires = storage::now() + Duration::days(i64::from(state.settings.in_progress_days));
+    let expires = state.clock.now() + Duration::days(i64::from(state.settings.in_progress_days));
     let id = current.response.id;
     let stored = state.db.write(move |conn| responses::set_resume(conn, id, &token_hash, &code_hash, expires)).await?;
     state.responses.forget(id);
@@ -995,7 +957,8 @@ async fn resume_response(state: &Data, response: Response) -> Result<HttpRespons
 /// `GET /resume/{token}`: the saved link.
 pub async fn resume_link(state: Data, path: web::Path<String>) -> Result<HttpResponse, WebError> {
     let hash = tokens::hash(&path.into_inner());
-    let found = state.db.run(move |conn| responses::by_resume_hash(conn, &hash, storage::now())).await?;
+    let now = state.clock.now();
+    let found = state.db.run(move |conn| responses::by_resume_hash(conn, &hash, now)).await?;
     match found {
         Some(response) => resume_response(&state, response).await,
         None => Err(WebError::NotFound),
@@ -1069,7 +1032,8 @@ pub async fn resume_code(state: Data, req: HttpRequest, CsrfForm(fields): CsrfFo
         return Err(WebError::BadRequest("the code is too long".into()));
     }
     let hash = tokens::hash(&tokens::normalise_code(&typed));
-    let found = state.db.run(move |conn| responses::by_resume_hash(conn, &hash, storage::now())).await?;
+    let now = state.clock.now();
+    let found = state.db.run(move |conn| responses::by_resume_hash(conn, &hash, now)).await?;
     match found {
         Some(response) => resume_response(&state, response).await,
         None => resume_form(&state, &req, &language, &typed, true),
@@ -1130,10 +1094,11 @@ pub async fn delete(
 
 async fn invitation(state: &Data, token: String) -> Result<(Invitation, Option<Response>), WebError> {
     let hash = tokens::hash(&token);
+    let now = state.clock.now();
     let found = state
         .db
         .run(move |conn| {
-            let Some(invitation) = invitations::by_hash(conn, &hash, storage::now())? else { return Ok(None) };
+            let Some(invitation) = invitations::by_hash(conn, &hash, now)? else { return Ok(None) };
             let response = responses::by_invitation(conn, invitation.id)?;
             Ok(Some((invitation, response)))
         })
@@ -1152,7 +1117,7 @@ pub async fn invited_start_page(
     if let Some(response) = response {
         return resume_response(&state, response).await;
     }
-    let survey = state.surveys.current(&invitation.survey_id, today()).ok_or(WebError::NotFound)?;
+    let survey = state.surveys.current(&invitation.survey_id, state.clock.today()).ok_or(WebError::NotFound)?;
     let d = &survey.definition;
     let language = crate::journey::wording::choose_language(d, invitation.language.as_deref());
     let wording = Wording::new(d, language, invitation.voice.as_deref().and_then(Voice::from_code));
@@ -1173,15 +1138,15 @@ pub async fn invited_start(state: Data, path: web::Path<String>, _form: CsrfForm
     if let Some(response) = existing {
         return resume_response(&state, response).await;
     }
-    let survey = state.surveys.current(&invitation.survey_id, today()).ok_or(WebError::NotFound)?;
+    let survey = state.surveys.current(&invitation.survey_id, state.clock.today()).ok_or(WebError::NotFound)?;
     let version_id = survey.version.id;
     let language =
         crate::journey::wording::choose_language(&survey.definition, invitation.language.as_deref()).to_string();
     let invitation_id = invitation.id;
+    let at = state.clock.now();
     let response = state
         .db
         .write(move |conn| {
-            let at = storage::now();
             let reference = tokens::new_reference();
             let created = responses::create(
                 conn,

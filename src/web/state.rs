@@ -25,6 +25,8 @@ pub struct AppState {
     pub responses: ResponseCache,
     /// Sends invitations and reminders; `None` when email is not set up.
     pub mailer: Option<Arc<crate::invitations::send::Mailer>>,
+    /// The one clock every handler asks for the time and the date.
+    pub clock: crate::clock::Clock,
 }
 
 impl AppState {
@@ -35,6 +37,7 @@ impl AppState {
             surveys: self.surveys.clone(),
             mailer: self.mailer.clone(),
             email_retention_days: self.settings.invitations.email_retention_days,
+            clock: self.clock.clone(),
         }
     }
 }
