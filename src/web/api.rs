@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::admin::AuditQuery;
-use super::areas::survey_versions;
+use super::analyst::home::survey_versions;
 use super::csrf;
 use super::errors::WebError;
 use crate::accounts::tokens::{self, TokenError};

@@ -1,43 +1,32 @@
 //! HTTP: thin actix-web handlers that parse, call one domain function and
 //! render. No business rules live here.
 
-mod access_log;
 mod account;
 mod admin;
 mod analyst;
-mod analyst_margins;
 mod api;
-mod areas;
 mod assets;
-mod charts;
-mod compress;
-pub mod csrf;
-mod data_protection;
 pub mod errors;
-pub mod guard;
 mod health;
 mod lead;
-mod lead_drafts;
-mod lead_samples;
-mod opt_out;
-mod preview;
-mod research;
+pub mod middleware;
 mod respondent;
-mod response_cache;
 pub mod routes;
 mod staff;
 mod state;
 pub mod templates;
 mod upload;
 
+pub use middleware::{csrf, guard};
+
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{self, DefaultHeaders};
+use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 
-pub use response_cache::ResponseCache;
+pub use respondent::response_cache::ResponseCache;
 pub use state::AppState;
 
 /// No script runs on any page, no page may be framed, and tokens in URLs
@@ -89,8 +78,8 @@ fn resource(
             resource = resource.route((entry.handler)(web::method(actix_web::http::Method::HEAD)));
         }
     }
-    resource.wrap(middleware::from_fn(
-        move |req: actix_web::dev::ServiceRequest, next: middleware::Next<actix_web::body::BoxBody>| {
+    resource.wrap(from_fn(
+        move |req: actix_web::dev::ServiceRequest, next: actix_web::middleware::Next<actix_web::body::BoxBody>| {
             let asked = if req.method() == actix_web::http::Method::HEAD {
                 actix_web::http::Method::GET
             } else {
@@ -113,12 +102,12 @@ pub fn server(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Se
             .app_data(
                 web::QueryConfig::default().error_handler(|e, _| errors::WebError::BadRequest(e.to_string()).into()),
             )
-            .wrap(middleware::from_fn(errors::api_problems))
-            .wrap(middleware::from_fn(csrf::ensure_cookie))
+            .wrap(from_fn(errors::api_problems))
+            .wrap(from_fn(csrf::ensure_cookie))
             .wrap(security_headers(hsts))
-            .wrap(middleware::from_fn(compress::small_inline))
-            .wrap(middleware::Compress::default())
-            .wrap(middleware::from_fn(access_log::log_request));
+            .wrap(from_fn(middleware::compress::small_inline))
+            .wrap(actix_web::middleware::Compress::default())
+            .wrap(from_fn(middleware::access_log::log_request));
         for (path, entries) in routes::by_path(routes::ROUTES) {
             app = app.service(resource(path, entries));
         }

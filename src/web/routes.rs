@@ -6,10 +6,11 @@
 
 use actix_web::Route;
 
-use super::{
-    account, admin, analyst, analyst_margins, api, areas, assets, data_protection, health, lead, lead_drafts,
-    lead_samples, opt_out, preview, research, respondent,
-};
+use super::admin::{self, data_protection};
+use super::analyst::{self, home as areas, margins as analyst_margins, research};
+use super::lead::{self, drafts as lead_drafts, preview, samples as lead_samples};
+use super::respondent::{self, opt_out};
+use super::{account, api, assets, health};
 use crate::accounts::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,9 +13,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::csrf::{self, CsrfForm};
-use super::errors::WebError;
-use super::staff::{self, extend, field, see_other};
 use crate::accounts::Principal;
 use crate::definitions::{AnswerValue, Answers, QuestionKind, SurveyDefinition, Voice};
 use crate::journey::form::{answers_from_stored, fields_from_answers};
@@ -24,6 +21,9 @@ use crate::journey::{self, Context, FieldError, Fields, Next, Outcome, Presets, 
 use crate::publishing::drafts as draft_rules;
 use crate::storage::drafts::Draft;
 use crate::web::AppState;
+use crate::web::csrf::{self, CsrfForm};
+use crate::web::errors::WebError;
+use crate::web::staff::{self, extend, field, see_other};
 
 type Data = web::Data<AppState>;
 

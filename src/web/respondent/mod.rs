@@ -2,6 +2,9 @@
 //! save and resume, delete. Handlers parse, call the journey and storage,
 //! and render; the rules live in `journey`.
 
+pub mod opt_out;
+pub mod response_cache;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -12,9 +15,6 @@ use chrono::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::csrf::{self, CsrfForm};
-use super::errors::WebError;
-use super::response_cache::Kept;
 use crate::address_limits::{self, AddressLimit};
 use crate::definitions::{AnswerValue, Answers, QuestionKind, Voice};
 use crate::journey::form::{answers_from_stored, fields_from_answers};
@@ -28,6 +28,9 @@ use crate::storage::{self, invitations};
 use crate::surveys::PublishedSurvey;
 use crate::tokens;
 use crate::web::AppState;
+use crate::web::csrf::{self, CsrfForm};
+use crate::web::errors::WebError;
+use response_cache::Kept;
 
 type Data = web::Data<AppState>;
 
@@ -117,7 +120,7 @@ fn see_other(location: &str) -> HttpResponse {
 }
 
 fn render(state: &AppState, template: &str, data: Value) -> Result<HttpResponse, WebError> {
-    Ok(html(super::templates::render_owned(&state.templates, template, data)?))
+    Ok(html(crate::web::templates::render_owned(&state.templates, template, data)?))
 }
 
 fn survey_path(survey_id: &str) -> String {

@@ -7,10 +7,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::csrf::CsrfForm;
-use super::errors::WebError;
-use super::staff::{self, error, extend, field, see_other, time};
-use super::upload::UploadForm;
 use crate::accounts::Principal;
 use crate::definitions::{self, Diagnostic};
 use crate::publishing::diff;
@@ -18,6 +14,10 @@ use crate::publishing::drafts::{self as draft_rules, Checked, DraftError};
 use crate::publishing::lifecycle::{self, LifecycleError};
 use crate::storage::drafts::{self, Draft};
 use crate::web::AppState;
+use crate::web::csrf::CsrfForm;
+use crate::web::errors::WebError;
+use crate::web::staff::{self, error, extend, field, see_other, time};
+use crate::web::upload::UploadForm;
 
 type Data = web::Data<AppState>;
 

@@ -8,11 +8,11 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::csrf;
-use super::errors::WebError;
 use crate::invitations::opt_out;
 use crate::journey::{Wording, view};
 use crate::web::AppState;
+use crate::web::csrf;
+use crate::web::errors::WebError;
 
 type Data = web::Data<AppState>;
 

@@ -6,16 +6,16 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::csrf::CsrfForm;
-use super::errors::WebError;
-use super::staff::{self, error, extend, field, see_other, time};
-use super::upload::UploadForm;
 use crate::accounts::Principal;
 use crate::index::frame::Group;
 use crate::index::margins::{LineProblem, allowed_dimensions};
 use crate::population_margins::{self, Outcome, Upload};
 use crate::storage::margins;
 use crate::web::AppState;
+use crate::web::csrf::CsrfForm;
+use crate::web::errors::WebError;
+use crate::web::staff::{self, error, extend, field, see_other, time};
+use crate::web::upload::UploadForm;
 
 type Data = web::Data<AppState>;
 

@@ -6,12 +6,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::csrf::CsrfForm;
-use super::errors::WebError;
-use super::staff::{self, error, extend, field, time};
 use crate::accounts::Principal;
 use crate::rights::{self, Found};
 use crate::web::AppState;
+use crate::web::csrf::CsrfForm;
+use crate::web::errors::WebError;
+use crate::web::staff::{self, error, extend, field, time};
 
 type Data = web::Data<AppState>;
 

@@ -6,14 +6,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::csrf::CsrfForm;
-use super::errors::WebError;
-use super::guard;
-use super::staff::{self, error, extend, field};
 use crate::accounts::sign_in::{self, Attempt, Outcome};
 use crate::accounts::users;
 use crate::accounts::{Principal, Role, password};
 use crate::web::AppState;
+use crate::web::csrf::CsrfForm;
+use crate::web::errors::WebError;
+use crate::web::guard;
+use crate::web::staff::{self, error, extend, field};
 
 type Data = web::Data<AppState>;
 

@@ -7,11 +7,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::csrf::CsrfForm;
-use super::errors::WebError;
-use super::lead::survey_page;
-use super::staff::{self, error, extend, field, see_other, time};
-use super::upload::UploadForm;
+use super::surveys::survey_page;
 use crate::accounts::Principal;
 use crate::invitations::background;
 use crate::invitations::import::{self, Outcome, Request};
@@ -19,6 +15,10 @@ use crate::invitations::queue;
 use crate::invitations::sample::{LineProblem, OPTIONAL, REQUIRED};
 use crate::storage::{self, icss};
 use crate::web::AppState;
+use crate::web::csrf::CsrfForm;
+use crate::web::errors::WebError;
+use crate::web::staff::{self, error, extend, field, see_other, time};
+use crate::web::upload::UploadForm;
 
 type Data = web::Data<AppState>;
 

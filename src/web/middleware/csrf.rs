@@ -21,11 +21,11 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
-use super::errors::WebError;
 use crate::accounts::{Principal, SessionId};
 use crate::audit::{Action, Event};
 use crate::journey::Fields;
 use crate::web::AppState;
+use crate::web::errors::WebError;
 
 pub const COOKIE: &str = "joinedup_csrf";
 /// Largest form body accepted anywhere.

@@ -13,13 +13,13 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 
-use super::csrf;
-use super::errors::WebError;
-use super::routes::{Access, Method, Verdict};
 use crate::accounts::principal::{self, Lookup};
 use crate::accounts::{Principal, SessionId};
 use crate::audit::{self, Action, Event};
 use crate::web::AppState;
+use crate::web::csrf;
+use crate::web::errors::WebError;
+use crate::web::routes::{Access, Method, Verdict};
 
 /// The cookie holding the session id: nothing else about the user.
 pub const SESSION_COOKIE: &str = "joinedup_session";
@@ -72,7 +72,7 @@ fn sign_in_location(req: &HttpRequest, ended: bool) -> String {
 }
 
 fn api_error(status: actix_web::http::StatusCode, code: &str, message: &str) -> HttpResponse {
-    let mut response = super::errors::problem(status, code, message);
+    let mut response = crate::web::errors::problem(status, code, message);
     if status == actix_web::http::StatusCode::UNAUTHORIZED {
         response
             .headers_mut()

@@ -2,14 +2,13 @@
 //! guard has already checked the admin role; each change goes through
 //! `accounts`, which writes it with its audit entry.
 
+pub mod data_protection;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::csrf::CsrfForm;
-use super::errors::WebError;
-use super::staff::{self, error, extend, field, time};
 use crate::accounts::tokens::{self, TokenError};
 use crate::accounts::users::{self, AccountError};
 use crate::accounts::{Principal, Role, password, roles};
@@ -18,6 +17,9 @@ use crate::journey::Fields;
 use crate::storage::accounts::{self as rows, UserRoles};
 use crate::storage::audit::{self as audit_rows, AuditFilter};
 use crate::web::AppState;
+use crate::web::csrf::CsrfForm;
+use crate::web::errors::WebError;
+use crate::web::staff::{self, error, extend, field, time};
 
 type Data = web::Data<AppState>;
 

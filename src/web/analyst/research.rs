@@ -7,8 +7,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::errors::WebError;
-use super::staff::{self, extend};
 use crate::accounts::Principal;
 use crate::audit::{self, Action, Actor, Event};
 use crate::index::disclosure::published_count;
@@ -17,6 +15,8 @@ use crate::index::sample::Sample;
 use crate::microdata::Plan;
 use crate::reports::{self, ReleaseOptions, Request, Window};
 use crate::web::AppState;
+use crate::web::errors::WebError;
+use crate::web::staff::{self, extend};
 
 type Data = web::Data<AppState>;
 

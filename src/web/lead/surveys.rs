@@ -11,9 +11,6 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::csrf::CsrfForm;
-use super::errors::WebError;
-use super::staff::{self, error, extend, field, see_other, time};
 use crate::accounts::Principal;
 use crate::invitations::queue;
 use crate::publishing::lifecycle::{self, By, LifecycleError};
@@ -23,6 +20,9 @@ use crate::storage::survey_stats::{self, IcsCounts, VersionCounts};
 use crate::storage::surveys::{self, SurveyVersion, VersionStatus};
 use crate::storage::{self, drafts};
 use crate::web::AppState;
+use crate::web::csrf::CsrfForm;
+use crate::web::errors::WebError;
+use crate::web::staff::{self, error, extend, field, see_other, time};
 
 type Data = web::Data<AppState>;
 

@@ -11,8 +11,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::charts::{self, Point};
-use super::errors::WebError;
-use super::staff::{self, extend};
 use crate::accounts::{Principal, Role};
 use crate::audit::{self, Action, Actor, Event};
 use crate::index::cells::{ALL, ENGLAND};
@@ -24,6 +22,8 @@ use crate::index::sample::Sample;
 use crate::outputs::Format;
 use crate::reports::{self, ReleaseOptions, Report, ReportError, Request, Window};
 use crate::web::AppState;
+use crate::web::errors::WebError;
+use crate::web::staff::{self, extend};
 
 type Data = web::Data<AppState>;
 

@@ -5,10 +5,10 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::errors::WebError;
-use super::staff::{self, extend, time};
 use crate::accounts::Principal;
 use crate::web::AppState;
+use crate::web::errors::WebError;
+use crate::web::staff::{self, extend, time};
 
 type Data = web::Data<AppState>;
 
