@@ -38,8 +38,23 @@ pub fn catalogue_ui(language: &str) -> Value {
     Value::Object(map)
 }
 
+/// A link to the page in another of the survey's languages.
+#[derive(Debug, Clone, Serialize)]
+pub struct LanguageLink {
+    pub code: String,
+    pub name: String,
+    pub href: String,
+}
+
+/// One line of a page's error summary: the mistake, linking to its field.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorLink {
+    pub href: String,
+    pub message: String,
+}
+
 /// Links to the survey in its other languages.
-pub fn language_links(definition: &SurveyDefinition, current: &str, path: &str) -> Vec<Value> {
+pub fn language_links(definition: &SurveyDefinition, current: &str, path: &str) -> Vec<LanguageLink> {
     if definition.languages.len() < 2 {
         return Vec::new();
     }
@@ -47,12 +62,12 @@ pub fn language_links(definition: &SurveyDefinition, current: &str, path: &str) 
         .languages
         .iter()
         .filter(|l| l.code != current)
-        .map(|l| json!({ "code": l.code, "name": l.name, "href": format!("{path}?lang={}", l.code) }))
+        .map(|l| LanguageLink { code: l.code.clone(), name: l.name.clone(), href: format!("{path}?lang={}", l.code) })
         .collect()
 }
 
-pub fn error_summary(errors: &[FieldError]) -> Vec<Value> {
-    errors.iter().map(|e| json!({ "href": format!("#{}", e.field), "message": e.message })).collect()
+pub fn error_summary(errors: &[FieldError]) -> Vec<ErrorLink> {
+    errors.iter().map(|e| ErrorLink { href: format!("#{}", e.field), message: e.message.clone() }).collect()
 }
 
 fn error_for<'e>(errors: &'e [FieldError], field: &str) -> Option<&'e str> {

@@ -22,6 +22,11 @@ pub enum WebError {
     Forbidden,
     #[error("internal error")]
     Internal,
+    /// Not a failure: the page is elsewhere for this visitor (a respondent
+    /// with no response goes to the start page). An extractor's way to
+    /// redirect; answered as `303 See Other`.
+    #[error("see {0}")]
+    SeeOther(String),
     #[error("database: {0}")]
     Storage(#[from] StorageError),
     #[error("template: {0}")]
@@ -37,6 +42,7 @@ impl WebError {
             WebError::Csrf => "csrf",
             WebError::TooManyRequests => "too_many_requests",
             WebError::Forbidden => "forbidden",
+            WebError::SeeOther(_) => "see_other",
             WebError::Internal | WebError::Storage(_) | WebError::Render(_) => "internal",
         }
     }
@@ -69,6 +75,7 @@ impl WebError {
                 "You do not have permission to see this page",
                 "Your account does not have the role this page needs. Nothing was changed. If you need it, ask an administrator.".into(),
             ),
+            WebError::SeeOther(location) => ("See other", format!("This page has moved to {location}.")),
             WebError::Internal | WebError::Storage(_) | WebError::Render(_) => (
                 "Sorry, there is a problem with the service",
                 "Try again later. Answers you have already continued past are saved.".into(),
@@ -84,11 +91,17 @@ impl ResponseError for WebError {
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::Csrf | WebError::Forbidden => StatusCode::FORBIDDEN,
             WebError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            WebError::SeeOther(_) => StatusCode::SEE_OTHER,
             WebError::Internal | WebError::Storage(_) | WebError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let WebError::SeeOther(location) = self {
+            return HttpResponse::SeeOther()
+                .insert_header((actix_web::http::header::LOCATION, location.clone()))
+                .finish();
+        }
         if self.status_code().is_server_error() {
             tracing::error!(error = %self, "request failed");
         }

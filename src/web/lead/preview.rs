@@ -23,6 +23,10 @@ use crate::storage::drafts::Draft;
 use crate::web::AppState;
 use crate::web::csrf::{self, CsrfForm};
 use crate::web::errors::WebError;
+use crate::web::respondent::{
+    self,
+    views::{Check, Frame, Page, PreviewBanner, Question},
+};
 use crate::web::staff::{self, extend, field, see_other};
 
 type Data = web::Data<AppState>;
@@ -206,14 +210,15 @@ impl Walk {
         Wording::new(&self.definition, language, self.route.voice)
     }
 
-    fn banner(&self) -> Value {
+    fn banner(&self) -> PreviewBanner {
         let language = self.definition.languages.iter().find(|l| l.code == self.wording().language);
-        json!({
-            "name": draft_rules::display_name(&self.draft.source_name, self.draft.id),
-            "voice": voice_label(presets(&self.preview).voice),
-            "language": language.map_or(self.preview.l.as_str(), |l| l.name.as_str()),
-            "exit_href": base_path(self.draft.id),
-        })
+        PreviewBanner {
+            name: draft_rules::display_name(&self.draft.source_name, self.draft.id),
+            voice: voice_label(presets(&self.preview).voice),
+            language: language.map_or(self.preview.l.as_str(), |l| l.name.as_str()).to_string(),
+            exit_href: base_path(self.draft.id),
+            missing: None,
+        }
     }
 }
 
@@ -231,22 +236,18 @@ async fn walk(state: &AppState, req: &HttpRequest, id: i64) -> Result<Result<Wal
     Ok(Ok(Walk { draft, definition, preview, answers, route }))
 }
 
-fn page_data(state: &AppState, req: &HttpRequest, walk: &Walk, title: &str, more: Value) -> Value {
+/// The respondent's frame, as the preview shows it: the survey's wording,
+/// the preview banner, and no links out of the preview.
+fn frame(state: &AppState, req: &HttpRequest, walk: &Walk, title: &str) -> Frame {
     let wording = walk.wording();
-    let d = &walk.definition;
-    let survey_title = wording.text(&d.title);
-    extend(
-        json!({
-            "lang": wording.language,
-            "title": format!("{title} - {survey_title} (preview)"),
-            "service_name": survey_title,
-            "home_href": base_path(walk.draft.id),
-            "ui": view::ui(&wording),
-            "csrf": csrf::token(req, state.secret.expose()),
-            "preview": walk.banner(),
-        }),
-        more,
-    )
+    let survey_title = wording.text(&walk.definition.title);
+    let csrf = csrf::token(req, state.secret.expose());
+    let title = format!("{title} - {survey_title} (preview)");
+    let home = base_path(walk.draft.id);
+    Frame {
+        preview: Some(walk.banner()),
+        ..Frame::new(wording.language, title, survey_title, home, csrf, view::ui(&wording))
+    }
 }
 
 fn question_page(
@@ -269,21 +270,21 @@ fn question_page(
     } else {
         walk.route.previous(index).map_or_else(|| base_path(id), |p| page_path(id, &d.pages[p].id))
     };
-    let data = page_data(
-        state,
-        req,
-        walk,
-        &heading,
-        json!({
-            "question": question,
-            "errors": view::error_summary(errors),
-            "progress": view::progress(&wording, &walk.route, index),
-            "action": page_path(id, &page.id),
-            "return_to": if returning { Some("check") } else { None },
-            "back_href": back,
-        }),
-    );
-    staff::render(state, "respondent/question", &data)
+    let mut frame = frame(state, req, walk, &heading);
+    frame.back_href = Some(back);
+    frame.errors = view::error_summary(errors);
+    let body = Question {
+        question,
+        progress: view::progress(&wording, &walk.route, index),
+        action: page_path(id, &page.id),
+        return_to: returning.then_some("check"),
+        notice: None,
+        because: None,
+        cleared: None,
+        save_href: None,
+        delete_href: None,
+    };
+    respondent::render(state, "respondent/question", Page { frame, body })
 }
 
 #[derive(Deserialize)]
@@ -392,17 +393,13 @@ pub async fn check_answers(state: Data, req: HttpRequest, path: web::Path<i64>) 
     let missing = walk.route.missing_required(d, &walk.answers).len();
     let title = wording.ui("check_answers_title", &[]);
     let back = walk.route.visible.last().map(|&p| page_path(id, &d.pages[p].id));
-    let mut data = page_data(
-        &state,
-        &req,
-        &walk,
-        &title,
-        json!({ "rows": rows, "action": format!("{}/submit", base_path(id)), "back_href": back }),
-    );
-    if missing > 0 {
-        data["preview"]["missing"] = json!(missing);
+    let mut frame = frame(&state, &req, &walk, &title);
+    frame.back_href = back;
+    if let Some(banner) = frame.preview.as_mut() {
+        banner.missing = (missing > 0).then_some(missing);
     }
-    staff::render(&state, "respondent/check", &data)
+    let body = Check { rows, action: format!("{}/submit", base_path(id)), reasked: None };
+    respondent::render(&state, "respondent/check", Page { frame, body })
 }
 
 /// `POST /lead/drafts/{draft_id}/preview/submit`: the end of the preview.

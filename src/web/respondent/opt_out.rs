@@ -6,8 +6,8 @@
 //! the address is already a secret only the recipient has.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
 
+use super::views::{Frame, OptOut, Page};
 use crate::invitations::opt_out;
 use crate::journey::{Wording, view};
 use crate::web::AppState;
@@ -30,22 +30,16 @@ fn page(
     let wording = Wording::new(d, language, None);
     let title = wording.text(&d.title).to_string();
     let heading = wording.ui(if done { "opt_out_done_title" } else { "opt_out_title" }, &[]);
-    let data = json!({
-        "lang": language,
-        "title": format!("{heading} - {title}"),
-        "service_name": title,
-        "home_href": "/",
-        "ui": view::ui(&wording),
-        "csrf": csrf::token(req, state.secret.expose()),
-        "heading": heading,
-        "body": wording.ui(if done { "opt_out_done_body" } else { "opt_out_body" }, &[("survey", &title)]),
-        "button": wording.ui("opt_out_button", &[]),
-        "done": done,
-        "action": format!("/opt-out/{token}"),
-    });
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(state.templates.render("respondent/opt_out", &data)?))
+    let csrf = csrf::token(req, state.secret.expose());
+    let frame = Frame::new(language, format!("{heading} - {title}"), &title, "/".into(), csrf, view::ui(&wording));
+    let body = OptOut {
+        body: wording.ui(if done { "opt_out_done_body" } else { "opt_out_body" }, &[("survey", &title)]),
+        heading,
+        button: wording.ui("opt_out_button", &[]),
+        done,
+        action: format!("/opt-out/{token}"),
+    };
+    super::render(state, "respondent/opt_out", Page { frame, body })
 }
 
 /// Tokens are 40 hex characters; anything else is not looked up.
