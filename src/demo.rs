@@ -282,18 +282,11 @@ fn store(
     let response = responses::create(
         conn,
         &NewResponse {
-            survey_version_id: version,
-            channel: channel.as_str(),
             status: responses::SUBMITTED,
             voice: voice.map(|v| v.code()),
-            language: d.default_language(),
             ics_code: ics_code.as_deref(),
-            created_at: at,
-            updated_at: at,
             invitation_id,
-            reference: Some(&reference),
-            voice_preset: false,
-            ics_preset: false,
+            ..NewResponse::begun(version, channel, d.default_language(), &reference, at)
         },
     )?;
     let rows: Vec<Answer> = answers

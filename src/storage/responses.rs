@@ -76,6 +76,42 @@ pub struct NewResponse<'a> {
     pub ics_preset: bool,
 }
 
+impl<'a> NewResponse<'a> {
+    /// A response begun now on `channel`, in progress, with no voice, ICS
+    /// or invitation yet: the builders below add what the channel knows.
+    pub fn begun(
+        survey_version_id: i64,
+        channel: Channel,
+        language: &'a str,
+        reference: &'a str,
+        at: NaiveDateTime,
+    ) -> Self {
+        NewResponse {
+            survey_version_id,
+            channel: channel.as_str(),
+            status: IN_PROGRESS,
+            voice: None,
+            language,
+            ics_code: None,
+            created_at: at,
+            updated_at: at,
+            invitation_id: None,
+            reference: Some(reference),
+            voice_preset: false,
+            ics_preset: false,
+        }
+    }
+
+    /// For an invitation: its voice and ICS are given, so their questions
+    /// are skipped.
+    pub fn invited(mut self, invitation_id: i64, voice: Option<&'a str>, ics_code: Option<&'a str>) -> Self {
+        self.invitation_id = Some(invitation_id);
+        (self.voice, self.voice_preset) = (voice, voice.is_some());
+        (self.ics_code, self.ics_preset) = (ics_code, ics_code.is_some());
+        self
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Associations)]
 #[diesel(table_name = answers, belongs_to(Response))]
 pub struct Answer {

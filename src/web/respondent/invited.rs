@@ -76,23 +76,12 @@ pub async fn invited_start(state: Data, path: web::Path<String>, _form: CsrfForm
         .db
         .write(move |conn| {
             let reference = tokens::new_reference();
-            let created = responses::create(
-                conn,
-                &NewResponse {
-                    survey_version_id: version_id,
-                    channel: Channel::Invitation.as_str(),
-                    status: responses::IN_PROGRESS,
-                    voice: invitation.voice.as_deref(),
-                    language: &language,
-                    ics_code: invitation.ics_code.as_deref(),
-                    created_at: at,
-                    updated_at: at,
-                    invitation_id: Some(invitation_id),
-                    reference: Some(&reference),
-                    voice_preset: invitation.voice.is_some(),
-                    ics_preset: invitation.ics_code.is_some(),
-                },
+            let new = NewResponse::begun(version_id, Channel::Invitation, &language, &reference, at).invited(
+                invitation_id,
+                invitation.voice.as_deref(),
+                invitation.ics_code.as_deref(),
             );
+            let created = responses::create(conn, &new);
             match created {
                 Ok(r) => Ok(r),
                 // Another tab won the race: use its response.

@@ -66,23 +66,7 @@ pub async fn start(
         .db
         .write(move |conn| {
             let reference = tokens::new_reference();
-            responses::create(
-                conn,
-                &NewResponse {
-                    survey_version_id: version_id,
-                    channel: Channel::OpenLink.as_str(),
-                    status: responses::IN_PROGRESS,
-                    voice: None,
-                    language: &language,
-                    ics_code: None,
-                    created_at: at,
-                    updated_at: at,
-                    invitation_id: None,
-                    reference: Some(&reference),
-                    voice_preset: false,
-                    ics_preset: false,
-                },
-            )
+            responses::create(conn, &NewResponse::begun(version_id, Channel::OpenLink, &language, &reference, at))
         })
         .await?;
     let route = Route::compute(&survey.definition, Presets::default(), &Answers::new());
