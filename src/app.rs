@@ -90,6 +90,7 @@ fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<App
         responses: Default::default(),
         mailer,
         clock: crate::clock::Clock::system(),
+        loading: Default::default(),
     }))
 }
 

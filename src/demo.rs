@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Duration, NaiveDate};
+use chrono::{Duration, NaiveDate, NaiveDateTime};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -38,6 +38,50 @@ fn planned(survey_id: &str, scale: f64) -> usize {
 const BANDS: [&str; 6] = ["18-34", "35-54", "55-64", "65-74", "75-84", "85+"];
 /// How much more likely each adult band is to answer (non-response).
 const BAND_PROPENSITY: [f64; 6] = [0.4, 0.6, 0.9, 1.3, 1.5, 1.2];
+
+/// The `app_settings` name that says demo responses are being loaded, with
+/// the time the load began: other processes on the database (CLI commands)
+/// wait for it to go rather than read a half-loaded demo.
+pub const LOADING: &str = "demo_loading";
+
+/// A load that has not finished after this long was killed part-way.
+pub const LOADING_ABANDONED_AFTER: Duration = Duration::minutes(2);
+
+/// When a demo load on this database began, if one is under way (or was
+/// killed part-way, which `LOADING_ABANDONED_AFTER` tells apart).
+pub fn loading_since(conn: &mut DbConn) -> Result<Option<NaiveDateTime>, StorageError> {
+    let value = storage::app_settings::get(conn, LOADING)?;
+    Ok(value.and_then(|v| NaiveDateTime::parse_from_str(&v, "%Y-%m-%dT%H:%M:%S").ok()))
+}
+
+/// `load_if_empty`, with the database marked as loading meanwhile, for a
+/// server that answers pages while the demo goes in (`serve --demo`). A mark
+/// left by a load that was killed is removed.
+pub async fn load_marked(
+    db: &Db,
+    registry: &SurveyRegistry,
+    now: NaiveDateTime,
+    scale: f64,
+) -> anyhow::Result<usize> {
+    let began = now.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let empty = db
+        .write(move |conn| {
+            let empty = responses::count(conn, responses::SUBMITTED)? == 0;
+            if empty {
+                storage::app_settings::set(conn, LOADING, &began)?;
+            } else {
+                storage::app_settings::delete(conn, LOADING)?;
+            }
+            Ok(empty)
+        })
+        .await?;
+    if !empty {
+        return Ok(0);
+    }
+    let made = load_if_empty(db, registry, now.date(), scale).await;
+    db.write(|conn| storage::app_settings::delete(conn, LOADING)).await?;
+    made
+}
 
 /// Loads the demo responses when the database has no submitted responses;
 /// `scale` 1.0 is the full demo (tests use less). Returns how many were made.

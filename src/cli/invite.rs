@@ -57,7 +57,7 @@ struct Setup {
 }
 
 fn open(settings: &Settings, survey_id: &str) -> anyhow::Result<Setup> {
-    let db = Db::connect(&settings.database)?;
+    let db = super::database::open_for_responses(settings)?;
     let mut conn = db.get()?;
     if storage::migrations::pending_count(&mut conn)? > 0 {
         bail!("the database is not migrated yet; run `joinedup migrate` (or start the server) first");

@@ -10,6 +10,7 @@ use crate::app::{self, Settings};
 use crate::definitions;
 
 pub mod config;
+mod database;
 mod invite;
 mod keys;
 mod rescore;
@@ -133,14 +134,23 @@ fn run_server(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         let state = app::prepare(&settings, !args.no_migrate).await?;
         if args.demo {
             crate::accounts::demo::create_if_empty(&state.db, &mut std::io::stdout()).await?;
-            let started = std::time::Instant::now();
-            let made = crate::demo::load_if_empty(&state.db, &state.surveys, state.clock.today(), 1.0).await?;
-            if made > 0 {
-                println!(
-                    "--demo: loaded {made} synthetic submitted responses in {:.1} s (made-up people)",
-                    started.elapsed().as_secs_f64()
-                );
-            }
+            // The demo responses go in behind a server that already
+            // answers: `/healthz` says `loading` until they are in.
+            state.loading.store(true, std::sync::atomic::Ordering::Release);
+            let state = state.clone();
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let loaded = crate::demo::load_marked(&state.db, &state.surveys, state.clock.now(), 1.0).await;
+                state.loading.store(false, std::sync::atomic::Ordering::Release);
+                match loaded {
+                    Ok(0) => {}
+                    Ok(made) => println!(
+                        "--demo: loaded {made} synthetic submitted responses in {:.1} s (made-up people)",
+                        started.elapsed().as_secs_f64()
+                    ),
+                    Err(e) => tracing::error!(error = %e, "the demo responses could not be loaded"),
+                }
+            });
         }
         tracing::info!(address = %listener.local_addr()?, "joinedup is listening");
         app::run(listener, state)?.await?;

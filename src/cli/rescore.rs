@@ -7,7 +7,6 @@ use clap::Args;
 use crate::audit::{self, Action, Actor, Event};
 use crate::rescore::rescore;
 use crate::settings::Settings;
-use crate::storage::Db;
 use crate::surveys::SurveyRegistry;
 
 #[derive(Debug, Clone, Args)]
@@ -18,7 +17,7 @@ pub struct RescoreArgs {
 }
 
 pub fn run(settings: &Settings, args: &RescoreArgs) -> anyhow::Result<()> {
-    let db = Db::connect(&settings.database)?;
+    let db = super::database::open_for_responses(settings)?;
     let mut conn = db.get_writer()?;
     let registry = SurveyRegistry::load(&mut conn)?;
     let versions = registry.versions_of(&args.survey);

@@ -21,7 +21,7 @@ pub enum ResponseCommand {
 
 /// `joinedup response find|withdraw --reference R`.
 pub fn run(settings: &Settings, command: ResponseCommand) -> anyhow::Result<()> {
-    let db = crate::storage::Db::connect(&settings.database)?;
+    let db = super::database::open_for_responses(settings)?;
     let mut conn = db.get_writer()?;
     match command {
         ResponseCommand::Find { reference } => match crate::rights::find_blocking(&mut conn, &reference)? {

@@ -72,7 +72,7 @@ pub fn run(settings: &Settings, args: &ResultsArgs) -> anyhow::Result<()> {
         (None, None, None) => Window::Latest,
         (None, from, to) => Window::Dates(from, to),
     };
-    let db = crate::storage::Db::connect(&settings.database)?;
+    let db = super::database::open_for_responses(settings)?;
     let mut conn = db.get()?;
     let registry = SurveyRegistry::load(&mut conn)?;
     drop(conn);

@@ -27,6 +27,9 @@ pub struct AppState {
     pub mailer: Option<Arc<crate::invitations::send::Mailer>>,
     /// The one clock every handler asks for the time and the date.
     pub clock: crate::clock::Clock,
+    /// Set while `serve --demo` loads its demo responses behind a server
+    /// that already answers; `/healthz` says `loading` until it clears.
+    pub loading: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
