@@ -7,7 +7,8 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 600 s, all)
 #
 # A crash is saved under fuzz/artifacts/TARGET/; turn it into a regression
-# test (tests/fuzz.rs keeps the seeds) before fixing it.
+# test (tests/it/fuzz.rs keeps the seeds; `cargo test --test it -- fuzz::`
+# runs them) before fixing it.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${1:-600}

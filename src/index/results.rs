@@ -572,7 +572,7 @@ mod tests {
 
     /// A made-up population for the three ICSs: a different size and age
     /// mix in each, every band and sex present (the unit under test is the
-    /// output, not the reference data, which `tests/index.rs` uses).
+    /// output, not the reference data, which `tests/it/index.rs` uses).
     fn populations() -> (PopulationTable, Vec<IcsProfile>) {
         let mut counts = BTreeMap::new();
         for (h, ics) in ICSS.iter().enumerate() {

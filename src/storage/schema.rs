@@ -1,6 +1,6 @@
 //! The one schema both backends share, in portable diesel types only
 //! (`MultiConnection` supports no `Timestamptz`, `Uuid` or `Jsonb`): times are
-//! `Timestamp` in UTC. `tests/storage.rs` checks both databases match it.
+//! `Timestamp` in UTC. `tests/it/storage.rs` checks both databases match it.
 
 diesel::table! {
     app_settings (name) {

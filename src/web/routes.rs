@@ -1,6 +1,6 @@
 //! The route table: the only way a route is added to the app. Each entry
 //! says who may use it; `server()` registers every entry behind the one
-//! authorisation guard (`guard.rs`), and `tests/accounts.rs` walks every
+//! authorisation guard (`guard.rs`), and `tests/it/accounts.rs` walks every
 //! entry as anonymous and as each role, so a route cannot be added without
 //! a rule, nor with a rule the guard does not enforce.
 

@@ -2,14 +2,15 @@
 //! shipped survey in every voice, validation, routing both ways, save and
 //! resume, exactly-once submit, invitations and tampering.
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::common;
+use crate::common::harness::Services;
 use common::{TestApp, TestDb, Walker};
 use joinedup::definitions::Voice;
 use joinedup::journey::simulate::Persona;
 use joinedup::storage::responses;
+use libtest_mimic::Trial;
 
 /// The reference on a confirmation page.
 fn reference(body: &str) -> String {
@@ -456,15 +457,18 @@ async fn pages_carry_security_headers(db: TestDb) {
     assert!(!css.text().await.unwrap().contains("assets.nhs.uk"), "no external fonts");
 }
 
-on_each_backend_async!(
-    every_survey_completes_in_every_voice,
-    errors_re_render_with_a_summary_and_keep_answers,
-    tampered_forms_are_refused,
-    changing_an_answer_discards_hidden_answers,
-    a_page_from_an_out_of_date_copy_is_worked_out_again,
-    changing_the_voice_clears_answers_about_the_other_person,
-    double_submits_make_one_submission,
-    save_resume_and_delete,
-    invitations_preset_voice_and_area,
-    pages_carry_security_headers,
-);
+pub fn trials(services: &Services) -> Vec<Trial> {
+    on_each_backend_async!(
+        services;
+        every_survey_completes_in_every_voice,
+        errors_re_render_with_a_summary_and_keep_answers,
+        tampered_forms_are_refused,
+        changing_an_answer_discards_hidden_answers,
+        a_page_from_an_out_of_date_copy_is_worked_out_again,
+        changing_the_voice_clears_answers_about_the_other_person,
+        double_submits_make_one_submission,
+        save_resume_and_delete,
+        invitations_preset_voice_and_area,
+        pages_carry_security_headers,
+    )
+}

@@ -1,6 +1,9 @@
-//! Shared test helpers: a fresh database per test on each backend, and the
-//! real app started on a random port.
+//! Shared test helpers: the harness, a fresh database per test on each
+//! backend, and the real app started on a random port.
 #![allow(dead_code)]
+
+#[macro_use]
+pub mod harness;
 
 pub mod accounts;
 pub mod lead;
@@ -30,30 +33,14 @@ impl TestDb {
         TestDb { url, _dir: Some(dir), admin: None }
     }
 
-    /// A fresh database on the server named by `TEST_POSTGRES_URL`. Locally
-    /// an unset or unreachable server skips with a message; under CI
-    /// (`CI=true`) it fails, so no suite silently skips there.
-    pub fn postgres() -> Option<TestDb> {
-        let under_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        let Ok(admin_url) = std::env::var("TEST_POSTGRES_URL") else {
-            assert!(!under_ci, "CI=true but TEST_POSTGRES_URL is not set: the PostgreSQL suite may not skip under CI");
-            eprintln!(
-                "SKIPPED: PostgreSQL test (set TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres to run it)"
-            );
-            return None;
-        };
-        let mut admin = match diesel::PgConnection::establish(&admin_url) {
-            Ok(c) => c,
-            Err(e) => {
-                assert!(!under_ci, "CI=true but PostgreSQL at TEST_POSTGRES_URL is unreachable: {e}");
-                eprintln!("SKIPPED: PostgreSQL test: cannot connect to TEST_POSTGRES_URL: {e}");
-                return None;
-            }
-        };
+    /// A fresh database on the PostgreSQL server at `admin_url` (the
+    /// harness checked `TEST_POSTGRES_URL` once, before any test).
+    pub fn postgres(admin_url: &str) -> TestDb {
+        let mut admin = diesel::PgConnection::establish(admin_url).expect("connect to TEST_POSTGRES_URL");
         let name = format!("joinedup_test_{:016x}", rand::rng().random::<u64>());
         diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create test database");
-        let url = with_database(&admin_url, &name);
-        Some(TestDb { url: DatabaseUrl::Postgres(url), _dir: None, admin: Some((admin_url, name)) })
+        let url = with_database(admin_url, &name);
+        TestDb { url: DatabaseUrl::Postgres(url), _dir: None, admin: Some((admin_url.to_string(), name)) }
     }
 
     pub fn connect(&self) -> Db {
@@ -85,34 +72,20 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-/// Runs the body once per backend as separate `sqlite`/`postgres` tests, so
-/// CI can see that the PostgreSQL ones ran.
-#[macro_export]
-macro_rules! on_each_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name($crate::common::TestDb::sqlite()) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { if let Some(db) = $crate::common::TestDb::postgres() { super::$name(db) } } )*
-        }
-    };
-}
-
-#[macro_export]
-macro_rules! on_each_backend_async {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name($crate::common::TestDb::sqlite()).await } )*
-        }
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { if let Some(db) = $crate::common::TestDb::postgres() { super::$name(db).await } } )*
-        }
-    };
-}
-
 pub fn project_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// proptest's settings for a property with `cases` cases. A failing case is
+/// saved beside the test's file (`tests/it/<module>.proptest-regressions`)
+/// and tried first on every later run.
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, FileFailurePersistence};
+    Config {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..Config::default()
+    }
 }
 
 pub fn settings(db: &TestDb, definitions: &Path) -> Settings {

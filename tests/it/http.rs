@@ -1,8 +1,9 @@
 //! The real app, started on a random port, answering over real HTTP.
 
-mod common;
-
+use crate::common;
+use crate::common::harness::Services;
 use common::{TestApp, TestDb};
+use libtest_mimic::Trial;
 
 async fn healthz_names_backend_migration_and_surveys(db: TestDb) {
     let app = TestApp::spawn(&db).await;
@@ -52,8 +53,11 @@ async fn the_start_limit_holds_across_instances(db: TestDb) {
     assert_eq!(statuses, vec![303, 303, 303, 429, 429, 429, 429, 429]);
 }
 
-on_each_backend_async!(
-    healthz_names_backend_migration_and_surveys,
-    head_is_a_get_without_its_body,
-    the_start_limit_holds_across_instances
-);
+pub fn trials(services: &Services) -> Vec<Trial> {
+    on_each_backend_async!(
+        services;
+        healthz_names_backend_migration_and_surveys,
+        head_is_a_get_without_its_body,
+        the_start_limit_holds_across_instances,
+    )
+}

@@ -1,9 +1,10 @@
 //! The `joinedup` binary: bad input gives one clear sentence and a non-zero
 //! exit, never a panic.
 
-mod common;
-
 use std::process::{Command, Output};
+
+use crate::common;
+use libtest_mimic::Trial;
 
 fn joinedup(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
@@ -27,7 +28,6 @@ fn assert_clean_failure(output: &Output, expected: &str) {
     assert!(!err.contains("panicked") && !err.contains("backtrace"), "no panic for the user:\n{err}");
 }
 
-#[test]
 fn check_passes_the_shipped_surveys_with_a_summary_each() {
     let out = joinedup(&["check", common::project_path("survey-definitions").to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -37,7 +37,6 @@ fn check_passes_the_shipped_surveys_with_a_summary_each() {
     assert!(stdout.contains("format_example 1.1: 14 pages"), "{stdout}");
 }
 
-#[test]
 fn check_reports_located_errors_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("typo.yaml");
@@ -54,21 +53,18 @@ fn check_reports_located_errors_and_exits_1() {
     assert!(err.contains("hint: did you mean `show_if`?"), "{err}");
 }
 
-#[test]
 fn unknown_database_scheme_is_one_clear_sentence() {
     let out = joinedup(&["migrate"], &[("DATABASE_URL", "mysql://root@localhost/joinedup")]);
     assert_clean_failure(&out, "error: unknown database URL scheme `mysql://`");
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
 }
 
-#[test]
 fn unreachable_database_is_one_clear_sentence() {
     let out = joinedup(&["migrate"], &[("DATABASE_URL", "postgres://postgres:secret@127.0.0.1:1/joinedup")]);
     assert_clean_failure(&out, "error: cannot connect to the database at postgres://postgres:***@127.0.0.1:1/joinedup");
     assert!(!stderr(&out).contains("secret"), "the password never shows");
 }
 
-#[test]
 fn a_port_in_use_is_one_clear_sentence() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let bind = taken.local_addr().unwrap().to_string();
@@ -76,7 +72,6 @@ fn a_port_in_use_is_one_clear_sentence() {
     assert_clean_failure(&out, &format!("error: cannot listen on {bind}"));
 }
 
-#[test]
 fn a_broken_definition_stops_start_up() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.yaml"), "id: x\nversion: '1'\ntitle: X\npages: []\n").unwrap();
@@ -85,7 +80,6 @@ fn a_broken_definition_stops_start_up() {
     assert!(stderr(&out).contains("bad.yaml:4:8: error: pages: the survey has no pages"), "{}", stderr(&out));
 }
 
-#[test]
 fn a_short_secret_key_is_refused() {
     let out = joinedup(&["migrate"], &[("JOINEDUP_SECRET_KEY", "short")]);
     assert_clean_failure(&out, "JOINEDUP_SECRET_KEY must be at least 32 characters");
@@ -125,7 +119,6 @@ mod weight {
         (output, out, est)
     }
 
-    #[test]
     fn weights_and_estimates_equal_r() {
         let dir = tempfile::tempdir().unwrap();
         let (output, out, est) = weight_with_estimates(
@@ -175,7 +168,6 @@ mod weight {
     /// An ICS of one respondent no longer stops the run: its stratum is
     /// centred at the grand mean, as R's `lonely.psu = "adjust"`, and every
     /// row, `(all)` included, equals R (tests/fixtures/edges).
-    #[test]
     fn a_one_respondent_ics_is_estimated_as_r_adjusts() {
         let edges = |file: &str| common::project_path(&format!("tests/fixtures/edges/{file}")).display().to_string();
         let dir = tempfile::tempdir().unwrap();
@@ -208,7 +200,6 @@ mod weight {
     }
 
     /// Each bad file: an error naming the row, and nothing written.
-    #[test]
     fn bad_rows_are_named_and_nothing_is_written() {
         let dir = tempfile::tempdir().unwrap();
         let margins = "ics,dimension,category,population\nA,sex,female,600\nA,sex,male,400\n";
@@ -261,4 +252,27 @@ mod weight {
             assert!(!stderr(&output).contains("NaN"));
         }
     }
+
+    pub fn trials() -> Vec<Trial> {
+        plain_trials![
+            weights_and_estimates_equal_r,
+            a_one_respondent_ics_is_estimated_as_r_adjusts,
+            bad_rows_are_named_and_nothing_is_written,
+        ]
+    }
+}
+
+pub fn trials() -> Vec<Trial> {
+    plain_trials![
+        check_passes_the_shipped_surveys_with_a_summary_each,
+        check_reports_located_errors_and_exits_1,
+        unknown_database_scheme_is_one_clear_sentence,
+        unreachable_database_is_one_clear_sentence,
+        a_port_in_use_is_one_clear_sentence,
+        a_broken_definition_stops_start_up,
+        a_short_secret_key_is_refused,
+    ]
+    .into_iter()
+    .chain(weight::trials())
+    .collect()
 }

@@ -3,17 +3,18 @@
 //! session expiry, disabled users, the sign-in rate limit, CSRF, API tokens,
 //! the audit log, and no secret in the logs or any table.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::common;
+use crate::common::harness::Services;
 use common::accounts::{Browser, Reply, audit, create_user, csrf_in, password_for};
 use common::{TestApp, TestDb};
 use diesel::RunQueryDsl;
 use joinedup::accounts::Role;
 use joinedup::storage::DbConn;
 use joinedup::web::routes::{self, Access, Method, ROUTES, Verdict};
+use libtest_mimic::Trial;
 
 const ADMIN: &str = "admin@example.org";
 const LEAD: &str = "lead@example.org";
@@ -913,18 +914,21 @@ async fn demo_accounts_are_made_once_and_sign_in(db: TestDb) {
     assert_eq!(audit(&app, "demo_accounts_created").await.len(), 1);
 }
 
-on_each_backend_async!(
-    every_route_answers_each_role_as_the_table_says,
-    sign_in_rotates_the_session_and_sign_out_ends_it,
-    the_session_cookie_is_secure_on_https,
-    wrong_password_unknown_email_and_disabled_user_get_one_answer,
-    disabling_a_user_ends_their_session_and_tokens_at_once,
-    sessions_end_when_idle_and_after_the_absolute_lifetime,
-    sign_in_is_rate_limited_per_account_and_address_across_instances,
-    parallel_guesses_cannot_overrun_the_sign_in_limit,
-    csrf_tokens_are_required_and_bound_to_the_session,
-    admins_manage_users_roles_passwords_and_tokens,
-    no_password_or_token_reaches_the_logs_or_any_table,
-    demo_accounts_are_made_once_and_sign_in,
-    a_response_is_withdrawn_by_its_reference,
-);
+pub fn trials(services: &Services) -> Vec<Trial> {
+    on_each_backend_async!(
+        services;
+        every_route_answers_each_role_as_the_table_says,
+        sign_in_rotates_the_session_and_sign_out_ends_it,
+        the_session_cookie_is_secure_on_https,
+        wrong_password_unknown_email_and_disabled_user_get_one_answer,
+        disabling_a_user_ends_their_session_and_tokens_at_once,
+        sessions_end_when_idle_and_after_the_absolute_lifetime,
+        sign_in_is_rate_limited_per_account_and_address_across_instances,
+        parallel_guesses_cannot_overrun_the_sign_in_limit,
+        csrf_tokens_are_required_and_bound_to_the_session,
+        admins_manage_users_roles_passwords_and_tokens,
+        no_password_or_token_reaches_the_logs_or_any_table,
+        demo_accounts_are_made_once_and_sign_in,
+        a_response_is_withdrawn_by_its_reference,
+    )
+}

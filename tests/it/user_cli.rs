@@ -1,10 +1,11 @@
 //! `joinedup user ...` and `serve --demo` through the real binary: the
 //! password comes from standard input, never the arguments.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
+
+use crate::common;
+use libtest_mimic::Trial;
 
 struct Cli {
     dir: tempfile::TempDir,
@@ -57,7 +58,6 @@ fn stderr(out: &Output) -> String {
 
 const PASSWORD: &str = "correct horse battery staple";
 
-#[test]
 fn user_add_reads_the_password_from_stdin_and_list_shows_roles() {
     let cli = Cli::new();
     let out = cli.run(
@@ -84,7 +84,6 @@ fn user_add_reads_the_password_from_stdin_and_list_shows_roles() {
     assert!(stderr(&again).contains("already exists"));
 }
 
-#[test]
 fn user_add_refuses_weak_passwords_and_password_arguments() {
     let cli = Cli::new();
     for (password, message) in
@@ -101,7 +100,6 @@ fn user_add_refuses_weak_passwords_and_password_arguments() {
     assert!(stdout(&cli.run(&["user", "list"], None)).contains("no accounts yet"));
 }
 
-#[test]
 fn user_disable_and_reset_password_are_audited() {
     let cli = Cli::new();
     cli.run(&["user", "add", "--email", "a@example.org", "--role", "analyst"], Some(PASSWORD));
@@ -125,7 +123,6 @@ fn user_disable_and_reset_password_are_audited() {
     assert!(entries.iter().all(|e| e.actor == "command line"));
 }
 
-#[test]
 fn serve_demo_refuses_a_non_loopback_address() {
     let cli = Cli::new();
     let out = cli.run(&["serve", "--demo", "--bind", "0.0.0.0:0"], None);
@@ -138,7 +135,6 @@ fn serve_demo_refuses_a_non_loopback_address() {
     assert!(stdout(&cli.run(&["user", "list"], None)).contains("no accounts yet"));
 }
 
-#[test]
 fn serve_demo_prints_one_time_passwords_once() {
     let cli = Cli::new();
     let mut lines = Vec::new();
@@ -169,4 +165,14 @@ fn serve_demo_prints_one_time_passwords_once() {
     assert!(lines[1].contains("accounts already exist"), "printed once only: {}", lines[1]);
     let list = stdout(&cli.run(&["user", "list"], None));
     assert_eq!(list.lines().count(), 3, "{list}");
+}
+
+pub fn trials() -> Vec<Trial> {
+    plain_trials![
+        user_add_reads_the_password_from_stdin_and_list_shows_roles,
+        user_add_refuses_weak_passwords_and_password_arguments,
+        user_disable_and_reset_password_are_audited,
+        serve_demo_refuses_a_non_loopback_address,
+        serve_demo_prints_one_time_passwords_once,
+    ]
 }

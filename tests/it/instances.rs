@@ -3,10 +3,9 @@
 //! process. Respondents walk in all three voices, go back through "Change"
 //! on check answers (voice included), and submit; what is stored must be
 //! what they last chose, with no answer to a page routing skips, and no
-//! 5xx. With a real SMTP server on loopback, both processes' senders run
-//! and each invitation goes exactly once.
-
-mod common;
+//! 5xx. Both processes' invitation senders run against a real SMTP server
+//! on loopback (aiosmtpd; without it the test is ignored, saying so), and
+//! each invitation goes exactly once.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -15,11 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::common;
+use crate::common::harness::Services;
 use common::smtp::SmtpServer;
 use common::{TestApp, TestDb, Walker};
 use joinedup::definitions::Voice;
 use joinedup::journey::simulate::Persona;
 use joinedup::storage::DatabaseUrl;
+use libtest_mimic::Trial;
 
 const SECRET: &str = "test-secret-key-that-is-long-enough-0123456789";
 
@@ -47,7 +49,7 @@ fn database(db: &TestDb) -> String {
     }
 }
 
-async fn spawn_instance(db: &TestDb, smtp: Option<&str>) -> Instance {
+async fn spawn_instance(db: &TestDb, smtp: &str) -> Instance {
     let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_joinedup"));
     cmd.arg("serve")
@@ -59,12 +61,10 @@ async fn spawn_instance(db: &TestDb, smtp: Option<&str>) -> Instance {
         .env("JOINEDUP_START_RATE", "100000")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
-        .stdout(Stdio::null());
-    if let Some(url) = smtp {
-        cmd.env("JOINEDUP_SMTP_URL", url)
-            .env("JOINEDUP_MAIL_FROM", "Survey team <surveys@example.org>")
-            .env("JOINEDUP_SEND_RATE", "6000");
-    }
+        .stdout(Stdio::null())
+        .env("JOINEDUP_SMTP_URL", smtp)
+        .env("JOINEDUP_MAIL_FROM", "Survey team <surveys@example.org>")
+        .env("JOINEDUP_SEND_RATE", "6000");
     let instance = Instance { child: cmd.spawn().expect("start joinedup"), address };
     let deadline = Instant::now() + Duration::from_secs(60);
     let health = format!("http://{address}/healthz");
@@ -126,9 +126,8 @@ fn last_chosen(walker: &Walker<'_>) -> BTreeMap<String, String> {
 
 async fn two_instances_behind_a_round_robin_proxy(db: TestDb) {
     let smtp = SmtpServer::start();
-    let smtp_url = smtp.as_ref().map(SmtpServer::url);
-    let one = spawn_instance(&db, smtp_url.as_deref()).await;
-    let two = spawn_instance(&db, smtp_url.as_deref()).await;
+    let one = spawn_instance(&db, &smtp.url()).await;
+    let two = spawn_instance(&db, &smtp.url()).await;
     let front = round_robin(vec![one.address, two.address]).await;
     // The walkers' view of the survey and of the stored rows, in process;
     // every request goes through the proxy.
@@ -201,39 +200,42 @@ async fn two_instances_behind_a_round_robin_proxy(db: TestDb) {
     }
 
     // Both processes run the invitation sender: each message goes once.
-    if let Some(smtp) = &smtp {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("sample.csv");
-        let ics = &joinedup::reference::icss().unwrap()[0].ons_code;
-        let mut csv = String::from("email,ics\n");
-        for i in 0..40 {
-            csv.push_str(&format!("person{i}@example.org,{ics}\n"));
-        }
-        std::fs::write(&file, csv).unwrap();
-        let status = Command::new(env!("CARGO_BIN_EXE_joinedup"))
-            .args(["invite", "--survey", "integration_index", "--sample"])
-            .arg(&file)
-            .arg("--no-send")
-            .env("DATABASE_URL", database(&db))
-            .env("JOINEDUP_SECRET_KEY", SECRET)
-            .env("JOINEDUP_BASE_URL", "http://127.0.0.1")
-            .env("JOINEDUP_DEFINITIONS", common::project_path("survey-definitions"))
-            .env("JOINEDUP_SMTP_URL", smtp.url())
-            .env("JOINEDUP_MAIL_FROM", "Survey team <surveys@example.org>")
-            .env("RUST_LOG", "warn")
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let mails = smtp.wait_for(40, Duration::from_secs(60));
-        // A little longer, for any duplicate to show up.
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let mails = if smtp.count() > mails.len() { smtp.messages() } else { mails };
-        let mut to: Vec<String> = mails.iter().map(|m| m.to.clone()).collect();
-        to.sort();
-        let before = to.len();
-        to.dedup();
-        assert_eq!((before, to.len()), (40, 40), "each invitation goes exactly once");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sample.csv");
+    let ics = &joinedup::reference::icss().unwrap()[0].ons_code;
+    let mut csv = String::from("email,ics\n");
+    for i in 0..40 {
+        csv.push_str(&format!("person{i}@example.org,{ics}\n"));
     }
+    std::fs::write(&file, csv).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_joinedup"))
+        .args(["invite", "--survey", "integration_index", "--sample"])
+        .arg(&file)
+        .arg("--no-send")
+        .env("DATABASE_URL", database(&db))
+        .env("JOINEDUP_SECRET_KEY", SECRET)
+        .env("JOINEDUP_BASE_URL", "http://127.0.0.1")
+        .env("JOINEDUP_DEFINITIONS", common::project_path("survey-definitions"))
+        .env("JOINEDUP_SMTP_URL", smtp.url())
+        .env("JOINEDUP_MAIL_FROM", "Survey team <surveys@example.org>")
+        .env("RUST_LOG", "warn")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mails = smtp.wait_for(40, Duration::from_secs(60));
+    // A little longer, for any duplicate to show up.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mails = if smtp.count() > mails.len() { smtp.messages() } else { mails };
+    let mut to: Vec<String> = mails.iter().map(|m| m.to.clone()).collect();
+    to.sort();
+    let before = to.len();
+    to.dedup();
+    assert_eq!((before, to.len()), (40, 40), "each invitation goes exactly once");
 }
 
-on_each_backend_async!(two_instances_behind_a_round_robin_proxy);
+pub fn trials(services: &Services) -> Vec<Trial> {
+    on_each_backend_async!(
+        services, needs [Smtp];
+        two_instances_behind_a_round_robin_proxy,
+    )
+}

@@ -5,8 +5,8 @@
 //! another, immutable versions superseded while old responses keep theirs,
 //! dates, closing and reopening (audited), and samples checked line by line.
 
-mod common;
-
+use crate::common;
+use crate::common::harness::Services;
 use common::accounts::{Browser, audit, csrf_in};
 use common::lead::{definition_with_typo, draft_id, example_definition, html, lead, upload, walk_preview};
 use common::{TestApp, TestDb, Walker};
@@ -14,6 +14,7 @@ use diesel::prelude::*;
 use joinedup::definitions::Voice;
 use joinedup::journey::simulate::Persona;
 use joinedup::storage::schema::{answers, invitation_tokens, invitees, responses, samples};
+use libtest_mimic::Trial;
 
 /// ICS, age band, sex, IMD quintile, selection probability and language of a token.
 type TokenStrata = (Option<String>, Option<String>, Option<String>, Option<i32>, Option<f64>, Option<String>);
@@ -465,12 +466,15 @@ async fn respondents_save_while_a_large_sample_imports(db: TestDb) {
     assert_eq!(complete, vec![true]);
 }
 
-on_each_backend_async!(
-    respondents_save_while_a_large_sample_imports,
-    hostile_definitions_get_a_sentence_and_the_server_keeps_serving,
-    a_lead_fixes_a_typo_previews_and_publishes,
-    versions_are_superseded_never_edited,
-    dates_close_and_reopen,
-    samples_are_checked_line_by_line,
-    only_leads_reach_lead_pages,
-);
+pub fn trials(services: &Services) -> Vec<Trial> {
+    on_each_backend_async!(
+        services;
+        respondents_save_while_a_large_sample_imports,
+        hostile_definitions_get_a_sentence_and_the_server_keeps_serving,
+        a_lead_fixes_a_typo_previews_and_publishes,
+        versions_are_superseded_never_edited,
+        dates_close_and_reopen,
+        samples_are_checked_line_by_line,
+        only_leads_reach_lead_pages,
+    )
+}

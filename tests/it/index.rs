@@ -4,11 +4,11 @@
 //! differencing, the analyst pages and downloads, and the researcher's
 //! microdata (coarsened, unlinkable, and enough to reproduce the release).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::common;
+use crate::common::harness::Services;
 use common::accounts::{Browser, create_user, password_for};
 use common::{TestApp, TestDb, Walker};
 use joinedup::accounts::Role;
@@ -18,6 +18,7 @@ use joinedup::index::results::Published;
 use joinedup::index::sample::Sample;
 use joinedup::outputs::{self, Format};
 use joinedup::reports::{self, ReleaseOptions, Report, Request, Window};
+use libtest_mimic::Trial;
 
 async fn demo_app(db: &TestDb) -> TestApp {
     let app = TestApp::spawn(db).await;
@@ -975,16 +976,19 @@ async fn analysts_upload_margins_that_weighting_uses(db: TestDb) {
     assert_eq!(api.status, 200, "results still answer");
 }
 
-on_each_backend_async!(
-    demo_results_cover_every_ics,
-    every_format_publishes_the_same_cells,
-    analyst_pages_and_downloads,
-    a_survey_with_no_release_is_a_clear_error,
-    trimming_is_the_default_and_can_be_turned_off,
-    one_new_respondent_changes_nothing_an_analyst_can_see,
-    microdata_is_coarsened_and_reproduces_the_release,
-    microdata_of_a_fuller_release_reproduces_it_exactly,
-    rescoring_rebuilds_stored_scores_from_answers,
-    analysts_upload_margins_that_weighting_uses,
-    result_rows_are_read_in_batches_once_each_in_order,
-);
+pub fn trials(services: &Services) -> Vec<Trial> {
+    on_each_backend_async!(
+        services;
+        demo_results_cover_every_ics,
+        every_format_publishes_the_same_cells,
+        analyst_pages_and_downloads,
+        a_survey_with_no_release_is_a_clear_error,
+        trimming_is_the_default_and_can_be_turned_off,
+        one_new_respondent_changes_nothing_an_analyst_can_see,
+        microdata_is_coarsened_and_reproduces_the_release,
+        microdata_of_a_fuller_release_reproduces_it_exactly,
+        rescoring_rebuilds_stored_scores_from_answers,
+        analysts_upload_margins_that_weighting_uses,
+        result_rows_are_read_in_batches_once_each_in_order,
+    )
+}

@@ -7,12 +7,12 @@
 //! a duplicate, erasure after the survey closes, and the survey lead's
 //! whole path with a sample of 1,000.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common;
+use crate::common::harness::Services;
 use common::accounts::{audit, csrf_in};
 use common::lead::{
     answer_invitation, definition_with_typo, draft_id, example_definition, html, lead, path_of, upload, walk_preview,
@@ -25,6 +25,7 @@ use joinedup::definitions::Voice;
 use joinedup::invitations::InvitationSettings;
 use joinedup::storage::DatabaseUrl;
 use joinedup::storage::schema::{invitation_tokens, invitees, opt_outs, outbox, responses};
+use libtest_mimic::Trial;
 
 const FROM: &str = "Survey team <surveys@example.org>";
 const SECRET: &str = "test-secret-key-that-is-long-enough-0123456789";
@@ -120,7 +121,7 @@ async fn delivered(smtp: &SmtpServer, n: usize, timeout: Duration) -> Vec<Mail> 
 }
 
 async fn invitations_reach_a_real_smtp_server(db: TestDb) {
-    let Some(smtp) = SmtpServer::start() else { return };
+    let smtp = SmtpServer::start();
     let app = TestApp::spawn_with(settings(&db, &smtp.url(), 6000)).await;
     let browser = lead(&app).await;
     let ics = ics_codes();
@@ -278,7 +279,7 @@ async fn invitations_reach_a_real_smtp_server(db: TestDb) {
 /// reminder goes to exactly the three who have neither answered nor opted
 /// out (the one who started included), through `joinedup remind`.
 async fn reminders_go_only_to_non_responders(db: TestDb) {
-    let Some(smtp) = SmtpServer::start() else { return };
+    let smtp = SmtpServer::start();
     let app = TestApp::spawn_with(settings(&db, &smtp.url(), 6000)).await;
     let browser = lead(&app).await;
     let people: Vec<String> = (1..=6).map(|i| format!("p{i}@example.org")).collect();
@@ -361,7 +362,7 @@ async fn reminders_go_only_to_non_responders(db: TestDb) {
 /// command line, nothing marked sent or lost, and a resume that sends
 /// every invitation exactly once.
 async fn an_unreachable_server_leaves_everything_queued(db: TestDb) {
-    let Some(smtp) = SmtpServer::start() else { return };
+    let smtp = SmtpServer::start();
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let nowhere = format!("smtp://127.0.0.1:{closed_port}");
     let app = TestApp::spawn_with(settings(&db, &nowhere, 6000)).await;
@@ -419,7 +420,7 @@ async fn an_unreachable_server_leaves_everything_queued(db: TestDb) {
 /// reported uncertain and not resent, the rest go, and nobody gets
 /// anything twice.
 async fn a_killed_sender_resumes_without_duplicates(db: TestDb) {
-    let Some(smtp) = SmtpServer::start() else { return };
+    let smtp = SmtpServer::start();
     let app = TestApp::spawn(&db).await;
     let n = 100;
     let people: Vec<String> =
@@ -524,7 +525,7 @@ async fn a_killed_sender_resumes_without_duplicates(db: TestDb) {
 
 /// The rate limit spaces messages out; checked through the command line.
 async fn the_rate_limit_spaces_messages(db: TestDb) {
-    let Some(smtp) = SmtpServer::start() else { return };
+    let smtp = SmtpServer::start();
     let _app = TestApp::spawn(&db).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("three.csv");
@@ -659,7 +660,7 @@ async fn emails_are_erased_after_the_survey_closes(db: TestDb) {
 /// voice, publishes, invites a sample of 1,000 to the loopback SMTP server,
 /// and sends reminders to exactly the non-responders.
 async fn a_lead_invites_a_thousand_and_reminds_the_non_responders(db: TestDb) {
-    let Some(smtp) = SmtpServer::start() else { return };
+    let smtp = SmtpServer::start();
     let app = TestApp::spawn_with(settings(&db, &smtp.url(), 60_000)).await;
     let browser = lead(&app).await;
     let (bad, typo_line) = definition_with_typo();
@@ -861,13 +862,20 @@ async fn rotated_keys_keep_links_and_opt_outs(db: TestDb) {
     assert_eq!(audit(&app, "keys_rotated").await.len(), 4);
 }
 
-on_each_backend_async!(
-    invitations_reach_a_real_smtp_server,
-    reminders_go_only_to_non_responders,
-    an_unreachable_server_leaves_everything_queued,
-    a_killed_sender_resumes_without_duplicates,
-    the_rate_limit_spaces_messages,
-    emails_are_erased_after_the_survey_closes,
-    a_lead_invites_a_thousand_and_reminds_the_non_responders,
-    rotated_keys_keep_links_and_opt_outs,
-);
+pub fn trials(services: &Services) -> Vec<Trial> {
+    let mut trials = on_each_backend_async!(
+        services, needs [Smtp];
+        invitations_reach_a_real_smtp_server,
+        reminders_go_only_to_non_responders,
+        an_unreachable_server_leaves_everything_queued,
+        a_killed_sender_resumes_without_duplicates,
+        the_rate_limit_spaces_messages,
+        a_lead_invites_a_thousand_and_reminds_the_non_responders,
+    );
+    trials.extend(on_each_backend_async!(
+        services;
+        emails_are_erased_after_the_survey_closes,
+        rotated_keys_keep_links_and_opt_outs,
+    ));
+    trials
+}

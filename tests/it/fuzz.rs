@@ -4,13 +4,13 @@
 //! crashed or froze joinedup are kept as seeds. Coverage-guided fuzzing of
 //! the same parsers is `scripts/fuzz.sh` (cargo fuzz).
 
-mod common;
-
 use std::collections::BTreeSet;
 
+use crate::common;
 use joinedup::definitions::{self, Voice};
 use joinedup::journey::Wording;
 use joinedup::journey::form::{Context, read_page};
+use libtest_mimic::Trial;
 use proptest::prelude::*;
 
 fn survey() -> definitions::SurveyDefinition {
@@ -66,7 +66,6 @@ fn check_definition(source: &str) {
     }
 }
 
-#[test]
 fn seeds_end_in_a_clear_error_or_a_definition() {
     for seed in seeds() {
         check_definition(&seed);
@@ -79,14 +78,12 @@ fn seeds_end_in_a_clear_error_or_a_definition() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(common::proptest_config(512))]
 
-    #[test]
     fn definitions_never_panic(source in yamlish()) {
         check_definition(&source);
     }
 
-    #[test]
     fn a_shipped_definition_with_bytes_changed_never_panics(
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<char>()), 1..8)
     ) {
@@ -99,7 +96,6 @@ proptest! {
         check_definition(&text.into_iter().collect::<String>());
     }
 
-    #[test]
     fn form_bodies_never_panic(body in prop::collection::vec(any::<u8>(), 0..400)) {
         let fields = joinedup::web::csrf::parse_urlencoded(&body);
         let d = survey();
@@ -111,7 +107,6 @@ proptest! {
         }
     }
 
-    #[test]
     fn answers_for_each_page_are_read_or_refused(
         page in 0usize..20,
         values in prop::collection::vec("[-0-9a-z_. ]{0,12}|\\PC{0,20}", 0..4),
@@ -128,7 +123,6 @@ proptest! {
         }
     }
 
-    #[test]
     fn query_values_never_panic(text in "\\PC{0,40}") {
         let _ = joinedup::index::release::Period::parse(&text);
         let _ = joinedup::index::sample::Sample::parse(&text);
@@ -136,7 +130,6 @@ proptest! {
         let _ = joinedup::reports::ReleaseOptions::parse_trim(&text);
     }
 
-    #[test]
     fn cookies_codes_tokens_and_references_never_panic(text in "\\PC{0,80}") {
         let _ = joinedup::accounts::SessionId::from_cookie(&text);
         let code = joinedup::tokens::normalise_code(&text);
@@ -146,7 +139,6 @@ proptest! {
         prop_assert!(!reference.is_empty() || text.trim().is_empty());
     }
 
-    #[test]
     fn sample_csv_never_panics(body in prop::collection::vec(any::<u8>(), 0..600), header in any::<bool>()) {
         let d = survey();
         let icss = joinedup::reference::icss().unwrap();
@@ -163,7 +155,6 @@ proptest! {
         }
     }
 
-    #[test]
     fn margins_csv_never_panics(rows in prop::collection::vec(("[A-Z0-9]{0,9}", "[a-z_]{0,12}", "[0-9a-z+-]{0,6}", "\\PC{0,12}"), 0..30)) {
         let mut text = String::from("ics,dimension,category,population\n");
         for (ics, dimension, category, population) in rows {
@@ -176,4 +167,18 @@ proptest! {
             }
         }
     }
+}
+
+pub fn trials() -> Vec<Trial> {
+    plain_trials![
+        seeds_end_in_a_clear_error_or_a_definition,
+        definitions_never_panic,
+        a_shipped_definition_with_bytes_changed_never_panics,
+        form_bodies_never_panic,
+        answers_for_each_page_are_read_or_refused,
+        query_values_never_panic,
+        cookies_codes_tokens_and_references_never_panic,
+        sample_csv_never_panics,
+        margins_csv_never_panics,
+    ]
 }

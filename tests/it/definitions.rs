@@ -1,12 +1,11 @@
 //! Survey definitions: the shipped files are valid, every broken file gives
 //! its exact located message, and no input can panic the loader.
 
-mod common;
-
+use crate::common;
 use joinedup::definitions::{self, Diagnostic};
+use libtest_mimic::Trial;
 use proptest::prelude::*;
 
-#[test]
 fn shipped_definitions_are_valid() {
     let files = definitions::load_paths(&[common::project_path("survey-definitions")]).unwrap_or_else(|problems| {
         panic!("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
@@ -21,7 +20,6 @@ fn located(d: &Diagnostic) -> String {
     rest.replacen(" error: ", " ", 1)
 }
 
-#[test]
 fn each_broken_definition_reports_its_mistake_where_it_is() {
     let dir = common::project_path("tests/broken-definitions");
     let files = definitions::definition_files(&dir).unwrap();
@@ -43,7 +41,6 @@ fn each_broken_definition_reports_its_mistake_where_it_is() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-#[test]
 fn every_problem_is_reported_at_once() {
     let source = std::fs::read_to_string(common::project_path("survey-definitions/format-example.yaml")).unwrap();
     let broken = source
@@ -66,7 +63,6 @@ fn every_problem_is_reported_at_once() {
     assert!(problems.windows(2).all(|w| w[0].at <= w[1].at), "reported in file order");
 }
 
-#[test]
 fn content_hash_is_the_sha256_of_the_bytes() {
     let path = common::project_path("survey-definitions/format-example.yaml");
     let loaded = definitions::load_file(&path).unwrap();
@@ -133,19 +129,16 @@ fn apply(source: &str, edits: &[Edit]) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(common::proptest_config(400))]
 
-    #[test]
     fn arbitrary_text_never_panics(source in "\\PC{0,400}") {
         let _ = definitions::parse("random.yaml", &source);
     }
 
-    #[test]
     fn yaml_shaped_noise_never_panics(source in "([a-z_]{1,8}: ?(\\[|\\{|'|\"|-|[a-z0-9 ]{0,6}|\\]|\\})\n {0,4}(- )?){0,40}") {
         let _ = definitions::parse("noise.yaml", &source);
     }
 
-    #[test]
     fn mutated_definitions_never_panic(edits in prop::collection::vec(edit(), 1..6)) {
         let source = apply(&example_source(), &edits);
         if let Err(problems) = definitions::parse("mutated.yaml", &source) {
@@ -155,4 +148,16 @@ proptest! {
             }
         }
     }
+}
+
+pub fn trials() -> Vec<Trial> {
+    plain_trials![
+        shipped_definitions_are_valid,
+        each_broken_definition_reports_its_mistake_where_it_is,
+        every_problem_is_reported_at_once,
+        content_hash_is_the_sha256_of_the_bytes,
+        arbitrary_text_never_panics,
+        yaml_shaped_noise_never_panics,
+        mutated_definitions_never_panic,
+    ]
 }

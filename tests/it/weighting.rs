@@ -3,11 +3,11 @@
 //! weights within 1e-8 relative, estimates within 1e-10, standard errors
 //! within 1e-6 relative, interval bounds within 1e-6.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::common;
 use joinedup::weighting::{self, Design, DimensionMargins, Population, Respondents, TrimControl, WeightingSpec};
+use libtest_mimic::Trial;
 
 type Row = BTreeMap<String, String>;
 
@@ -247,27 +247,22 @@ fn whole_case(case: &str) {
     check_proportions(case, &c, &weighted);
 }
 
-#[test]
 fn small_case_matches_r() {
     whole_case("small");
 }
 
-#[test]
 fn realistic_case_matches_r() {
     whole_case("realistic");
 }
 
-#[test]
 fn missing_categories_match_r() {
     whole_case("missing");
 }
 
-#[test]
 fn collapsed_categories_match_r() {
     whole_case("collapse");
 }
 
-#[test]
 fn trimming_matches_r() {
     let (c, weighted) = check_weights("trimming");
     check_estimates("trimming", &c, &weighted);
@@ -292,7 +287,6 @@ fn trimming_matches_r() {
     }
 }
 
-#[test]
 fn domain_estimates_and_proportions_match_r() {
     whole_case("estimates");
 }
@@ -383,7 +377,6 @@ mod edges {
         }
     }
 
-    #[test]
     fn a_lone_ics_is_centred_at_the_grand_mean_as_r_adjusts() {
         let e = load();
         let trimmed = trimmed_weights(&e);
@@ -429,6 +422,10 @@ mod edges {
             let (lo, hi) = p.ci.unwrap();
             assert!((lo - num(&r, "ci_low")).abs() < 1e-6 && (hi - num(&r, "ci_high")).abs() < 1e-6, "{what}: ci");
         }
+    }
+
+    pub fn trials() -> Vec<Trial> {
+        plain_trials![a_lone_ics_is_centred_at_the_grand_mean_as_r_adjusts,]
     }
 }
 
@@ -497,9 +494,8 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #![proptest_config(common::proptest_config(64))]
 
-        #[test]
         fn margins_are_met_and_weights_positive((r, p) in sample()) {
             let w = raked(&r, &p);
             prop_assert!(w.iter().all(|w| w.is_finite() && *w > 0.0));
@@ -514,7 +510,6 @@ mod properties {
             }
         }
 
-        #[test]
         fn order_of_respondents_does_not_matter((r, p) in sample(), seed in any::<u64>()) {
             use rand::seq::SliceRandom;
             use rand::SeedableRng;
@@ -531,7 +526,6 @@ mod properties {
             }
         }
 
-        #[test]
         fn scaling_base_weights_changes_nothing((r, p) in sample(), factor in 0.01f64..100.0) {
             let scaled = Respondents { base_weight: r.base_weight.iter().map(|w| w * factor).collect(), ..r.clone() };
             let (a, b) = (raked(&r, &p), raked(&scaled, &p));
@@ -539,6 +533,14 @@ mod properties {
                 prop_assert!((x - y).abs() / x < 1e-8);
             }
         }
+    }
+
+    pub fn trials() -> Vec<Trial> {
+        plain_trials![
+            margins_are_met_and_weights_positive,
+            order_of_respondents_does_not_matter,
+            scaling_base_weights_changes_nothing,
+        ]
     }
 }
 
@@ -575,7 +577,6 @@ mod awkward {
         WeightingSpec { min_respondents: 2, ..WeightingSpec::default() }
     }
 
-    #[test]
     fn an_empty_category_collapses_into_its_neighbour() {
         let (r, p) = case(&[(Some(1), 1.0), (Some(1), 1.0)], [Some(300.0), Some(700.0)], [Some(1), None]);
         let w = weighting::weight(&r, &p, &spec()).unwrap();
@@ -584,7 +585,6 @@ mod awkward {
         assert_eq!(young.rule, weighting::TargetRule::CollapsedInto("old".into()));
     }
 
-    #[test]
     fn an_empty_category_without_a_neighbour_is_an_error_naming_it() {
         let (r, p) = case(&[(Some(1), 1.0), (Some(1), 1.0)], [Some(300.0), Some(700.0)], [None, None]);
         let err = weighting::weight(&r, &p, &spec()).unwrap_err();
@@ -599,7 +599,6 @@ mod awkward {
         assert!(err.to_string().contains("ICS E54000008: `age_band` = `young` has a population but no respondents"));
     }
 
-    #[test]
     fn missing_answers_keep_their_base_weighted_share() {
         let people = [(Some(0), 1.0), (Some(1), 1.0), (None, 2.0)];
         let (r, p) = case(&people, [Some(400.0), Some(600.0)], [None, None]);
@@ -609,7 +608,6 @@ mod awkward {
         assert!((w.weights[0] - 200.0).abs() < 1e-9 && (w.weights[1] - 300.0).abs() < 1e-9);
     }
 
-    #[test]
     fn an_ics_below_the_minimum_is_scaled_to_its_total_and_reported() {
         let (r, p) = case(&[(Some(0), 1.0), (Some(1), 3.0)], [Some(400.0), Some(600.0)], [None, None]);
         let w = weighting::weight(&r, &p, &WeightingSpec { min_respondents: 10, ..WeightingSpec::default() }).unwrap();
@@ -617,20 +615,17 @@ mod awkward {
         assert_eq!(w.weights, vec![250.0, 750.0]);
     }
 
-    #[test]
     fn respondents_in_a_category_without_population_are_an_error() {
         let (r, p) = case(&[(Some(0), 1.0), (Some(1), 1.0)], [Some(400.0), None], [None, None]);
         let err = weighting::weight(&r, &p, &spec()).unwrap_err();
         assert!(matches!(err, WeightingError::NoPopulation { ref category, .. } if category == "old"), "{err}");
     }
 
-    #[test]
     fn bad_base_weights_are_refused() {
         let (r, p) = case(&[(Some(0), 1.0), (Some(1), 0.0)], [Some(400.0), Some(600.0)], [None, None]);
         assert_eq!(weighting::weight(&r, &p, &spec()).unwrap_err(), WeightingError::BadWeight { row: 1, weight: 0.0 });
     }
 
-    #[test]
     fn unreachable_margins_are_an_error_naming_ics_and_margin() {
         // Everyone young is female and everyone old is male, but the
         // margins want a different mix: raking cannot meet both.
@@ -656,10 +651,21 @@ mod awkward {
         assert!(matches!(err, WeightingError::NotConverged { ref ics, .. } if ics == "E54000008"), "{err}");
         assert!(err.to_string().contains("raking did not converge"), "{err}");
     }
+
+    pub fn trials() -> Vec<Trial> {
+        plain_trials![
+            an_empty_category_collapses_into_its_neighbour,
+            an_empty_category_without_a_neighbour_is_an_error_naming_it,
+            missing_answers_keep_their_base_weighted_share,
+            an_ics_below_the_minimum_is_scaled_to_its_total_and_reported,
+            respondents_in_a_category_without_population_are_an_error,
+            bad_base_weights_are_refused,
+            unreachable_margins_are_an_error_naming_ics_and_margin,
+        ]
+    }
 }
 
 /// The cell-space variance equals R's literal ten sweeps over every respondent.
-#[test]
 fn fast_variance_equals_the_literal_sweeps() {
     for case in ["small", "realistic", "missing", "collapse", "estimates"] {
         let c = load(case);
@@ -678,7 +684,6 @@ fn fast_variance_equals_the_literal_sweeps() {
 /// Estimates from profiles (respondents alike in ICS, raking cells and
 /// group, summed) equal those from respondents, on every fixture, raked and
 /// with base weights only.
-#[test]
 fn estimates_from_profiles_equal_estimates_from_respondents() {
     use joinedup::weighting::MomentSums;
     for case in ["small", "realistic", "missing", "collapse", "estimates"] {
@@ -725,4 +730,22 @@ fn estimates_from_profiles_equal_estimates_from_respondents() {
             }
         }
     }
+}
+
+pub fn trials() -> Vec<Trial> {
+    plain_trials![
+        small_case_matches_r,
+        realistic_case_matches_r,
+        missing_categories_match_r,
+        collapsed_categories_match_r,
+        trimming_matches_r,
+        domain_estimates_and_proportions_match_r,
+        fast_variance_equals_the_literal_sweeps,
+        estimates_from_profiles_equal_estimates_from_respondents,
+    ]
+    .into_iter()
+    .chain(awkward::trials())
+    .chain(edges::trials())
+    .chain(properties::trials())
+    .collect()
 }

@@ -11,6 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use libtest_mimic::Trial;
+
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
 const MAY_IMPORT_APP: [&str; 3] = ["main", "cli", "web"];
@@ -129,7 +131,6 @@ fn problems(graph: &Graph) -> Vec<String> {
     out
 }
 
-#[test]
 fn the_modules_form_one_way_layers() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let graph = graph(&src);
@@ -141,7 +142,6 @@ fn the_modules_form_one_way_layers() {
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
 
-#[test]
 fn the_check_finds_what_it_should() {
     let graph = |edges: &[(&str, &str)]| {
         let mut g = Graph::new();
@@ -156,4 +156,8 @@ fn the_check_finds_what_it_should() {
     assert_eq!(problems(&graph(&[("reports", "app")])), ["`reports` imports `app`; only main, cli and web may"]);
     assert_eq!(problems(&graph(&[("index", "storage")])), ["`index` is pure but imports `storage`"]);
     assert!(problems(&graph(&[("cli", "app"), ("app", "web"), ("web", "index"), ("index", "weighting")])).is_empty());
+}
+
+pub fn trials() -> Vec<Trial> {
+    plain_trials![the_modules_form_one_way_layers, the_check_finds_what_it_should,]
 }

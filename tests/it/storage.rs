@@ -1,15 +1,16 @@
 //! The same storage suite on SQLite and PostgreSQL, each test in a fresh
 //! database.
 
-mod common;
-
 use std::path::PathBuf;
 
+use crate::common;
+use crate::common::harness::Services;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use common::TestDb;
 use joinedup::definitions::{self, LoadedFile};
 use joinedup::storage::responses::{self, Channel, NewResponse};
 use joinedup::storage::{self, Db, DbConn, StorageError, icss, migrations, surveys};
+use libtest_mimic::Trial;
 
 fn migrated(db: &TestDb) -> Db {
     let db = db.connect();
@@ -303,17 +304,20 @@ fn start_up_refuses_an_edited_published_file(db: TestDb) {
     });
 }
 
-on_each_backend!(
-    migrations_apply_once,
-    reference_icss_load_and_resolve_either_code,
-    secret_key_is_generated_once,
-    published_versions_never_change,
-    pages_save_and_submit_exactly_once,
-    submitted_responses_scan_in_order,
-    saves_name_the_revision_they_were_worked_out_from,
-    stale_in_progress_responses_are_purged,
-    concurrent_submits_count_once,
-    foreign_keys_are_enforced,
-    instances_start_together,
-    start_up_refuses_an_edited_published_file,
-);
+pub fn trials(services: &Services) -> Vec<Trial> {
+    on_each_backend!(
+        services;
+        migrations_apply_once,
+        reference_icss_load_and_resolve_either_code,
+        secret_key_is_generated_once,
+        published_versions_never_change,
+        pages_save_and_submit_exactly_once,
+        submitted_responses_scan_in_order,
+        saves_name_the_revision_they_were_worked_out_from,
+        stale_in_progress_responses_are_purged,
+        concurrent_submits_count_once,
+        foreign_keys_are_enforced,
+        instances_start_together,
+        start_up_refuses_an_edited_published_file,
+    )
+}
