@@ -57,12 +57,7 @@ pub fn loading_since(conn: &mut DbConn) -> Result<Option<NaiveDateTime>, Storage
 /// `load_if_empty`, with the database marked as loading meanwhile, for a
 /// server that answers pages while the demo goes in (`serve --demo`). A mark
 /// left by a load that was killed is removed.
-pub async fn load_marked(
-    db: &Db,
-    registry: &SurveyRegistry,
-    now: NaiveDateTime,
-    scale: f64,
-) -> anyhow::Result<usize> {
+pub async fn load_marked(db: &Db, registry: &SurveyRegistry, now: NaiveDateTime, scale: f64) -> anyhow::Result<usize> {
     let began = now.format("%Y-%m-%dT%H:%M:%S").to_string();
     let empty = db
         .write(move |conn| {

@@ -14,5 +14,6 @@ pub mod retention;
 pub mod sample;
 pub mod send;
 pub mod settings;
+pub mod transport;
 
 pub use settings::InvitationSettings;

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use chrono::{Duration, NaiveDateTime};
 use futures_util::StreamExt;
 use lettre::message::Mailbox;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::email::{self, Letter, Templates};
 use super::lock;
 use super::settings::{InvitationSettings, SmtpUrl};
+use super::transport::{Transport, TransportError};
 use crate::audit::{self, Action, Actor, Event};
 use crate::clock::Clock;
 use crate::storage::outbox::{self, Claim, Claimed, Kind};
@@ -36,7 +36,7 @@ pub const PARALLEL_CONNECTIONS: usize = 8;
 
 /// Everything a run needs to build and send messages.
 pub struct Mailer {
-    pub transport: AsyncSmtpTransport<Tokio1Executor>,
+    pub transport: Transport,
     pub server: SmtpUrl,
     pub from: Mailbox,
     pub templates: Arc<Templates>,
@@ -63,8 +63,28 @@ impl Mailer {
     ) -> anyhow::Result<Mailer> {
         let (server, from) = settings.email().map_err(anyhow::Error::msg)?;
         Ok(Mailer {
-            transport: server.transport()?,
+            transport: Transport::Smtp(server.transport()?),
             server: server.clone(),
+            from: from.clone(),
+            templates,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            secret: secret.to_string(),
+            rate_per_minute: settings.send_rate_per_minute,
+        })
+    }
+
+    /// A mailer that keeps every message in memory (`transport.sent()`),
+    /// for tests of what is sent and to whom.
+    pub fn in_memory(
+        settings: &InvitationSettings,
+        base_url: &str,
+        secret: &str,
+        templates: Arc<Templates>,
+    ) -> anyhow::Result<Mailer> {
+        let (_, from) = settings.email().map_err(anyhow::Error::msg)?;
+        Ok(Mailer {
+            transport: Transport::in_memory(),
+            server: SmtpUrl::parse("smtp://memory.invalid")?,
             from: from.clone(),
             templates,
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -134,9 +154,12 @@ pub enum SendError {
 }
 
 /// The mail server's error as a lead can read it: the reply, or what broke.
-fn describe(e: &lettre::transport::smtp::Error) -> String {
+fn describe(e: &TransportError) -> String {
     let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = match e {
+        TransportError::Smtp(e) => std::error::Error::source(e),
+        TransportError::Memory(e) => std::error::Error::source(e),
+    };
     while let Some(s) = source {
         let more = s.to_string();
         if !text.contains(&more) {
@@ -160,8 +183,12 @@ enum Failure {
     Unknown(String),
 }
 
-fn classify(e: &lettre::transport::smtp::Error) -> Failure {
+fn classify(e: &TransportError) -> Failure {
     let text = describe(e);
+    let e = match e {
+        TransportError::Smtp(e) => e,
+        TransportError::Memory(_) => return Failure::Refused(text),
+    };
     if e.is_permanent() {
         return Failure::Refused(text);
     }
@@ -423,8 +450,7 @@ async fn send_one(
         }
     };
     match mailer.transport.send(email).await {
-        Ok(response) => {
-            let reply = format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" "));
+        Ok(reply) => {
             let at = clock.now();
             db.write(move |conn| outbox::mark_sent(conn, id, &reply, at)).await?;
             Ok((Done::Sent(kind), None))
@@ -471,6 +497,7 @@ async fn send_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
     #[tokio::test]
     async fn a_server_that_refuses_connections_is_not_connected() {
@@ -481,7 +508,7 @@ mod tests {
             .to("b@example.org".parse().unwrap())
             .body(String::from("x"))
             .unwrap();
-        let err = transport.send(email).await.unwrap_err();
+        let err = TransportError::Smtp(transport.send(email).await.unwrap_err());
         assert!(matches!(classify(&err), Failure::NotConnected(_)), "{err:?}");
     }
 }

@@ -19,6 +19,17 @@ async fn healthz_names_backend_migration_and_surveys(db: TestDb) {
     assert!(body["migration"].as_str().is_some_and(|m| m.starts_with("2026")), "{body}");
     let files = joinedup::definitions::definition_files(&common::project_path("survey-definitions")).unwrap();
     assert_eq!(body["surveys"], files.len(), "{body}");
+
+    // While `serve --demo` loads its responses, pages answer but the
+    // health check says `loading`, so whatever waits for 200 waits.
+    app.state.loading.store(true, std::sync::atomic::Ordering::Release);
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "loading", "{body}");
+    assert_eq!(app.client.get(app.url("/")).send().await.unwrap().status(), 200);
+    app.state.loading.store(false, std::sync::atomic::Ordering::Release);
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
 }
 
 /// HEAD answers as GET does, without a body, under the same access rule.

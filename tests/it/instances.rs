@@ -222,10 +222,9 @@ async fn two_instances_behind_a_round_robin_proxy(db: TestDb) {
         .status()
         .unwrap();
     assert!(status.success());
-    let mails = smtp.wait_for(40, Duration::from_secs(60));
-    // A little longer, for any duplicate to show up.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let mails = if smtp.count() > mails.len() { smtp.messages() } else { mails };
+    // All 40, then a quiet second in which a duplicate would show.
+    let mails =
+        tokio::task::block_in_place(|| smtp.wait_for_quiet(40, Duration::from_secs(1), Duration::from_secs(60)));
     let mut to: Vec<String> = mails.iter().map(|m| m.to.clone()).collect();
     to.sort();
     let before = to.len();

@@ -120,6 +120,67 @@ async fn delivered(smtp: &SmtpServer, n: usize, timeout: Duration) -> Vec<Mail> 
     tokio::task::block_in_place(|| smtp.wait_for(n, timeout))
 }
 
+/// What is sent and to whom, with email kept in memory: the headers and
+/// both bodies in each invitee's language, and a personal link each. Needs
+/// no SMTP server; SMTP's own replies are the aiosmtpd tests' business.
+async fn invitations_say_the_right_things_to_the_right_people(db: TestDb) {
+    let app = TestApp::spawn_with_memory_mail(settings(&db, "smtp://127.0.0.1:9", 6000)).await;
+    let browser = lead(&app).await;
+    let ics = ics_codes();
+    let csv = format!(
+        "email,ics,language,voice,imd_quintile,selection_probability\n\
+         ann@example.org,{},pl,carer_self,1,0.2\n\
+         bob@example.org,{},,,,\n",
+        ics[0], ics[1]
+    );
+    let imported = upload(
+        &browser,
+        "/lead/surveys/format_example/samples/new",
+        "/lead/surveys/format_example/samples",
+        Some(("s.csv", csv.into_bytes())),
+        &[],
+    )
+    .await;
+    assert!(imported.body.contains("2 people imported"), "{}", imported.body);
+    browser.submit("/lead/surveys/format_example", "/lead/surveys/format_example/invitations/send", &[]).await;
+    let after = settled(&app, "invitation", Duration::from_secs(20)).await;
+    assert_eq!(after.get("sent"), Some(&2), "{after:?}");
+    let mails = app.sent_mail().await;
+    assert_eq!(
+        BTreeSet::from_iter(recipients(&mails)),
+        BTreeSet::from(["ann@example.org".to_string(), "bob@example.org".to_string()]),
+        "each invitee once"
+    );
+    assert_eq!(mails.len(), 2);
+
+    // Headers and both bodies, in the invitee's language.
+    let ann = mails.iter().find(|m| m.to == "ann@example.org").unwrap();
+    assert_eq!(ann.header("To").as_deref(), Some("ann@example.org"));
+    assert_eq!(ann.header("From").as_deref(), Some("\"Survey team\" <surveys@example.org>"));
+    assert_eq!(ann.header("Subject").as_deref(), Some("Przykładowa ankieta: prosimy o opinię o opiece"));
+    let link = ann.survey_link();
+    let opt_out = ann.opt_out_link();
+    assert!(
+        link.starts_with("http://127.0.0.1/s/") && opt_out.starts_with("http://127.0.0.1/opt-out/"),
+        "{link} {opt_out}"
+    );
+    assert_eq!(ann.header("List-Unsubscribe"), Some(format!("<{opt_out}>")));
+    assert_eq!(ann.header("List-Unsubscribe-Post").as_deref(), Some("List-Unsubscribe=One-Click"));
+    assert!(ann.header("Message-ID").unwrap().ends_with("@example.org>"));
+    let (text, html) = (ann.body("text/plain"), ann.body("text/html"));
+    assert!(
+        text.contains("Dzień dobry") && text.contains("Zapraszamy do udziału w ankiecie: Przykładowa ankieta."),
+        "{text}"
+    );
+    assert!(html.contains(&format!("href=\"{link}\"")) && html.contains(&format!("href=\"{opt_out}\"")), "{html}");
+    assert!(html.contains("<html lang=\"pl\">"));
+    let bob = mails.iter().find(|m| m.to == "bob@example.org").unwrap();
+    assert_eq!(bob.header("Subject").as_deref(), Some("Format example survey: please tell us about your care"));
+    assert_ne!(bob.survey_link(), link, "a personal link each");
+    let bob_text = bob.body("text/plain");
+    assert!(bob_text.contains("It takes about 3 minutes."), "{bob_text}");
+}
+
 async fn invitations_reach_a_real_smtp_server(db: TestDb) {
     let smtp = SmtpServer::start();
     let app = TestApp::spawn_with(settings(&db, &smtp.url(), 6000)).await;
@@ -171,39 +232,19 @@ async fn invitations_reach_a_real_smtp_server(db: TestDb) {
         .unwrap();
     assert_eq!((later.0.as_str(), later.1), ("queued", 1), "a 451 is retried later: {later:?}");
     assert!(later.2.unwrap().contains("451"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Sent is recorded only after the server accepted (and stored) the
+    // message, so once the statuses above settled the mailbox is complete.
     let mails = if mails.len() > 2 { mails } else { smtp.messages() };
     assert_eq!(
         BTreeSet::from_iter(recipients(&mails)),
         BTreeSet::from(["ann@example.org".to_string(), "bob@example.org".to_string()])
     );
 
-    // Headers and both bodies, in the invitee's language.
+    // The messages' content is checked in-process (the in-memory test).
     let ann = mails.iter().find(|m| m.to == "ann@example.org").unwrap();
-    assert_eq!(ann.header("To").as_deref(), Some("ann@example.org"));
-    assert_eq!(ann.header("From").as_deref(), Some("\"Survey team\" <surveys@example.org>"));
-    assert_eq!(ann.header("Subject").as_deref(), Some("Przykładowa ankieta: prosimy o opinię o opiece"));
     let link = ann.survey_link();
     let opt_out = ann.opt_out_link();
-    assert!(
-        link.starts_with("http://127.0.0.1/s/") && opt_out.starts_with("http://127.0.0.1/opt-out/"),
-        "{link} {opt_out}"
-    );
-    assert_eq!(ann.header("List-Unsubscribe"), Some(format!("<{opt_out}>")));
-    assert_eq!(ann.header("List-Unsubscribe-Post").as_deref(), Some("List-Unsubscribe=One-Click"));
-    assert!(ann.header("Message-ID").unwrap().ends_with("@example.org>"));
-    let (text, html) = (ann.body("text/plain"), ann.body("text/html"));
-    assert!(
-        text.contains("Dzień dobry") && text.contains("Zapraszamy do udziału w ankiecie: Przykładowa ankieta."),
-        "{text}"
-    );
-    assert!(html.contains(&format!("href=\"{link}\"")) && html.contains(&format!("href=\"{opt_out}\"")), "{html}");
-    assert!(html.contains("<html lang=\"pl\">"));
     let bob = mails.iter().find(|m| m.to == "bob@example.org").unwrap();
-    assert_eq!(bob.header("Subject").as_deref(), Some("Format example survey: please tell us about your care"));
-    assert_ne!(bob.survey_link(), link, "a personal link each");
-    let bob_text = bob.body("text/plain");
-    assert!(bob_text.contains("It takes about 3 minutes."), "{bob_text}");
 
     // Ann follows her link into the real survey: in Polish, as a carer, her ICS preset.
     let walker = answer_invitation(&app, "format_example", &link, Voice::CarerSelf, 1, true).await;
@@ -499,9 +540,12 @@ async fn a_killed_sender_resumes_without_duplicates(db: TestDb) {
         .unwrap();
     let uncertain: BTreeSet<String> = rows.iter().filter(|(_, s)| s == "uncertain").map(|(e, _)| e.clone()).collect();
     assert!(uncertain.contains("slow40@example.org"), "{uncertain:?}");
-    // The slow message may still arrive (the server had it); give it a moment, then count.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mails = smtp.messages();
+    // Every message marked sent is in the mailbox; the slow one may still
+    // arrive (the server had it): wait for the sent ones, then a quiet spell.
+    let sent_rows = rows.iter().filter(|(_, s)| s == "sent").count();
+    let mails = tokio::task::block_in_place(|| {
+        smtp.wait_for_quiet(sent_rows, Duration::from_millis(500), Duration::from_secs(30))
+    });
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for m in &mails {
         *counts.entry(m.to.clone()).or_default() += 1;
@@ -874,6 +918,7 @@ pub fn trials(services: &Services) -> Vec<Trial> {
     );
     trials.extend(on_each_backend_async!(
         services;
+        invitations_say_the_right_things_to_the_right_people,
         emails_are_erased_after_the_survey_closes,
         rotated_keys_keep_links_and_opt_outs,
     ));

@@ -167,8 +167,54 @@ fn serve_demo_prints_one_time_passwords_once() {
     assert_eq!(list.lines().count(), 3, "{list}");
 }
 
+/// While `serve --demo` loads (the `demo_loading` mark is set), a command
+/// that reads responses waits and says so, and goes on once the mark goes.
+fn commands_wait_for_a_demo_load_under_way() {
+    let cli = Cli::new();
+    let db = cli.db();
+    let began = chrono::Utc::now().naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string();
+    let mark = |conn: &mut joinedup::storage::DbConn| {
+        joinedup::storage::app_settings::set(conn, joinedup::demo::LOADING, &began)
+    };
+    mark(&mut db.get().unwrap()).unwrap();
+    let child = cli
+        .command(&["response", "find", "--reference", "NOPE-NOPE"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Still waiting a second later: the mark is there.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let loading = joinedup::demo::loading_since(&mut db.get().unwrap()).unwrap();
+    assert!(loading.is_some());
+    joinedup::storage::app_settings::delete(&mut db.get().unwrap(), joinedup::demo::LOADING).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(err.contains("still loading its demo responses"), "{err}");
+    assert!(err.contains(" done"), "{err}");
+    assert!(!err.contains("did not finish"), "{err}");
+}
+
+/// A mark left by a load that was killed part-way does not stall commands.
+fn an_abandoned_demo_load_is_reported_and_passed_over() {
+    let cli = Cli::new();
+    let db = cli.db();
+    let began =
+        (chrono::Utc::now().naive_utc() - joinedup::demo::LOADING_ABANDONED_AFTER - chrono::Duration::seconds(5))
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string();
+    joinedup::storage::app_settings::set(&mut db.get().unwrap(), joinedup::demo::LOADING, &began).unwrap();
+    let started = std::time::Instant::now();
+    let out = cli.run(&["response", "find", "--reference", "NOPE-NOPE"], None);
+    let err = stderr(&out);
+    assert!(err.contains("did not finish"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "it waited");
+}
+
 pub fn trials() -> Vec<Trial> {
     plain_trials![
+        commands_wait_for_a_demo_load_under_way,
+        an_abandoned_demo_load_is_reported_and_passed_over,
         user_add_reads_the_password_from_stdin_and_list_shows_roles,
         user_add_refuses_weak_passwords_and_password_arguments,
         user_disable_and_reset_password_are_audited,

@@ -122,7 +122,27 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: Settings) -> TestApp {
+        Self::serve(app::prepare(&settings, true).await.expect("start-up"))
+    }
+
+    /// The app with email set up but kept in memory (`sent_mail`): what is
+    /// sent, and to whom, checked in-process without an SMTP server.
+    pub async fn spawn_with_memory_mail(settings: Settings) -> TestApp {
         let state = app::prepare(&settings, true).await.expect("start-up");
+        let mut state = Arc::try_unwrap(state).unwrap_or_else(|_| panic!("the state is shared before the server runs"));
+        let templates = joinedup::invitations::email::Templates::new().expect("email templates");
+        let mailer = joinedup::invitations::send::Mailer::in_memory(
+            &settings.invitations,
+            &settings.base_url,
+            state.secret.expose(),
+            Arc::new(templates),
+        )
+        .expect("an in-memory mailer");
+        state.mailer = Some(Arc::new(mailer));
+        Self::serve(Arc::new(state))
+    }
+
+    fn serve(state: Arc<AppState>) -> TestApp {
         let listener = app::listen("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().unwrap().port();
         let server = app::run(listener, state.clone()).expect("server");
@@ -130,6 +150,19 @@ impl TestApp {
         let client =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
         TestApp { address: format!("http://127.0.0.1:{port}"), state, client }
+    }
+
+    /// Every message the in-memory mailer was given, as the SMTP tests see
+    /// them (recipient and raw text).
+    pub async fn sent_mail(&self) -> Vec<smtp::Mail> {
+        let Some(mailer) = &self.state.mailer else { return Vec::new() };
+        let mut out = Vec::new();
+        for (envelope, raw) in mailer.transport.sent().await {
+            for to in envelope.to() {
+                out.push(smtp::Mail { to: to.to_string(), raw: raw.clone().into_bytes() });
+            }
+        }
+        out
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -126,6 +126,22 @@ impl SmtpServer {
         std::fs::read_dir(self.maildir.join("new")).map_or(0, |d| d.count())
     }
 
+    /// Waits until at least `n` messages have arrived and then no more for
+    /// `quiet` (a late duplicate would show), then reads them all; gives up
+    /// waiting at `timeout`.
+    pub fn wait_for_quiet(&self, n: usize, quiet: Duration, timeout: Duration) -> Vec<Mail> {
+        let deadline = Instant::now() + timeout;
+        let (mut seen, mut since) = (self.count(), Instant::now());
+        while Instant::now() < deadline && (seen < n || since.elapsed() < quiet) {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = self.count();
+            if now != seen {
+                (seen, since) = (now, Instant::now());
+            }
+        }
+        self.messages()
+    }
+
     /// Waits until at least `n` messages have arrived, then reads them all.
     pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Mail> {
         let deadline = Instant::now() + timeout;
