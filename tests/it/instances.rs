@@ -8,7 +8,7 @@
 //! each invitation goes exactly once.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,8 +38,24 @@ impl Drop for Instance {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// The address a starting `joinedup serve --bind 127.0.0.1:0` logs it is
+/// listening on: the port is the server's own, so no other process can
+/// take it first. The rest of the log is drained so the server never
+/// blocks on a full pipe.
+fn listening_address(stderr: std::process::ChildStderr) -> SocketAddr {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let address = loop {
+        let line = lines.next().expect("joinedup ended before listening").expect("read its log");
+        if line.contains("joinedup is listening")
+            && let Some(at) = line.find("127.0.0.1:")
+        {
+            let port: String = line[at + 10..].chars().take_while(char::is_ascii_digit).collect();
+            break format!("127.0.0.1:{port}").parse().expect("an address");
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    address
 }
 
 fn database(db: &TestDb) -> String {
@@ -50,22 +66,25 @@ fn database(db: &TestDb) -> String {
 }
 
 async fn spawn_instance(db: &TestDb, smtp: &str) -> Instance {
-    let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_joinedup"));
     cmd.arg("serve")
         .env("DATABASE_URL", database(db))
-        .env("JOINEDUP_BIND", address.to_string())
+        .env("JOINEDUP_BIND", "127.0.0.1:0")
         .env("JOINEDUP_DEFINITIONS", common::project_path("survey-definitions"))
         .env("JOINEDUP_SECRET_KEY", SECRET)
         .env("JOINEDUP_BASE_URL", "http://127.0.0.1")
         .env("JOINEDUP_START_RATE", "100000")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,joinedup::cli=info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .env("JOINEDUP_SMTP_URL", smtp)
         .env("JOINEDUP_MAIL_FROM", "Survey team <surveys@example.org>")
         .env("JOINEDUP_SEND_RATE", "6000");
-    let instance = Instance { child: cmd.spawn().expect("start joinedup"), address };
+    let mut child = cmd.spawn().expect("start joinedup");
+    let stderr = child.stderr.take().expect("piped");
+    let address = tokio::task::block_in_place(|| listening_address(stderr));
+    let instance = Instance { child, address };
     let deadline = Instant::now() + Duration::from_secs(60);
     let health = format!("http://{address}/healthz");
     while reqwest::get(&health).await.map(|r| r.status().as_u16()).ok() != Some(200) {

@@ -8,7 +8,8 @@ on a bad day, so the tests can see each case handled:
   JOINEDUP_SMTP_SLOW_SECONDS (default 20), so a test can stop the sender
   while the message is in the server's hands.
 
-Run as: python3 -m aiosmtpd -n -l 127.0.0.1:PORT -c joinedup_smtp.Picky MAILDIR
+Run as: python3 joinedup_smtp.py MAILDIR (prints the port it listens on),
+or python3 -m aiosmtpd -n -l 127.0.0.1:PORT -c joinedup_smtp.Picky MAILDIR
 """
 
 import asyncio
@@ -30,3 +31,25 @@ class Picky(Mailbox):
         if any(r.startswith("slow") for r in envelope.rcpt_tos):
             await asyncio.sleep(float(os.environ.get("JOINEDUP_SMTP_SLOW_SECONDS", "20")))
         return await super().handle_DATA(server, session, envelope)
+
+
+def main():
+    """Serves on a port the system picks and prints it as the first line
+    of output, so a test never races another process for a "free" port:
+    python3 joinedup_smtp.py MAILDIR"""
+    import sys
+
+    from aiosmtpd.smtp import SMTP
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    handler = Picky(sys.argv[1])
+    server = loop.run_until_complete(
+        loop.create_server(lambda: SMTP(handler, loop=loop), host="127.0.0.1", port=0)
+    )
+    print(server.sockets[0].getsockname()[1], flush=True)
+    loop.run_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,6 @@
 //! aiosmtpd once: without it the email tests are reported ignored with the
 //! reason, and under CI (`CI=true`) the run stops.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -80,23 +79,21 @@ impl SmtpServer {
         let dir = tempfile::tempdir().expect("temp dir");
         // aiosmtpd's Mailbox makes the Maildir itself, and fails on an empty existing folder.
         let maildir = dir.path().join("maildir");
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let handlers = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp");
-        let child = Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "joinedup_smtp.Picky"])
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/joinedup_smtp.py");
+        // The server binds port 0 and prints the port it got: no other
+        // process can take it between a test choosing it and the bind.
+        let mut child = Command::new(python)
+            .arg(script)
             .arg(&maildir)
-            .env("PYTHONPATH", handlers)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start aiosmtpd");
-        let server = SmtpServer { port, maildir, child, _dir: dir };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start listening on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
+        let mut first = String::new();
+        let stdout = child.stdout.take().expect("piped");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first).expect("read the port");
+        let port: u16 = first.trim().parse().unwrap_or_else(|_| panic!("aiosmtpd printed `{first}`, not its port"));
+        SmtpServer { port, maildir, child, _dir: dir }
     }
 
     /// `smtp://127.0.0.1:PORT`: plain SMTP, as a loopback relay is.
