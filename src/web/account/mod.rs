@@ -13,7 +13,7 @@ use crate::web::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::errors::WebError;
 use crate::web::guard;
-use crate::web::staff::{self, error, extend, field};
+use crate::web::staff::{self, error_json, extend, field};
 
 type Data = web::Data<AppState>;
 
@@ -78,10 +78,10 @@ pub async fn sign_in(state: Data, req: HttpRequest, CsrfForm(fields): CsrfForm) 
     let next = safe_next(Some(&field(&fields, "next")));
     let mut errors = Vec::new();
     if email.trim().is_empty() {
-        errors.push(error("email", "Enter your email address"));
+        errors.push(error_json("email", "Enter your email address"));
     }
     if password.is_empty() {
-        errors.push(error("password", "Enter your password"));
+        errors.push(error_json("password", "Enter your password"));
     }
     if !errors.is_empty() {
         return staff::render(&state, "account/sign_in", &sign_in_form(&state, &req, &email, next.as_deref(), errors));
@@ -101,7 +101,7 @@ pub async fn sign_in(state: Data, req: HttpRequest, CsrfForm(fields): CsrfForm) 
                 .finish())
         }
         Outcome::Refused => {
-            let errors = vec![error(
+            let errors = vec![error_json(
                 "email",
                 "Enter a correct email address and password. If you have forgotten your password, ask an administrator.",
             )];
@@ -110,7 +110,7 @@ pub async fn sign_in(state: Data, req: HttpRequest, CsrfForm(fields): CsrfForm) 
         }
         Outcome::Blocked => {
             let minutes = state.settings.accounts.limits.window.num_minutes();
-            let errors = vec![error(
+            let errors = vec![error_json(
                 "email",
                 format!(
                     "There have been too many failed attempts to sign in. Wait {minutes} minutes and try again, or ask an administrator."
@@ -181,7 +181,7 @@ pub async fn change_password(
     let hash = match checked {
         Ok(hash) => hash,
         Err((id, message)) => {
-            let data = password_form(&state, &req, &principal, vec![error(id, message)]);
+            let data = password_form(&state, &req, &principal, vec![error_json(id, message)]);
             return staff::render(&state, "account/password", &data);
         }
     };

@@ -14,7 +14,7 @@ use crate::storage::margins;
 use crate::web::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::errors::WebError;
-use crate::web::staff::{self, error, extend, field, see_other, time};
+use crate::web::staff::{self, error_json, extend, field, see_other, time};
 use crate::web::upload::UploadForm;
 
 type Data = web::Data<AppState>;
@@ -101,7 +101,7 @@ pub async fn upload(
     let source = field(&form.fields, "source");
     let kept = json!({ "group": group, "source": source });
     let Some(file) = form.files.get("file").cloned() else {
-        let errors = vec![error("file", "Choose the margins file (a CSV) to upload")];
+        let errors = vec![error_json("file", "Choose the margins file (a CSV) to upload")];
         return page(&state, &req, &principal, errors, &[], None, kept).await;
     };
     let actor = principal.actor();
@@ -150,11 +150,11 @@ pub async fn upload(
                     } else {
                         "file"
                     };
-                    error(id, &p.message)
+                    error_json(id, &p.message)
                 })
                 .collect();
             if !line_problems.is_empty() {
-                errors.push(error(
+                errors.push(error_json(
                     "file",
                     format!(
                         "{} problem(s) in the file, so nothing was uploaded; they are listed by line below",
@@ -182,7 +182,7 @@ pub async fn retire(
     match retired {
         Some(_) => Ok(see_other("/analyst/margins?done=retired")),
         None => {
-            let errors = vec![error("versions", "That version does not exist or is no longer in use")];
+            let errors = vec![error_json("versions", "That version does not exist or is no longer in use")];
             page(&state, &req, &principal, errors, &[], None, json!({ "group": "people" })).await
         }
     }

@@ -16,7 +16,7 @@ use crate::storage::drafts::{self, Draft};
 use crate::web::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::errors::WebError;
-use crate::web::staff::{self, error, extend, field, see_other, time};
+use crate::web::staff::{self, error_json, extend, field, see_other, time};
 use crate::web::upload::UploadForm;
 
 type Data = web::Data<AppState>;
@@ -84,7 +84,8 @@ pub async fn create(
     let (file, text) = match text_from(&form) {
         Ok(t) => t,
         Err(message) => {
-            let page = new_form(&state, &req, &principal, &field(&form.fields, "source"), vec![error("file", message)]);
+            let page =
+                new_form(&state, &req, &principal, &field(&form.fields, "source"), vec![error_json("file", message)]);
             return staff::render(&state, "lead/draft_new", &page);
         }
     };
@@ -97,7 +98,7 @@ pub async fn create(
             staff::render(
                 &state,
                 "lead/draft_new",
-                &new_form(&state, &req, &principal, &text, vec![error("source", message)]),
+                &new_form(&state, &req, &principal, &text, vec![error_json("source", message)]),
             )
         }
     }
@@ -234,8 +235,12 @@ pub async fn save(
         Err(message) => {
             let (draft, checked) = load(&state, id).await?;
             let typed = field(&form.fields, "source");
-            let shown =
-                Shown { checked: &checked, source: &typed, form_errors: vec![error("file", message)], notice: None };
+            let shown = Shown {
+                checked: &checked,
+                source: &typed,
+                form_errors: vec![error_json("file", message)],
+                notice: None,
+            };
             return draft_page(&state, &req, &principal, &draft, shown);
         }
     };
@@ -251,8 +256,12 @@ pub async fn save(
         Err(e) => {
             let message = draft_error(e)?;
             let (draft, checked) = load(&state, id).await?;
-            let shown =
-                Shown { checked: &checked, source: &text, form_errors: vec![error("source", message)], notice: None };
+            let shown = Shown {
+                checked: &checked,
+                source: &text,
+                form_errors: vec![error_json("source", message)],
+                notice: None,
+            };
             draft_page(&state, &req, &principal, &draft, shown)
         }
     }
@@ -362,7 +371,7 @@ pub async fn publish(
         Err(LifecycleError::Storage(e)) => Err(WebError::Storage(e)),
         Err(e) => {
             let (draft, checked) = load(&state, id).await?;
-            review_page(&state, &req, &principal, &draft, &checked, vec![error("publish", e)])
+            review_page(&state, &req, &principal, &draft, &checked, vec![error_json("publish", e)])
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::storage::{self, icss};
 use crate::web::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::errors::WebError;
-use crate::web::staff::{self, error, extend, field, see_other, time};
+use crate::web::staff::{self, error_json, extend, field, see_other, time};
 use crate::web::upload::UploadForm;
 
 type Data = web::Data<AppState>;
@@ -80,7 +80,7 @@ pub async fn upload(
     let survey_id = path.into_inner();
     let survey = state.surveys.latest(&survey_id).ok_or(WebError::NotFound)?;
     let Some(file) = form.files.get("file").cloned() else {
-        let errors = vec![error("file", "Choose the sample file (a CSV) to upload")];
+        let errors = vec![error_json("file", "Choose the sample file (a CSV) to upload")];
         return form_page(&state, &req, &principal, &survey_id, errors, &[], json!({}));
     };
     let skip_invalid = field(&form.fields, "skip_invalid") == "yes";
@@ -126,7 +126,7 @@ pub async fn upload(
             } else {
                 format!("{} problem(s) in the file, and no line could be imported.", problems.len())
             };
-            let errors = vec![error("file", message)];
+            let errors = vec![error_json("file", message)];
             form_page(
                 &state,
                 &req,
@@ -143,7 +143,7 @@ pub async fn upload(
                 sample.id,
                 time(sample.created_at)
             );
-            form_page(&state, &req, &principal, &survey_id, vec![error("file", message)], &[], json!({}))
+            form_page(&state, &req, &principal, &survey_id, vec![error_json("file", message)], &[], json!({}))
         }
         Outcome::Imported { sample, skipped, opted_out } => {
             let uninvited = {
@@ -194,14 +194,15 @@ async fn send_or_explain(
     done: &str,
 ) -> Result<HttpResponse, WebError> {
     let Some(mailer) = &state.mailer else {
-        return survey_page(state, req, principal, survey_id, None, vec![error("send", "Email is not set up")]).await;
+        return survey_page(state, req, principal, survey_id, None, vec![error_json("send", "Email is not set up")])
+            .await;
     };
     if let Err(reason) = mailer.reachable().await {
         let message = format!(
             "Cannot reach the mail server at {}: {reason}. Nothing was sent; {queued} message(s) are queued and will be sent when it can be reached (joinedup tries again every minute).",
             mailer.server
         );
-        return survey_page(state, req, principal, survey_id, None, vec![error("send", message)]).await;
+        return survey_page(state, req, principal, survey_id, None, vec![error_json("send", message)]).await;
     }
     background::send_soon(state.background(), principal.actor());
     Ok(see_other(&format!("/lead/surveys/{survey_id}?done={done}")))
@@ -219,7 +220,7 @@ pub async fn send_invitations(
     let survey_id = path.into_inner();
     state.surveys.latest(&survey_id).ok_or(WebError::NotFound)?;
     if let Some(why) = cannot_send(&state, &survey_id) {
-        return survey_page(&state, &req, &principal, &survey_id, None, vec![error("send", why)]).await;
+        return survey_page(&state, &req, &principal, &survey_id, None, vec![error_json("send", why)]).await;
     }
     let (actor, ip, id) = (principal.actor(), principal.client_ip.clone(), survey_id.clone());
     let queued = queue::invitations_through(&state.db, &id, &actor, ip.as_deref(), state.clock.now()).await?;
@@ -246,7 +247,7 @@ pub async fn send_reminders(
     let survey_id = path.into_inner();
     state.surveys.latest(&survey_id).ok_or(WebError::NotFound)?;
     if let Some(why) = cannot_send(&state, &survey_id) {
-        return survey_page(&state, &req, &principal, &survey_id, None, vec![error("send", why)]).await;
+        return survey_page(&state, &req, &principal, &survey_id, None, vec![error_json("send", why)]).await;
     }
     let (actor, ip, id) = (principal.actor(), principal.client_ip.clone(), survey_id.clone());
     let delay = state.settings.invitations.reminder_delay_days;
@@ -270,7 +271,7 @@ pub async fn resend_uncertain(
     let survey_id = path.into_inner();
     state.surveys.latest(&survey_id).ok_or(WebError::NotFound)?;
     if let Some(why) = cannot_send(&state, &survey_id) {
-        return survey_page(&state, &req, &principal, &survey_id, None, vec![error("send", why)]).await;
+        return survey_page(&state, &req, &principal, &survey_id, None, vec![error_json("send", why)]).await;
     }
     let (actor, ip, id) = (principal.actor(), principal.client_ip.clone(), survey_id.clone());
     let now = state.clock.now();

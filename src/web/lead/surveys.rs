@@ -22,7 +22,7 @@ use crate::storage::{self, drafts};
 use crate::web::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::errors::WebError;
-use crate::web::staff::{self, error, extend, field, see_other, time};
+use crate::web::staff::{self, error_json, extend, field, see_other, time};
 
 type Data = web::Data<AppState>;
 
@@ -394,7 +394,10 @@ fn parse_date(fields: &crate::journey::Fields, name: &str, label: &str, errors: 
     match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
         Ok(d) => Some(d),
         Err(_) => {
-            errors.push(error("versions", format!("Enter the {label} as a date like 2026-12-31, or leave it empty")));
+            errors.push(error_json(
+                "versions",
+                format!("Enter the {label} as a date like 2026-12-31, or leave it empty"),
+            ));
             None
         }
     }
@@ -418,7 +421,7 @@ pub async fn set_dates(
     }
     match change(&state, &principal, move |conn, by| lifecycle::set_dates(conn, by, version.id, opens, closes)).await? {
         Ok(_) => Ok(see_other(&format!("/lead/surveys/{survey_id}?done=dates"))),
-        Err(e) => survey_page(&state, &req, &principal, &survey_id, None, vec![error("versions", e)]).await,
+        Err(e) => survey_page(&state, &req, &principal, &survey_id, None, vec![error_json("versions", e)]).await,
     }
 }
 
@@ -434,7 +437,7 @@ pub async fn close(
     let version = version_of(&state, &survey_id, version_id).await?;
     match change(&state, &principal, move |conn, by| lifecycle::close(conn, by, version.id)).await? {
         Ok(_) => Ok(see_other(&format!("/lead/surveys/{survey_id}?done=closed"))),
-        Err(e) => survey_page(&state, &req, &principal, &survey_id, None, vec![error("versions", e)]).await,
+        Err(e) => survey_page(&state, &req, &principal, &survey_id, None, vec![error_json("versions", e)]).await,
     }
 }
 
@@ -451,7 +454,7 @@ pub async fn reopen(
     let today = state.clock.today();
     match change(&state, &principal, move |conn, by| lifecycle::reopen(conn, by, version.id, today)).await? {
         Ok(_) => Ok(see_other(&format!("/lead/surveys/{survey_id}?done=reopened"))),
-        Err(e) => survey_page(&state, &req, &principal, &survey_id, None, vec![error("versions", e)]).await,
+        Err(e) => survey_page(&state, &req, &principal, &survey_id, None, vec![error_json("versions", e)]).await,
     }
 }
 
