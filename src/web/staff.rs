@@ -184,11 +184,6 @@ pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location.to_string())).finish()
 }
 
-/// `error` as untyped JSON, for pages not yet given a view struct.
-pub fn error_json(id: &str, message: impl std::fmt::Display) -> Value {
-    serde_json::to_value(error(id, message)).unwrap_or_default()
-}
-
 /// An error summary entry linking to the field `id`.
 pub fn error(id: &str, message: impl std::fmt::Display) -> ErrorLink {
     ErrorLink { href: format!("#{id}"), message: message.to_string(), field: Some(id.to_string()) }
