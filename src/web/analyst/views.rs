@@ -358,3 +358,60 @@ pub struct MarginsForm {
     pub group: String,
     pub source: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::staff::{Page, StaffFrame};
+    use crate::web::templates;
+
+    fn frame() -> StaffFrame {
+        StaffFrame {
+            lang: "en",
+            title: "Results - joinedup".into(),
+            service_name: "joinedup",
+            home_href: "/account",
+            ui: crate::journey::view::catalogue_ui("en"),
+            csrf: "token".into(),
+            account: None,
+            back_href: None,
+            wide: true,
+            errors: Vec::new(),
+            field_errors: Default::default(),
+        }
+    }
+
+    /// A survey with no release yet (no integration test reaches one)
+    /// renders under handlebars strict mode: its release part is there,
+    /// empty.
+    #[test]
+    fn pages_without_a_release_render_in_strict_mode() {
+        let mut hb = templates::registry().unwrap();
+        hb.set_strict_mode(true);
+        let results = Page {
+            frame: frame(),
+            body: Results {
+                survey_id: "s".into(),
+                survey_title: "S".into(),
+                empty: true,
+                release_options: Vec::new(),
+                release: ResultsRelease::default(),
+            },
+        };
+        let html = templates::render_owned(&hb, "analyst/results", serde_json::to_value(&results).unwrap()).unwrap();
+        assert!(html.contains("There is no release of this survey yet"), "{html}");
+        let questions = Page {
+            frame: frame(),
+            body: Questions {
+                survey_id: "s".into(),
+                survey_title: "S".into(),
+                empty: true,
+                results_href: "/analyst/surveys/s".into(),
+                release: QuestionsRelease::default(),
+            },
+        };
+        let html =
+            templates::render_owned(&hb, "analyst/questions", serde_json::to_value(&questions).unwrap()).unwrap();
+        assert!(html.contains("There is no release of this survey yet"), "{html}");
+    }
+}
