@@ -4,18 +4,56 @@
 //! `X-CSRF-Token` header.
 
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
 use serde_json::json;
 
 use super::admin::AuditQuery;
 use super::analyst::home::survey_versions;
+use super::analyst::views::SurveyVersion;
 use super::csrf;
 use super::errors::WebError;
 use crate::accounts::tokens::{self, TokenError};
-use crate::accounts::{Credential, Principal};
+use crate::accounts::{Credential, Principal, Role};
 use crate::storage::audit as audit_rows;
 use crate::web::AppState;
 
 type Data = web::Data<AppState>;
+
+/// `GET /api/v1/me`.
+#[derive(Serialize)]
+struct Me<'a> {
+    email: &'a str,
+    roles: &'a [Role],
+    /// `session` or `api_token`.
+    via: &'static str,
+    /// The token to send as `X-CSRF-Token`, for a session.
+    csrf_token: Option<String>,
+}
+
+/// `GET /api/v1/surveys`.
+#[derive(Serialize)]
+struct Surveys {
+    surveys: Vec<SurveyVersion>,
+}
+
+/// `GET /api/v1/admin/audit`.
+#[derive(Serialize)]
+struct Audit {
+    entries: Vec<AuditEntry>,
+}
+
+/// An audit entry as stored, its time in RFC 3339.
+#[derive(Serialize)]
+struct AuditEntry {
+    id: i64,
+    at: String,
+    actor: String,
+    actor_user_id: Option<i64>,
+    action: String,
+    target: Option<String>,
+    detail: Option<String>,
+    client_ip: Option<String>,
+}
 
 fn not_found(message: &str) -> HttpResponse {
     HttpResponse::NotFound().json(json!({ "error": "not_found", "message": message }))
@@ -29,17 +67,12 @@ pub async fn me(state: Data, principal: Principal) -> HttpResponse {
         Credential::Session(id) => ("session", Some(csrf::token_for_session(state.secret.expose(), id))),
         Credential::ApiToken { .. } => ("api_token", None),
     };
-    HttpResponse::Ok().json(json!({
-        "email": principal.email,
-        "roles": principal.roles,
-        "via": via,
-        "csrf_token": csrf_token,
-    }))
+    HttpResponse::Ok().json(Me { email: &principal.email, roles: &principal.roles, via, csrf_token })
 }
 
 /// `GET /api/v1/surveys`: the released survey versions.
 pub async fn surveys(state: Data) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "surveys": survey_versions(&state) }))
+    HttpResponse::Ok().json(Surveys { surveys: survey_versions(&state) })
 }
 
 /// `DELETE /api/v1/tokens/{id}`: revokes one of the caller's own tokens
@@ -72,20 +105,18 @@ pub async fn audit(state: Data, query: web::Query<AuditQuery>) -> Result<HttpRes
         }
     };
     let entries = state.db.run(move |conn| audit_rows::search(conn, &filter, 200)).await?;
-    let entries: Vec<_> = entries
+    let entries = entries
         .into_iter()
-        .map(|e| {
-            json!({
-                "id": e.id,
-                "at": e.at.and_utc().to_rfc3339(),
-                "actor": e.actor,
-                "actor_user_id": e.actor_user_id,
-                "action": e.action,
-                "target": e.target,
-                "detail": e.detail,
-                "client_ip": e.client_ip,
-            })
+        .map(|e| AuditEntry {
+            id: e.id,
+            at: e.at.and_utc().to_rfc3339(),
+            actor: e.actor,
+            actor_user_id: e.actor_user_id,
+            action: e.action,
+            target: e.target,
+            detail: e.detail,
+            client_ip: e.client_ip,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "entries": entries })))
+    Ok(HttpResponse::Ok().json(Audit { entries }))
 }

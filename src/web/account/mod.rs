@@ -3,8 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use crate::accounts::sign_in::{self, Attempt, Outcome};
 use crate::accounts::users;
@@ -13,7 +12,7 @@ use crate::web::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::errors::WebError;
 use crate::web::guard;
-use crate::web::staff::{self, error, extend, field};
+use crate::web::staff::{self, ErrorLink, Page, StaffFrame, error, field};
 
 type Data = web::Data<AppState>;
 
@@ -46,8 +45,44 @@ fn landing(roles: &[Role]) -> &'static str {
     }
 }
 
-fn sign_in_form(state: &AppState, req: &HttpRequest, email: &str, next: Option<&str>, errors: Vec<Value>) -> Value {
-    extend(staff::page(state, req, None, "Sign in"), json!({ "email": email, "next": next, "errors": errors }))
+/// `account/sign_in`.
+#[derive(Serialize)]
+struct SignIn {
+    /// What was typed, kept in the field.
+    email: String,
+    /// Where to go once signed in (a path on this site), sent on with the form.
+    next: Option<String>,
+    /// Why the user is here: signed out, or their session ended.
+    notice: Option<&'static str>,
+}
+
+/// `account/home`.
+#[derive(Serialize)]
+struct Home {
+    /// The labels of the user's roles.
+    roles: Vec<&'static str>,
+}
+
+/// `account/password`.
+#[derive(Serialize)]
+struct Password {
+    /// The password policy's minimum length, for the hint.
+    min_length: usize,
+}
+
+fn sign_in_form(
+    state: &AppState,
+    req: &HttpRequest,
+    email: &str,
+    next: Option<String>,
+    notice: Option<&'static str>,
+    errors: Vec<ErrorLink>,
+) -> Page<SignIn> {
+    StaffFrame::new(state, req, None, "Sign in").with_errors(errors).page(SignIn {
+        email: email.to_string(),
+        next,
+        notice,
+    })
 }
 
 /// `GET /sign-in`.
@@ -66,7 +101,7 @@ pub async fn sign_in_page(
     } else {
         None
     };
-    let data = extend(sign_in_form(&state, &req, "", next.as_deref(), Vec::new()), json!({ "notice": notice }));
+    let data = sign_in_form(&state, &req, "", next, notice, Vec::new());
     staff::render(&state, "account/sign_in", &data)
 }
 
@@ -84,7 +119,7 @@ pub async fn sign_in(state: Data, req: HttpRequest, CsrfForm(fields): CsrfForm) 
         errors.push(error("password", "Enter your password"));
     }
     if !errors.is_empty() {
-        return staff::render(&state, "account/sign_in", &sign_in_form(&state, &req, &email, next.as_deref(), errors));
+        return staff::render(&state, "account/sign_in", &sign_in_form(&state, &req, &email, next, None, errors));
     }
     let attempt = Attempt {
         email: email.clone(),
@@ -105,7 +140,7 @@ pub async fn sign_in(state: Data, req: HttpRequest, CsrfForm(fields): CsrfForm) 
                 "email",
                 "Enter a correct email address and password. If you have forgotten your password, ask an administrator.",
             )];
-            let data = sign_in_form(&state, &req, &email, next.as_deref(), errors);
+            let data = sign_in_form(&state, &req, &email, next, None, errors);
             staff::render_status(&state, StatusCode::UNAUTHORIZED, "account/sign_in", &data)
         }
         Outcome::Blocked => {
@@ -116,7 +151,7 @@ pub async fn sign_in(state: Data, req: HttpRequest, CsrfForm(fields): CsrfForm) 
                     "There have been too many failed attempts to sign in. Wait {minutes} minutes and try again, or ask an administrator."
                 ),
             )];
-            let data = sign_in_form(&state, &req, &email, next.as_deref(), errors);
+            let data = sign_in_form(&state, &req, &email, next, None, errors);
             let mut response = staff::render_status(&state, StatusCode::TOO_MANY_REQUESTS, "account/sign_in", &data)?;
             let retry = (minutes * 60).to_string();
             response.headers_mut().insert(
@@ -139,16 +174,16 @@ pub async fn sign_out(state: Data, principal: Principal, _form: CsrfForm) -> Res
 
 /// `GET /account`: who you are signed in as, and your areas.
 pub async fn home(state: Data, req: HttpRequest, principal: Principal) -> Result<HttpResponse, WebError> {
-    let roles: Vec<&str> = principal.roles.iter().map(|r| r.label()).collect();
-    let data = extend(staff::page(&state, &req, Some(&principal), "Your account"), json!({ "roles": roles }));
+    let roles = principal.roles.iter().map(|r| r.label()).collect();
+    let data = StaffFrame::new(&state, &req, Some(&principal), "Your account").page(Home { roles });
     staff::render(&state, "account/home", &data)
 }
 
-fn password_form(state: &AppState, req: &HttpRequest, principal: &Principal, errors: Vec<Value>) -> Value {
-    extend(
-        staff::page(state, req, Some(principal), "Change your password"),
-        json!({ "errors": errors, "min_length": password::MIN_LENGTH, "back_href": "/account" }),
-    )
+fn password_form(state: &AppState, req: &HttpRequest, principal: &Principal, errors: Vec<ErrorLink>) -> Page<Password> {
+    StaffFrame::new(state, req, Some(principal), "Change your password")
+        .back("/account")
+        .with_errors(errors)
+        .page(Password { min_length: password::MIN_LENGTH })
 }
 
 /// `GET /account/password`.

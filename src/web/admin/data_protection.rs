@@ -3,15 +3,14 @@
 //! reaches it; the page never shows a response's answers.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use crate::accounts::Principal;
 use crate::rights::{self, Found};
 use crate::web::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::errors::WebError;
-use crate::web::staff::{self, error, extend, field, time};
+use crate::web::staff::{self, ErrorLink, StaffFrame, error, field, time};
 
 type Data = web::Data<AppState>;
 
@@ -20,16 +19,43 @@ pub struct FindQuery {
     reference: Option<String>,
 }
 
-fn found_view(found: &Found) -> Value {
-    json!({
-        "reference": found.reference,
-        "survey_id": found.survey_id,
-        "version": found.version,
-        "status": if found.submitted.is_some() { "Submitted" } else { "Not submitted (in progress)" },
-        "channel": found.channel,
-        "started": time(found.started),
-        "submitted": found.submitted.map(time),
-    })
+/// `data_protection/home`.
+#[derive(Serialize)]
+struct View {
+    /// The reference as typed, kept in the search box.
+    typed: String,
+    found: Option<FoundView>,
+    /// What the withdrawal just done removed.
+    done: Option<String>,
+    /// Where the withdraw form posts.
+    action: &'static str,
+}
+
+/// A response found by its reference: never its answers.
+#[derive(Serialize)]
+struct FoundView {
+    reference: String,
+    survey_id: String,
+    version: String,
+    status: &'static str,
+    /// How the response came in (open link or invitation).
+    channel: String,
+    started: String,
+    submitted: Option<String>,
+}
+
+impl FoundView {
+    fn from(found: &Found) -> Self {
+        FoundView {
+            reference: found.reference.clone(),
+            survey_id: found.survey_id.clone(),
+            version: found.version.clone(),
+            status: if found.submitted.is_some() { "Submitted" } else { "Not submitted (in progress)" },
+            channel: found.channel.clone(),
+            started: time(found.started),
+            submitted: found.submitted.map(time),
+        }
+    }
 }
 
 fn render_page(
@@ -38,19 +64,17 @@ fn render_page(
     principal: &Principal,
     typed: &str,
     found: Option<&Found>,
-    errors: Vec<Value>,
+    errors: Vec<ErrorLink>,
     done: Option<String>,
 ) -> Result<HttpResponse, WebError> {
-    let data = extend(
-        staff::page(state, req, Some(principal), "Find a response by its reference"),
-        json!({
-            "typed": typed,
-            "found": found.map(found_view),
-            "errors": errors,
-            "done": done,
-            "action": "/data-protection/withdraw",
-        }),
-    );
+    let data = StaffFrame::new(state, req, Some(principal), "Find a response by its reference")
+        .with_errors(errors)
+        .page(View {
+            typed: typed.to_string(),
+            found: found.map(FoundView::from),
+            done,
+            action: "/data-protection/withdraw",
+        });
     staff::render(state, "data_protection/home", &data)
 }
 

@@ -3,11 +3,11 @@
 //! `accounts`, which writes it with its audit entry.
 
 pub mod data_protection;
+mod views;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDate;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::accounts::tokens::{self, TokenError};
 use crate::accounts::users::{self, AccountError};
@@ -19,7 +19,7 @@ use crate::storage::audit::{self as audit_rows, AuditFilter};
 use crate::web::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::errors::WebError;
-use crate::web::staff::{self, error, extend, field, time};
+use crate::web::staff::{self, ErrorLink, StaffFrame, error, field, time};
 
 type Data = web::Data<AppState>;
 
@@ -49,26 +49,10 @@ fn roles_from(fields: &Fields) -> Vec<Role> {
     roles::parse_all(fields.get("roles").into_iter().flatten().map(String::as_str))
 }
 
-fn role_choices(held: &[Role]) -> Vec<Value> {
-    Role::ALL.iter().map(|r| json!({ "value": r.as_str(), "label": r.label(), "checked": held.contains(r) })).collect()
-}
-
-fn user_view(entry: &UserRoles) -> Value {
-    let held = roles::parse_all(entry.roles.iter().map(String::as_str));
-    json!({
-        "id": entry.user.id,
-        "email": entry.user.email,
-        "href": format!("/admin/users/{}", entry.user.id),
-        "roles": held.iter().map(|r| r.label()).collect::<Vec<_>>().join(", "),
-        "disabled": entry.user.disabled,
-        "created": time(entry.user.created_at),
-    })
-}
-
 /// `GET /admin`.
 pub async fn home(state: Data, req: HttpRequest, principal: Principal) -> Result<HttpResponse, WebError> {
     let users = state.db.run(rows::count_users).await?;
-    let data = extend(staff::page(&state, &req, Some(&principal), "Admin"), json!({ "user_count": users }));
+    let data = StaffFrame::new(&state, &req, Some(&principal), "Admin").page(views::Home { user_count: users });
     staff::render(&state, "admin/home", &data)
 }
 
@@ -80,10 +64,10 @@ pub async fn users(
     query: web::Query<Done>,
 ) -> Result<HttpResponse, WebError> {
     let all = state.db.run(rows::list_users).await?;
-    let data = extend(
-        staff::page(&state, &req, Some(&principal), "Users"),
-        json!({ "users": all.iter().map(user_view).collect::<Vec<_>>(), "notice": done_message(query.done.as_deref()), "back_href": "/admin" }),
-    );
+    let data = StaffFrame::new(&state, &req, Some(&principal), "Users").back("/admin").page(views::Users {
+        users: all.iter().map(views::User::from).collect(),
+        notice: done_message(query.done.as_deref()),
+    });
     staff::render(&state, "admin/users", &data)
 }
 
@@ -93,17 +77,14 @@ fn new_user_form(
     principal: &Principal,
     email: &str,
     held: &[Role],
-    errors: Vec<Value>,
-) -> Value {
-    extend(
-        staff::page(state, req, Some(principal), "Add a user"),
-        json!({
-            "email": email,
-            "roles": role_choices(held),
-            "errors": errors,
-            "min_length": password::MIN_LENGTH,
-            "back_href": "/admin/users",
-        }),
+    errors: Vec<ErrorLink>,
+) -> staff::Page<views::NewUser> {
+    StaffFrame::new(state, req, Some(principal), "Add a user").back("/admin/users").with_errors(errors).page(
+        views::NewUser {
+            email: email.to_string(),
+            roles: views::RoleChoice::all(held),
+            min_length: password::MIN_LENGTH,
+        },
     )
 }
 
@@ -185,21 +166,18 @@ fn user_page(
     req: &HttpRequest,
     principal: &Principal,
     entry: &UserRoles,
-    notice: Option<&str>,
-    errors: Vec<Value>,
-) -> Value {
+    notice: Option<&'static str>,
+    errors: Vec<ErrorLink>,
+) -> staff::Page<views::UserPage> {
     let held = roles::parse_all(entry.roles.iter().map(String::as_str));
-    extend(
-        staff::page(state, req, Some(principal), &entry.user.email),
-        json!({
-            "user": user_view(entry),
-            "roles": role_choices(&held),
-            "is_self": entry.user.id == principal.user_id,
-            "notice": notice,
-            "errors": errors,
-            "min_length": password::MIN_LENGTH,
-            "back_href": "/admin/users",
-        }),
+    StaffFrame::new(state, req, Some(principal), &entry.user.email).back("/admin/users").with_errors(errors).page(
+        views::UserPage {
+            user: views::User::from(entry),
+            roles: views::RoleChoice::all(&held),
+            is_self: entry.user.id == principal.user_id,
+            notice,
+            min_length: password::MIN_LENGTH,
+        },
     )
 }
 
@@ -328,29 +306,20 @@ fn tokens_page(
     principal: &Principal,
     all: &[(rows::ApiToken, String)],
     users: &[UserRoles],
-    notice: Option<&str>,
-    errors: Vec<Value>,
-) -> Value {
-    let tokens: Vec<Value> = all
+    notice: Option<&'static str>,
+    errors: Vec<ErrorLink>,
+) -> staff::Page<views::Tokens> {
+    let tokens = all.iter().map(|(t, email)| views::Token::from(t, email)).collect();
+    let users = users
         .iter()
-        .map(|(t, email)| {
-            json!({
-                "id": t.id,
-                "name": t.name,
-                "email": email,
-                "created": time(t.created_at),
-                "last_used": t.last_used_at.map(time),
-                "revoked": t.revoked_at.map(time),
-                "revoke_action": format!("/admin/tokens/{}/revoke", t.id),
-            })
-        })
+        .filter(|u| !u.user.disabled)
+        .map(|u| views::TokenOwner { id: u.user.id, email: u.user.email.clone() })
         .collect();
-    let choices: Vec<Value> =
-        users.iter().filter(|u| !u.user.disabled).map(|u| json!({ "id": u.user.id, "email": u.user.email })).collect();
-    extend(
-        staff::page(state, req, Some(principal), "API tokens"),
-        json!({ "tokens": tokens, "users": choices, "notice": notice, "errors": errors, "back_href": "/admin" }),
-    )
+    StaffFrame::new(state, req, Some(principal), "API tokens").back("/admin").with_errors(errors).page(views::Tokens {
+        tokens,
+        users,
+        notice,
+    })
 }
 
 /// `GET /admin/tokens`.
@@ -383,10 +352,9 @@ pub async fn issue_token(
     match issued {
         Ok((row, token)) => {
             let owner = load_user(&state, row.user_id).await?;
-            let data = extend(
-                staff::page(&state, &req, Some(&principal), "API token issued"),
-                json!({ "token": token, "name": row.name, "email": owner.user.email, "back_href": "/admin/tokens" }),
-            );
+            let data = StaffFrame::new(&state, &req, Some(&principal), "API token issued")
+                .back("/admin/tokens")
+                .page(views::TokenIssued { token, name: row.name, email: owner.user.email });
             staff::render(&state, "admin/token_issued", &data)
         }
         Err(e) => {
@@ -482,35 +450,34 @@ pub async fn audit(
         }
         _ => None,
     };
-    let rows: Vec<Value> = shown
+    let entries = shown
         .iter()
-        .map(|e| {
-            json!({
-                "at": time(e.at),
-                "actor": e.actor,
-                "action": Action::parse(&e.action).map_or_else(|| e.action.clone(), |a| a.label().to_string()),
-                "target": e.target,
-                "detail": e.detail,
-                "client_ip": e.client_ip,
-            })
+        .map(|e| views::AuditEntry {
+            at: time(e.at),
+            actor: e.actor.clone(),
+            action: Action::parse(&e.action).map_or_else(|| e.action.clone(), |a| a.label().to_string()),
+            target: e.target.clone().unwrap_or_default(),
+            detail: e.detail.clone().unwrap_or_default(),
+            client_ip: e.client_ip.clone().unwrap_or_default(),
         })
         .collect();
-    let actions: Vec<Value> = Action::ALL
+    let actions = Action::ALL
         .iter()
-        .map(|a| json!({ "value": a.as_str(), "label": a.label(), "selected": query.action.as_deref() == Some(a.as_str()) }))
+        .map(|a| views::ActionChoice {
+            value: a.as_str(),
+            label: a.label(),
+            selected: query.action.as_deref() == Some(a.as_str()),
+        })
         .collect();
-    let data = extend(
-        staff::page(&state, &req, Some(&principal), "Audit log"),
-        json!({
-            "entries": rows,
-            "actions": actions,
-            "actor": query.actor,
-            "from": query.from,
-            "to": query.to,
-            "older_href": older,
-            "errors": errors,
-            "back_href": "/admin",
-        }),
+    let data = StaffFrame::new(&state, &req, Some(&principal), "Audit log").back("/admin").with_errors(errors).page(
+        views::Audit {
+            entries,
+            actions,
+            actor: query.actor.clone().unwrap_or_default(),
+            from: query.from.clone().unwrap_or_default(),
+            to: query.to.clone().unwrap_or_default(),
+            older_href: older,
+        },
     );
     staff::render(&state, "admin/audit", &data)
 }

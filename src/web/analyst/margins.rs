@@ -4,8 +4,8 @@
 //! `population_margins`; this only turns them into pages.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
 
+use super::views::{self, MarginsForm};
 use crate::accounts::Principal;
 use crate::index::frame::Group;
 use crate::index::margins::{LineProblem, allowed_dimensions};
@@ -14,7 +14,7 @@ use crate::storage::margins;
 use crate::web::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::errors::WebError;
-use crate::web::staff::{self, error, extend, field, see_other, time};
+use crate::web::staff::{self, ErrorLink, StaffFrame, error, field, see_other, time};
 use crate::web::upload::UploadForm;
 
 type Data = web::Data<AppState>;
@@ -31,47 +31,51 @@ async fn page(
     state: &Data,
     req: &HttpRequest,
     principal: &Principal,
-    errors: Vec<Value>,
+    errors: Vec<ErrorLink>,
     problems: &[LineProblem],
     notice: Option<String>,
-    form: Value,
+    form: MarginsForm,
 ) -> Result<HttpResponse, WebError> {
     let (rows, in_use) = state.db.run(|conn| Ok((margins::all(conn)?, margins::in_use_ids(conn)?))).await?;
-    let versions: Vec<Value> = rows
+    let versions = rows
         .iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "group": r.population_group,
-                "version": r.version,
-                "dimensions": r.dimensions,
-                "source": r.source,
-                "file_name": r.file_name,
-                "hash": r.content_hash,
-                "uploaded_by": r.uploaded_by,
-                "uploaded_at": time(r.uploaded_at),
-                "retired_at": r.retired_at.map(time),
-                "in_use": in_use.contains(&r.id),
-            })
+        .map(|r| views::MarginVersion {
+            id: r.id,
+            group: r.population_group.clone(),
+            version: r.version,
+            dimensions: r.dimensions.clone(),
+            source: r.source.clone(),
+            file_name: r.file_name.clone(),
+            hash: r.content_hash.clone(),
+            uploaded_by: r.uploaded_by.clone(),
+            uploaded_at: time(r.uploaded_at),
+            retired_at: r.retired_at.map(time),
+            in_use: in_use.contains(&r.id),
         })
         .collect();
     let allowed = |g: Group| {
         allowed_dimensions(g).iter().map(|(d, c)| format!("{d} ({})", c.join(", "))).collect::<Vec<_>>().join("; ")
     };
-    let data = extend(
-        staff::page(state, req, Some(principal), "Population margins"),
-        json!({
-            "errors": errors,
-            "notice": notice,
-            "versions": versions,
-            "problems": problems.iter().take(SHOWN_PROBLEMS).map(|p| json!({ "line": p.line, "message": p.message })).collect::<Vec<_>>(),
-            "more_problems": problems.len().saturating_sub(SHOWN_PROBLEMS),
-            "people_dimensions": allowed(Group::People),
-            "carer_dimensions": allowed(Group::Carers),
-            "form": form,
-        }),
-    );
+    let data =
+        StaffFrame::new(state, req, Some(principal), "Population margins").with_errors(errors).page(views::Margins {
+            notice,
+            versions,
+            problems: problems
+                .iter()
+                .take(SHOWN_PROBLEMS)
+                .map(|p| views::LineProblem { line: p.line, message: p.message.clone() })
+                .collect(),
+            more_problems: problems.len().saturating_sub(SHOWN_PROBLEMS),
+            people_dimensions: allowed(Group::People),
+            carer_dimensions: allowed(Group::Carers),
+            form,
+        });
     staff::render(state, "analyst/margins", &data)
+}
+
+/// The form as first shown: for people, no source typed.
+fn fresh_form() -> MarginsForm {
+    MarginsForm { group: "people".into(), source: String::new() }
 }
 
 /// `GET /analyst/margins`.
@@ -86,7 +90,7 @@ pub async fn list(
         Some("retired") => Some("That version is no longer used for weighting.".to_string()),
         _ => None,
     };
-    page(&state, &req, &principal, Vec::new(), &[], notice, json!({ "group": "people" })).await
+    page(&state, &req, &principal, Vec::new(), &[], notice, fresh_form()).await
 }
 
 /// `POST /analyst/margins`: checks the file; stores it as a new version
@@ -99,7 +103,7 @@ pub async fn upload(
 ) -> Result<HttpResponse, WebError> {
     let group = field(&form.fields, "group");
     let source = field(&form.fields, "source");
-    let kept = json!({ "group": group, "source": source });
+    let kept = MarginsForm { group: group.clone(), source: source.clone() };
     let Some(file) = form.files.get("file").cloned() else {
         let errors = vec![error("file", "Choose the margins file (a CSV) to upload")];
         return page(&state, &req, &principal, errors, &[], None, kept).await;
@@ -135,12 +139,12 @@ pub async fn upload(
                 "The margins were uploaded and are now used for weighting. The respondents in some ICSs cannot meet them yet, so those ICSs' figures are shown as not estimable until they can (England counts their people at their population total); every other result is weighted to the new margins. {}",
                 unmet.join("; ")
             );
-            page(&state, &req, &principal, Vec::new(), &[], Some(notice), json!({ "group": "people" })).await
+            page(&state, &req, &principal, Vec::new(), &[], Some(notice), fresh_form()).await
         }
         Outcome::Refused(problems) => {
             let (form_problems, line_problems): (Vec<LineProblem>, Vec<LineProblem>) =
                 problems.into_iter().partition(|p| p.line == 0);
-            let mut errors: Vec<Value> = form_problems
+            let mut errors: Vec<ErrorLink> = form_problems
                 .iter()
                 .map(|p| {
                     let id = if p.message.starts_with("Choose whose") {
@@ -183,7 +187,7 @@ pub async fn retire(
         Some(_) => Ok(see_other("/analyst/margins?done=retired")),
         None => {
             let errors = vec![error("versions", "That version does not exist or is no longer in use")];
-            page(&state, &req, &principal, errors, &[], None, json!({ "group": "people" })).await
+            page(&state, &req, &principal, errors, &[], None, fresh_form()).await
         }
     }
 }

@@ -6,5 +6,6 @@ pub mod home;
 pub mod margins;
 pub mod research;
 mod results;
+pub mod views;
 
 pub use results::*;

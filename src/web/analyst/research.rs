@@ -5,8 +5,8 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
+use super::views;
 use crate::accounts::Principal;
 use crate::audit::{self, Action, Actor, Event};
 use crate::index::disclosure::published_count;
@@ -16,13 +16,13 @@ use crate::microdata::Plan;
 use crate::reports::{self, ReleaseOptions, Request, Window};
 use crate::web::AppState;
 use crate::web::errors::WebError;
-use crate::web::staff::{self, extend};
+use crate::web::staff::{self, StaffFrame};
 
 type Data = web::Data<AppState>;
 
 /// `GET /research`: each survey's closed releases, with their samples.
 pub async fn home(state: Data, req: HttpRequest, principal: Principal) -> Result<HttpResponse, WebError> {
-    let mut surveys: Vec<Value> = Vec::new();
+    let mut surveys = Vec::new();
     let today = state.clock.today();
     let mut ids: Vec<String> = state.surveys.all().map(|s| s.definition.id.clone()).collect();
     ids.sort();
@@ -31,27 +31,28 @@ pub async fn home(state: Data, req: HttpRequest, principal: Principal) -> Result
         let Some(latest) = state.surveys.latest(&survey_id) else { continue };
         let id = survey_id.clone();
         let periods = state.db.run(move |conn| reports::periods(conn, &id)).await?;
-        let releases: Vec<Value> = periods
+        let releases = periods
             .iter()
             .rev()
             .filter(|(p, _)| p.is_closed(today))
-            .map(|(p, n)| {
-                json!({
-                    "label": format!("{} ({} responses)", p.first_day().format("%B %Y"), published_count(*n)),
-                    "samples": Sample::SEPARATE.iter().map(|s| json!({
-                        "label": s.label(),
-                        "href": format!("/research/surveys/{survey_id}/microdata?release={p}&sample={}", s.code()),
-                    })).collect::<Vec<_>>(),
-                })
+            .map(|(p, n)| views::ResearchRelease {
+                label: format!("{} ({} responses)", p.first_day().format("%B %Y"), published_count(*n)),
+                samples: Sample::SEPARATE
+                    .iter()
+                    .map(|s| views::Link {
+                        label: s.label(),
+                        href: format!("/research/surveys/{survey_id}/microdata?release={p}&sample={}", s.code()),
+                    })
+                    .collect(),
             })
             .collect();
-        surveys.push(json!({
-            "survey_id": survey_id,
-            "title": latest.definition.title.get(latest.definition.default_language(), None),
-            "releases": releases,
-        }));
+        surveys.push(views::ResearchSurvey {
+            title: latest.definition.title.get(latest.definition.default_language(), None).to_string(),
+            survey_id,
+            releases,
+        });
     }
-    let data = extend(staff::page(&state, &req, Some(&principal), "Microdata"), json!({ "surveys": surveys }));
+    let data = StaffFrame::new(&state, &req, Some(&principal), "Microdata").page(views::Research { surveys });
     staff::render(&state, "research/home", &data)
 }
 

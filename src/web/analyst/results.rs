@@ -8,9 +8,9 @@ use std::sync::Arc;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::charts::{self, Point};
+use super::views::{self, Cell, Choice, ProvenanceView};
 use crate::accounts::{Principal, Role};
 use crate::audit::{self, Action, Actor, Event};
 use crate::index::cells::{ALL, ENGLAND};
@@ -23,7 +23,7 @@ use crate::outputs::Format;
 use crate::reports::{self, ReleaseOptions, Report, ReportError, Request, Window};
 use crate::web::AppState;
 use crate::web::errors::WebError;
-use crate::web::staff::{self, extend};
+use crate::web::staff::{self, StaffFrame};
 
 type Data = web::Data<AppState>;
 
@@ -123,34 +123,8 @@ fn web_error(e: ReportError) -> WebError {
     }
 }
 
-fn significance(s: Option<i8>) -> Option<&'static str> {
-    s.map(|s| match s {
-        1 => "higher",
-        -1 => "lower",
-        _ => "no difference",
-    })
-}
-
-fn cell_view(c: &Published) -> Value {
-    json!({
-        "area": c.area, "area_name": c.area_name, "category": c.category, "n": c.n,
-        "estimate": c.estimate, "ci_low": c.ci_low, "ci_high": c.ci_high,
-        "deff": c.deff, "n_eff_design": c.n_eff_design, "n_eff_kish": c.n_eff_kish,
-        "suppressed": c.suppressed, "not_estimable": c.not_estimable,
-        "vs_england": c.vs_england, "significant": significance(c.vs_england_significant),
-        "peer_mean": c.peer_mean, "vs_peers": c.vs_peers,
-        "peer_significant": significance(c.vs_peers_significant),
-        "funnel": c.funnel.map(|f| match f { 2 => "above 99.8% limit", 1 => "above 95% limit", -1 => "below 95% limit", -2 => "below 99.8% limit", _ => "within limits" }),
-        "standardised": c.standardised,
-    })
-}
-
-fn options(list: &[(String, String)], selected: &str) -> Vec<Value> {
-    list.iter().map(|(v, l)| json!({ "value": v, "label": l, "selected": v == selected })).collect()
-}
-
 /// The closed releases of a survey, newest first, for choosing one.
-async fn release_options(state: &Data, survey_id: &str, chosen: Option<Period>) -> Result<Vec<Value>, WebError> {
+async fn release_options(state: &Data, survey_id: &str, chosen: Option<Period>) -> Result<Vec<Choice>, WebError> {
     let survey = survey_id.to_string();
     let periods = state.db.run(move |conn| reports::periods(conn, &survey)).await?;
     let today = state.clock.today();
@@ -158,12 +132,10 @@ async fn release_options(state: &Data, survey_id: &str, chosen: Option<Period>) 
         .iter()
         .rev()
         .filter(|(p, _)| p.is_closed(today))
-        .map(|(p, n)| {
-            json!({
-                "value": p.to_string(),
-                "label": format!("{} ({} responses)", p.first_day().format("%B %Y"), published_count(*n)),
-                "selected": Some(*p) == chosen,
-            })
+        .map(|(p, n)| Choice {
+            value: p.to_string(),
+            label: format!("{} ({} responses)", p.first_day().format("%B %Y"), published_count(*n)),
+            selected: Some(*p) == chosen,
         })
         .collect())
 }
@@ -187,12 +159,15 @@ pub async fn results(
         Err(e) => return Err(web_error(e)),
     };
     let release_list = release_options(&state, &survey_id, report.as_ref().map(|r| r.period)).await?;
-    let page = staff::page(&state, &req, Some(&principal), &format!("Results: {title}"));
+    let frame = StaffFrame::new(&state, &req, Some(&principal), &format!("Results: {title}")).wide();
     let Some(report) = report else {
-        let data = extend(
-            page,
-            json!({ "wide": true, "empty": true, "survey_id": survey_id, "survey_title": title, "release_options": release_list }),
-        );
+        let data = frame.page(views::Results {
+            survey_id,
+            survey_title: title,
+            empty: true,
+            release_options: release_list,
+            release: views::ResultsRelease::default(),
+        });
         return staff::render(&state, "analyst/results", &data);
     };
     let sample = chosen.or(report.results.headline).unwrap_or(Sample::Invitation);
@@ -319,71 +294,54 @@ pub async fn results(
     let p = &report.provenance;
     let base_query = filters.query();
     let release_query = format!("{base_query}&release={}", report.period);
-    let sort_links: Vec<Value> = ["estimate", "name", "vs_england"]
-        .iter()
-        .map(|s| json!({ "key": s, "href": format!("/analyst/surveys/{survey_id}?{release_query}&sort={s}") }))
+    let sort_links = ["estimate", "name", "vs_england"]
+        .into_iter()
+        .map(|key| views::SortLink { key, href: format!("/analyst/surveys/{survey_id}?{release_query}&sort={key}") })
         .collect();
-    let downloads: Vec<Value> = ["csv", "xlsx", "json"]
-        .iter()
-        .map(|f| json!({ "format": f, "href": format!("/analyst/surveys/{survey_id}/download?{release_query}&format={f}") }))
+    let downloads = ["csv", "xlsx", "json"]
+        .into_iter()
+        .map(|format| views::Download {
+            format,
+            href: format!("/analyst/surveys/{survey_id}/download?{release_query}&format={format}"),
+        })
         .collect();
     let researcher = principal.roles.contains(&Role::Researcher);
-    let data = extend(
-        page,
-        json!({
-            "wide": true,
-            "empty": cells.is_empty(),
-            "survey_id": survey_id,
-            "survey_title": p.survey_title,
-            "release": report.period.to_string(),
-            "release_label": report.period.first_day().format("%B %Y").to_string(),
-            "sample_label": sample.label(),
-            "indicative": sample == Sample::OpenLink,
-            "open_link_only": report.results.headline == Some(Sample::OpenLink),
-            "measure_label": label,
-            "england": england.map(cell_view),
-            "icss": icss.iter().map(|c| cell_view(c)).collect::<Vec<_>>(),
-            "chart": dot,
-            "funnel_chart": funnel,
-            "comparisons": reports::COMPARISONS,
-            "breakdown": breakdown.iter().map(|c| cell_view(c)).collect::<Vec<_>>(),
-            "breakdown_chart": breakdown_chart,
-            "dimension": dimension,
-            "release_options": release_list,
-            "sample_options": options(&samples, sample.code()),
-            "trim_options": options(&trims, &trim_selected),
-            "group_options": options(&groups, &group),
-            "measure_options": options(&measures, &measure),
-            "dimension_options": options(&dimensions, &dimension),
-            "area_options": options(&areas, &area),
-            "sort_links": sort_links,
-            "downloads": downloads,
-            "microdata_href": researcher.then(|| format!("/research/surveys/{survey_id}/microdata?release={}&sample={}", report.period, sample.code())),
-            "questions_href": format!("/analyst/surveys/{survey_id}/questions?{release_query}"),
-            "provenance": provenance_view(&report),
-        }),
-    );
+    let data = frame.page(views::Results {
+        empty: cells.is_empty(),
+        survey_title: p.survey_title.clone(),
+        release_options: release_list,
+        release: views::ResultsRelease {
+            release: report.period.to_string(),
+            release_label: report.period.first_day().format("%B %Y").to_string(),
+            sample_label: sample.label().to_string(),
+            indicative: sample == Sample::OpenLink,
+            open_link_only: report.results.headline == Some(Sample::OpenLink),
+            measure_label: label,
+            england: england.map(Cell::from),
+            icss: icss.iter().map(|c| Cell::from(*c)).collect(),
+            chart: dot,
+            funnel_chart: funnel,
+            comparisons: reports::COMPARISONS,
+            breakdown: breakdown.iter().map(|c| Cell::from(*c)).collect(),
+            breakdown_chart,
+            sample_options: Choice::list(&samples, sample.code()),
+            trim_options: Choice::list(&trims, &trim_selected),
+            group_options: Choice::list(&groups, &group),
+            measure_options: Choice::list(&measures, &measure),
+            dimension_options: Choice::list(&dimensions, &dimension),
+            area_options: Choice::list(&areas, &area),
+            dimension,
+            sort_links,
+            downloads,
+            microdata_href: researcher.then(|| {
+                format!("/research/surveys/{survey_id}/microdata?release={}&sample={}", report.period, sample.code())
+            }),
+            questions_href: format!("/analyst/surveys/{survey_id}/questions?{release_query}"),
+            provenance: ProvenanceView::from(&report),
+        },
+        survey_id,
+    });
     staff::render(&state, "analyst/results", &data)
-}
-
-fn provenance_view(report: &Report) -> Value {
-    let p = &report.provenance;
-    json!({
-        "release": format!("{} (responses submitted {} to {})", p.release, p.release_from, p.release_to),
-        "versions": p.versions.iter().map(|(v, h)| format!("{v} ({})", &h[..12.min(h.len())])).collect::<Vec<_>>().join(", "),
-        "not_pooled": p.versions_not_pooled.join(", "),
-        "channels": p.channel_mix.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", "),
-        "samples": p.samples,
-        "weighting": p.weighting,
-        "trimming": p.trimming,
-        "variance": p.variance,
-        "population": p.population_source,
-        "aggregates": p.aggregates,
-        "deprivation": p.deprivation_source,
-        "suppression": p.suppression,
-        "information_loss": p.information_loss,
-        "computed_at": p.computed_at,
-    })
 }
 
 /// `GET /analyst/surveys/{survey_id}/questions`: question-level tables.
@@ -401,11 +359,15 @@ pub async fn questions(
         Err(ReportError::NoRelease(_)) => {
             let Some(latest) = state.surveys.latest(&survey_id) else { return Err(WebError::NotFound) };
             let title = latest.definition.title.get(latest.definition.default_language(), None).to_string();
-            let data = extend(
-                staff::page(&state, &req, Some(&principal), &format!("Question results: {title}")),
-                json!({ "wide": true, "empty": true, "survey_id": survey_id, "survey_title": title,
-                        "results_href": format!("/analyst/surveys/{survey_id}") }),
-            );
+            let data = StaffFrame::new(&state, &req, Some(&principal), &format!("Question results: {title}"))
+                .wide()
+                .page(views::Questions {
+                    results_href: format!("/analyst/surveys/{survey_id}"),
+                    survey_id,
+                    survey_title: title,
+                    empty: true,
+                    release: views::QuestionsRelease::default(),
+                });
             return staff::render(&state, "analyst/questions", &data);
         }
         Err(e) => return Err(web_error(e)),
@@ -413,7 +375,7 @@ pub async fn questions(
     let sample = filters.sample()?.or(report.results.headline).unwrap_or(Sample::Invitation);
     let group = filters.group.clone().unwrap_or_else(|| "people".into());
     let area = filters.area.clone().unwrap_or_else(|| ENGLAND.into());
-    let mut by_question: BTreeMap<String, (String, Vec<Value>)> = BTreeMap::new();
+    let mut by_question: BTreeMap<String, (String, Vec<views::AnswerRow>)> = BTreeMap::new();
     let mut order = Vec::new();
     for c in report.results.cells.iter().filter(|c| {
         c.sample == sample && c.group == group && c.area == area && c.dimension == ALL && c.measure.contains('=')
@@ -424,13 +386,23 @@ pub async fn questions(
             order.push(question.to_string());
             (question_text.to_string(), Vec::new())
         });
-        entry.1.push(json!({
-            "answer": answer_label, "n": c.n, "percent": c.estimate, "ci_low": c.ci_low, "ci_high": c.ci_high,
-            "suppressed": c.suppressed, "not_estimable": c.not_estimable,
-        }));
+        entry.1.push(views::AnswerRow {
+            answer: answer_label.to_string(),
+            n: c.n.clone(),
+            percent: c.estimate,
+            ci_low: c.ci_low,
+            ci_high: c.ci_high,
+            suppressed: c.suppressed.clone(),
+            not_estimable: c.not_estimable.clone(),
+        });
     }
-    let tables: Vec<Value> =
-        order.iter().map(|q| json!({ "id": q, "text": by_question[q].0, "rows": by_question[q].1 })).collect();
+    let tables = order
+        .iter()
+        .filter_map(|q| {
+            let (text, rows) = by_question.remove(q)?;
+            Some(views::QuestionTable { id: q.clone(), text, rows })
+        })
+        .collect();
     let areas: Vec<(String, String)> = std::iter::once((ENGLAND.to_string(), ENGLAND.to_string()))
         .chain(
             report
@@ -447,24 +419,26 @@ pub async fn questions(
                 .map(|c| (c.area.clone(), c.area_name.clone())),
         )
         .collect();
-    let data = extend(
-        staff::page(&state, &req, Some(&principal), &format!("Question results: {}", report.provenance.survey_title)),
-        json!({
-            "wide": true,
-            "survey_id": survey_id,
-            "survey_title": report.provenance.survey_title,
-            "release": report.period.to_string(),
-            "release_label": report.period.first_day().format("%B %Y").to_string(),
-            "sample": sample.code(),
-            "sample_label": sample.label(),
-            "indicative": sample == Sample::OpenLink,
-            "trim": filters.trim,
-            "area_options": options(&areas, &area),
-            "group": group,
-            "tables": tables,
-            "results_href": format!("/analyst/surveys/{survey_id}?{}&release={}", filters.query(), report.period),
-            "provenance": provenance_view(&report),
-        }),
+    let title = &report.provenance.survey_title;
+    let data = StaffFrame::new(&state, &req, Some(&principal), &format!("Question results: {title}")).wide().page(
+        views::Questions {
+            results_href: format!("/analyst/surveys/{survey_id}?{}&release={}", filters.query(), report.period),
+            survey_id,
+            survey_title: title.clone(),
+            empty: false,
+            release: views::QuestionsRelease {
+                release: report.period.to_string(),
+                release_label: report.period.first_day().format("%B %Y").to_string(),
+                sample: sample.code().to_string(),
+                sample_label: sample.label().to_string(),
+                indicative: sample == Sample::OpenLink,
+                trim: filters.trim.clone(),
+                area_options: Choice::list(&areas, &area),
+                group,
+                tables,
+                provenance: ProvenanceView::from(&report),
+            },
+        },
     );
     staff::render(&state, "analyst/questions", &data)
 }

@@ -5,8 +5,8 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
+use super::views;
 use crate::accounts::Principal;
 use crate::definitions::{self, Diagnostic};
 use crate::publishing::diff;
@@ -16,7 +16,7 @@ use crate::storage::drafts::{self, Draft};
 use crate::web::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::errors::WebError;
-use crate::web::staff::{self, error, extend, field, see_other, time};
+use crate::web::staff::{self, ErrorLink, Page, StaffFrame, error, field, see_other, time};
 use crate::web::upload::UploadForm;
 
 type Data = web::Data<AppState>;
@@ -61,11 +61,17 @@ fn text_from(form: &UploadForm) -> Result<(Option<String>, String), String> {
     }
 }
 
-fn new_form(state: &AppState, req: &HttpRequest, principal: &Principal, source: &str, errors: Vec<Value>) -> Value {
-    extend(
-        staff::page(state, req, Some(principal), "New draft"),
-        json!({ "source": source, "errors": errors, "back_href": "/lead", "action": "/lead/drafts" }),
-    )
+fn new_form(
+    state: &AppState,
+    req: &HttpRequest,
+    principal: &Principal,
+    source: &str,
+    errors: Vec<ErrorLink>,
+) -> Page<views::NewDraft> {
+    StaffFrame::new(state, req, Some(principal), "New draft")
+        .back("/lead")
+        .with_errors(errors)
+        .page(views::NewDraft { source: source.to_string(), action: "/lead/drafts" })
 }
 
 /// `GET /lead/drafts/new`.
@@ -110,7 +116,7 @@ async fn load(state: &AppState, id: i64) -> Result<(Draft, Checked), WebError> {
 
 /// Each problem with the lines around it, the problem line marked and the
 /// message beside it.
-fn problem_views(source: &str, problems: &[Diagnostic]) -> Vec<Value> {
+fn problem_views(source: &str, problems: &[Diagnostic]) -> Vec<views::Problem> {
     let lines: Vec<&str> = source.lines().collect();
     problems
         .iter()
@@ -120,29 +126,37 @@ fn problem_views(source: &str, problems: &[Diagnostic]) -> Vec<Value> {
             let line = p.at.line.max(1);
             let first = line.saturating_sub(CONTEXT).max(1);
             let last = (line + CONTEXT).min(lines.len().max(1));
-            let excerpt: Vec<Value> = (first..=last)
-                .map(|i| json!({ "number": i, "text": clipped(lines.get(i - 1).copied().unwrap_or("")), "problem": i == line }))
+            let excerpt = (first..=last)
+                .map(|i| views::ExcerptLine {
+                    number: i,
+                    text: clipped(lines.get(i - 1).copied().unwrap_or("")),
+                    problem: i == line,
+                })
                 .collect();
-            json!({
-                "anchor": format!("problem-{}", n + 1),
-                "line": line,
-                "column": p.at.column,
-                "path": if p.path.is_empty() { None } else { Some(&p.path) },
-                "message": p.message,
-                "hint": p.hint,
-                "excerpt": excerpt,
-            })
+            views::Problem {
+                anchor: format!("problem-{}", n + 1),
+                line,
+                column: p.at.column,
+                path: (!p.path.is_empty()).then(|| p.path.clone()),
+                message: p.message.clone(),
+                hint: p.hint.clone(),
+                excerpt,
+            }
         })
         .collect()
 }
 
-fn summary_errors(problems: &[Diagnostic]) -> Vec<Value> {
+/// The error summary: a link to each problem shown, which is about a line
+/// rather than a field.
+fn summary_errors(problems: &[Diagnostic]) -> Vec<ErrorLink> {
     problems
         .iter()
         .take(SHOWN_PROBLEMS)
         .enumerate()
-        .map(|(n, p)| {
-            json!({ "href": format!("#problem-{}", n + 1), "message": format!("Line {}: {}", p.at.line, p.message) })
+        .map(|(n, p)| ErrorLink {
+            href: format!("#problem-{}", n + 1),
+            message: format!("Line {}: {}", p.at.line, p.message),
+            field: None,
         })
         .collect()
 }
@@ -157,8 +171,8 @@ struct Shown<'a> {
     checked: &'a Checked,
     /// The text in the textarea: the draft's, or what was typed if it could not be saved.
     source: &'a str,
-    form_errors: Vec<Value>,
-    notice: Option<&'a str>,
+    form_errors: Vec<ErrorLink>,
+    notice: Option<&'static str>,
 }
 
 fn draft_page(
@@ -173,32 +187,30 @@ fn draft_page(
     let mut errors = summary_errors(&checked.problems);
     errors.extend(form_errors);
     let base = format!("/lead/drafts/{}", draft.id);
-    let data = extend(
-        staff::page(state, req, Some(principal), &format!("Draft {name}")),
-        json!({
-            "name": name,
-            "source": source,
-            "errors": errors,
-            "problems": problem_views(source, &checked.problems),
-            "problem_count": checked.problems.len(),
-            "more_problems": checked.problems.len().saturating_sub(SHOWN_PROBLEMS),
-            "shown_problems": SHOWN_PROBLEMS,
-            "problems_href": format!("{base}/problems"),
-            "valid": checked.definition.is_some(),
-            "publishable": checked.publishable().is_some(),
-            "summary": checked.definition.as_ref().map(definitions::summary),
-            "survey_id": draft.survey_id,
-            "version": draft.version_label,
-            "updated": time(draft.updated_at),
-            "notice": notice,
-            "wide": true,
-            "back_href": "/lead",
-            "action": base,
-            "preview_href": format!("{base}/preview"),
-            "publish_href": format!("{base}/publish"),
-            "delete_action": format!("{base}/delete"),
-        }),
-    );
+    let data = StaffFrame::new(state, req, Some(principal), &format!("Draft {name}"))
+        .wide()
+        .back("/lead")
+        .with_errors(errors)
+        .page(views::Draft {
+            name,
+            source: source.to_string(),
+            problems: problem_views(source, &checked.problems),
+            problem_count: checked.problems.len(),
+            more_problems: checked.problems.len().saturating_sub(SHOWN_PROBLEMS),
+            shown_problems: SHOWN_PROBLEMS,
+            problems_href: format!("{base}/problems"),
+            valid: checked.definition.is_some(),
+            publishable: checked.publishable().is_some(),
+            summary: checked.definition.as_ref().map(definitions::summary).unwrap_or_default(),
+            survey_id: draft.survey_id.clone(),
+            version: draft.version_label.clone(),
+            updated: time(draft.updated_at),
+            notice,
+            preview_href: format!("{base}/preview"),
+            publish_href: format!("{base}/publish"),
+            delete_action: format!("{base}/delete"),
+            action: base,
+        });
     staff::render(state, "lead/draft", &data)
 }
 
@@ -301,7 +313,7 @@ fn review_page(
     principal: &Principal,
     draft: &Draft,
     checked: &Checked,
-    errors: Vec<Value>,
+    errors: Vec<ErrorLink>,
 ) -> Result<HttpResponse, WebError> {
     let name = draft_rules::display_name(&draft.source_name, draft.id);
     let base = format!("/lead/drafts/{}", draft.id);
@@ -312,31 +324,29 @@ fn review_page(
         _ => None,
     };
     let d = definition;
-    let data = extend(
-        staff::page(state, req, Some(principal), &format!("Publish {name}")),
-        json!({
-            "name": name,
-            "errors": errors,
-            "problems": checked.problems.iter().map(|p| format!("Line {}: {}", p.at.line, p.message)).collect::<Vec<_>>(),
-            "publishable": checked.publishable().is_some(),
-            "survey_id": d.map(|d| &d.id),
-            "title": d.map(|d| d.title.get(d.default_language(), None)),
-            "version": d.map(|d| &d.version),
-            "content_hash": d.map(|d| &d.content_hash),
-            "summary": d.map(definitions::summary),
-            "opens": d.and_then(|d| d.opens).map(|o| o.to_string()),
-            "closes": d.and_then(|d| d.closes).map(|c| c.to_string()),
-            "previous": previous.as_ref().map(|p| json!({
-                "version": p.version.version_label,
-                "published_at": p.version.published_at.map(time),
-                "content_hash": p.version.content_hash,
-            })),
-            "diff": changes,
-            "wide": true,
-            "back_href": base,
-            "action": format!("{base}/publish"),
-        }),
-    );
+    let data = StaffFrame::new(state, req, Some(principal), &format!("Publish {name}"))
+        .wide()
+        .back(base.clone())
+        .with_errors(errors)
+        .page(views::Publish {
+            name,
+            problems: checked.problems.iter().map(|p| format!("Line {}: {}", p.at.line, p.message)).collect(),
+            publishable: checked.publishable().is_some(),
+            survey_id: d.map(|d| d.id.clone()),
+            title: d.map(|d| d.title.get(d.default_language(), None).to_string()),
+            version: d.map(|d| d.version.clone()),
+            content_hash: d.map(|d| d.content_hash.clone()),
+            summary: d.map(definitions::summary),
+            opens: d.and_then(|d| d.opens).map(|o| o.to_string()),
+            closes: d.and_then(|d| d.closes).map(|c| c.to_string()),
+            previous: previous.as_ref().map(|p| views::Previous {
+                version: p.version.version_label.clone(),
+                published_at: p.version.published_at.map(time),
+                content_hash: p.version.content_hash.clone(),
+            }),
+            diff: changes,
+            action: format!("{base}/publish"),
+        });
     staff::render(state, "lead/publish", &data)
 }
 

@@ -5,5 +5,6 @@ pub mod drafts;
 pub mod preview;
 pub mod samples;
 mod surveys;
+mod views;
 
 pub use surveys::*;

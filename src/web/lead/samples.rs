@@ -4,58 +4,60 @@
 //! messages whose delivery is uncertain. Sending runs in the background
 //! through the outbox; the survey page shows its progress.
 
-use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
-
 use super::surveys::survey_page;
+use super::views;
 use crate::accounts::Principal;
 use crate::invitations::background;
 use crate::invitations::import::{self, Outcome, Request};
 use crate::invitations::queue;
-use crate::invitations::sample::{LineProblem, OPTIONAL, REQUIRED};
+use crate::invitations::sample::LineProblem;
 use crate::storage::{self, icss};
 use crate::web::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::errors::WebError;
-use crate::web::staff::{self, error, extend, field, see_other, time};
+use crate::web::staff::{self, ErrorLink, StaffFrame, error, field, see_other, time};
 use crate::web::upload::UploadForm;
+use actix_web::{HttpRequest, HttpResponse, web};
 
 type Data = web::Data<AppState>;
 
 /// Problems listed on the page; the rest are counted.
 const SHOWN_PROBLEMS: usize = 200;
 
+/// What a refused file had besides its problems.
+#[derive(Clone, Copy)]
+struct Refused {
+    /// Lines with no problem.
+    valid: usize,
+    /// Addresses that opted out of the survey.
+    opted_out: usize,
+}
+
 fn form_page(
     state: &AppState,
     req: &HttpRequest,
     principal: &Principal,
     survey_id: &str,
-    errors: Vec<Value>,
+    errors: Vec<ErrorLink>,
     problems: &[LineProblem],
-    more: Value,
+    refused: Option<Refused>,
 ) -> Result<HttpResponse, WebError> {
     let survey = state.surveys.latest(survey_id).ok_or(WebError::NotFound)?;
     let d = &survey.definition;
-    let data = extend(
-        extend(
-            staff::page(state, req, Some(principal), "Upload a sample"),
-            json!({
-                "survey_id": survey_id,
-                "title": d.title.get(d.default_language(), None),
-                "errors": errors,
-                "problems": problems.iter().take(SHOWN_PROBLEMS).map(|p| json!({ "line": p.line, "message": p.message })).collect::<Vec<_>>(),
-                "more_problems": problems.len().saturating_sub(SHOWN_PROBLEMS),
-                "required": REQUIRED,
-                "optional": OPTIONAL,
-                "languages": Value::Null,
-                "survey_languages": d.languages.iter().map(|l| l.code.as_str()).collect::<Vec<_>>().join(", "),
-                "voices": d.voices.iter().map(|v| v.code()).collect::<Vec<_>>().join(", "),
-                "action": format!("/lead/surveys/{survey_id}/samples"),
-                "back_href": format!("/lead/surveys/{survey_id}"),
-            }),
-        ),
-        more,
-    );
+    let data = StaffFrame::new(state, req, Some(principal), "Upload a sample")
+        .back(format!("/lead/surveys/{survey_id}"))
+        .with_errors(errors)
+        .page(views::NewSample {
+            survey_id: survey_id.to_string(),
+            title: d.title.get(d.default_language(), None).to_string(),
+            problems: problems.iter().take(SHOWN_PROBLEMS).map(views::LineProblem::from).collect(),
+            more_problems: problems.len().saturating_sub(SHOWN_PROBLEMS),
+            valid: refused.map(|r| r.valid),
+            opted_out: refused.map(|r| r.opted_out),
+            survey_languages: d.languages.iter().map(|l| l.code.as_str()).collect::<Vec<_>>().join(", "),
+            voices: d.voices.iter().map(|v| v.code()).collect::<Vec<_>>().join(", "),
+            action: format!("/lead/surveys/{survey_id}/samples"),
+        });
     staff::render(state, "lead/sample_new", &data)
 }
 
@@ -66,7 +68,7 @@ pub async fn new_page(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    form_page(&state, &req, &principal, &path.into_inner(), Vec::new(), &[], json!({}))
+    form_page(&state, &req, &principal, &path.into_inner(), Vec::new(), &[], None)
 }
 
 /// `POST /lead/surveys/{survey_id}/samples`.
@@ -81,7 +83,7 @@ pub async fn upload(
     let survey = state.surveys.latest(&survey_id).ok_or(WebError::NotFound)?;
     let Some(file) = form.files.get("file").cloned() else {
         let errors = vec![error("file", "Choose the sample file (a CSV) to upload")];
-        return form_page(&state, &req, &principal, &survey_id, errors, &[], json!({}));
+        return form_page(&state, &req, &principal, &survey_id, errors, &[], None);
     };
     let skip_invalid = field(&form.fields, "skip_invalid") == "yes";
     let actor = principal.actor();
@@ -127,15 +129,7 @@ pub async fn upload(
                 format!("{} problem(s) in the file, and no line could be imported.", problems.len())
             };
             let errors = vec![error("file", message)];
-            form_page(
-                &state,
-                &req,
-                &principal,
-                &survey_id,
-                errors,
-                &problems,
-                json!({ "valid": valid, "opted_out": opted_out }),
-            )
+            form_page(&state, &req, &principal, &survey_id, errors, &problems, Some(Refused { valid, opted_out }))
         }
         Outcome::AlreadyImported(sample) => {
             let message = format!(
@@ -143,30 +137,26 @@ pub async fn upload(
                 sample.id,
                 time(sample.created_at)
             );
-            form_page(&state, &req, &principal, &survey_id, vec![error("file", message)], &[], json!({}))
+            form_page(&state, &req, &principal, &survey_id, vec![error("file", message)], &[], None)
         }
         Outcome::Imported { sample, skipped, opted_out } => {
             let uninvited = {
                 let id = survey_id.clone();
                 state.db.run(move |conn| storage::outbox::uninvited(conn, &id)).await?.len()
             };
-            let data = extend(
-                staff::page(&state, &req, Some(&principal), "Sample imported"),
-                json!({
-                    "survey_id": survey_id,
-                    "name": sample.source_name,
-                    "imported": sample.rows_imported,
-                    "skipped": skipped.iter().take(SHOWN_PROBLEMS).map(|p| json!({ "line": p.line, "message": p.message })).collect::<Vec<_>>(),
-                    "skipped_count": import::lines_with_problems(&skipped),
-                    "more_skipped": skipped.len().saturating_sub(SHOWN_PROBLEMS),
-                    "opted_out": opted_out,
-                    "uninvited": uninvited,
-                    "email_ready": state.mailer.is_some(),
-                    "open_now": state.surveys.current(&survey_id, state.clock.today()).is_some(),
-                    "send_action": format!("/lead/surveys/{survey_id}/invitations/send"),
-                    "survey_href": format!("/lead/surveys/{survey_id}"),
-                }),
-            );
+            let data = StaffFrame::new(&state, &req, Some(&principal), "Sample imported").page(views::SampleDone {
+                name: sample.source_name,
+                imported: sample.rows_imported,
+                skipped: skipped.iter().take(SHOWN_PROBLEMS).map(views::LineProblem::from).collect(),
+                skipped_count: import::lines_with_problems(&skipped),
+                more_skipped: skipped.len().saturating_sub(SHOWN_PROBLEMS),
+                opted_out,
+                uninvited,
+                email_ready: state.mailer.is_some(),
+                open_now: state.surveys.current(&survey_id, state.clock.today()).is_some(),
+                send_action: format!("/lead/surveys/{survey_id}/invitations/send"),
+                survey_href: format!("/lead/surveys/{survey_id}"),
+            });
             staff::render(&state, "lead/sample_done", &data)
         }
     }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDate;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
+use super::views;
 use crate::accounts::Principal;
 use crate::invitations::queue;
 use crate::publishing::lifecycle::{self, By, LifecycleError};
@@ -22,7 +22,7 @@ use crate::storage::{self, drafts};
 use crate::web::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::errors::WebError;
-use crate::web::staff::{self, error, extend, field, see_other, time};
+use crate::web::staff::{self, ErrorLink, StaffFrame, error, field, see_other, time};
 
 type Data = web::Data<AppState>;
 
@@ -92,46 +92,41 @@ pub async fn home(
             Ok((counts, drafts::list(conn)?))
         })
         .await?;
-    let surveys: Vec<Value> = by_survey
+    let surveys = by_survey
         .iter()
-        .map(|(id, versions)| {
-            let newest = versions.iter().max_by_key(|s| s.version.id).expect("a survey has a version");
+        .filter_map(|(id, versions)| {
+            // Every survey has a version: it is listed because of one.
+            let newest = versions.iter().max_by_key(|s| s.version.id)?;
             let d = &newest.definition;
             let open = state.surveys.current(id, today);
-            json!({
-                "id": id,
-                "title": d.title.get(d.default_language(), None),
-                "href": format!("/lead/surveys/{id}"),
-                "versions": versions.len(),
-                "status": match &open {
+            Some(views::SurveyRow {
+                id: id.clone(),
+                title: d.title.get(d.default_language(), None).to_string(),
+                href: format!("/lead/surveys/{id}"),
+                versions: versions.len(),
+                status: match &open {
                     Some(s) => format!("Open (version {})", s.version.version_label),
                     None => status_label(&newest.version, today),
                 },
-                "responses": counts.get(id).copied().unwrap_or(0),
+                responses: counts.get(id).copied().unwrap_or(0),
             })
         })
         .collect();
-    let drafts: Vec<Value> = draft_rows
+    let drafts = draft_rows
         .iter()
-        .map(|d| {
-            json!({
-                "name": crate::publishing::drafts::display_name(&d.source_name, d.id),
-                "href": format!("/lead/drafts/{}", d.id),
-                "survey": d.survey_id,
-                "version": d.version_label,
-                "updated": time(d.updated_at),
-            })
+        .map(|d| views::DraftRow {
+            name: crate::publishing::drafts::display_name(&d.source_name, d.id),
+            href: format!("/lead/drafts/{}", d.id),
+            survey: d.survey_id.clone(),
+            version: d.version_label.clone(),
+            updated: time(d.updated_at),
         })
         .collect();
-    let data = extend(
-        staff::page(&state, &req, Some(&principal), "Survey lead"),
-        json!({
-            "surveys": surveys,
-            "drafts": drafts,
-            "notice": done_message(query.done.as_deref()),
-            "wide": true,
-        }),
-    );
+    let data = StaffFrame::new(&state, &req, Some(&principal), "Survey lead").wide().page(views::Home {
+        surveys,
+        drafts,
+        notice: done_message(query.done.as_deref()),
+    });
     staff::render(&state, "lead/home", &data)
 }
 
@@ -178,35 +173,44 @@ fn version_view(
     counts: VersionCounts,
     current: Option<i64>,
     today: NaiveDate,
-) -> Value {
+) -> views::Version {
     let base = format!("/lead/surveys/{survey_id}/versions/{}", v.id);
-    json!({
-        "id": v.id,
-        "label": v.version_label,
-        "status": status_label(v, today),
-        "open": v.is_open_on(today),
-        "current": current == Some(v.id),
-        "published": v.status == VersionStatus::Published.as_str(),
-        "closed": v.status == VersionStatus::Closed.as_str(),
-        "opens_on": date(v.opens_on),
-        "closes_on": date(v.closes_on),
-        "opens_value": v.opens_on.map(|d| d.to_string()).unwrap_or_default(),
-        "closes_value": v.closes_on.map(|d| d.to_string()).unwrap_or_default(),
-        "published_at": v.published_at.map(time),
-        "closed_at": v.closed_at.map(time),
-        "content_hash": v.content_hash,
-        "source_name": v.source_name,
-        "submitted": counts.submitted,
-        "in_progress": counts.in_progress,
-        "dates_action": format!("{base}/dates"),
-        "close_action": format!("{base}/close"),
-        "reopen_action": format!("{base}/reopen"),
-        "draft_action": format!("{base}/draft"),
-    })
+    views::Version {
+        id: v.id,
+        label: v.version_label.clone(),
+        status: status_label(v, today),
+        open: v.is_open_on(today),
+        current: current == Some(v.id),
+        published: v.status == VersionStatus::Published.as_str(),
+        closed: v.status == VersionStatus::Closed.as_str(),
+        opens_on: date(v.opens_on),
+        closes_on: date(v.closes_on),
+        opens_value: v.opens_on.map(|d| d.to_string()).unwrap_or_default(),
+        closes_value: v.closes_on.map(|d| d.to_string()).unwrap_or_default(),
+        published_at: v.published_at.map(time).unwrap_or_default(),
+        closed_at: v.closed_at.map(time),
+        content_hash: v.content_hash.clone(),
+        source_name: v.source_name.clone(),
+        submitted: counts.submitted,
+        in_progress: counts.in_progress,
+        dates_action: format!("{base}/dates"),
+        close_action: format!("{base}/close"),
+        reopen_action: format!("{base}/reopen"),
+        draft_action: format!("{base}/draft"),
+    }
 }
 
 fn percent(rate: Option<f64>) -> Option<String> {
     rate.map(|r| format!("{:.1}%", r * 100.0))
+}
+
+fn figures(c: &IcsCounts) -> views::IcsFigures {
+    views::IcsFigures {
+        submitted: c.submitted,
+        invited: c.invited,
+        answered: c.invited_answered,
+        rate: percent(c.response_rate()),
+    }
 }
 
 /// The survey page, with a notice or form errors.
@@ -216,14 +220,14 @@ pub(super) async fn survey_page(
     principal: &Principal,
     survey_id: &str,
     notice: Option<String>,
-    errors: Vec<Value>,
+    errors: Vec<ErrorLink>,
 ) -> Result<HttpResponse, WebError> {
     let latest = state.surveys.latest(survey_id).ok_or(WebError::NotFound)?;
     let facts = survey_facts(state, survey_id).await?;
     let today = state.clock.today();
     let d = &latest.definition;
     let current = state.surveys.current(survey_id, today).map(|s| s.version.id);
-    let versions: Vec<Value> = facts
+    let versions = facts
         .versions
         .iter()
         .map(|v| version_view(survey_id, v, facts.counts.get(&v.id).copied().unwrap_or_default(), current, today))
@@ -233,114 +237,106 @@ pub(super) async fn survey_page(
         None => "Not answered yet".to_string(),
     };
     let mut totals = IcsCounts::default();
-    let mut ics_rows: Vec<(String, Value)> = facts
+    let mut ics_rows: Vec<views::IcsRow> = facts
         .by_ics
         .iter()
         .map(|(code, c)| {
             totals.submitted += c.submitted;
             totals.invited += c.invited;
             totals.invited_answered += c.invited_answered;
-            let name = ics_name(code);
-            (
-                name.clone(),
-                json!({
-                    "name": name,
-                    "code": code,
-                    "submitted": c.submitted,
-                    "invited": c.invited,
-                    "answered": c.invited_answered,
-                    "rate": percent(c.response_rate()),
-                }),
-            )
+            views::IcsRow { name: ics_name(code), code: code.clone(), figures: figures(c) }
         })
         .collect();
-    ics_rows.sort_by(|a, b| a.0.cmp(&b.0));
+    ics_rows.sort_by(|a, b| a.name.cmp(&b.name));
     let count = |kind: Kind, status: Status| {
         facts.messages.get(&(kind.as_str().to_string(), status.as_str().to_string())).copied().unwrap_or(0)
     };
-    let messages: Vec<Value> = [(Kind::Invitation, "Invitations"), (Kind::Reminder, "Reminders")]
+    let messages: Vec<views::MessageCounts> = [(Kind::Invitation, "Invitations"), (Kind::Reminder, "Reminders")]
         .into_iter()
-        .map(|(kind, label)| {
-            json!({
-                "label": label,
-                "queued": count(kind, Status::Queued) + count(kind, Status::Sending),
-                "sent": count(kind, Status::Sent),
-                "uncertain": count(kind, Status::Uncertain),
-                "failed": count(kind, Status::Failed),
-                "cancelled": count(kind, Status::Cancelled),
-            })
+        .map(|(kind, label)| views::MessageCounts {
+            label,
+            queued: count(kind, Status::Queued) + count(kind, Status::Sending),
+            sent: count(kind, Status::Sent),
+            uncertain: count(kind, Status::Uncertain),
+            failed: count(kind, Status::Failed),
+            cancelled: count(kind, Status::Cancelled),
         })
         .collect();
     let uncertain = count(Kind::Invitation, Status::Uncertain) + count(Kind::Reminder, Status::Uncertain);
-    let queued = messages.iter().map(|m| m["queued"].as_i64().unwrap_or(0)).sum::<i64>();
-    let failures: Vec<Value> = facts
+    let queued = messages.iter().map(|m| m.queued).sum::<i64>();
+    let failures = facts
         .failures
         .iter()
-        .map(|f| {
-            json!({
-                "email": f.email.as_deref().unwrap_or("(erased)"),
-                "line": f.line,
-                "what": if f.kind == Kind::Reminder.as_str() { format!("Reminder {}", f.round) } else { "Invitation".into() },
-                "status": if f.status == Status::Uncertain.as_str() { "Uncertain" } else { "Failed" },
-                "error": f.error,
-            })
+        .map(|f| views::FailureRow {
+            email: f.email.as_deref().unwrap_or("(erased)").to_string(),
+            line: f.line,
+            what: if f.kind == Kind::Reminder.as_str() { format!("Reminder {}", f.round) } else { "Invitation".into() },
+            status: if f.status == Status::Uncertain.as_str() { "Uncertain" } else { "Failed" },
+            error: f.error.clone().unwrap_or_default(),
         })
         .collect();
-    let samples: Vec<Value> = facts
+    let samples = facts
         .samples
         .iter()
-        .map(|s| {
-            json!({
-                "id": s.id,
-                "name": s.source_name,
-                "imported": s.rows_imported,
-                "skipped": s.rows_skipped,
-                "by": s.created_by,
-                "at": time(s.created_at),
-                "erased": s.emails_erased_at.map(time),
-            })
+        .map(|s| views::SampleRow {
+            id: s.id,
+            name: s.source_name.clone(),
+            imported: s.rows_imported,
+            skipped: s.rows_skipped,
+            by: s.created_by.clone(),
+            at: time(s.created_at),
+            erased: s.emails_erased_at.map(time),
         })
         .collect();
     let email = match state.settings.invitations.email() {
-        Ok((server, from)) => json!({ "ready": true, "server": server.to_string(), "from": from.to_string() }),
-        Err(why) => json!({ "ready": false, "problem": why }),
+        Ok((server, from)) => views::EmailSetup {
+            ready: true,
+            server: Some(server.to_string()),
+            from: Some(from.to_string()),
+            problem: None,
+        },
+        Err(why) => views::EmailSetup { ready: false, server: None, from: None, problem: Some(why) },
     };
     let base = format!("/lead/surveys/{survey_id}");
-    let data = extend(
-        staff::page(state, req, Some(principal), &format!("{} - Survey lead", d.title.get(d.default_language(), None))),
-        json!({
-            "survey_id": survey_id,
-            "title": d.title.get(d.default_language(), None),
-            "notice": notice,
-            "errors": errors,
-            "wide": true,
-            "back_href": "/lead",
-            "open_now": current.is_some(),
-            "versions": versions,
-            "ics_rows": ics_rows.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
-            "ics_totals": { "submitted": totals.submitted, "invited": totals.invited, "answered": totals.invited_answered, "rate": percent(totals.response_rate()) },
-            "email": email,
-            "samples": samples,
-            "messages": messages,
-            "queued": queued,
-            "uncertain": uncertain,
-            "failures": failures,
-            "uninvited": facts.uninvited,
-            "opted_out": facts.opted_out,
-            "reminders_due": facts.reminder_tally.queued,
-            "reminder_tally": {
-                "answered": facts.reminder_tally.answered,
-                "too_soon": facts.reminder_tally.too_soon,
-                "pending": facts.reminder_tally.pending,
+    let title = d.title.get(d.default_language(), None);
+    let data = StaffFrame::new(state, req, Some(principal), &format!("{title} - Survey lead"))
+        .wide()
+        .back("/lead")
+        .with_errors(errors)
+        .page(views::Survey {
+            survey_id: survey_id.to_string(),
+            title: title.to_string(),
+            notice,
+            open_now: current.is_some(),
+            versions,
+            ics_rows,
+            ics_totals: views::IcsFigures {
+                submitted: totals.submitted,
+                invited: totals.invited,
+                answered: totals.invited_answered,
+                rate: percent(totals.response_rate()),
             },
-            "reminder_delay_days": state.settings.invitations.reminder_delay_days,
-            "retention_days": state.settings.invitations.email_retention_days,
-            "sample_href": format!("{base}/samples/new"),
-            "send_action": format!("{base}/invitations/send"),
-            "remind_action": format!("{base}/reminders"),
-            "resend_action": format!("{base}/uncertain/resend"),
-        }),
-    );
+            email,
+            samples,
+            messages,
+            queued,
+            uncertain,
+            failures,
+            uninvited: facts.uninvited,
+            opted_out: facts.opted_out,
+            reminders_due: facts.reminder_tally.queued,
+            reminder_tally: views::ReminderCounts {
+                answered: facts.reminder_tally.answered,
+                too_soon: facts.reminder_tally.too_soon,
+                pending: facts.reminder_tally.pending,
+            },
+            reminder_delay_days: state.settings.invitations.reminder_delay_days,
+            retention_days: state.settings.invitations.email_retention_days,
+            sample_href: format!("{base}/samples/new"),
+            send_action: format!("{base}/invitations/send"),
+            remind_action: format!("{base}/reminders"),
+            resend_action: format!("{base}/uncertain/resend"),
+        });
     staff::render(state, "lead/survey", &data)
 }
 
@@ -384,7 +380,12 @@ where
     Ok(outcome)
 }
 
-fn parse_date(fields: &crate::journey::Fields, name: &str, label: &str, errors: &mut Vec<Value>) -> Option<NaiveDate> {
+fn parse_date(
+    fields: &crate::journey::Fields,
+    name: &str,
+    label: &str,
+    errors: &mut Vec<ErrorLink>,
+) -> Option<NaiveDate> {
     // Errors link to the versions section: each version has its own form.
     let raw = field(fields, name);
     let raw = raw.trim();
