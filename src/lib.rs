@@ -2,10 +2,22 @@
 //! feels, and turns the answers into a weighted integration index per
 //! integrated care system (ICS) and patient group.
 //!
-//! The modules follow the path of one answer: `definitions` (the survey
-//! format), `storage` (both databases), `weighting` (pure statistics),
-//! `index` (scores and comparisons), `invitations` (tokens and email),
-//! `web` (thin HTTP handlers), and `app`/`cli` (wiring and commands).
+//! The modules form layers, each importing only those below it
+//! (docs/architecture.md; `tests/it/layering.rs` checks it):
+//!
+//! - entry: `cli` (every command), `app` (start-up), `web` (handlers by
+//!   user, middleware, typed page views, templates);
+//! - domain: `reports`, `outputs`, `microdata`, `rescore` and
+//!   `population_margins` (published results), `invitations` (samples,
+//!   email, reminders, opt-out), `publishing` (drafts to released
+//!   versions), `accounts` (staff, sessions, API tokens), `rights`
+//!   (withdrawal, retention), `address_limits`, `demo`, `weight_files`;
+//! - shared: `surveys` (the registry of released versions), `settings`,
+//!   `audit`, `tokens`, `clock`, `reference` (bundled data);
+//! - `storage`: every query, on SQLite and PostgreSQL;
+//! - pure, no I/O: `definitions` (the survey format), `journey` (pages,
+//!   routing, answers), `index` (scores, cells, disclosure control),
+//!   `weighting` (raking, trimming, variance).
 
 pub mod accounts;
 pub mod address_limits;

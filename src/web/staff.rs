@@ -123,25 +123,6 @@ impl StaffFrame {
     }
 }
 
-/// The layout's data as untyped JSON, for a page not yet given a view
-/// struct (the lead's preview); extend it with `extend`.
-pub fn page(state: &AppState, req: &HttpRequest, principal: Option<&Principal>, title: &str) -> Value {
-    let mut value = serde_json::to_value(StaffFrame::new(state, req, principal, title)).unwrap_or_default();
-    // `render` derives it from the `errors` these pages add.
-    if let Some(map) = value.as_object_mut() {
-        map.remove("field_errors");
-    }
-    value
-}
-
-/// `value` with the fields of `more` added.
-pub fn extend(mut value: Value, more: Value) -> Value {
-    if let (Some(target), Value::Object(extra)) = (value.as_object_mut(), more) {
-        target.extend(extra);
-    }
-    value
-}
-
 pub fn render<T: Serialize + ?Sized>(state: &AppState, template: &str, data: &T) -> Result<HttpResponse, WebError> {
     render_status(state, actix_web::http::StatusCode::OK, template, data)
 }
@@ -153,31 +134,13 @@ pub fn render_status<T: Serialize + ?Sized>(
     template: &str,
     data: &T,
 ) -> Result<HttpResponse, WebError> {
-    let mut data = serde_json::to_value(data)
+    let data = serde_json::to_value(data)
         .map_err(|e| WebError::Render(handlebars::RenderErrorReason::SerdeError(e).into()))?;
-    if let Some(map) = data.as_object_mut()
-        && !map.contains_key("field_errors")
-    {
-        map.insert("field_errors".into(), field_errors(map.get("errors")));
-    }
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(super::templates::render_owned(
         &state.templates,
         template,
         data,
     )?))
-}
-
-/// Each field's message, by field id, from an untyped page's `errors` list
-/// (a typed page's frame carries its own), so a template can show each
-/// message by its field as well as in the summary.
-fn field_errors(errors: Option<&Value>) -> Value {
-    let by_field: serde_json::Map<String, Value> = errors
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| Some((e["field"].as_str()?.to_string(), e["message"].clone())))
-        .collect();
-    Value::Object(by_field)
 }
 
 pub fn see_other(location: &str) -> HttpResponse {

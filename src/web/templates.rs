@@ -1,56 +1,26 @@
-//! The handlebars templates, embedded in the binary so a deployment is one
-//! file. `{{ }}` escapes HTML; no template uses the unescaped form.
+//! The handlebars templates, embedded in the binary (by walking
+//! `templates/` at build time) so a deployment is one file. `{{ }}`
+//! escapes HTML; no template uses the unescaped form. Strict: a key a
+//! template reads that the page's data lacks is an error.
 
 use handlebars::Handlebars;
 
-macro_rules! embedded {
-    ($($name:literal),* $(,)?) => {
-        &[$(($name, include_str!(concat!("../../templates/", $name, ".hbs")))),*]
-    };
+/// Every `.hbs` under `templates/` but the emails (their own registry,
+/// `invitations::email`), read at build time: a new template needs no list.
+#[derive(rust_embed::Embed)]
+#[folder = "templates/"]
+#[include = "*.hbs"]
+#[exclude = "email/*"]
+struct Files;
+
+/// The templates by name: the path under `templates/` without `.hbs`.
+fn templates() -> impl Iterator<Item = (String, String)> {
+    Files::iter().filter_map(|path| {
+        let file = Files::get(&path)?;
+        let source = String::from_utf8(file.data.into_owned()).ok()?;
+        Some((path.strip_suffix(".hbs")?.to_string(), source))
+    })
 }
-
-const PAGES: &[(&str, &str)] = embedded!(
-    "error",
-    "respondent/home",
-    "respondent/start",
-    "respondent/privacy",
-    "respondent/accessibility",
-    "respondent/question",
-    "respondent/check",
-    "respondent/done",
-    "respondent/save",
-    "respondent/resume",
-    "respondent/delete",
-    "account/sign_in",
-    "account/home",
-    "account/password",
-    "lead/home",
-    "lead/survey",
-    "lead/draft_new",
-    "lead/draft",
-    "lead/publish",
-    "lead/preview",
-    "lead/preview_done",
-    "lead/sample_new",
-    "lead/sample_done",
-    "respondent/opt_out",
-    "analyst/home",
-    "analyst/results",
-    "analyst/questions",
-    "analyst/margins",
-    "research/home",
-    "data_protection/home",
-    "admin/home",
-    "admin/users",
-    "admin/user_new",
-    "admin/user",
-    "admin/tokens",
-    "admin/token_issued",
-    "admin/audit",
-);
-
-/// Pieces shared by several staff pages.
-const PARTIALS: &[(&str, &str)] = embedded!("surveys_table", "admin/roles_field", "admin/password_field");
 
 /// Each page is also registered without its `{{#> layout}}` wrapper, under
 /// its name with this suffix, for `render_owned`.
@@ -66,18 +36,20 @@ fn page_body(source: &str) -> Option<&str> {
 pub fn registry() -> Result<Handlebars<'static>, Box<handlebars::TemplateError>> {
     let mut hb = Handlebars::new();
     hb.set_dev_mode(false);
-    let layout = include_str!("../../templates/layout.hbs");
-    hb.register_partial("layout", layout).map_err(Box::new)?;
-    // The body is HTML this module rendered and escaped.
-    hb.register_template_string(LAYOUT_AROUND, layout.replace("{{> @partial-block }}", "{{{page_body}}}"))
-        .map_err(Box::new)?;
-    for (name, source) in PARTIALS {
-        hb.register_partial(name, *source).map_err(Box::new)?;
-    }
-    for (name, source) in PAGES {
-        hb.register_template_string(name, source).map_err(Box::new)?;
-        if let Some(body) = page_body(source) {
+    // A key a template reads that the page's data lacks is an error, not a blank.
+    hb.set_strict_mode(true);
+    for (name, source) in templates() {
+        // Every file is both: a page to render, and a partial (`layout`,
+        // the shared form fields) that others include.
+        hb.register_partial(&name, &source).map_err(Box::new)?;
+        hb.register_template_string(&name, &source).map_err(Box::new)?;
+        if let Some(body) = page_body(&source) {
             hb.register_template_string(&format!("{name}{BODY}"), body).map_err(Box::new)?;
+        }
+        if name == "layout" {
+            // The body is HTML this module rendered and escaped.
+            let around = source.replace("{{> @partial-block }}", "{{{page_body}}}");
+            hb.register_template_string(LAYOUT_AROUND, around).map_err(Box::new)?;
         }
     }
     Ok(hb)
@@ -114,7 +86,11 @@ mod tests {
     /// the `{{#> layout}}` block gives, but for indentation.
     #[test]
     fn body_then_layout_is_the_page() {
-        let hb = registry().unwrap();
+        // One set of data for every page: not strict, as no page has all
+        // the keys every other page reads (real pages are rendered strict
+        // by the integration tests).
+        let mut hb = registry().unwrap();
+        hb.set_strict_mode(false);
         let data = json!({
             "lang": "en",
             "title": "A <title>",
@@ -133,7 +109,9 @@ mod tests {
             "reference": "ABC-123",
         });
         let words = |html: String| html.split_whitespace().collect::<Vec<_>>().join(" ");
-        for (name, _) in PAGES {
+        let pages: Vec<String> = templates().filter(|(_, s)| page_body(s).is_some()).map(|(n, _)| n).collect();
+        assert!(pages.len() > 30, "{pages:?}");
+        for name in &pages {
             let whole = hb.render(name, &data).unwrap();
             let parts = render_owned(&hb, name, data.clone()).unwrap();
             assert_eq!(words(whole), words(parts), "{name}");
@@ -146,7 +124,8 @@ mod tests {
     /// and that question's error.
     #[test]
     fn likert_questions_are_described_by_the_hint() {
-        let hb = registry().unwrap();
+        let mut hb = registry().unwrap();
+        hb.set_strict_mode(false);
         let group = |id: &str, error: Option<&str>| json!({ "id": id, "legend": id, "error": error, "items": [] });
         let page = |hint: Option<&str>| {
             json!({
@@ -164,5 +143,21 @@ mod tests {
         let html = render_owned(&hb, "respondent/question", page(None)).unwrap();
         assert!(html.contains(r#"<fieldset class="nhsuk-fieldset">"#), "{html}");
         assert!(html.contains(r#"<fieldset class="nhsuk-fieldset" aria-describedby="b-error">"#), "{html}");
+    }
+
+    /// Pages render strictly: a key the template reads that the data lacks
+    /// is an error, not a blank on the page.
+    #[test]
+    fn a_missing_key_is_an_error() {
+        let hb = registry().unwrap();
+        let data = json!({
+            "lang": "en", "title": "Sent", "service_name": "S", "home_href": "/",
+            "ui": crate::journey::view::catalogue_ui("en"), "reference": "ABC-123",
+        });
+        let err = render_owned(&hb, "respondent/done", data.clone()).unwrap_err();
+        assert!(err.to_string().contains("withdraw"), "{err}");
+        let mut data = data;
+        data["withdraw"] = json!("Write to us.");
+        render_owned(&hb, "respondent/done", data).unwrap();
     }
 }

@@ -11,7 +11,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::accounts::Principal;
 use crate::definitions::{AnswerValue, Answers, QuestionKind, SurveyDefinition, Voice};
@@ -27,7 +26,7 @@ use crate::web::respondent::{
     self,
     views::{Check, Frame, Page, PreviewBanner, Question},
 };
-use crate::web::staff::{self, extend, field, see_other};
+use crate::web::staff::{self, StaffFrame, field, see_other};
 
 type Data = web::Data<AppState>;
 
@@ -120,43 +119,91 @@ pub async fn choose(
     let name = draft_rules::display_name(&draft.source_name, draft.id);
     let (languages, per_voice) = match &definition {
         Some(d) => {
-            let per_voice = d.pages_per_voice();
             let mut voices: Vec<Option<Voice>> = d.voices.iter().copied().map(Some).collect();
             voices.push(None);
-            let languages: Vec<Value> = d
+            let languages = d
                 .languages
                 .iter()
-                .map(|l| {
-                    json!({
-                        "code": l.code,
-                        "name": l.name,
-                        "choices": voices.iter().map(|v| json!({
-                            "voice": v.map(|v| v.code()).unwrap_or(""),
-                            "label": format!("Preview as {} ({})", voice_label(*v), l.name),
-                        })).collect::<Vec<_>>(),
-                    })
+                .map(|l| PreviewLanguage {
+                    code: l.code.clone(),
+                    name: l.name.clone(),
+                    choices: voices
+                        .iter()
+                        .map(|v| VoiceChoice {
+                            voice: v.map(|v| v.code()).unwrap_or(""),
+                            label: format!("Preview as {} ({})", voice_label(*v), l.name),
+                        })
+                        .collect(),
                 })
                 .collect();
-            let per_voice: Vec<Value> =
-                per_voice.iter().map(|(v, n)| json!({ "voice": voice_label(Some(*v)), "pages": n })).collect();
+            let per_voice = d
+                .pages_per_voice()
+                .into_iter()
+                .map(|(v, pages)| VoicePages { voice: voice_label(Some(v)), pages })
+                .collect();
             (languages, per_voice)
         }
         None => (Vec::new(), Vec::new()),
     };
-    let data = extend(
-        staff::page(&state, &req, Some(&principal), &format!("Preview {name}")),
-        json!({
-            "name": name,
-            "valid": definition.is_some(),
-            "title": definition.as_ref().map(|d| d.title.get(d.default_language(), None)),
-            "languages": Value::Null,
-            "preview_languages": languages,
-            "pages_per_voice": per_voice,
-            "action": format!("{}/start", base_path(id)),
-            "back_href": format!("/lead/drafts/{id}"),
-        }),
-    );
-    staff::render(&state, "lead/preview", &data)
+    let body = Choose {
+        valid: definition.is_some(),
+        survey_title: definition.as_ref().map(|d| d.title.get(d.default_language(), None).to_string()),
+        preview_languages: languages,
+        pages_per_voice: per_voice,
+        action: format!("{}/start", base_path(id)),
+        name,
+    };
+    let page = StaffFrame::new(&state, &req, Some(&principal), &format!("Preview {}", body.name))
+        .back(format!("/lead/drafts/{id}"))
+        .page(body);
+    staff::render(&state, "lead/preview", &page)
+}
+
+/// The preview's first page: which voice and language to preview in.
+#[derive(Serialize)]
+struct Choose {
+    name: String,
+    /// Whether the draft can be previewed (it has no problems).
+    valid: bool,
+    survey_title: Option<String>,
+    preview_languages: Vec<PreviewLanguage>,
+    pages_per_voice: Vec<VoicePages>,
+    action: String,
+}
+
+#[derive(Serialize)]
+struct PreviewLanguage {
+    code: String,
+    name: String,
+    choices: Vec<VoiceChoice>,
+}
+
+/// A button starting the preview as `voice` (empty: the respondent
+/// answers the voice question).
+#[derive(Serialize)]
+struct VoiceChoice {
+    voice: &'static str,
+    label: String,
+}
+
+#[derive(Serialize)]
+struct VoicePages {
+    voice: &'static str,
+    pages: usize,
+}
+
+/// The end of a preview: what was answered, and what a respondent would
+/// still have been asked.
+#[derive(Serialize)]
+struct Finished {
+    name: String,
+    voice: &'static str,
+    answered: usize,
+    pages: usize,
+    missing: Vec<String>,
+    ics_answered: bool,
+    again_href: String,
+    draft_href: String,
 }
 
 /// `POST /lead/drafts/{draft_id}/preview/start`: a fresh preview.
@@ -428,19 +475,16 @@ pub async fn submit(
         .pages
         .iter()
         .any(|p| matches!(p.question.kind, QuestionKind::IcsSelect) && walk.answers.get(&p.question.id).is_some());
-    let data = extend(
-        staff::page(&state, &req, Some(&principal), "Preview finished"),
-        json!({
-            "name": draft_rules::display_name(&walk.draft.source_name, id),
-            "voice": voice_label(walk.route.voice),
-            "answered": answered,
-            "pages": walk.route.visible.len(),
-            "missing": missing,
-            "ics_answered": ics_answered,
-            "again_href": base_path(id),
-            "draft_href": format!("/lead/drafts/{id}"),
-        }),
-    );
-    let body = state.templates.render("lead/preview_done", &data)?;
+    let page = StaffFrame::new(&state, &req, Some(&principal), "Preview finished").page(Finished {
+        name: draft_rules::display_name(&walk.draft.source_name, id),
+        voice: voice_label(walk.route.voice),
+        answered,
+        pages: walk.route.visible.len(),
+        missing,
+        ics_answered,
+        again_href: base_path(id),
+        draft_href: format!("/lead/drafts/{id}"),
+    });
+    let body = state.templates.render("lead/preview_done", &page)?;
     Ok(HttpResponse::Ok().cookie(removal_cookie(id)).content_type("text/html; charset=utf-8").body(body))
 }
