@@ -54,7 +54,7 @@ fn bench(c: &mut Criterion) {
     let definition = definitions::parse(path, &source).expect("a valid definition");
     let scoring = Scoring::new(&definition);
     let options: Vec<usize> = question_items(&definition).iter().map(|i| i.options.len()).collect();
-    let (population, profiles) = joinedup::reports::reference_tables();
+    let (population, profiles) = joinedup::results::reports::reference_tables();
     let icss: Vec<String> = profiles.iter().map(|p| p.code.clone()).collect();
     let ics_names: BTreeMap<String, String> = icss.iter().map(|c| (c.clone(), format!("ICS {c}"))).collect();
     let mut group = c.benchmark_group("index");

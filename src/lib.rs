@@ -7,8 +7,8 @@
 //!
 //! - entry: `cli` (every command), `app` (start-up), `web` (handlers by
 //!   user, middleware, typed page views, templates);
-//! - domain: `reports`, `outputs`, `microdata`, `rescore` and
-//!   `population_margins` (published results), `invitations` (samples,
+//! - domain: `results` (published results: `reports`, `outputs`,
+//!   `microdata`, `rescore`, `population_margins`), `invitations` (samples,
 //!   email, reminders, opt-out), `publishing` (drafts to released
 //!   versions), `accounts` (staff, sessions, API tokens), `rights`
 //!   (withdrawal, retention), `address_limits`, `demo`, `weight_files`;
@@ -30,13 +30,9 @@ pub mod demo;
 pub mod index;
 pub mod invitations;
 pub mod journey;
-pub mod microdata;
-pub mod outputs;
-pub mod population_margins;
 pub mod publishing;
 pub mod reference;
-pub mod reports;
-pub mod rescore;
+pub mod results;
 pub mod rights;
 pub mod settings;
 pub mod storage;

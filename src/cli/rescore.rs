@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::audit::{self, Action, Actor, Event};
-use crate::rescore::rescore;
+use crate::results::rescore::rescore;
 use crate::settings::Settings;
 use crate::surveys::SurveyRegistry;
 

@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::index::release::Period;
 use crate::index::sample::Sample;
-use crate::reports::{ReleaseOptions, Request, Window, compute, resolve, store, stored};
+use crate::results::reports::{ReleaseOptions, Request, Window, compute, resolve, store, stored};
 use crate::settings::Settings;
 use crate::surveys::SurveyRegistry;
 
@@ -51,8 +51,8 @@ pub struct ResultsArgs {
 /// download is audited.
 pub fn run(settings: &Settings, args: &ResultsArgs) -> anyhow::Result<()> {
     use anyhow::{Context, bail};
-    let format = crate::outputs::Format::parse(&args.format).context("--format must be csv, xlsx or json")?;
-    if format == crate::outputs::Format::Xlsx && args.out.is_none() {
+    let format = crate::results::outputs::Format::parse(&args.format).context("--format must be csv, xlsx or json")?;
+    if format == crate::results::outputs::Format::Xlsx && args.out.is_none() {
         bail!("--format xlsx needs --out FILE");
     }
     let sample = match args.sample.as_deref() {
@@ -100,7 +100,7 @@ pub fn run(settings: &Settings, args: &ResultsArgs) -> anyhow::Result<()> {
         let storing: Vec<_> = fresh.iter().map(|&k| (k, scope.spawn(move || store(db, &reports[k])))).collect();
         let started = std::time::Instant::now();
         let mut bytes = Vec::new();
-        crate::outputs::write(reports, sample, format, &mut bytes)?;
+        crate::results::outputs::write(reports, sample, format, &mut bytes)?;
         tracing::debug!(bytes = bytes.len(), seconds = started.elapsed().as_secs_f64(), "output written");
         let mut replaced = Vec::new();
         for (k, handle) in storing {
@@ -118,7 +118,7 @@ pub fn run(settings: &Settings, args: &ResultsArgs) -> anyhow::Result<()> {
             reports[k] = Arc::new(other);
         }
         let mut bytes = Vec::new();
-        crate::outputs::write(&reports, sample, format, &mut bytes)?;
+        crate::results::outputs::write(&reports, sample, format, &mut bytes)?;
         bytes
     };
     match &args.out {

@@ -20,7 +20,7 @@ pub struct AppState {
     /// The dated ICS list, filtered by date where it is used.
     pub icss: Vec<storage::icss::Ics>,
     /// Published releases already read (they never change).
-    pub releases: crate::reports::ReleaseCache,
+    pub releases: crate::results::reports::ReleaseCache,
     /// Responses being answered, kept between their pages.
     pub responses: ResponseCache,
     /// Sends invitations and reminders; `None` when email is not set up.

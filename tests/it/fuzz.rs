@@ -127,7 +127,7 @@ proptest! {
         let _ = joinedup::index::release::Period::parse(&text);
         let _ = joinedup::index::sample::Sample::parse(&text);
         let _ = joinedup::index::frame::Group::parse(&text);
-        let _ = joinedup::reports::ReleaseOptions::parse_trim(&text);
+        let _ = joinedup::results::reports::ReleaseOptions::parse_trim(&text);
     }
 
     fn cookies_codes_tokens_and_references_never_panic(text in "\\PC{0,80}") {

@@ -16,8 +16,8 @@ use joinedup::index::cells::{ALL, ENGLAND};
 use joinedup::index::release::Period;
 use joinedup::index::results::Published;
 use joinedup::index::sample::Sample;
-use joinedup::outputs::{self, Format};
-use joinedup::reports::{self, ReleaseOptions, Report, Request, Window};
+use joinedup::results::outputs::{self, Format};
+use joinedup::results::reports::{self, ReleaseOptions, Report, Request, Window};
 use libtest_mimic::Trial;
 
 async fn demo_app(db: &TestDb) -> TestApp {
@@ -756,12 +756,20 @@ async fn rescoring_rebuilds_stored_scores_from_answers(db: TestDb) {
         .unwrap();
     let versions = app.state.surveys.versions_of("integration_index");
     let v = versions.clone();
-    let outcome =
-        app.state.db.write(move |conn| joinedup::rescore::rescore(conn, "integration_index", &v)).await.unwrap();
+    let outcome = app
+        .state
+        .db
+        .write(move |conn| joinedup::results::rescore::rescore(conn, "integration_index", &v))
+        .await
+        .unwrap();
     assert_eq!((outcome.responses, outcome.changed), (before.len(), 2));
     assert_eq!(load().await.unwrap(), before, "every row as it was stored at submission");
-    let again =
-        app.state.db.write(move |conn| joinedup::rescore::rescore(conn, "integration_index", &versions)).await.unwrap();
+    let again = app
+        .state
+        .db
+        .write(move |conn| joinedup::results::rescore::rescore(conn, "integration_index", &versions))
+        .await
+        .unwrap();
     assert_eq!(again.changed, 0);
     let runs = app.state.db.run(|conn| results::runs(conn, "integration_index")).await.unwrap();
     assert_eq!(runs.len(), 2);

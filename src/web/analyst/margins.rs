@@ -9,7 +9,7 @@ use super::views::{self, MarginsForm};
 use crate::accounts::Principal;
 use crate::index::frame::Group;
 use crate::index::margins::{LineProblem, allowed_dimensions};
-use crate::population_margins::{self, Outcome, Upload};
+use crate::results::population_margins::{self, Outcome, Upload};
 use crate::storage::margins;
 use crate::web::AppState;
 use crate::web::csrf::CsrfForm;
@@ -129,7 +129,7 @@ pub async fn upload(
             let (registry, today) = (state.clone(), state.clock.today());
             let unmet = state
                 .db
-                .run_with_pool(move |db| crate::reports::margins_not_met(db, &registry.surveys, today))
+                .run_with_pool(move |db| crate::results::reports::margins_not_met(db, &registry.surveys, today))
                 .await?
                 .map_err(|e| WebError::BadRequest(e.to_string()))?;
             if unmet.is_empty() {

@@ -12,8 +12,8 @@ use crate::audit::{self, Action, Actor, Event};
 use crate::index::disclosure::published_count;
 use crate::index::release::Period;
 use crate::index::sample::Sample;
-use crate::microdata::Plan;
-use crate::reports::{self, ReleaseOptions, Request, Window};
+use crate::results::microdata::Plan;
+use crate::results::reports::{self, ReleaseOptions, Request, Window};
 use crate::web::AppState;
 use crate::web::errors::WebError;
 use crate::web::staff::{self, StaffFrame};
@@ -107,7 +107,7 @@ pub async fn microdata(
     let ip = req.peer_addr().map(|a| a.ip().to_string());
     state.db.write(move |conn| audit::record(conn, &actor, &event, ip.as_deref())).await?;
     let file = format!("{survey_id}-microdata-{}-{}.csv", report.period, sample.code());
-    let stream = crate::microdata::stream(state.db.clone(), plan, report, sample);
+    let stream = crate::results::microdata::stream(state.db.clone(), plan, report, sample);
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")))

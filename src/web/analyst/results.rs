@@ -19,8 +19,8 @@ use crate::index::frame::DIMENSIONS;
 use crate::index::release::Period;
 use crate::index::results::Published;
 use crate::index::sample::Sample;
-use crate::outputs::Format;
-use crate::reports::{self, ReleaseOptions, Report, ReportError, Request, Window};
+use crate::results::outputs::Format;
+use crate::results::reports::{self, ReleaseOptions, Report, ReportError, Request, Window};
 use crate::web::AppState;
 use crate::web::errors::WebError;
 use crate::web::staff::{self, StaffFrame};
@@ -464,7 +464,8 @@ fn download_response(
     survey_id: &str,
 ) -> Result<HttpResponse, WebError> {
     let mut bytes = Vec::new();
-    crate::outputs::write(reports, sample, format, &mut bytes).map_err(|e| WebError::BadRequest(e.to_string()))?;
+    crate::results::outputs::write(reports, sample, format, &mut bytes)
+        .map_err(|e| WebError::BadRequest(e.to_string()))?;
     let releases: Vec<String> = reports.iter().map(|r| r.period.to_string()).collect();
     Ok(HttpResponse::Ok()
         .content_type(format.content_type())

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::index::results::Published;
-use crate::reports::Report;
+use crate::results::reports::Report;
 
 /// A released survey version, on the analyst's home page and from
 /// `GET /api/v1/surveys`.

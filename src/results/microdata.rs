@@ -43,7 +43,7 @@ use crate::index::columns::Frame;
 use crate::index::frame::{self, Group, PopulationTable, Row, WeighOptions};
 use crate::index::record::{self, QuestionItem};
 use crate::index::sample::Sample;
-use crate::reports::{Pooling, Report};
+use crate::results::reports::{Pooling, Report};
 use crate::storage::results::{self, ReportRow};
 use crate::storage::{Db, DbConn, StorageError};
 
@@ -245,7 +245,7 @@ fn provenance_lines(plan: &Plan, report: &Report, sample: Sample) -> String {
         ),
         ("software", format!("joinedup {}", env!("CARGO_PKG_VERSION"))),
     ];
-    lines.iter().map(|(k, v)| format!("# {k}: {}\n", crate::outputs::one_line(v))).collect()
+    lines.iter().map(|(k, v)| format!("# {k}: {}\n", crate::results::outputs::one_line(v))).collect()
 }
 
 /// Streams the microdata CSV of `report`'s release for one sample.
@@ -278,9 +278,9 @@ pub fn produce(
     send: &mut dyn FnMut(Bytes) -> bool,
 ) -> Result<(), StorageError> {
     // Weighted as the release was, with the margins it used.
-    let (mut population, _) = crate::reports::reference_tables();
-    match crate::population_margins::versions(conn, &report.margin_ids)? {
-        Ok(used) => population.uploaded = crate::population_margins::sets(&used),
+    let (mut population, _) = crate::results::reports::reference_tables();
+    match crate::results::population_margins::versions(conn, &report.margin_ids)? {
+        Ok(used) => population.uploaded = crate::results::population_margins::sets(&used),
         Err(message) => tracing::warn!(%message, "microdata weighted without the uploaded margins"),
     }
     if !send(Bytes::from(provenance_lines(plan, report, sample) + &header(plan))) {
@@ -346,7 +346,7 @@ fn weigh_ics(
         if !read.wants(&r) {
             return ControlFlow::Continue(());
         }
-        crate::reports::fill_row(&mut row, &r, 0, 0, false);
+        crate::results::reports::fill_row(&mut row, &r, 0, 0, false);
         let Some(group) = Group::of(&row) else { return ControlFlow::Continue(()) };
         kept.combo.push(kept.counts.add(row_combo(&r, group)));
         groups.push(group);
@@ -461,7 +461,7 @@ fn write_ics(
         next += 1;
         let Some(shown) = kept.counts.shown(kept.combo[i]) else { return ControlFlow::Continue(()) };
         let same = plan.pooling.same_questions.get(&r.survey_version_id).copied().unwrap_or(false);
-        crate::reports::fill_row(&mut row, &r, domains, items, same);
+        crate::results::reports::fill_row(&mut row, &r, domains, items, same);
         let mut line = String::with_capacity(256);
         let weight = kept.adjustment.get(&shown).map(|a| a * kept.base[i]);
         write_line(&mut line, read, &shown, weight, &r, &row);
@@ -485,13 +485,13 @@ fn write_ics(
 /// combination's weight, index, domain scores and scored items' scores.
 fn write_line(out: &mut String, read: &Read<'_>, shown: &Combo, weight: Option<f64>, r: &ReportRow, row: &Row) {
     let (ics, group, details) = shown;
-    let field = |v: &Option<String>| crate::outputs::safe_text(v.as_deref().unwrap_or_default()).into_owned();
+    let field = |v: &Option<String>| crate::results::outputs::safe_text(v.as_deref().unwrap_or_default()).into_owned();
     let _ = write!(
         out,
         ",{},{},{},{},{},{},{},{},{},{}",
         read.release,
         read.sample.code(),
-        crate::outputs::safe_text(ics),
+        crate::results::outputs::safe_text(ics),
         group.code(),
         field(&details[2]),
         field(&details[0]),

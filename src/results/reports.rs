@@ -582,12 +582,12 @@ fn compute_on(
     }
     let (mut population, profiles) = reference_tables();
     let used = match basis {
-        Some(b) => crate::population_margins::versions(conn, &b.margin_ids)?,
-        None => crate::population_margins::in_use(conn)?,
+        Some(b) => crate::results::population_margins::versions(conn, &b.margin_ids)?,
+        None => crate::results::population_margins::in_use(conn)?,
     }
     .map_err(ReportError::Margins)?;
     let no_marks = disclosure::Marks::new();
-    population.uploaded = crate::population_margins::sets(&used);
+    population.uploaded = crate::results::population_margins::sets(&used);
     let ics_names: BTreeMap<String, String> = icss::all(conn)?.into_iter().map(|i| (i.ons_code, i.name)).collect();
     let results = results::compute(&Inputs {
         definition: d,

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::index::frame::DIMENSIONS;
 use crate::index::results::Published;
 use crate::index::sample::Sample;
-use crate::reports::{Provenance, Report};
+use crate::results::reports::{Provenance, Report};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
