@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::Principal;
 use crate::definitions::{AnswerValue, Answers, QuestionKind, SurveyDefinition, Voice};
 use crate::journey::form::{answers_from_stored, fields_from_answers};
-use crate::journey::view::{self, IcsChoice};
+use crate::journey::view;
 use crate::journey::{self, Context, FieldError, Fields, Next, Outcome, Presets, Route, Wording};
 use crate::publishing::drafts as draft_rules;
 use crate::storage::drafts::Draft;
@@ -23,7 +23,7 @@ use crate::web::AppState;
 use crate::web::csrf::{self, CsrfForm};
 use crate::web::errors::WebError;
 use crate::web::respondent::{
-    self,
+    self, ics_choices,
     views::{Check, Frame, Page, PreviewBanner, Question},
 };
 use crate::web::staff::{self, StaffFrame, field, see_other};
@@ -93,18 +93,6 @@ fn voice_label(voice: Option<Voice>) -> &'static str {
         Some(Voice::CarerOnBehalf) => "a carer answering for the person they look after",
         None => "someone who answers the voice question",
     }
-}
-
-fn ics_choices(state: &AppState) -> Vec<IcsChoice> {
-    let today = state.clock.today();
-    let mut list: Vec<IcsChoice> = state
-        .icss
-        .iter()
-        .filter(|i| i.is_valid_on(today))
-        .map(|i| IcsChoice { code: i.ons_code.clone(), name: i.name.clone(), region: i.nhs_region.clone() })
-        .collect();
-    list.sort_by(|a, b| (&a.region, &a.name).cmp(&(&b.region, &b.name)));
-    list
 }
 
 /// `GET /lead/drafts/{draft_id}/preview`: choose a voice and a language.

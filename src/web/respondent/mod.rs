@@ -100,8 +100,8 @@ pub(in crate::web) fn render<T: Serialize>(
     Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body))
 }
 
-/// The ICSs a respondent may choose today, by region.
-fn ics_choices(state: &AppState) -> Vec<IcsChoice> {
+/// The ICSs a respondent may choose today, by region (also the preview's).
+pub(in crate::web) fn ics_choices(state: &AppState) -> Vec<IcsChoice> {
     let today = state.clock.today();
     let mut list: Vec<IcsChoice> = state
         .icss
