@@ -17,6 +17,7 @@ use crate::invitations::import::{self, Outcome, Request};
 use crate::invitations::send::{self, Mailer, Report};
 use crate::invitations::{email, queue};
 use crate::settings::{SecretKey, Settings};
+use crate::storage::outbox::Status;
 use crate::storage::{self, Db, icss, outbox};
 use crate::surveys::SurveyRegistry;
 
@@ -183,7 +184,7 @@ fn send_queued(settings: &Settings, cx: &Setup, survey_id: &str, actor: &Actor) 
         let id = survey_id.to_string();
         let mut conn = cx.db.get()?;
         let counts = outbox::counts(&mut conn, &id)?;
-        counts.iter().filter(|((_, s), _)| s == "queued").map(|(_, n)| *n as u64).sum::<u64>()
+        counts.iter().filter(|((_, s), _)| s == Status::Queued.as_str()).map(|(_, n)| *n as u64).sum::<u64>()
     };
     if waiting > 0 && cx.surveys.current(survey_id, cx.clock.today()).is_none() {
         bail!(
@@ -238,7 +239,7 @@ fn print_report(cx: &Setup, survey_id: &str, report: &Report) -> anyhow::Result<
     }
     let mut conn = cx.db.get()?;
     let failures = outbox::failures(&mut conn, survey_id)?;
-    for f in failures.iter().filter(|f| f.status == "failed") {
+    for f in failures.iter().filter(|f| f.status == Status::Failed.as_str()) {
         println!(
             "failed: {} (sample line {}): {}",
             f.email.as_deref().unwrap_or("(erased)"),
@@ -246,8 +247,11 @@ fn print_report(cx: &Setup, survey_id: &str, report: &Report) -> anyhow::Result<
             f.error.as_deref().unwrap_or("no reason recorded")
         );
     }
-    let waiting =
-        outbox::counts(&mut conn, survey_id)?.iter().filter(|((_, s), _)| s == "queued").map(|(_, n)| *n).sum::<i64>();
+    let waiting = outbox::counts(&mut conn, survey_id)?
+        .iter()
+        .filter(|((_, s), _)| s == Status::Queued.as_str())
+        .map(|(_, n)| *n)
+        .sum::<i64>();
     if waiting > 0 {
         println!("{waiting} message(s) wait in the queue (to retry later, or until the survey opens)");
     }
