@@ -73,7 +73,8 @@ pub async fn load_marked(db: &Db, registry: &SurveyRegistry, now: NaiveDateTime,
     if !empty {
         return Ok(0);
     }
-    let made = load_if_empty(db, registry, now.date(), scale).await;
+    // Already known empty: the mark was set in the same transaction.
+    let made = load(db, registry, now.date(), scale).await;
     db.write(|conn| storage::app_settings::delete(conn, LOADING)).await?;
     made
 }
@@ -84,6 +85,11 @@ pub async fn load_if_empty(db: &Db, registry: &SurveyRegistry, today: NaiveDate,
     if db.run(|conn| responses::count(conn, responses::SUBMITTED)).await? > 0 {
         return Ok(0);
     }
+    load(db, registry, today, scale).await
+}
+
+/// Makes and stores the demo responses, survey by survey.
+async fn load(db: &Db, registry: &SurveyRegistry, today: NaiveDate, scale: f64) -> anyhow::Result<usize> {
     let mut made = 0;
     for survey in registry.open_on(today) {
         let n = planned(&survey.definition.id, scale);
