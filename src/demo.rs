@@ -61,7 +61,7 @@ pub async fn load_marked(db: &Db, registry: &SurveyRegistry, now: NaiveDateTime,
     let began = now.format("%Y-%m-%dT%H:%M:%S").to_string();
     let empty = db
         .write(move |conn| {
-            let empty = responses::count(conn, responses::SUBMITTED)? == 0;
+            let empty = responses::count(conn, responses::ResponseStatus::Submitted)? == 0;
             if empty {
                 storage::app_settings::set(conn, LOADING, &began)?;
             } else {
@@ -82,7 +82,7 @@ pub async fn load_marked(db: &Db, registry: &SurveyRegistry, now: NaiveDateTime,
 /// Loads the demo responses when the database has no submitted responses;
 /// `scale` 1.0 is the full demo (tests use less). Returns how many were made.
 pub async fn load_if_empty(db: &Db, registry: &SurveyRegistry, today: NaiveDate, scale: f64) -> anyhow::Result<usize> {
-    if db.run(|conn| responses::count(conn, responses::SUBMITTED)).await? > 0 {
+    if db.run(|conn| responses::count(conn, responses::ResponseStatus::Submitted)).await? > 0 {
         return Ok(0);
     }
     load(db, registry, today, scale).await
@@ -327,7 +327,7 @@ fn store(
     let response = responses::create(
         conn,
         &NewResponse {
-            status: responses::SUBMITTED,
+            status: responses::ResponseStatus::Submitted,
             voice: voice.map(|v| v.code()),
             ics_code: ics_code.as_deref(),
             invitation_id,

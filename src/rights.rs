@@ -17,8 +17,8 @@ pub struct Found {
     pub reference: String,
     pub survey_id: String,
     pub version: String,
-    pub status: String,
-    pub channel: String,
+    pub status: responses::ResponseStatus,
+    pub channel: responses::Channel,
     pub started: NaiveDateTime,
     pub submitted: Option<NaiveDateTime>,
 }

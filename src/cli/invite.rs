@@ -184,7 +184,7 @@ fn send_queued(settings: &Settings, cx: &Setup, survey_id: &str, actor: &Actor) 
         let id = survey_id.to_string();
         let mut conn = cx.db.get()?;
         let counts = outbox::counts(&mut conn, &id)?;
-        counts.iter().filter(|((_, s), _)| s == Status::Queued.as_str()).map(|(_, n)| *n as u64).sum::<u64>()
+        counts.iter().filter(|((_, s), _)| *s == Status::Queued).map(|(_, n)| *n as u64).sum::<u64>()
     };
     if waiting > 0 && cx.surveys.current(survey_id, cx.clock.today()).is_none() {
         bail!(
@@ -239,7 +239,7 @@ fn print_report(cx: &Setup, survey_id: &str, report: &Report) -> anyhow::Result<
     }
     let mut conn = cx.db.get()?;
     let failures = outbox::failures(&mut conn, survey_id)?;
-    for f in failures.iter().filter(|f| f.status == Status::Failed.as_str()) {
+    for f in failures.iter().filter(|f| f.status == Status::Failed) {
         println!(
             "failed: {} (sample line {}): {}",
             f.email.as_deref().unwrap_or("(erased)"),
@@ -249,7 +249,7 @@ fn print_report(cx: &Setup, survey_id: &str, report: &Report) -> anyhow::Result<
     }
     let waiting = outbox::counts(&mut conn, survey_id)?
         .iter()
-        .filter(|((_, s), _)| s == Status::Queued.as_str())
+        .filter(|((_, s), _)| *s == Status::Queued)
         .map(|(_, n)| *n)
         .sum::<i64>();
     if waiting > 0 {

@@ -151,10 +151,9 @@ impl ReminderTally {
 pub fn due_reminders(facts: &[ReminderFacts], now: NaiveDateTime, delay: Duration) -> (Vec<(i64, i32)>, ReminderTally) {
     let mut tally = ReminderTally::default();
     let mut due = Vec::new();
-    let is = |s: &str, status: Status| s == status.as_str();
     for f in facts {
-        let invitation = f.messages.iter().find(|m| m.kind == Kind::Invitation.as_str());
-        let reminders: Vec<_> = f.messages.iter().filter(|m| m.kind == Kind::Reminder.as_str()).collect();
+        let invitation = f.messages.iter().find(|m| m.kind == Kind::Invitation);
+        let reminders: Vec<_> = f.messages.iter().filter(|m| m.kind == Kind::Reminder).collect();
         // Answering or opting out erases the address too: those are told
         // apart first, so "erased" counts only what retention erased.
         if f.opted_out {
@@ -163,19 +162,20 @@ pub fn due_reminders(facts: &[ReminderFacts], now: NaiveDateTime, delay: Duratio
             tally.answered += 1;
         } else if !f.has_email {
             tally.erased += 1;
-        } else if f.messages.iter().any(|m| is(&m.status, Status::Failed)) {
+        } else if f.messages.iter().any(|m| m.status == Status::Failed) {
             tally.failed_address += 1;
-        } else if !invitation.is_some_and(|m| is(&m.status, Status::Sent) || is(&m.status, Status::Uncertain)) {
+        } else if !invitation.is_some_and(|m| m.status == Status::Sent || m.status == Status::Uncertain) {
             tally.not_invited += 1;
-        } else if reminders.iter().any(|m| {
-            is(&m.status, Status::Queued) || is(&m.status, Status::Sending) || is(&m.status, Status::Uncertain)
-        }) {
+        } else if reminders
+            .iter()
+            .any(|m| m.status == Status::Queued || m.status == Status::Sending || m.status == Status::Uncertain)
+        {
             tally.pending += 1;
         } else {
             let last = f
                 .messages
                 .iter()
-                .filter(|m| is(&m.status, Status::Sent) || is(&m.status, Status::Uncertain))
+                .filter(|m| m.status == Status::Sent || m.status == Status::Uncertain)
                 .filter_map(|m| m.at)
                 .max();
             if last.is_some_and(|last| now - last < delay) {
@@ -303,9 +303,9 @@ mod tests {
             messages: messages
                 .iter()
                 .map(|(k, r, s, d)| MessageFact {
-                    kind: k.to_string(),
+                    kind: k.parse().unwrap(),
                     round: *r,
-                    status: s.to_string(),
+                    status: s.parse().unwrap(),
                     at: Some(at(*d)),
                 })
                 .collect(),

@@ -23,6 +23,7 @@ use super::transport::{Transport, TransportError};
 use crate::audit::{self, Action, Actor, Event};
 use crate::clock::Clock;
 use crate::storage::outbox::{self, Claim, Claimed, Kind};
+use crate::storage::surveys::VersionStatus;
 use crate::storage::{Db, StorageError};
 use crate::surveys::SurveyRegistry;
 use crate::tokens;
@@ -402,7 +403,7 @@ async fn send_one(
         let opens = surveys
             .versions_of(&message.survey_id)
             .iter()
-            .filter(|s| s.version.status == "published")
+            .filter(|s| s.version.status == VersionStatus::Published)
             .filter_map(|s| s.version.opens_on.filter(|o| *o > today))
             .min();
         return match opens.and_then(|o| o.and_hms_opt(0, 0, 0)) {
@@ -434,7 +435,7 @@ async fn send_one(
     }
     let d = &survey.definition;
     let language = crate::journey::wording::choose_language(d, invitation.language.as_deref()).to_string();
-    let kind = Kind::parse(&message.kind).unwrap_or(Kind::Invitation);
+    let kind = message.kind;
     let (link, opt_out) = links(&mailer.base_url, &token);
     let letter = Letter { survey: d, language: &language, kind, link: &link, opt_out: &opt_out };
     let built = email::render(&mailer.templates, &letter).map_err(|e| e.to_string()).and_then(|content| {

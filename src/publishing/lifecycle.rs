@@ -110,7 +110,7 @@ pub fn publish(
                 content_hash: &definition.content_hash,
                 source_text: &draft.source_text,
                 source_name: &name,
-                status: VersionStatus::Published.as_str(),
+                status: VersionStatus::Published,
                 opens_on: definition.opens,
                 closes_on: definition.closes,
                 created_at: at,
@@ -132,9 +132,7 @@ pub fn publish(
 }
 
 fn released(conn: &mut DbConn, version_id: i64) -> Result<SurveyVersion, LifecycleError> {
-    surveys::by_id(conn, version_id)?
-        .filter(|v| v.status != VersionStatus::Draft.as_str())
-        .ok_or(LifecycleError::NoVersion)
+    surveys::by_id(conn, version_id)?.filter(|v| v.status != VersionStatus::Draft).ok_or(LifecycleError::NoVersion)
 }
 
 fn date_text(d: Option<NaiveDate>) -> String {
@@ -196,7 +194,7 @@ pub fn reopen(
 ) -> Result<SurveyVersion, LifecycleError> {
     write_transaction(conn, |conn| {
         let version = released(conn, version_id)?;
-        if version.status != VersionStatus::Closed.as_str() {
+        if version.status != VersionStatus::Closed {
             return Err(LifecycleError::NotClosed);
         }
         if let Some(closes) = version.closes_on
@@ -219,9 +217,9 @@ pub fn reopen(
 pub fn closed_since(versions: &[SurveyVersion], today: NaiveDate) -> Option<chrono::NaiveDateTime> {
     let mut latest = None;
     for v in versions {
-        let ended = if v.status == VersionStatus::Closed.as_str() {
+        let ended = if v.status == VersionStatus::Closed {
             v.closed_at.or_else(|| v.closes_on.and_then(|d| d.succ_opt()).and_then(|d| d.and_hms_opt(0, 0, 0)))
-        } else if v.status == VersionStatus::Published.as_str() {
+        } else if v.status == VersionStatus::Published {
             match v.closes_on {
                 Some(c) if c < today => c.succ_opt().and_then(|d| d.and_hms_opt(0, 0, 0)),
                 _ => return None,

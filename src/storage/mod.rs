@@ -21,6 +21,7 @@ mod responses_pg;
 pub mod results;
 pub mod samples;
 pub mod schema;
+mod stored_as_text;
 pub mod survey_stats;
 pub mod surveys;
 

@@ -11,34 +11,39 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel::{AsExpression, FromSqlRow};
+use serde::Serialize;
+use strum::{EnumString, IntoStaticStr};
 
 use super::invitations::Invitation;
-use super::responses::SUBMITTED;
+use super::responses::ResponseStatus;
 use super::samples::Invitee;
 use super::schema::{invitation_tokens, invitees, outbox, responses};
+use super::stored_as_text::stored_as_text;
 use super::{DbConn, StorageError, write_transaction};
 use crate::per_backend;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Which message of the series it is.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, AsExpression, FromSqlRow, IntoStaticStr, EnumString, Serialize,
+)]
+#[diesel(sql_type = Text)]
+#[strum(serialize_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Kind {
     Invitation,
     Reminder,
 }
+stored_as_text!(Kind);
 
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Invitation => "invitation",
-            Kind::Reminder => "reminder",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        [Kind::Invitation, Kind::Reminder].into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Where a message is on its way (see the module doc for the moves).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, AsExpression, FromSqlRow, IntoStaticStr, EnumString, Serialize,
+)]
+#[diesel(sql_type = Text)]
+#[strum(serialize_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     Queued,
     Sending,
@@ -47,26 +52,7 @@ pub enum Status {
     Failed,
     Cancelled,
 }
-
-impl Status {
-    pub const ALL: [Status; 6] =
-        [Status::Queued, Status::Sending, Status::Sent, Status::Uncertain, Status::Failed, Status::Cancelled];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Queued => "queued",
-            Status::Sending => "sending",
-            Status::Sent => "sent",
-            Status::Uncertain => "uncertain",
-            Status::Failed => "failed",
-            Status::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
+stored_as_text!(Status);
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = outbox)]
@@ -74,9 +60,9 @@ pub struct Message {
     pub id: i64,
     pub invitee_id: i64,
     pub survey_id: String,
-    pub kind: String,
+    pub kind: Kind,
     pub round: i32,
-    pub status: String,
+    pub status: Status,
     /// How many times it was handed to the mail server.
     pub attempts: i32,
     pub not_before: NaiveDateTime,
@@ -93,9 +79,9 @@ pub struct Message {
 pub struct NewMessage {
     pub invitee_id: i64,
     pub survey_id: String,
-    pub kind: String,
+    pub kind: Kind,
     pub round: i32,
-    pub status: String,
+    pub status: Status,
     pub attempts: i32,
     pub not_before: NaiveDateTime,
     pub queued_at: NaiveDateTime,
@@ -107,9 +93,9 @@ impl NewMessage {
         NewMessage {
             invitee_id,
             survey_id: survey_id.to_string(),
-            kind: kind.as_str().to_string(),
+            kind,
             round,
-            status: Status::Queued.as_str().to_string(),
+            status: Status::Queued,
             attempts: 0,
             not_before: at,
             queued_at: at,
@@ -161,8 +147,7 @@ pub fn complete_samples(conn: &mut DbConn, survey_id: &str) -> Result<Vec<i64>, 
 /// batch at a time costs each batch only its own rows.
 pub fn uninvited_in(conn: &mut DbConn, sample_id: i64, after: i64, limit: i64) -> Result<Vec<i64>, StorageError> {
     use diesel::dsl::{exists, not};
-    let invited =
-        outbox::table.filter(outbox::invitee_id.eq(invitees::id)).filter(outbox::kind.eq(Kind::Invitation.as_str()));
+    let invited = outbox::table.filter(outbox::invitee_id.eq(invitees::id)).filter(outbox::kind.eq(Kind::Invitation));
     Ok(invitees::table
         .filter(invitees::sample_id.eq(sample_id))
         .filter(invitees::id.gt(after))
@@ -178,9 +163,9 @@ pub fn uninvited_in(conn: &mut DbConn, sample_id: i64, after: i64, limit: i64) -
 /// Marks every row left in `sending` as `uncertain`. Only call it while
 /// holding the sender lock: then no live process owns those rows.
 pub fn recover_abandoned(conn: &mut DbConn, at: NaiveDateTime) -> Result<usize, StorageError> {
-    Ok(diesel::update(outbox::table.filter(outbox::status.eq(Status::Sending.as_str())))
+    Ok(diesel::update(outbox::table.filter(outbox::status.eq(Status::Sending)))
         .set((
-            outbox::status.eq(Status::Uncertain.as_str()),
+            outbox::status.eq(Status::Uncertain),
             outbox::finished_at.eq(at),
             outbox::error
                 .eq("sending stopped after the message was handed to the mail server, before its answer was recorded"),
@@ -196,7 +181,7 @@ pub fn due(
     limit: i64,
 ) -> Result<Vec<i64>, StorageError> {
     let mut query = outbox::table
-        .filter(outbox::status.eq(Status::Queued.as_str()))
+        .filter(outbox::status.eq(Status::Queued))
         .filter(outbox::not_before.le(now))
         .select(outbox::id)
         .into_boxed();
@@ -209,7 +194,7 @@ pub fn due(
 /// Whether any row of the survey (or of any survey) waits in `queued`,
 /// due now or later.
 pub fn has_queued(conn: &mut DbConn, survey_id: Option<&str>) -> Result<bool, StorageError> {
-    let mut query = outbox::table.filter(outbox::status.eq(Status::Queued.as_str())).select(outbox::id).into_boxed();
+    let mut query = outbox::table.filter(outbox::status.eq(Status::Queued)).select(outbox::id).into_boxed();
     if let Some(survey) = survey_id {
         query = query.filter(outbox::survey_id.eq(survey.to_string()));
     }
@@ -242,7 +227,7 @@ pub fn claim(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> Result<Claim, St
     write_transaction(conn, |conn| {
         let Some(message) = outbox::table
             .find(id)
-            .filter(outbox::status.eq(Status::Queued.as_str()))
+            .filter(outbox::status.eq(Status::Queued))
             .select(Message::as_select())
             .get_result(conn)
             .optional()?
@@ -258,7 +243,7 @@ pub fn claim(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> Result<Claim, St
             Ok(diesel::select(diesel::dsl::exists(
                 responses::table
                     .filter(responses::invitation_id.eq(invitation.id))
-                    .filter(responses::status.eq(SUBMITTED)),
+                    .filter(responses::status.eq(ResponseStatus::Submitted)),
             ))
             .get_result(conn)?)
         };
@@ -266,29 +251,25 @@ pub fn claim(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> Result<Claim, St
             Some("opted out")
         } else if invitee.email.is_none() {
             Some("the address has been erased")
-        } else if message.kind == Kind::Reminder.as_str() && answered(conn)? {
+        } else if message.kind == Kind::Reminder && answered(conn)? {
             Some("already answered")
         } else {
             None
         };
         if let Some(reason) = reason {
             diesel::update(outbox::table.find(id))
-                .set((
-                    outbox::status.eq(Status::Cancelled.as_str()),
-                    outbox::finished_at.eq(now),
-                    outbox::error.eq(reason),
-                ))
+                .set((outbox::status.eq(Status::Cancelled), outbox::finished_at.eq(now), outbox::error.eq(reason)))
                 .execute(conn)?;
             return Ok(Claim::Cancelled(reason));
         }
         diesel::update(outbox::table.find(id))
             .set((
-                outbox::status.eq(Status::Sending.as_str()),
+                outbox::status.eq(Status::Sending),
                 outbox::sending_at.eq(now),
                 outbox::attempts.eq(message.attempts + 1),
             ))
             .execute(conn)?;
-        let message = Message { status: Status::Sending.as_str().into(), attempts: message.attempts + 1, ..message };
+        let message = Message { status: Status::Sending, attempts: message.attempts + 1, ..message };
         Ok(Claim::Send(Box::new(Claimed { message, invitee, invitation })))
     })
 }
@@ -296,11 +277,9 @@ pub fn claim(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> Result<Claim, St
 /// Cancels a row that has not gone to the mail server (`queued` or
 /// `sending`), e.g. because the survey closed or its link cannot be built.
 pub fn cancel(conn: &mut DbConn, id: i64, reason: &str, at: NaiveDateTime) -> Result<(), StorageError> {
-    diesel::update(
-        outbox::table.find(id).filter(outbox::status.eq_any([Status::Queued.as_str(), Status::Sending.as_str()])),
-    )
-    .set((outbox::status.eq(Status::Cancelled.as_str()), outbox::finished_at.eq(at), outbox::error.eq(reason)))
-    .execute(conn)?;
+    diesel::update(outbox::table.find(id).filter(outbox::status.eq_any([Status::Queued, Status::Sending])))
+        .set((outbox::status.eq(Status::Cancelled), outbox::finished_at.eq(at), outbox::error.eq(reason)))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -312,9 +291,9 @@ fn finish(
     error: Option<&str>,
     at: NaiveDateTime,
 ) -> Result<bool, StorageError> {
-    Ok(diesel::update(outbox::table.find(id).filter(outbox::status.eq(Status::Sending.as_str())))
+    Ok(diesel::update(outbox::table.find(id).filter(outbox::status.eq(Status::Sending)))
         .set((
-            outbox::status.eq(status.as_str()),
+            outbox::status.eq(status),
             outbox::finished_at.eq(at),
             outbox::smtp_reply.eq(reply),
             outbox::error.eq(error),
@@ -342,8 +321,8 @@ pub fn mark_uncertain(conn: &mut DbConn, id: i64, error: &str, at: NaiveDateTime
 /// The mail server asked to try later (a 4xx reply): queued again for
 /// `not_before`.
 pub fn retry_later(conn: &mut DbConn, id: i64, error: &str, not_before: NaiveDateTime) -> Result<bool, StorageError> {
-    Ok(diesel::update(outbox::table.find(id).filter(outbox::status.eq(Status::Sending.as_str())))
-        .set((outbox::status.eq(Status::Queued.as_str()), outbox::not_before.eq(not_before), outbox::error.eq(error)))
+    Ok(diesel::update(outbox::table.find(id).filter(outbox::status.eq(Status::Sending)))
+        .set((outbox::status.eq(Status::Queued), outbox::not_before.eq(not_before), outbox::error.eq(error)))
         .execute(conn)?
         == 1)
 }
@@ -352,9 +331,9 @@ pub fn retry_later(conn: &mut DbConn, id: i64, error: &str, not_before: NaiveDat
 /// the survey is not open yet): queued again for `not_before`, the attempt
 /// not counted.
 pub fn put_back(conn: &mut DbConn, id: i64, reason: &str, not_before: NaiveDateTime) -> Result<bool, StorageError> {
-    Ok(diesel::update(outbox::table.find(id).filter(outbox::status.eq(Status::Sending.as_str())))
+    Ok(diesel::update(outbox::table.find(id).filter(outbox::status.eq(Status::Sending)))
         .set((
-            outbox::status.eq(Status::Queued.as_str()),
+            outbox::status.eq(Status::Queued),
             outbox::attempts.eq(outbox::attempts - 1),
             outbox::not_before.eq(not_before),
             outbox::error.eq(reason),
@@ -366,19 +345,15 @@ pub fn put_back(conn: &mut DbConn, id: i64, reason: &str, not_before: NaiveDateT
 /// Queues a survey's uncertain messages again, because a lead decided to.
 pub fn requeue_uncertain(conn: &mut DbConn, survey_id: &str, at: NaiveDateTime) -> Result<usize, StorageError> {
     Ok(diesel::update(
-        outbox::table.filter(outbox::survey_id.eq(survey_id)).filter(outbox::status.eq(Status::Uncertain.as_str())),
+        outbox::table.filter(outbox::survey_id.eq(survey_id)).filter(outbox::status.eq(Status::Uncertain)),
     )
-    .set((
-        outbox::status.eq(Status::Queued.as_str()),
-        outbox::not_before.eq(at),
-        outbox::finished_at.eq(None::<NaiveDateTime>),
-    ))
+    .set((outbox::status.eq(Status::Queued), outbox::not_before.eq(at), outbox::finished_at.eq(None::<NaiveDateTime>)))
     .execute(conn)?)
 }
 
 /// Messages of a survey counted by kind and status.
-pub fn counts(conn: &mut DbConn, survey_id: &str) -> Result<BTreeMap<(String, String), i64>, StorageError> {
-    let rows: Vec<(String, String, i64)> = outbox::table
+pub fn counts(conn: &mut DbConn, survey_id: &str) -> Result<BTreeMap<(Kind, Status), i64>, StorageError> {
+    let rows: Vec<(Kind, Status, i64)> = outbox::table
         .filter(outbox::survey_id.eq(survey_id))
         .group_by((outbox::kind, outbox::status))
         .select((outbox::kind, outbox::status, diesel::dsl::count_star()))
@@ -391,9 +366,9 @@ pub fn counts(conn: &mut DbConn, survey_id: &str) -> Result<BTreeMap<(String, St
 pub struct Failure {
     pub email: Option<String>,
     pub line: i32,
-    pub kind: String,
+    pub kind: Kind,
     pub round: i32,
-    pub status: String,
+    pub status: Status,
     pub error: Option<String>,
 }
 
@@ -402,7 +377,7 @@ pub fn failures(conn: &mut DbConn, survey_id: &str) -> Result<Vec<Failure>, Stor
     Ok(outbox::table
         .inner_join(invitees::table)
         .filter(outbox::survey_id.eq(survey_id))
-        .filter(outbox::status.eq_any([Status::Failed.as_str(), Status::Uncertain.as_str()]))
+        .filter(outbox::status.eq_any([Status::Failed, Status::Uncertain]))
         .order(outbox::id)
         .select((invitees::email, invitees::line, outbox::kind, outbox::round, outbox::status, outbox::error))
         .load(conn)?)
@@ -411,9 +386,9 @@ pub fn failures(conn: &mut DbConn, survey_id: &str) -> Result<Vec<Failure>, Stor
 /// One message to an invitee, as deciding a reminder sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageFact {
-    pub kind: String,
+    pub kind: Kind,
     pub round: i32,
-    pub status: String,
+    pub status: Status,
     /// When it went (or was last handed over).
     pub at: Option<NaiveDateTime>,
 }
@@ -431,9 +406,9 @@ pub struct ReminderFacts {
 #[derive(Queryable)]
 struct MessageRow {
     invitee_id: i64,
-    kind: String,
+    kind: Kind,
     round: i32,
-    status: String,
+    status: Status,
     finished_at: Option<NaiveDateTime>,
     sending_at: Option<NaiveDateTime>,
 }
@@ -448,7 +423,7 @@ pub fn reminder_facts(conn: &mut DbConn, survey_id: &str) -> Result<Vec<Reminder
     let answered: std::collections::BTreeSet<i64> = responses::table
         .inner_join(invitees::table.on(invitees::invitation_id.nullable().eq(responses::invitation_id)))
         .filter(invitees::survey_id.eq(survey_id))
-        .filter(responses::status.eq(SUBMITTED))
+        .filter(responses::status.eq(ResponseStatus::Submitted))
         .select(invitees::id)
         .load::<i64>(conn)?
         .into_iter()

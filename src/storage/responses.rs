@@ -3,36 +3,45 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel::{AsExpression, FromSqlRow};
+use serde::Serialize;
+use strum::{EnumString, IntoStaticStr};
 
 use super::schema::{answers, responses};
+use super::stored_as_text::stored_as_text;
 use super::{DbConn, StorageError, write_transaction};
 use crate::per_backend;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the respondent came to the survey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow, IntoStaticStr, EnumString, Serialize)]
+#[diesel(sql_type = Text)]
+#[strum(serialize_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Channel {
     OpenLink,
     Invitation,
 }
+stored_as_text!(Channel);
 
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::OpenLink => "open_link",
-            Channel::Invitation => "invitation",
-        }
-    }
+/// A response is saved page by page in progress, then submitted once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow, IntoStaticStr, EnumString, Serialize)]
+#[diesel(sql_type = Text)]
+#[strum(serialize_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseStatus {
+    InProgress,
+    Submitted,
 }
-
-pub const IN_PROGRESS: &str = "in_progress";
-pub const SUBMITTED: &str = "submitted";
+stored_as_text!(ResponseStatus);
 
 #[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = responses)]
 pub struct Response {
     pub id: i64,
     pub survey_version_id: i64,
-    pub channel: String,
-    pub status: String,
+    pub channel: Channel,
+    pub status: ResponseStatus,
     pub voice: Option<String>,
     pub language: String,
     pub ics_code: Option<String>,
@@ -55,7 +64,7 @@ pub struct Response {
 
 impl Response {
     pub fn is_submitted(&self) -> bool {
-        self.status == SUBMITTED
+        self.status == ResponseStatus::Submitted
     }
 }
 
@@ -63,8 +72,8 @@ impl Response {
 #[diesel(table_name = responses)]
 pub struct NewResponse<'a> {
     pub survey_version_id: i64,
-    pub channel: &'a str,
-    pub status: &'a str,
+    pub channel: Channel,
+    pub status: ResponseStatus,
     pub voice: Option<&'a str>,
     pub language: &'a str,
     pub ics_code: Option<&'a str>,
@@ -88,8 +97,8 @@ impl<'a> NewResponse<'a> {
     ) -> Self {
         NewResponse {
             survey_version_id,
-            channel: channel.as_str(),
-            status: IN_PROGRESS,
+            channel,
+            status: ResponseStatus::InProgress,
             voice: None,
             language,
             ics_code: None,
@@ -184,7 +193,7 @@ pub fn apply_page(
     let (given, removed) = (&save.given, &save.removed);
     write_transaction(conn, |conn| {
         // One update, so the revision moves by exactly one.
-        let open = responses::table.find(response_id).filter(responses::status.eq(IN_PROGRESS));
+        let open = responses::table.find(response_id).filter(responses::status.eq(ResponseStatus::InProgress));
         let changes = (
             PageChanges {
                 updated_at: at,
@@ -232,9 +241,9 @@ pub fn submit(
     revision: Option<i64>,
     at: NaiveDateTime,
 ) -> Result<bool, StorageError> {
-    let open = responses::table.find(response_id).filter(responses::status.eq(IN_PROGRESS));
+    let open = responses::table.find(response_id).filter(responses::status.eq(ResponseStatus::InProgress));
     let set = (
-        responses::status.eq(SUBMITTED),
+        responses::status.eq(ResponseStatus::Submitted),
         responses::submitted_at.eq(at),
         responses::updated_at.eq(at),
         responses::revision.eq(responses::revision + 1),
@@ -285,14 +294,14 @@ pub fn submitted_with_answers(
 ) -> Result<Vec<(Response, Vec<Answer>)>, StorageError> {
     let list: Vec<Response> = responses::table
         .filter(responses::survey_version_id.eq(survey_version_id))
-        .filter(responses::status.eq(SUBMITTED))
+        .filter(responses::status.eq(ResponseStatus::Submitted))
         .order(responses::id)
         .select(Response::as_select())
         .load(conn)?;
     let all: Vec<Answer> = answers::table
         .inner_join(responses::table)
         .filter(responses::survey_version_id.eq(survey_version_id))
-        .filter(responses::status.eq(SUBMITTED))
+        .filter(responses::status.eq(ResponseStatus::Submitted))
         .order((answers::response_id, answers::question_id))
         .select(Answer::as_select())
         .load(conn)?;
@@ -311,7 +320,7 @@ pub fn submitted_page_with_answers(
 ) -> Result<Vec<(Response, Vec<Answer>)>, StorageError> {
     let list: Vec<Response> = responses::table
         .filter(responses::survey_version_id.eq(survey_version_id))
-        .filter(responses::status.eq(SUBMITTED))
+        .filter(responses::status.eq(ResponseStatus::Submitted))
         .filter(responses::id.gt(after_id))
         .order(responses::id)
         .limit(limit)
@@ -321,7 +330,7 @@ pub fn submitted_page_with_answers(
     let all: Vec<Answer> = answers::table
         .inner_join(responses::table)
         .filter(responses::survey_version_id.eq(survey_version_id))
-        .filter(responses::status.eq(SUBMITTED))
+        .filter(responses::status.eq(ResponseStatus::Submitted))
         .filter(answers::response_id.gt(after_id))
         .filter(answers::response_id.le(last))
         .order((answers::response_id, answers::question_id))
@@ -346,13 +355,14 @@ pub fn set_resume(
     code_hash: &str,
     expires_at: NaiveDateTime,
 ) -> Result<bool, StorageError> {
-    let changed = diesel::update(responses::table.find(response_id).filter(responses::status.eq(IN_PROGRESS)))
-        .set((
-            responses::resume_token_hash.eq(token_hash),
-            responses::resume_code_hash.eq(code_hash),
-            responses::resume_expires_at.eq(expires_at),
-        ))
-        .execute(conn)?;
+    let changed =
+        diesel::update(responses::table.find(response_id).filter(responses::status.eq(ResponseStatus::InProgress)))
+            .set((
+                responses::resume_token_hash.eq(token_hash),
+                responses::resume_code_hash.eq(code_hash),
+                responses::resume_expires_at.eq(expires_at),
+            ))
+            .execute(conn)?;
     Ok(changed == 1)
 }
 
@@ -360,7 +370,7 @@ pub fn set_resume(
 pub fn by_resume_hash(conn: &mut DbConn, hash: &str, now: NaiveDateTime) -> Result<Option<Response>, StorageError> {
     Ok(responses::table
         .filter(responses::resume_token_hash.eq(hash).or(responses::resume_code_hash.eq(hash)))
-        .filter(responses::status.eq(IN_PROGRESS))
+        .filter(responses::status.eq(ResponseStatus::InProgress))
         .filter(responses::resume_expires_at.gt(now))
         .select(Response::as_select())
         .get_result(conn)
@@ -378,7 +388,7 @@ pub fn by_invitation(conn: &mut DbConn, invitation_id: i64) -> Result<Option<Res
 /// Deletes a response that is still in progress (a respondent's own choice).
 pub fn delete_in_progress(conn: &mut DbConn, response_id: i64) -> Result<bool, StorageError> {
     write_transaction(conn, |conn| {
-        let open = responses::table.find(response_id).filter(responses::status.eq(IN_PROGRESS));
+        let open = responses::table.find(response_id).filter(responses::status.eq(ResponseStatus::InProgress));
         let exists = diesel::select(diesel::dsl::exists(open)).get_result::<bool>(conn)?;
         if !exists {
             return Ok(false);
@@ -426,7 +436,7 @@ pub fn purge_in_progress(conn: &mut DbConn, before: NaiveDateTime) -> Result<usi
     write_transaction(conn, |conn| {
         let stale = || {
             responses::table
-                .filter(responses::status.eq(IN_PROGRESS))
+                .filter(responses::status.eq(ResponseStatus::InProgress))
                 .filter(responses::created_at.lt(before))
                 .filter(responses::updated_at.lt(before))
         };
@@ -437,7 +447,7 @@ pub fn purge_in_progress(conn: &mut DbConn, before: NaiveDateTime) -> Result<usi
 }
 
 /// Counts by status, for checks and load tests.
-pub fn count(conn: &mut DbConn, status: &str) -> Result<i64, StorageError> {
+pub fn count(conn: &mut DbConn, status: ResponseStatus) -> Result<i64, StorageError> {
     Ok(responses::table.filter(responses::status.eq(status)).count().get_result(conn)?)
 }
 

@@ -16,7 +16,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamp, Untyped};
 
 use super::StorageError;
-use super::responses::{self, IN_PROGRESS, PageSave, Response};
+use super::responses::{self, PageSave, Response, ResponseStatus};
 
 /// diesel prepares a statement once per connection and reuses it only for
 /// queries with a static id; `sql_query` has none, so PostgreSQL would parse
@@ -105,7 +105,7 @@ impl QueryFragment<Pg> for ApplyPageQuery<'_> {
         out.push_sql(" ELSE ics_code END, revision = revision + 1 WHERE id = ");
         out.push_bind_param::<BigInt, _>(&self.response_id)?;
         out.push_sql(" AND status = ");
-        out.push_bind_param::<Text, _>(IN_PROGRESS)?;
+        out.push_bind_param::<Text, _>(&ResponseStatus::InProgress)?;
         out.push_sql(" AND revision = coalesce(");
         out.push_bind_param::<Nullable<BigInt>, _>(&self.revision)?;
         out.push_sql(", revision)");

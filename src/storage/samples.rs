@@ -249,11 +249,9 @@ pub fn opt_out(conn: &mut DbConn, invitee: &Invitee, at: NaiveDateTime) -> Resul
         .set(invitees::opted_out_at.eq(at))
         .execute(conn)?
         == 1;
-    diesel::update(
-        outbox::table.filter(outbox::invitee_id.eq(invitee.id)).filter(outbox::status.eq(Status::Queued.as_str())),
-    )
-    .set((outbox::status.eq(Status::Cancelled.as_str()), outbox::error.eq("opted out"), outbox::finished_at.eq(at)))
-    .execute(conn)?;
+    diesel::update(outbox::table.filter(outbox::invitee_id.eq(invitee.id)).filter(outbox::status.eq(Status::Queued)))
+        .set((outbox::status.eq(Status::Cancelled), outbox::error.eq("opted out"), outbox::finished_at.eq(at)))
+        .execute(conn)?;
     // The address was only kept to write to them; they asked us not to.
     diesel::update(invitees::table.find(invitee.id))
         .set((invitees::email.eq(None::<String>), invitees::link_nonce.eq(None::<String>)))
@@ -271,15 +269,9 @@ pub fn erase_invitee_address(conn: &mut DbConn, invitation_id: i64, at: NaiveDat
     let erased = diesel::update(mine.filter(invitees::email.is_not_null().or(invitees::link_nonce.is_not_null())))
         .set((invitees::email.eq(None::<String>), invitees::link_nonce.eq(None::<String>)))
         .execute(conn)?;
-    diesel::update(
-        outbox::table.filter(outbox::invitee_id.eq_any(&ids)).filter(outbox::status.eq(Status::Queued.as_str())),
-    )
-    .set((
-        outbox::status.eq(Status::Cancelled.as_str()),
-        outbox::error.eq("no longer needed"),
-        outbox::finished_at.eq(at),
-    ))
-    .execute(conn)?;
+    diesel::update(outbox::table.filter(outbox::invitee_id.eq_any(&ids)).filter(outbox::status.eq(Status::Queued)))
+        .set((outbox::status.eq(Status::Cancelled), outbox::error.eq("no longer needed"), outbox::finished_at.eq(at)))
+        .execute(conn)?;
     diesel::update(outbox::table.filter(outbox::invitee_id.eq_any(&ids)))
         .set((outbox::error.eq(None::<String>), outbox::smtp_reply.eq(None::<String>)))
         .execute(conn)?;
@@ -323,11 +315,9 @@ pub fn erase_emails(
             invitees::link_nonce.eq(None::<String>),
         ))
         .execute(conn)?;
-    diesel::update(
-        outbox::table.filter(outbox::invitee_id.eq_any(&ids)).filter(outbox::status.eq(Status::Queued.as_str())),
-    )
-    .set((outbox::status.eq(Status::Cancelled.as_str()), outbox::finished_at.eq(at)))
-    .execute(conn)?;
+    diesel::update(outbox::table.filter(outbox::invitee_id.eq_any(&ids)).filter(outbox::status.eq(Status::Queued)))
+        .set((outbox::status.eq(Status::Cancelled), outbox::finished_at.eq(at)))
+        .execute(conn)?;
     diesel::update(outbox::table.filter(outbox::invitee_id.eq_any(&ids)))
         .set((outbox::error.eq(None::<String>), outbox::smtp_reply.eq(None::<String>)))
         .execute(conn)?;
@@ -344,11 +334,9 @@ pub fn finish_erasing(
     erased: &[i64],
     at: NaiveDateTime,
 ) -> Result<(), StorageError> {
-    diesel::update(
-        outbox::table.filter(outbox::survey_id.eq(survey_id)).filter(outbox::status.eq(Status::Queued.as_str())),
-    )
-    .set((outbox::status.eq(Status::Cancelled.as_str()), outbox::finished_at.eq(at)))
-    .execute(conn)?;
+    diesel::update(outbox::table.filter(outbox::survey_id.eq(survey_id)).filter(outbox::status.eq(Status::Queued)))
+        .set((outbox::status.eq(Status::Cancelled), outbox::finished_at.eq(at)))
+        .execute(conn)?;
     diesel::update(
         samples::table
             .filter(samples::id.eq_any(erased))

@@ -8,7 +8,7 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 
 use super::outbox::{Kind, Status};
-use super::responses::{IN_PROGRESS, SUBMITTED};
+use super::responses::ResponseStatus;
 use super::schema::{invitation_tokens, invitees, outbox, responses, survey_versions};
 use super::{DbConn, StorageError};
 
@@ -21,7 +21,7 @@ pub struct VersionCounts {
 
 /// Per version id of a survey.
 pub fn by_version(conn: &mut DbConn, survey_id: &str) -> Result<BTreeMap<i64, VersionCounts>, StorageError> {
-    let rows: Vec<(i64, String, i64)> = responses::table
+    let rows: Vec<(i64, ResponseStatus, i64)> = responses::table
         .inner_join(survey_versions::table)
         .filter(survey_versions::survey_id.eq(survey_id))
         .group_by((responses::survey_version_id, responses::status))
@@ -30,10 +30,9 @@ pub fn by_version(conn: &mut DbConn, survey_id: &str) -> Result<BTreeMap<i64, Ve
     let mut out: BTreeMap<i64, VersionCounts> = BTreeMap::new();
     for (version, status, n) in rows {
         let entry = out.entry(version).or_default();
-        match status.as_str() {
-            SUBMITTED => entry.submitted += n,
-            IN_PROGRESS => entry.in_progress += n,
-            _ => {}
+        match status {
+            ResponseStatus::Submitted => entry.submitted += n,
+            ResponseStatus::InProgress => entry.in_progress += n,
         }
     }
     Ok(out)
@@ -62,7 +61,7 @@ pub fn by_ics(conn: &mut DbConn, survey_id: &str) -> Result<BTreeMap<Option<Stri
     let submitted: Vec<(Option<String>, i64)> = responses::table
         .inner_join(survey_versions::table)
         .filter(survey_versions::survey_id.eq(survey_id))
-        .filter(responses::status.eq(SUBMITTED))
+        .filter(responses::status.eq(ResponseStatus::Submitted))
         .group_by(responses::ics_code)
         .select((responses::ics_code, count_star()))
         .load(conn)?;
@@ -71,8 +70,8 @@ pub fn by_ics(conn: &mut DbConn, survey_id: &str) -> Result<BTreeMap<Option<Stri
     }
     let reached = outbox::table
         .filter(outbox::survey_id.eq(survey_id))
-        .filter(outbox::kind.eq(Kind::Invitation.as_str()))
-        .filter(outbox::status.eq_any([Status::Sent.as_str(), Status::Uncertain.as_str()]))
+        .filter(outbox::kind.eq(Kind::Invitation))
+        .filter(outbox::status.eq_any([Status::Sent, Status::Uncertain]))
         .select(outbox::invitee_id);
     let invited: Vec<(Option<String>, i64)> = invitees::table
         .inner_join(invitation_tokens::table)
@@ -86,13 +85,13 @@ pub fn by_ics(conn: &mut DbConn, survey_id: &str) -> Result<BTreeMap<Option<Stri
     }
     let reached = outbox::table
         .filter(outbox::survey_id.eq(survey_id))
-        .filter(outbox::kind.eq(Kind::Invitation.as_str()))
-        .filter(outbox::status.eq_any([Status::Sent.as_str(), Status::Uncertain.as_str()]))
+        .filter(outbox::kind.eq(Kind::Invitation))
+        .filter(outbox::status.eq_any([Status::Sent, Status::Uncertain]))
         .select(outbox::invitee_id);
     let invited_tokens = invitees::table.filter(invitees::id.eq_any(reached)).select(invitees::invitation_id);
     let answered: Vec<(Option<String>, i64)> = responses::table
         .inner_join(invitation_tokens::table)
-        .filter(responses::status.eq(SUBMITTED))
+        .filter(responses::status.eq(ResponseStatus::Submitted))
         .filter(invitation_tokens::id.eq_any(invited_tokens))
         .group_by(invitation_tokens::ics_code)
         .select((invitation_tokens::ics_code, count_star()))

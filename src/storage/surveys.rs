@@ -2,28 +2,27 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Text};
+use diesel::{AsExpression, FromSqlRow};
+use serde::Serialize;
+use strum::{EnumString, IntoStaticStr};
 
 use super::schema::survey_versions;
+use super::stored_as_text::stored_as_text;
 use super::{DbConn, StorageError, now, write_transaction};
 use crate::definitions::LoadedFile;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A version is drafted, published (then never changed), and closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow, IntoStaticStr, EnumString, Serialize)]
+#[diesel(sql_type = Text)]
+#[strum(serialize_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum VersionStatus {
     Draft,
     Published,
     Closed,
 }
-
-impl VersionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VersionStatus::Draft => "draft",
-            VersionStatus::Published => "published",
-            VersionStatus::Closed => "closed",
-        }
-    }
-}
+stored_as_text!(VersionStatus);
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = survey_versions)]
@@ -34,7 +33,7 @@ pub struct SurveyVersion {
     pub content_hash: String,
     pub source_text: String,
     pub source_name: String,
-    pub status: String,
+    pub status: VersionStatus,
     pub opens_on: Option<NaiveDate>,
     pub closes_on: Option<NaiveDate>,
     pub created_at: NaiveDateTime,
@@ -47,7 +46,7 @@ pub struct SurveyVersion {
 impl SurveyVersion {
     /// Published and within its dates on `date`.
     pub fn is_open_on(&self, date: NaiveDate) -> bool {
-        self.status == VersionStatus::Published.as_str()
+        self.status == VersionStatus::Published
             && self.opens_on.is_none_or(|o| o <= date)
             && self.closes_on.is_none_or(|c| date <= c)
     }
@@ -61,7 +60,7 @@ pub struct NewSurveyVersion<'a> {
     pub content_hash: &'a str,
     pub source_text: &'a str,
     pub source_name: &'a str,
-    pub status: &'a str,
+    pub status: VersionStatus,
     pub opens_on: Option<NaiveDate>,
     pub closes_on: Option<NaiveDate>,
     pub created_at: NaiveDateTime,
@@ -92,7 +91,7 @@ pub fn insert(conn: &mut DbConn, new: &NewSurveyVersion<'_>) -> Result<SurveyVer
 /// Every version that respondents may have seen: published or closed.
 pub fn released(conn: &mut DbConn) -> Result<Vec<SurveyVersion>, StorageError> {
     Ok(survey_versions::table
-        .filter(survey_versions::status.ne(VersionStatus::Draft.as_str()))
+        .filter(survey_versions::status.ne(VersionStatus::Draft))
         .order((survey_versions::survey_id, survey_versions::id))
         .select(SurveyVersion::as_select())
         .load(conn)?)
@@ -143,7 +142,7 @@ pub fn publish_files(conn: &mut DbConn, files: &[LoadedFile]) -> Result<SyncRepo
                             content_hash: &d.content_hash,
                             source_text: &file.source,
                             source_name: &name,
-                            status: VersionStatus::Published.as_str(),
+                            status: VersionStatus::Published,
                             opens_on: d.opens,
                             closes_on: d.closes,
                             created_at: at,
@@ -166,7 +165,7 @@ pub fn publish_files(conn: &mut DbConn, files: &[LoadedFile]) -> Result<SyncRepo
 pub fn versions_of(conn: &mut DbConn, survey_id: &str) -> Result<Vec<SurveyVersion>, StorageError> {
     Ok(survey_versions::table
         .filter(survey_versions::survey_id.eq(survey_id))
-        .filter(survey_versions::status.ne(VersionStatus::Draft.as_str()))
+        .filter(survey_versions::status.ne(VersionStatus::Draft))
         .order(survey_versions::id.desc())
         .select(SurveyVersion::as_select())
         .load(conn)?)
@@ -181,41 +180,40 @@ pub fn set_dates(
     closes_on: Option<NaiveDate>,
     at: NaiveDateTime,
 ) -> Result<bool, StorageError> {
-    let changed = diesel::update(survey_versions::table.find(id).filter(survey_versions::status.ne("draft")))
-        .set((
-            survey_versions::opens_on.eq(opens_on),
-            survey_versions::closes_on.eq(closes_on),
-            survey_versions::updated_at.eq(at),
-        ))
-        .execute(conn)?;
+    let changed =
+        diesel::update(survey_versions::table.find(id).filter(survey_versions::status.ne(VersionStatus::Draft)))
+            .set((
+                survey_versions::opens_on.eq(opens_on),
+                survey_versions::closes_on.eq(closes_on),
+                survey_versions::updated_at.eq(at),
+            ))
+            .execute(conn)?;
     Ok(changed == 1)
 }
 
 /// Closes a published version at once; returns false unless it was published.
 pub fn close(conn: &mut DbConn, id: i64, at: NaiveDateTime) -> Result<bool, StorageError> {
-    let changed = diesel::update(
-        survey_versions::table.find(id).filter(survey_versions::status.eq(VersionStatus::Published.as_str())),
-    )
-    .set((
-        survey_versions::status.eq(VersionStatus::Closed.as_str()),
-        survey_versions::closed_at.eq(at),
-        survey_versions::updated_at.eq(at),
-    ))
-    .execute(conn)?;
+    let changed =
+        diesel::update(survey_versions::table.find(id).filter(survey_versions::status.eq(VersionStatus::Published)))
+            .set((
+                survey_versions::status.eq(VersionStatus::Closed),
+                survey_versions::closed_at.eq(at),
+                survey_versions::updated_at.eq(at),
+            ))
+            .execute(conn)?;
     Ok(changed == 1)
 }
 
 /// Reopens a closed version; returns false unless it was closed.
 pub fn reopen(conn: &mut DbConn, id: i64, at: NaiveDateTime) -> Result<bool, StorageError> {
-    let changed = diesel::update(
-        survey_versions::table.find(id).filter(survey_versions::status.eq(VersionStatus::Closed.as_str())),
-    )
-    .set((
-        survey_versions::status.eq(VersionStatus::Published.as_str()),
-        survey_versions::closed_at.eq(None::<NaiveDateTime>),
-        survey_versions::updated_at.eq(at),
-    ))
-    .execute(conn)?;
+    let changed =
+        diesel::update(survey_versions::table.find(id).filter(survey_versions::status.eq(VersionStatus::Closed)))
+            .set((
+                survey_versions::status.eq(VersionStatus::Published),
+                survey_versions::closed_at.eq(None::<NaiveDateTime>),
+                survey_versions::updated_at.eq(at),
+            ))
+            .execute(conn)?;
     Ok(changed == 1)
 }
 

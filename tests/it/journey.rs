@@ -69,7 +69,7 @@ async fn every_survey_completes_in_every_voice(db: TestDb) {
             assert_eq!(done.status, 200);
             assert!(done.body.contains("Your answers have been sent"), "{}", done.body);
             let (response, answers) = stored(&app, &reference(&done.body)).await;
-            assert_eq!(response.status, "submitted");
+            assert_eq!(response.status, joinedup::storage::responses::ResponseStatus::Submitted);
             assert_eq!(response.voice.as_deref(), Some(voice.code()), "{survey}");
             assert_eq!(answers, expected(&walker), "{survey} as {voice}: stored rows equal what was answered");
             if let Some(ics) = answers.get("ics").or(answers.get("area")) {
@@ -329,7 +329,8 @@ async fn double_submits_make_one_submission(db: TestDb) {
     assert_eq!(resubmit.1.as_deref(), Some("/surveys/leaving_hospital/done"), "a submitted response cannot change");
     let done = walker.get("/surveys/leaving_hospital/done").await;
     assert!(done.body.contains("Your answers have been sent"));
-    let submitted = app.state.db.run(|conn| responses::count(conn, responses::SUBMITTED)).await.unwrap();
+    let submitted =
+        app.state.db.run(|conn| responses::count(conn, responses::ResponseStatus::Submitted)).await.unwrap();
     assert_eq!(submitted, 1);
 }
 
@@ -378,7 +379,7 @@ async fn save_resume_and_delete(db: TestDb) {
         walker.post("/surveys/format_example/delete", &Walker::pairs(&confirm.csrf(), &Default::default())).await;
     assert_eq!(status, 200);
     assert!(body.contains("Your answers have been deleted"));
-    let count = app.state.db.run(|conn| responses::count(conn, responses::IN_PROGRESS)).await.unwrap();
+    let count = app.state.db.run(|conn| responses::count(conn, responses::ResponseStatus::InProgress)).await.unwrap();
     assert_eq!(count, 0);
     let gone = other.post("/resume", &[("csrf_token".into(), form.csrf()), ("code".into(), code)]).await;
     assert!(gone.2.contains("There is a problem"));

@@ -37,8 +37,8 @@ fn response_started(conn: &mut DbConn, version: i64, created_at: NaiveDateTime, 
         conn,
         &NewResponse {
             survey_version_id: version,
-            channel: Channel::OpenLink.as_str(),
-            status: responses::IN_PROGRESS,
+            channel: Channel::OpenLink,
+            status: responses::ResponseStatus::InProgress,
             voice: Some("patient"),
             language: "en",
             ics_code: None,
@@ -104,7 +104,7 @@ fn published_versions_never_change(db: TestDb) {
     assert_eq!((again.published.len(), again.unchanged), (0, 1));
 
     let stored = surveys::find(&mut conn, "format_example", "1.1").unwrap().unwrap();
-    assert_eq!(stored.status, "published");
+    assert_eq!(stored.status, joinedup::storage::surveys::VersionStatus::Published);
     assert_eq!(stored.source_text, file.source);
     assert_eq!(stored.content_hash, file.definition.content_hash);
 

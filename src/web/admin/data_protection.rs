@@ -39,7 +39,7 @@ struct FoundView {
     version: String,
     status: &'static str,
     /// How the response came in (open link or invitation).
-    channel: String,
+    channel: &'static str,
     started: String,
     submitted: Option<String>,
 }
@@ -51,7 +51,7 @@ impl FoundView {
             survey_id: found.survey_id.clone(),
             version: found.version.clone(),
             status: if found.submitted.is_some() { "Submitted" } else { "Not submitted (in progress)" },
-            channel: found.channel.clone(),
+            channel: found.channel.as_str(),
             started: time(found.started),
             submitted: found.submitted.map(time),
         }

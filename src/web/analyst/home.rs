@@ -24,7 +24,7 @@ pub fn survey_versions(state: &AppState) -> Vec<SurveyVersion> {
                 survey_id: d.id.clone(),
                 version: s.version.version_label.clone(),
                 title: d.title.get(d.default_language(), None).to_string(),
-                status: s.version.status.clone(),
+                status: s.version.status,
                 open_now: s.version.is_open_on(today),
                 opens_on: s.version.opens_on,
                 closes_on: s.version.closes_on,

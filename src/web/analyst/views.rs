@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::index::results::Published;
 use crate::results::reports::Report;
+use crate::storage::surveys::VersionStatus;
 
 /// A released survey version, on the analyst's home page and from
 /// `GET /api/v1/surveys`.
@@ -17,7 +18,7 @@ pub struct SurveyVersion {
     pub version: String,
     pub title: String,
     /// The stored status: `published` or `closed`.
-    pub status: String,
+    pub status: VersionStatus,
     pub open_now: bool,
     pub opens_on: Option<NaiveDate>,
     pub closes_on: Option<NaiveDate>,

@@ -54,7 +54,7 @@ fn status_label(v: &SurveyVersion, today: NaiveDate) -> String {
     if v.is_open_on(today) {
         return "Open".into();
     }
-    if v.status == VersionStatus::Closed.as_str() {
+    if v.status == VersionStatus::Closed {
         return "Closed".into();
     }
     match (v.opens_on, v.closes_on) {
@@ -136,7 +136,7 @@ struct SurveyFacts {
     counts: BTreeMap<i64, VersionCounts>,
     by_ics: BTreeMap<Option<String>, IcsCounts>,
     samples: Vec<Sample>,
-    messages: BTreeMap<(String, String), i64>,
+    messages: BTreeMap<(Kind, Status), i64>,
     failures: Vec<Failure>,
     uninvited: usize,
     opted_out: i64,
@@ -181,8 +181,8 @@ fn version_view(
         status: status_label(v, today),
         open: v.is_open_on(today),
         current: current == Some(v.id),
-        published: v.status == VersionStatus::Published.as_str(),
-        closed: v.status == VersionStatus::Closed.as_str(),
+        published: v.status == VersionStatus::Published,
+        closed: v.status == VersionStatus::Closed,
         opens_on: date(v.opens_on),
         closes_on: date(v.closes_on),
         opens_value: v.opens_on.map(|d| d.to_string()).unwrap_or_default(),
@@ -248,9 +248,7 @@ pub(super) async fn survey_page(
         })
         .collect();
     ics_rows.sort_by(|a, b| a.name.cmp(&b.name));
-    let count = |kind: Kind, status: Status| {
-        facts.messages.get(&(kind.as_str().to_string(), status.as_str().to_string())).copied().unwrap_or(0)
-    };
+    let count = |kind: Kind, status: Status| facts.messages.get(&(kind, status)).copied().unwrap_or(0);
     let messages: Vec<views::MessageCounts> = [(Kind::Invitation, "Invitations"), (Kind::Reminder, "Reminders")]
         .into_iter()
         .map(|(kind, label)| views::MessageCounts {
@@ -270,8 +268,8 @@ pub(super) async fn survey_page(
         .map(|f| views::FailureRow {
             email: f.email.as_deref().unwrap_or("(erased)").to_string(),
             line: f.line,
-            what: if f.kind == Kind::Reminder.as_str() { format!("Reminder {}", f.round) } else { "Invitation".into() },
-            status: if f.status == Status::Uncertain.as_str() { "Uncertain" } else { "Failed" },
+            what: if f.kind == Kind::Reminder { format!("Reminder {}", f.round) } else { "Invitation".into() },
+            status: if f.status == Status::Uncertain { "Uncertain" } else { "Failed" },
             error: f.error.clone().unwrap_or_default(),
         })
         .collect();
@@ -357,7 +355,7 @@ pub async fn survey(
 /// path names, if it is one of that survey's.
 async fn version_of(state: &AppState, survey_id: &str, version_id: i64) -> Result<SurveyVersion, WebError> {
     let found = state.db.run(move |conn| surveys::by_id(conn, version_id)).await?;
-    found.filter(|v| v.survey_id == survey_id && v.status != VersionStatus::Draft.as_str()).ok_or(WebError::NotFound)
+    found.filter(|v| v.survey_id == survey_id && v.status != VersionStatus::Draft).ok_or(WebError::NotFound)
 }
 
 /// Runs a lifecycle change as `principal`, then reloads the surveys here

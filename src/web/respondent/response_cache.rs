@@ -70,6 +70,7 @@ impl ResponseCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::responses::{Channel, ResponseStatus};
     use chrono::NaiveDate;
 
     fn response(id: i64, revision: i64) -> Response {
@@ -77,8 +78,8 @@ mod tests {
         Response {
             id,
             survey_version_id: 1,
-            channel: "open_link".into(),
-            status: "in_progress".into(),
+            channel: Channel::OpenLink,
+            status: ResponseStatus::InProgress,
             voice: None,
             language: "en".into(),
             ics_code: None,
