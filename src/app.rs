@@ -44,13 +44,7 @@ fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<App
             bail!("the database needs {pending} migration(s); run `joinedup migrate` or start without --no-migrate");
         }
     }
-    let icss = crate::reference::icss().context("the bundled ICS list cannot be read")?;
-    storage::icss::sync(&mut conn, &icss)?;
-    let report = storage::surveys::publish_files(&mut conn, &files)?;
-    for published in &report.published {
-        tracing::info!(survey = %published, "published a new survey version from its file");
-    }
-    let surveys = crate::surveys::SurveyRegistry::load(&mut conn)?;
+    let surveys = publish_shipped(&mut conn, &files)?;
     let secret = match &settings.secret_key {
         Some(key) => key.clone(),
         None => SecretKey::new(storage::app_settings::secret_key(&mut conn)?)?,
@@ -94,7 +88,23 @@ fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<App
     }))
 }
 
-fn load_definitions(settings: &Settings) -> anyhow::Result<Vec<definitions::LoadedFile>> {
+/// Syncs the bundled ICS list and publishes any new version in the
+/// definitions folder, as `serve` does at start, then reads every released
+/// version back: commands that print or invite see what `serve` would.
+pub fn publish_shipped(
+    conn: &mut storage::DbConn,
+    files: &[definitions::LoadedFile],
+) -> anyhow::Result<crate::surveys::SurveyRegistry> {
+    let icss = crate::reference::icss().context("the bundled ICS list cannot be read")?;
+    storage::icss::sync(conn, &icss)?;
+    let report = storage::surveys::publish_files(conn, files)?;
+    for published in &report.published {
+        tracing::info!(survey = %published, "published a new survey version from its file");
+    }
+    Ok(crate::surveys::SurveyRegistry::load(conn)?)
+}
+
+pub fn load_definitions(settings: &Settings) -> anyhow::Result<Vec<definitions::LoadedFile>> {
     let dir = &settings.definitions;
     if !dir.is_dir() {
         bail!("the survey definitions folder {} does not exist (set JOINEDUP_DEFINITIONS)", dir.display());

@@ -16,8 +16,9 @@
 //!   `audit`, `tokens`, `clock`, `reference` (bundled data);
 //! - `storage`: every query, on SQLite and PostgreSQL;
 //! - pure, no I/O: `definitions` (the survey format), `journey` (pages,
-//!   routing, answers), `index` (scores, cells, disclosure control),
-//!   `weighting` (raking, trimming, variance).
+//!   routing, answers), `paper` (printed questionnaires and letters),
+//!   `index` (scores, cells, disclosure control), `weighting` (raking,
+//!   trimming, variance).
 
 pub mod accounts;
 pub mod address_limits;
@@ -30,6 +31,7 @@ pub mod demo;
 pub mod index;
 pub mod invitations;
 pub mod journey;
+pub mod paper;
 pub mod publishing;
 pub mod reference;
 pub mod results;

@@ -13,6 +13,7 @@ pub mod config;
 mod database;
 mod invite;
 mod keys;
+mod print;
 mod rescore;
 mod response;
 mod results;
@@ -76,6 +77,9 @@ pub enum Command {
     /// Rotate the keys invitation links and email hashes are made with.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Paper questionnaires to print and post.
+    #[command(subcommand)]
+    Print(print::PrintCommand),
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -110,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::User(command) => user::run(&settings, command),
         Command::Response(command) => response::run(&settings, command),
         Command::Keys(command) => keys::run(&settings, command),
+        Command::Print(command) => print::run(&settings, command),
         Command::Serve(args) => run_server(settings, args),
     };
     match result {

@@ -19,6 +19,7 @@ mod invitations;
 mod journey;
 mod layering;
 mod lead;
+mod paper;
 mod storage;
 mod user_cli;
 mod weighting;
@@ -51,6 +52,7 @@ fn main() {
         journey::trials(&services),
         layering::trials(),
         lead::trials(&services),
+        paper::trials(&services),
         storage::trials(&services),
         user_cli::trials(),
         weighting::trials(),

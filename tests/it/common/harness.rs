@@ -17,6 +17,9 @@ use super::TestDb;
 pub enum Need {
     /// aiosmtpd, the real SMTP server `common::smtp` starts on loopback.
     Smtp,
+    /// poppler-utils (`pdftotext`, `pdfinfo`, `pdffonts`), which read the
+    /// PDFs joinedup prints as a reader's software would.
+    Poppler,
 }
 
 /// What this machine offers the tests, checked once at start. Each field is
@@ -26,6 +29,8 @@ pub struct Services {
     postgres: Result<String, String>,
     /// A python that can import aiosmtpd.
     smtp: Result<(), String>,
+    /// `pdftotext`, `pdfinfo` and `pdffonts` on the PATH.
+    poppler: Result<(), String>,
 }
 
 /// Whether this run is CI's (`CI=true` or `CI=1`), where no test may be
@@ -55,7 +60,13 @@ impl Services {
             Some(_) => Ok(()),
             None => Err("needs aiosmtpd: no python3 here can import it".to_string()),
         };
-        Services { postgres, smtp }
+        let runs = |tool: &str| std::process::Command::new(tool).arg("-v").output().is_ok();
+        let poppler = if ["pdftotext", "pdfinfo", "pdffonts"].into_iter().all(runs) {
+            Ok(())
+        } else {
+            Err("needs poppler-utils: pdftotext, pdfinfo or pdffonts is not installed".to_string())
+        };
+        Services { postgres, smtp, poppler }
     }
 
     /// Each absent service: the reason its tests give, and how to provide it.
@@ -68,12 +79,14 @@ impl Services {
             .as_ref()
             .err()
             .map(|why| (why.as_str(), "apt-get install python3-aiosmtpd, or pip install aiosmtpd"));
-        postgres.into_iter().chain(smtp).collect()
+        let poppler = self.poppler.as_ref().err().map(|why| (why.as_str(), "apt-get install poppler-utils"));
+        postgres.into_iter().chain(smtp).chain(poppler).collect()
     }
 
     fn missing(&self, need: Need) -> Option<String> {
         match need {
             Need::Smtp => self.smtp.clone().err(),
+            Need::Poppler => self.poppler.clone().err(),
         }
     }
 

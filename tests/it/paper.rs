@@ -1,0 +1,231 @@
+//! `joinedup print questionnaire` through the real binary on a database
+//! that has only been migrated, read back with poppler as a reader's
+//! software reads it: tagged, fonts embedded, every question's wording in
+//! its voice and language, the routing in words, large print at 16 pt.
+
+use std::path::Path;
+use std::process::Command;
+
+use joinedup::definitions::{QuestionKind, SurveyDefinition, Voice};
+use joinedup::storage::DatabaseUrl;
+use libtest_mimic::Trial;
+
+use crate::common::{self, TestDb};
+
+fn joinedup(db: &TestDb, args: &[&str]) -> (bool, String, String) {
+    let database = match &db.url {
+        DatabaseUrl::Sqlite(path) => path.display().to_string(),
+        DatabaseUrl::Postgres(url) => url.clone(),
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_joinedup"))
+        .args(args)
+        .env("DATABASE_URL", database)
+        .env("JOINEDUP_DEFINITIONS", common::project_path("survey-definitions"))
+        .env("JOINEDUP_BASE_URL", "https://survey.example.nhs.uk")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run joinedup");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// A poppler tool's standard output; poppler 22's complaint about krilla's
+/// `/Suspects false` on standard error is not the PDF's fault.
+fn poppler(tool: &str, args: &[&str]) -> String {
+    let out = Command::new(tool).args(args).output().expect("poppler-utils");
+    assert!(out.status.success(), "{tool} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Text with every run of white space made one space: lines wrapped on
+/// the page read as the sentence they are.
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn definition() -> SurveyDefinition {
+    let path = common::project_path("survey-definitions").join("format-example.yaml");
+    joinedup::definitions::load_file(&path).expect("loads").definition
+}
+
+/// Prints one copy and checks what every copy must be.
+fn print(db: &TestDb, dir: &Path, voice: Voice, language: &str, large: bool) -> (String, std::path::PathBuf) {
+    let out = dir.join(format!("{voice}-{language}-{large}.pdf"));
+    let mut args =
+        vec!["print", "questionnaire", "--survey", "format_example", "--voice", voice.code(), "--lang", language];
+    args.extend(["--out", out.to_str().unwrap()]);
+    if large {
+        args.push("--large-print");
+    }
+    let (ok, stdout, stderr) = joinedup(db, &args);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("wrote"), "{stdout}");
+    let file = out.to_str().unwrap();
+    let info = poppler("pdfinfo", &[file]);
+    assert!(info.lines().any(|l| l.starts_with("Tagged:") && l.ends_with("yes")), "{info}");
+    assert!(info.contains("595.28 x 841.89 pts (A4)"), "{info}");
+    let fonts = poppler("pdffonts", &[file]);
+    let rows: Vec<&str> = fonts.lines().skip(2).collect();
+    assert!(!rows.is_empty(), "{fonts}");
+    for row in rows {
+        // name type encoding emb sub uni ...: the name has no spaces, the type may.
+        let columns: Vec<&str> = row.split_whitespace().collect();
+        let emb = columns[columns.len() - 5];
+        assert_eq!(emb, "yes", "a font is not embedded: {row}");
+        assert!(row.contains("Lato"), "{row}");
+    }
+    (poppler("pdftotext", &["-layout", file, "-"]), out)
+}
+
+fn every_question_is_printed_in_its_voice_and_language(db: TestDb) {
+    let (ok, _, stderr) = joinedup(&db, &["migrate"]);
+    assert!(ok, "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let d = definition();
+    for language in ["en", "pl"] {
+        for voice in d.voices.clone() {
+            let (text, _) = print(&db, dir.path(), voice, language, false);
+            let text = flat(&text);
+            let mut number = 0;
+            for page in &d.pages {
+                let q = &page.question;
+                let wording = flat(q.text.get(language, Some(voice)));
+                let printed = text.contains(&wording);
+                let for_this_voice = match page.show_if.as_ref().map(|c| c.source.as_str()) {
+                    Some("voice in ['carer_self', 'carer_on_behalf']") => voice != Voice::Patient,
+                    Some(s) if s.starts_with("voice == 'carer_self'") => voice == Voice::CarerSelf,
+                    _ => true,
+                };
+                if q.sets_voice || !for_this_voice {
+                    assert!(!printed, "{voice} {language}: `{}` is not theirs but is printed", q.id);
+                    continue;
+                }
+                number += 1;
+                assert!(
+                    text.contains(&format!("{number}. {wording}")),
+                    "{voice} {language}: question {number} should be `{}`: {wording}",
+                    q.id
+                );
+                if let QuestionKind::LikertGroup { items, .. } = &q.kind {
+                    for item in items {
+                        assert!(text.contains(&flat(item.text.get(language, Some(voice)))), "{}", item.id);
+                    }
+                }
+                for option in q.kind.options().iter().filter(|o| o.shown_to(Some(voice))) {
+                    assert!(text.contains(&flat(option.label.get(language, Some(voice)))), "{}", option.code);
+                }
+            }
+            // The routing in words, in the copy's language.
+            let (go_to, only_if) =
+                if language == "en" { ("Go to question", "only if") } else { ("przejść do pytania", "tylko wtedy") };
+            assert!(text.contains(go_to), "{voice} {language}: no `go to`");
+            assert!(text.contains(only_if), "{voice} {language}: no `only if`");
+        }
+    }
+}
+
+/// The routing of the patient's English copy, said exactly: question 1
+/// (`told_once`) filters question 2, and question 3 (`services`) decides
+/// question 4 with two conditions.
+fn the_routing_is_said_as_the_definition_routes(db: TestDb) {
+    let (ok, _, stderr) = joinedup(&db, &["migrate"]);
+    assert!(ok, "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let (text, _) = print(&db, dir.path(), Voice::Patient, "en", false);
+    let text = flat(&text);
+    // show_if: told_once in ['agree', 'neither']
+    assert!(text.contains("Disagree Go to question 3"), "{text}");
+    assert!(text.contains("Don't know Go to question 3"), "{text}");
+    assert!(!text.contains("Agree Go to"), "{text}");
+    // show_if: services contains 'gp' and (services contains 'hospital' or services contains 'social_care')
+    assert!(
+        text.contains(
+            "Answer question 4 only if you ticked \"GP practice\" at question 3 and (you ticked \"Hospital\" at \
+             question 3 or you ticked \"Social care\" at question 3)."
+        ),
+        "{text}"
+    );
+    // `services` may have several answers, so only its exclusive option jumps.
+    assert!(text.contains("None of these Go to question 6"), "{text}");
+    // show_if: answered(told_once) and told_once != 'agree'
+    assert!(
+        text.contains(
+            "Answer question 6 only if you answered question 1 and you did not tick \"Agree\" at question 1."
+        ),
+        "{text}"
+    );
+    // The voice test of a carers' question is settled: a patient never sees it.
+    assert!(!text.contains("carer"), "{text}");
+}
+
+/// Large print: every word (footer included) at 16 pt or more, read from
+/// poppler's word boxes; standard print has smaller words, so the measure
+/// can tell them apart.
+fn large_print_is_sixteen_point_or_more(db: TestDb) {
+    let (ok, _, stderr) = joinedup(&db, &["migrate"]);
+    assert!(ok, "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let smallest = |path: &Path| {
+        let html = poppler("pdftotext", &["-bbox", path.to_str().unwrap(), "-"]);
+        let heights: Vec<f64> = html
+            .lines()
+            .filter(|l| l.trim_start().starts_with("<word"))
+            .map(|l| {
+                let attr = |name: &str| -> f64 {
+                    let start = l.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                    l[start..].split('"').next().unwrap().parse().unwrap()
+                };
+                attr("yMax") - attr("yMin")
+            })
+            .collect();
+        assert!(heights.len() > 100, "{html}");
+        heights.into_iter().fold(f64::INFINITY, f64::min)
+    };
+    let (_, large) = print(&db, dir.path(), Voice::CarerSelf, "pl", true);
+    let (_, standard) = print(&db, dir.path(), Voice::CarerSelf, "pl", false);
+    // poppler's word box is as high as the font size.
+    let (large, standard) = (smallest(&large), smallest(&standard));
+    assert!(large >= 15.99, "the smallest large-print word is {large:.2} pt");
+    assert!(standard < 15.0, "standard print measured {standard:.1} pt");
+}
+
+fn a_voice_language_or_version_the_survey_lacks_is_named(db: TestDb) {
+    let (ok, _, stderr) = joinedup(&db, &["migrate"]);
+    assert!(ok, "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.pdf");
+    let out = out.to_str().unwrap();
+    let base = ["print", "questionnaire", "--out", out];
+    let example = "format_example";
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--survey", example, "--voice", "patient", "--lang", "cy"],
+            "survey `format_example` has no language `cy`; it has: en, pl",
+        ),
+        (
+            &["--survey", example, "--voice", "visitor"],
+            "there is no voice `visitor`; the voices are patient, carer_self, carer_on_behalf",
+        ),
+        (
+            &["--survey", example, "--voice", "patient", "--version", "9.9"],
+            "survey `format_example` has no published version `9.9`; it has 1.1",
+        ),
+        (&["--voice", "patient", "--survey", "nope"], "no published survey has the id `nope`"),
+    ];
+    for (extra, message) in cases {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        let (ok, _, stderr) = joinedup(&db, &args);
+        assert!(!ok, "{args:?}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!Path::new(out).exists(), "nothing is written on a refusal");
+    }
+}
+
+pub fn trials(services: &common::harness::Services) -> Vec<Trial> {
+    on_each_backend![services, needs [Poppler];
+        every_question_is_printed_in_its_voice_and_language,
+        the_routing_is_said_as_the_definition_routes,
+        large_print_is_sixteen_point_or_more,
+        a_voice_language_or_version_the_survey_lacks_is_named,
+    ]
+}
