@@ -35,6 +35,19 @@ pub enum ResponseStatus {
 }
 stored_as_text!(ResponseStatus);
 
+/// How the answers were given: online by the respondent, or on a paper
+/// questionnaire keyed by staff. A dimension of every result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, AsExpression, FromSqlRow, IntoStaticStr, EnumString, Serialize)]
+#[diesel(sql_type = Text)]
+#[strum(serialize_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Online,
+    Paper,
+}
+stored_as_text!(Mode);
+
 #[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = responses)]
 pub struct Response {
@@ -60,6 +73,10 @@ pub struct Response {
     /// How many times it has been written; a save names the revision it
     /// was worked out from (see the migration `response_revision`).
     pub revision: i64,
+    pub mode: Mode,
+    /// Set on a later response from a person who had already answered:
+    /// kept, counted as a duplicate, never in results.
+    pub duplicate_of: Option<i64>,
 }
 
 impl Response {

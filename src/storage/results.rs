@@ -29,6 +29,7 @@ pub struct ResultRow {
     pub index_score: Option<f64>,
     pub domain_scores: String,
     pub choices: String,
+    pub mode: super::responses::Mode,
 }
 
 impl ResultRow {
@@ -66,6 +67,7 @@ impl ResultRow {
             index_score: record.index_score,
             domain_scores: record.domain_scores,
             choices: record.choices,
+            mode: response.mode,
         }
     }
 }

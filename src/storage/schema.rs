@@ -60,6 +60,8 @@ diesel::table! {
         voice_preset -> Bool,
         ics_preset -> Bool,
         revision -> BigInt,
+        mode -> Text,
+        duplicate_of -> Nullable<BigInt>,
     }
 }
 
@@ -194,6 +196,22 @@ diesel::table! {
         line -> Integer,
         opted_out_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        address -> Nullable<Text>,
+        postcode -> Nullable<Text>,
+        preferred_channel -> Text,
+        short_code_hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    letters (id) {
+        id -> BigInt,
+        invitee_id -> BigInt,
+        survey_id -> Text,
+        kind -> Text,
+        round -> Integer,
+        printed_at -> Timestamp,
+        printed_by -> Text,
     }
 }
 
@@ -244,6 +262,7 @@ diesel::table! {
         index_score -> Nullable<Double>,
         domain_scores -> Text,
         choices -> Text,
+        mode -> Text,
     }
 }
 
@@ -267,6 +286,7 @@ diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(invitees -> samples (sample_id));
 diesel::joinable!(invitees -> invitation_tokens (invitation_id));
 diesel::joinable!(outbox -> invitees (invitee_id));
+diesel::joinable!(letters -> invitees (invitee_id));
 
 diesel::table! {
     margin_sets (id) {
@@ -323,6 +343,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     invitees,
     opt_outs,
     outbox,
+    letters,
     response_results,
     scoring_runs,
     margin_sets,

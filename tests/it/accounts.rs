@@ -91,6 +91,7 @@ async fn sample_rows(app: &TestApp, user: i64) -> SampleIds {
                     index_score: Some(50.0),
                     domain_scores: String::new(),
                     choices: String::new(),
+                    mode: joinedup::storage::responses::Mode::Online,
                 },
             )?;
             Ok(SampleIds { user, draft: draft.id, version: version.id })

@@ -94,6 +94,8 @@ mod tests {
             voice_preset: false,
             ics_preset: false,
             revision,
+            mode: Default::default(),
+            duplicate_of: None,
         }
     }
 
