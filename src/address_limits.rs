@@ -32,6 +32,11 @@ impl AddressLimit {
     pub fn resume() -> Self {
         AddressLimit { bucket: "resume", per_minute: 10 }
     }
+
+    /// Codes typed from a letter at `/s`: the same guard as resume codes.
+    pub fn letter_code() -> Self {
+        AddressLimit { bucket: "letter_code", per_minute: 10 }
+    }
 }
 
 /// The key an address is counted under: an HMAC, so the table holds no

@@ -43,10 +43,12 @@ pub enum Action {
     ResponseWithdrawn,
     ResponsesPastRetention,
     KeysRotated,
+    LettersPrinted,
+    QuestionnairesPrinted,
 }
 
 impl Action {
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 34] = [
         Action::SignIn,
         Action::SignOut,
         Action::SignInFailed,
@@ -79,6 +81,8 @@ impl Action {
         Action::ResponseWithdrawn,
         Action::ResponsesPastRetention,
         Action::KeysRotated,
+        Action::LettersPrinted,
+        Action::QuestionnairesPrinted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +119,8 @@ impl Action {
             Action::ResponseWithdrawn => "response_withdrawn",
             Action::ResponsesPastRetention => "responses_past_retention",
             Action::KeysRotated => "keys_rotated",
+            Action::LettersPrinted => "letters_printed",
+            Action::QuestionnairesPrinted => "questionnaires_printed",
         }
     }
 
@@ -157,6 +163,8 @@ impl Action {
             Action::ResponseWithdrawn => "A response withdrawn at its respondent's request",
             Action::ResponsesPastRetention => "Responses deleted at the end of their retention period",
             Action::KeysRotated => "Keys rotated",
+            Action::LettersPrinted => "Letters printed for posting",
+            Action::QuestionnairesPrinted => "Paper questionnaires printed for a sample",
         }
     }
 }

@@ -44,6 +44,36 @@ pub fn link_token(secret: &str, seed: &str) -> String {
     hex::encode(&mac.finalize().into_bytes()[..20])
 }
 
+/// The short code printed on a letter and a paper questionnaire, typed at
+/// `/s` and keyed by data entry: derived from the link seed like the link
+/// itself (so printing again gives the same code), under its own label.
+/// 11 characters of a 29-letter alphabet: 53 bits, shown as `ABCD-EFGH-JKM`.
+pub fn short_code(secret: &str, seed: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(b"joinedup short code:");
+    mac.update(seed.as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    let mut n = u128::from_be_bytes(bytes[..16].try_into().expect("16 bytes"));
+    let radix = CODE_ALPHABET.len() as u128;
+    let chars: String = (0..SHORT_CODE_LENGTH)
+        .map(|_| {
+            let c = CODE_ALPHABET[(n % radix) as usize] as char;
+            n /= radix;
+            c
+        })
+        .collect();
+    format!("{}-{}-{}", &chars[..4], &chars[4..8], &chars[8..])
+}
+
+/// Characters in a short code: 29^11 is about 2^53.
+pub const SHORT_CODE_LENGTH: usize = 11;
+
+/// What is stored for a short code, however it was typed.
+pub fn short_code_hash(typed: &str) -> String {
+    hash(&format!("short:{}", normalise_code(typed)))
+}
+
 /// A keyed hash of an email address, compared without case or spaces: the
 /// same person found twice, and opt-outs, without keeping the address.
 pub fn email_key(key: &str, email: &str) -> String {
@@ -88,6 +118,14 @@ mod tests {
         assert_eq!(code.len(), 11);
         assert_eq!(normalise_code(&code.to_lowercase().replace('-', " ")), code.replace('-', ""));
         assert!(new_reference().starts_with("JU-"));
+        let code = short_code("secret", "seed");
+        assert_eq!((code.len(), &code[4..5], &code[9..10]), (13, "-", "-"));
+        assert_eq!(code, short_code("secret", "seed"));
+        assert_ne!(code, short_code("secret", "seed2"));
+        assert_ne!(code, short_code("other", "seed"));
+        assert_eq!(short_code_hash(&code.to_lowercase().replace('-', " ")), short_code_hash(&code));
+        // At least 50 bits, as a letter's code must carry.
+        assert!((CODE_ALPHABET.len() as f64).log2() * SHORT_CODE_LENGTH as f64 >= 50.0);
         assert_eq!(hash("a").len(), 64);
     }
 

@@ -23,10 +23,14 @@ pub enum Role {
     /// withdraws it (people's rights under data protection law).
     #[value(name = "data_protection", alias = "data-protection")]
     DataProtection,
+    /// Keys returned paper questionnaires by their serial.
+    #[value(name = "data_entry", alias = "data-entry")]
+    DataEntry,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Admin, Role::SurveyLead, Role::Analyst, Role::Researcher, Role::DataProtection];
+    pub const ALL: [Role; 6] =
+        [Role::Admin, Role::SurveyLead, Role::Analyst, Role::Researcher, Role::DataProtection, Role::DataEntry];
 
     /// The name stored in the database and typed on the command line.
     pub fn as_str(self) -> &'static str {
@@ -36,6 +40,7 @@ impl Role {
             Role::Analyst => "analyst",
             Role::Researcher => "researcher",
             Role::DataProtection => "data_protection",
+            Role::DataEntry => "data_entry",
         }
     }
 
@@ -51,6 +56,7 @@ impl Role {
             Role::Analyst => "Analyst",
             Role::Researcher => "Researcher",
             Role::DataProtection => "Data protection",
+            Role::DataEntry => "Data entry",
         }
     }
 
@@ -62,6 +68,7 @@ impl Role {
             Role::Analyst => "/analyst",
             Role::Researcher => "/research",
             Role::DataProtection => "/data-protection",
+            Role::DataEntry => "/data-entry",
         }
     }
 }

@@ -95,7 +95,7 @@ pub fn plan(conn: &mut DbConn, request: &Request<'_>) -> Result<Result<Plan, Out
     // Each address under every email key there has been: an opt-out or an
     // earlier invitation from before a key rotation is still found.
     let email_keys = EmailKeys::load(conn)?;
-    let hashes: Vec<Vec<String>> = checked.people.iter().map(|p| email_keys.hashes(&p.email)).collect();
+    let hashes: Vec<Vec<String>> = checked.people.iter().map(|p| email_keys.hashes(&p.contact_key())).collect();
     let every: Vec<String> = hashes.iter().flatten().cloned().collect();
     let invited = samples::invited_keys(conn, survey_id, &every)?;
     let opted = samples::opted_out_keys(conn, survey_id, &every)?;
@@ -109,7 +109,7 @@ pub fn plan(conn: &mut DbConn, request: &Request<'_>) -> Result<Result<Plan, Out
         } else if hashes.iter().any(|h| invited.contains(h)) {
             problems.push(LineProblem {
                 line: person.line,
-                message: "this address was already invited to this survey (in an earlier sample)".into(),
+                message: "this person was already invited to this survey (in an earlier sample)".into(),
             });
         } else {
             people.push((person, key));
@@ -138,10 +138,14 @@ pub fn plan(conn: &mut DbConn, request: &Request<'_>) -> Result<Result<Plan, Out
                     created_at: request.at,
                     expires_at: None,
                 },
+                short_code_hash: tokens::short_code_hash(&tokens::short_code(request.secret, &seed)),
                 email: p.email,
                 email_key,
                 link_nonce: seed,
                 line: p.line as i32,
+                address: p.address,
+                postcode: p.postcode,
+                preferred_channel: p.channel,
             }
         })
         .collect();

@@ -3,10 +3,11 @@
 //! number, so a lead fixes the file once. Nothing here touches the
 //! database; `import` adds the checks that need it.
 //!
-//! Columns: `email` and `ics` (ONS code E54… or ODS code) are required;
-//! `age_band`, `sex`, `imd_quintile` (1 most deprived to 5),
-//! `selection_probability` (above 0, at most 1), `language` and `voice`
-//! are optional.
+//! Columns: `ics` (ONS code E54… or ODS code) is required, with `email`,
+//! or `address` and `postcode`, or both; `channel` (`email` or `letter`)
+//! says which to use, by default email when there is one. `age_band`,
+//! `sex`, `imd_quintile` (1 most deprived to 5), `selection_probability`
+//! (above 0, at most 1), `language` and `voice` are optional.
 
 use std::collections::BTreeMap;
 
@@ -15,9 +16,21 @@ use validator::ValidateEmail;
 use crate::definitions::diagnostics::did_you_mean;
 use crate::definitions::{Dimension, SurveyDefinition, Voice};
 use crate::storage::icss::Ics;
+use crate::storage::samples::Contact;
 
-pub const REQUIRED: [&str; 2] = ["email", "ics"];
-pub const OPTIONAL: [&str; 6] = ["age_band", "sex", "imd_quintile", "selection_probability", "language", "voice"];
+pub const REQUIRED: [&str; 1] = ["ics"];
+pub const OPTIONAL: [&str; 10] = [
+    "email",
+    "address",
+    "postcode",
+    "channel",
+    "age_band",
+    "sex",
+    "imd_quintile",
+    "selection_probability",
+    "language",
+    "voice",
+];
 /// More people than this in one file is refused: split the file.
 pub const MAX_ROWS: usize = 500_000;
 
@@ -26,7 +39,12 @@ pub const MAX_ROWS: usize = 500_000;
 pub struct Person {
     pub line: usize,
     /// As written, trimmed.
-    pub email: String,
+    pub email: Option<String>,
+    /// Its lines, one per line of text (a comma in the file starts a line).
+    pub address: Option<String>,
+    /// Upper case, one space before the inward code: `LS1 4AP`.
+    pub postcode: Option<String>,
+    pub channel: Contact,
     /// The ONS code, whichever code the file used.
     pub ics_code: String,
     pub age_band: Option<String>,
@@ -35,6 +53,45 @@ pub struct Person {
     pub selection_probability: Option<f64>,
     pub language: String,
     pub voice: Option<String>,
+}
+
+impl Person {
+    /// What finds the same person again: their email address, or for
+    /// someone written to by post only, their address and postcode.
+    pub fn contact_key(&self) -> String {
+        match (&self.email, &self.address, &self.postcode) {
+            (Some(email), _, _) => email.clone(),
+            (None, Some(address), Some(postcode)) => postal_key(address, postcode),
+            _ => String::new(),
+        }
+    }
+}
+
+fn postal_key(address: &str, postcode: &str) -> String {
+    let first = address.lines().next().unwrap_or("");
+    format!("postal:{}|{}", first.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" "), postcode)
+}
+
+/// A UK postcode tidied (`ls14ap` → `LS1 4AP`), or None if it is not one:
+/// an outward code of 2 to 4 letters and digits starting with a letter,
+/// and an inward code of a digit and two letters.
+pub fn postcode(typed: &str) -> Option<String> {
+    let compact: String = typed.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+    if !(5..=7).contains(&compact.len()) || !compact.is_ascii() {
+        return None;
+    }
+    let (outward, inward) = compact.split_at(compact.len() - 3);
+    let inward_ok = inward.as_bytes()[0].is_ascii_digit() && inward[1..].chars().all(|c| c.is_ascii_alphabetic());
+    let outward_ok = outward.starts_with(|c: char| c.is_ascii_alphabetic())
+        && outward.chars().all(|c| c.is_ascii_alphanumeric())
+        && outward.chars().any(|c| c.is_ascii_digit());
+    (inward_ok && outward_ok).then(|| format!("{outward} {inward}"))
+}
+
+/// An address as lines: the file may separate them with newlines (a quoted
+/// cell) or with commas.
+fn address_lines(typed: &str) -> String {
+    typed.split(['\n', ',']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
 }
 
 /// A problem with one line (line 1 is the header).
@@ -127,22 +184,30 @@ pub fn check(bytes: &[u8], rules: &Rules<'_>) -> Checked {
         }
         // Duplicates are found whether or not either line is otherwise valid:
         // fixing the first line must not reveal a duplicate only then.
-        let address = columns
-            .get("email")
-            .and_then(|&i| record.get(i))
-            .map(|raw| String::from_utf8_lossy(raw).trim().to_lowercase())
-            .filter(|a| !a.is_empty());
-        let duplicate_of = address.as_ref().and_then(|a| seen.get(a).copied());
-        if let (Some(a), None) = (address, duplicate_of) {
+        let cell = |name: &str| {
+            columns
+                .get(name)
+                .and_then(|&i| record.get(i))
+                .map(|raw| String::from_utf8_lossy(raw).trim().to_string())
+                .filter(|a| !a.is_empty())
+        };
+        let (what, key) = match (cell("email"), cell("address"), cell("postcode").as_deref().and_then(postcode)) {
+            (Some(email), _, _) => ("email address", Some(email.to_lowercase())),
+            (None, Some(address), Some(code)) => ("postal address", Some(postal_key(&address_lines(&address), &code))),
+            _ => ("address", None),
+        };
+        let duplicate_of = key.as_ref().and_then(|a| seen.get(a).copied());
+        if let (Some(a), None) = (key, duplicate_of) {
             seen.insert(a, line);
         }
+        let same = |first: usize| problem(line, format!("the same {what} as line {first}"));
         match (person(line, &record, &columns, rules), duplicate_of) {
             (Ok(p), None) => out.people.push(p),
-            (Ok(_), Some(first)) => out.problems.push(problem(line, format!("the same email address as line {first}"))),
+            (Ok(_), Some(first)) => out.problems.push(same(first)),
             (Err(mut problems), first) => {
                 out.problems.append(&mut problems);
                 if let Some(first) = first {
-                    out.problems.push(problem(line, format!("the same email address as line {first}")));
+                    out.problems.push(same(first));
                 }
             }
         }
@@ -179,6 +244,12 @@ fn header<R: std::io::Read>(reader: &mut csv::Reader<R>) -> Result<BTreeMap<Stri
             problems.push(format!("the required column `{required}` is missing"));
         }
     }
+    if !columns.contains_key("email") && !columns.contains_key("address") {
+        problems.push("a sample needs an `email` column, an `address` column (with `postcode`), or both".into());
+    }
+    if columns.contains_key("address") && !columns.contains_key("postcode") {
+        problems.push("the `address` column needs a `postcode` column beside it".into());
+    }
     if problems.is_empty() {
         Ok(columns)
     } else {
@@ -207,8 +278,9 @@ fn person(
             }
         }
     };
-    let (email, ics, age_band, sex, imd, probability, language, voice) = (
-        field("email"),
+    let (email, address, typed_postcode, channel) =
+        (field("email"), field("address"), field("postcode"), field("channel").map(|c| c.to_lowercase()));
+    let (ics, age_band, sex, imd, probability, language, voice) = (
         field("ics"),
         field("age_band"),
         field("sex").map(|s| s.to_lowercase()),
@@ -224,11 +296,51 @@ fn person(
         ));
     }
     let d = rules.survey;
-    match &email {
-        None => problems.push(problem(line, "`email` is empty")),
-        Some(e) if !e.validate_email() => problems.push(problem(line, format!("`{e}` is not an email address"))),
-        Some(_) => {}
+    if let Some(e) = &email
+        && !e.validate_email()
+    {
+        problems.push(problem(line, format!("`{e}` is not an email address")));
     }
+    let address = address.map(|a| address_lines(&a));
+    let postcode = match (&address, &typed_postcode) {
+        (_, Some(typed)) => {
+            let tidy = postcode(typed);
+            if tidy.is_none() {
+                problems.push(problem(line, format!("`{typed}` is not a UK postcode (like LS1 4AP)")));
+            }
+            tidy
+        }
+        (Some(_), None) => {
+            problems.push(problem(line, "`address` is given but `postcode` is empty: a letter needs a postcode"));
+            None
+        }
+        (None, None) => None,
+    };
+    let channel = match channel.as_deref() {
+        None if email.is_some() => Some(Contact::Email),
+        None if address.is_some() => Some(Contact::Letter),
+        None => {
+            problems.push(problem(
+                line,
+                "give an `email`, or an `address` with `postcode`: there is no way to reach this person",
+            ));
+            None
+        }
+        Some("email") if email.is_none() => {
+            problems.push(problem(line, "`channel` is `email` but `email` is empty"));
+            None
+        }
+        Some("letter") if address.is_none() => {
+            problems.push(problem(line, "`channel` is `letter` but `address` is empty"));
+            None
+        }
+        Some("email") => Some(Contact::Email),
+        Some("letter") => Some(Contact::Letter),
+        Some(other) => {
+            problems.push(problem(line, format!("`channel` must be `email` or `letter`, not `{other}`")));
+            None
+        }
+    };
     let ics_code = match &ics {
         None => {
             problems.push(problem(line, "`ics` is empty: give the ONS code (E54…) or ODS code of the person's ICS"));
@@ -286,10 +398,21 @@ fn person(
             }
         }
     }
-    match (problems.is_empty(), email, ics_code) {
-        (true, Some(email), Some(ics_code)) => {
-            Ok(Person { line, email, ics_code, age_band, sex, imd_quintile, selection_probability, language, voice })
-        }
+    match (problems.is_empty(), channel, ics_code) {
+        (true, Some(channel), Some(ics_code)) => Ok(Person {
+            line,
+            email,
+            address,
+            postcode,
+            channel,
+            ics_code,
+            age_band,
+            sex,
+            imd_quintile,
+            selection_probability,
+            language,
+            voice,
+        }),
         _ => Err(problems),
     }
 }
@@ -355,11 +478,56 @@ mod tests {
     }
 
     #[test]
+    fn postal_lines_are_read_and_their_mistakes_named() {
+        let checked = check_text(
+            "ics,email,address,postcode,channel\n\
+             E54000008,,\"1 High Street, Leeds\",ls14ap,\n\
+             E54000008,bob@example.org,\"2 Low Road\nYork\",YO17HH,letter\n\
+             E54000008,,\"3 Hill\",,\n\
+             E54000008,,,,\n\
+             E54000008,cy@example.org,,,letter\n\
+             E54000008,,\"4 Dale\",LS1,\n\
+             E54000008,,\"1 HIGH STREET\",LS1 4AP,\n",
+        );
+        let leeds = &checked.people[0];
+        assert_eq!(
+            (leeds.address.as_deref(), leeds.postcode.as_deref(), leeds.channel),
+            (Some("1 High Street\nLeeds"), Some("LS1 4AP"), Contact::Letter)
+        );
+        assert_eq!(checked.people[1].channel, Contact::Letter);
+        assert_eq!(checked.people[1].contact_key(), "bob@example.org");
+        // Lines as an editor numbers them: York's address spans two.
+        let problems: Vec<String> = checked.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            problems,
+            [
+                "line 5: `address` is given but `postcode` is empty: a letter needs a postcode",
+                "line 6: give an `email`, or an `address` with `postcode`: there is no way to reach this person",
+                "line 7: `channel` is `letter` but `address` is empty",
+                "line 8: `LS1` is not a UK postcode (like LS1 4AP)",
+                "line 9: the same postal address as line 2",
+            ]
+        );
+    }
+
+    #[test]
+    fn postcodes_are_tidied_or_refused() {
+        assert_eq!(postcode("ls14ap").as_deref(), Some("LS1 4AP"));
+        assert_eq!(postcode(" SW1A 1AA ").as_deref(), Some("SW1A 1AA"));
+        assert_eq!(postcode("M1 1AE").as_deref(), Some("M1 1AE"));
+        for bad in ["LS1", "12345", "LS1 4A", "LS1 AAP", "ŁS1 4AP", "LSAA 4AP"] {
+            assert_eq!(postcode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn header_problems_stop_the_check() {
         let checked = check_text("emial,ics\nann@example.org,E54000008\n");
         assert_eq!(checked.problems.len(), 1);
         assert!(checked.problems[0].message.contains("did you mean `email`?"), "{}", checked.problems[0]);
-        assert!(checked.problems[0].message.contains("required column `email` is missing"));
+        assert!(checked.problems[0].message.contains("a sample needs an `email` column, an `address` column"));
+        let no_postcode = check_text("address,ics\n1 High St,E54000008\n");
+        assert!(no_postcode.problems[0].message.contains("`address` column needs a `postcode` column"));
         assert!(check_text("").problems[0].message.contains("empty"));
         assert!(check_text("email;ics\na@b.org;E54000008\n").problems[0].message.contains("semicolons"));
         assert!(check_text("email,ics\n").problems[0].message.contains("no people"));

@@ -119,6 +119,8 @@ pub fn question(
         "hint": q.help.as_ref().map(|h| wording.text(h)),
         "optional": !q.required && !matches!(q.kind, QuestionKind::LikertGroup { .. }),
         "error": error_for(errors, &q.id),
+        // Set by data entry, which shows every question numbered on one page.
+        "number": Value::Null,
     });
     let obj = view.as_object_mut().expect("object");
     let described: Vec<String> = [

@@ -9,7 +9,10 @@
 //! and writing the file are the caller's (`cli::print`, the lead's page).
 
 pub mod booklet;
+pub mod keying;
+pub mod letter;
 pub mod pdf;
 pub mod routing;
 
-pub use booklet::{Block, Booklet, Copy, PrintOptions, booklet};
+pub use booklet::{Block, Booklet, Copy, PrintError, PrintOptions, booklet};
+pub use letter::{Letter, Recipient, letter};

@@ -20,6 +20,7 @@ use krilla::text::{Font, TextDirection};
 use krilla::{Document, SerializeSettings};
 
 use super::booklet::{Answer, Block, Booklet, Question};
+use super::letter::Letter;
 
 const REGULAR: &[u8] = include_bytes!("../../fonts/Lato-Regular.ttf");
 const BOLD: &[u8] = include_bytes!("../../fonts/Lato-Bold.ttf");
@@ -273,18 +274,8 @@ impl Layout<'_> {
         let mut chunk = Chunk { new_page: true, ..Chunk::default() };
         if let Some(serial) = &booklet.serial {
             let figure = self.tree.group(Some(copy), Kind::Figure(serial.clone()));
-            let leaf = self.tree.leaf(figure);
-            if let Ok(code) = qrcode::QrCode::new(serial.as_bytes()) {
-                let width = code.width();
-                let colors = code.to_colors();
-                let dark = (0..width * width)
-                    .filter(|i| colors[*i] == qrcode::Color::Dark)
-                    .map(|i| (i % width, i / width))
-                    .collect();
-                let module = 64.0 / width as f32;
-                chunk
-                    .lines
-                    .push(Line { height: 72.0, marks: vec![Mark::Qr { x: WIDTH - 64.0, y: 0.0, module, dark, leaf }] });
+            if let Some(qr) = self.qr(figure, serial, 64.0) {
+                chunk.lines.push(Line { height: 72.0, marks: vec![qr] });
             }
         }
         for block in &booklet.cover {
@@ -303,6 +294,45 @@ impl Layout<'_> {
                 Block::Paragraph(t) => self.paragraph(&mut chunk, copy, t, sizes.body, false),
                 Block::Question(_) => {}
             }
+        }
+        self.chunks.push(chunk);
+    }
+
+    /// A QR code of `text`, `size` points wide, at the right margin.
+    fn qr(&mut self, figure: usize, text: &str, size: f32) -> Option<Mark> {
+        let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+        let leaf = self.tree.leaf(figure);
+        let width = code.width();
+        let colors = code.to_colors();
+        let dark =
+            (0..width * width).filter(|i| colors[*i] == qrcode::Color::Dark).map(|i| (i % width, i / width)).collect();
+        Some(Mark::Qr { x: WIDTH - size, y: 0.0, module: size / width as f32, dark, leaf })
+    }
+
+    /// A letter on a page of its own: the address where a window envelope
+    /// shows it, the QR code of the personal link beside it, then the text.
+    fn letter(&mut self, letter: &Letter, section: usize) {
+        let s = self.sizes;
+        let mut chunk = Chunk { new_page: true, ..Chunk::default() };
+        let address = self.tree.group(Some(section), Kind::Paragraph);
+        let figure = self.tree.group(Some(section), Kind::Figure(letter.code.clone()));
+        Self::gap(&mut chunk, 40.0);
+        let first = chunk.lines.len();
+        for line in &letter.address {
+            self.text(&mut chunk, address, line, 0.0, s.body, false);
+        }
+        if let Some(qr) = self.qr(figure, &letter.link, 96.0) {
+            chunk.lines[first].marks.push(qr);
+        }
+        let shown: f32 = chunk.lines[first..].iter().map(|l| l.height).sum();
+        Self::gap(&mut chunk, (110.0 - shown).max(s.body));
+        self.paragraph(&mut chunk, section, &letter.date, s.body, false);
+        let h = self.tree.group(Some(section), Kind::Heading(1, letter.title.clone()));
+        self.text(&mut chunk, h, &letter.title, 0.0, s.heading, true);
+        Self::gap(&mut chunk, s.body * 0.6);
+        for paragraph in &letter.body {
+            let bold = paragraph.contains(&letter.code);
+            self.paragraph(&mut chunk, section, paragraph, s.body, bold);
         }
         self.chunks.push(chunk);
     }
@@ -552,37 +582,67 @@ pub fn render(booklets: &[Booklet]) -> Result<Vec<u8>, PdfError> {
         footers.extend(std::iter::repeat_n(booklet.footer.clone(), layout.chunks.len() - before));
     }
     let Layout { tree, chunks, .. } = layout;
-    let pages = paginate(chunks.into_iter().zip(footers).collect());
+    let meta = first.map(|b| (b.title.clone(), b.language.clone()));
+    write(&fonts, sizes, tree, paginate(chunks.into_iter().zip(footers).collect()), meta)
+}
 
+/// Lays out and draws letters, one a page, into one PDF to print.
+pub fn render_letters(letters: &[Letter]) -> Result<Vec<u8>, PdfError> {
+    let fonts = Fonts::load()?;
+    let sizes = Sizes::for_print(false);
+    let mut layout = Layout { fonts: &fonts, sizes, tree: Tree::default(), chunks: Vec::new() };
+    for letter in letters {
+        let section = layout.tree.group(None, Kind::Section);
+        layout.letter(letter, section);
+    }
+    let Layout { tree, chunks, .. } = layout;
+    let meta = letters.first().map(|l| (l.title.clone(), l.language.clone()));
+    let footers = std::iter::repeat_n(String::new(), chunks.len());
+    write(&fonts, sizes, tree, paginate(chunks.into_iter().zip(footers).collect()), meta)
+}
+
+/// Draws laid-out pages, then attaches the tag tree and the metadata.
+fn write(
+    fonts: &Fonts,
+    sizes: Sizes,
+    tree: Tree,
+    pages: Vec<PageMarks>,
+    meta: Option<(String, String)>,
+) -> Result<Vec<u8>, PdfError> {
     let mut document = Document::new_with(SerializeSettings { enable_tagging: true, ..SerializeSettings::default() });
     let mut ids: Vec<Option<Identifier>> = vec![None; tree.leaves];
-    for (number, page) in pages.iter().enumerate() {
+    // Pages are numbered within each copy: a copy's footer differs from
+    // the one before it.
+    let mut number = 0;
+    for (index, page) in pages.iter().enumerate() {
+        number = if index > 0 && pages[index - 1].footer == page.footer { number + 1 } else { 1 };
         let Some(settings) = PageSettings::from_wh(PAGE_WIDTH, PAGE_HEIGHT) else { continue };
         let mut pdf_page = document.start_page_with(settings);
         let mut surface = pdf_page.surface();
         for mark in &page.marks {
-            draw(&mut surface, &fonts, mark, &mut ids);
+            draw(&mut surface, fonts, mark, &mut ids);
         }
-        let footer = format!("{}   {}", page.footer, number + 1);
-        let size = sizes.small;
-        surface.start_tagged(ContentTag::Artifact(Artifact::with_kind(ArtifactType::Footer)));
-        surface.set_fill(Some(black()));
-        surface.draw_text(
-            Point::from_xy(MARGIN, PAGE_HEIGHT - MARGIN + size),
-            fonts.regular.clone(),
-            size,
-            &footer,
-            false,
-            TextDirection::Auto,
-        );
-        surface.end_tagged();
+        if !page.footer.is_empty() {
+            let footer = format!("{}   {number}", page.footer);
+            surface.start_tagged(ContentTag::Artifact(Artifact::with_kind(ArtifactType::Footer)));
+            surface.set_fill(Some(black()));
+            surface.draw_text(
+                Point::from_xy(MARGIN, PAGE_HEIGHT - MARGIN + sizes.small),
+                fonts.regular.clone(),
+                sizes.small,
+                &footer,
+                false,
+                TextDirection::Auto,
+            );
+            surface.end_tagged();
+        }
         surface.finish();
         pdf_page.finish();
     }
     document.set_tag_tree(tree.build(&mut ids));
     let mut metadata = Metadata::new().creator("joinedup".into());
-    if let Some(b) = first {
-        metadata = metadata.title(b.title.clone()).language(b.language.clone());
+    if let Some((title, language)) = meta {
+        metadata = metadata.title(title).language(language);
     }
     document.set_metadata(metadata);
     document.finish().map_err(|e| PdfError::Write(format!("{e:?}")))

@@ -11,6 +11,8 @@ mod group_commit;
 pub mod icss;
 pub mod invitations;
 pub mod key_rotation;
+pub mod keying;
+pub mod letters;
 pub mod margins;
 pub mod migrations;
 pub mod outbox;

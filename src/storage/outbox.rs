@@ -18,7 +18,7 @@ use strum::{EnumString, IntoStaticStr};
 
 use super::invitations::Invitation;
 use super::responses::ResponseStatus;
-use super::samples::Invitee;
+use super::samples::{Contact, Invitee};
 use super::schema::{invitation_tokens, invitees, outbox, responses};
 use super::stored_as_text::stored_as_text;
 use super::{DbConn, StorageError, write_transaction};
@@ -152,6 +152,7 @@ pub fn uninvited_in(conn: &mut DbConn, sample_id: i64, after: i64, limit: i64) -
         .filter(invitees::sample_id.eq(sample_id))
         .filter(invitees::id.gt(after))
         .filter(invitees::email.is_not_null())
+        .filter(invitees::preferred_channel.eq(Contact::Email))
         .filter(invitees::opted_out_at.is_null())
         .filter(not(exists(invited)))
         .order(invitees::id)
@@ -417,6 +418,7 @@ struct MessageRow {
 pub fn reminder_facts(conn: &mut DbConn, survey_id: &str) -> Result<Vec<ReminderFacts>, StorageError> {
     let people: Vec<(i64, i64, bool, Option<NaiveDateTime>)> = invitees::table
         .filter(invitees::survey_id.eq(survey_id))
+        .filter(invitees::preferred_channel.eq(Contact::Email))
         .order(invitees::id)
         .select((invitees::id, invitees::invitation_id, invitees::email.is_not_null(), invitees::opted_out_at))
         .load(conn)?;

@@ -37,7 +37,9 @@ stored_as_text!(ResponseStatus);
 
 /// How the answers were given: online by the respondent, or on a paper
 /// questionnaire keyed by staff. A dimension of every result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, AsExpression, FromSqlRow, IntoStaticStr, EnumString, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, AsExpression, FromSqlRow, IntoStaticStr, EnumString, Serialize,
+)]
 #[diesel(sql_type = Text)]
 #[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
@@ -77,6 +79,8 @@ pub struct Response {
     /// Set on a later response from a person who had already answered:
     /// kept, counted as a duplicate, never in results.
     pub duplicate_of: Option<i64>,
+    /// The staff account that keyed a paper response.
+    pub keyed_by: Option<i64>,
 }
 
 impl Response {
@@ -312,6 +316,7 @@ pub fn submitted_with_answers(
     let list: Vec<Response> = responses::table
         .filter(responses::survey_version_id.eq(survey_version_id))
         .filter(responses::status.eq(ResponseStatus::Submitted))
+        .filter(responses::duplicate_of.is_null())
         .order(responses::id)
         .select(Response::as_select())
         .load(conn)?;
@@ -319,6 +324,8 @@ pub fn submitted_with_answers(
         .inner_join(responses::table)
         .filter(responses::survey_version_id.eq(survey_version_id))
         .filter(responses::status.eq(ResponseStatus::Submitted))
+        .filter(responses::duplicate_of.is_null())
+        .filter(answers::off_route.eq(false))
         .order((answers::response_id, answers::question_id))
         .select(Answer::as_select())
         .load(conn)?;
@@ -338,6 +345,7 @@ pub fn submitted_page_with_answers(
     let list: Vec<Response> = responses::table
         .filter(responses::survey_version_id.eq(survey_version_id))
         .filter(responses::status.eq(ResponseStatus::Submitted))
+        .filter(responses::duplicate_of.is_null())
         .filter(responses::id.gt(after_id))
         .order(responses::id)
         .limit(limit)
@@ -348,6 +356,8 @@ pub fn submitted_page_with_answers(
         .inner_join(responses::table)
         .filter(responses::survey_version_id.eq(survey_version_id))
         .filter(responses::status.eq(ResponseStatus::Submitted))
+        .filter(responses::duplicate_of.is_null())
+        .filter(answers::off_route.eq(false))
         .filter(answers::response_id.gt(after_id))
         .filter(answers::response_id.le(last))
         .order((answers::response_id, answers::question_id))
@@ -397,6 +407,7 @@ pub fn by_resume_hash(conn: &mut DbConn, hash: &str, now: NaiveDateTime) -> Resu
 pub fn by_invitation(conn: &mut DbConn, invitation_id: i64) -> Result<Option<Response>, StorageError> {
     Ok(responses::table
         .filter(responses::invitation_id.eq(invitation_id))
+        .filter(responses::duplicate_of.is_null())
         .select(Response::as_select())
         .get_result(conn)
         .optional()?)

@@ -7,10 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel::{AsExpression, FromSqlRow};
+use strum::{EnumString, IntoStaticStr};
 
 use super::invitations::NewInvitation;
 use super::outbox::Status;
 use super::schema::{invitation_tokens, invitees, opt_outs, outbox, samples};
+use super::stored_as_text::stored_as_text;
 use super::{DbConn, StorageError, write_transaction};
 use crate::per_backend;
 
@@ -32,6 +36,16 @@ pub struct Sample {
     pub complete: bool,
 }
 
+/// How a sampled person is to be contacted: by email, or by letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow, IntoStaticStr, EnumString)]
+#[diesel(sql_type = Text)]
+#[strum(serialize_all = "snake_case")]
+pub enum Contact {
+    Email,
+    Letter,
+}
+stored_as_text!(Contact);
+
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = invitees)]
 pub struct Invitee {
@@ -46,6 +60,13 @@ pub struct Invitee {
     pub line: i32,
     pub opted_out_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    /// A postal address, its lines separated by newlines; erased with the
+    /// email address.
+    pub address: Option<String>,
+    pub postcode: Option<String>,
+    pub preferred_channel: Contact,
+    /// The hash of the code on letters and paper questionnaires.
+    pub short_code_hash: Option<String>,
 }
 
 /// A sample about to be written.
@@ -63,10 +84,16 @@ pub struct NewSample {
 #[derive(Debug, Clone)]
 pub struct NewInvitee {
     pub invitation: NewInvitation,
-    pub email: String,
+    pub email: Option<String>,
+    /// The keyed hash of the email address, or of the postal address for
+    /// someone with none: what finds the same person again.
     pub email_key: String,
     pub link_nonce: String,
     pub line: i32,
+    pub address: Option<String>,
+    pub postcode: Option<String>,
+    pub preferred_channel: Contact,
+    pub short_code_hash: String,
 }
 
 #[derive(Insertable)]
@@ -80,6 +107,10 @@ struct InviteeRow<'a> {
     link_nonce: Option<&'a str>,
     line: i32,
     created_at: NaiveDateTime,
+    address: Option<&'a str>,
+    postcode: Option<&'a str>,
+    preferred_channel: Contact,
+    short_code_hash: Option<&'a str>,
 }
 
 /// Rows per batch insert: well under SQLite's limit on bound parameters.
@@ -125,11 +156,15 @@ pub fn import_batch(conn: &mut DbConn, sample: &Sample, people: &[NewInvitee]) -
                     sample_id: sample.id,
                     invitation_id,
                     survey_id: &sample.survey_id,
-                    email: Some(&p.email),
+                    email: p.email.as_deref(),
                     email_key: Some(&p.email_key),
                     link_nonce: Some(&p.link_nonce),
                     line: p.line,
                     created_at: sample.created_at,
+                    address: p.address.as_deref(),
+                    postcode: p.postcode.as_deref(),
+                    preferred_channel: p.preferred_channel,
+                    short_code_hash: Some(&p.short_code_hash),
                 })
             })
             .collect::<Result<_, StorageError>>()?;
@@ -225,6 +260,15 @@ pub fn surveys_with_emails(conn: &mut DbConn) -> Result<Vec<String>, StorageErro
 }
 
 /// The invitee behind an invitation token, if it came from a sample.
+/// The invitee a short code (printed on a letter or questionnaire) names.
+pub fn by_short_code_hash(conn: &mut DbConn, hash: &str) -> Result<Option<Invitee>, StorageError> {
+    Ok(invitees::table
+        .filter(invitees::short_code_hash.eq(hash))
+        .select(Invitee::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 pub fn by_invitation(conn: &mut DbConn, invitation_id: i64) -> Result<Option<Invitee>, StorageError> {
     Ok(invitees::table
         .filter(invitees::invitation_id.eq(invitation_id))
@@ -252,9 +296,14 @@ pub fn opt_out(conn: &mut DbConn, invitee: &Invitee, at: NaiveDateTime) -> Resul
     diesel::update(outbox::table.filter(outbox::invitee_id.eq(invitee.id)).filter(outbox::status.eq(Status::Queued)))
         .set((outbox::status.eq(Status::Cancelled), outbox::error.eq("opted out"), outbox::finished_at.eq(at)))
         .execute(conn)?;
-    // The address was only kept to write to them; they asked us not to.
+    // The addresses were only kept to write to them; they asked us not to.
     diesel::update(invitees::table.find(invitee.id))
-        .set((invitees::email.eq(None::<String>), invitees::link_nonce.eq(None::<String>)))
+        .set((
+            invitees::email.eq(None::<String>),
+            invitees::link_nonce.eq(None::<String>),
+            invitees::address.eq(None::<String>),
+            invitees::postcode.eq(None::<String>),
+        ))
         .execute(conn)?;
     Ok(newly)
 }
@@ -266,8 +315,14 @@ pub fn opt_out(conn: &mut DbConn, invitee: &Invitee, at: NaiveDateTime) -> Resul
 pub fn erase_invitee_address(conn: &mut DbConn, invitation_id: i64, at: NaiveDateTime) -> Result<bool, StorageError> {
     let mine = invitees::table.filter(invitees::invitation_id.eq(invitation_id));
     let ids: Vec<i64> = mine.select(invitees::id).load(conn)?;
-    let erased = diesel::update(mine.filter(invitees::email.is_not_null().or(invitees::link_nonce.is_not_null())))
-        .set((invitees::email.eq(None::<String>), invitees::link_nonce.eq(None::<String>)))
+    let held = invitees::email.is_not_null().or(invitees::link_nonce.is_not_null()).or(invitees::address.is_not_null());
+    let erased = diesel::update(mine.filter(held))
+        .set((
+            invitees::email.eq(None::<String>),
+            invitees::link_nonce.eq(None::<String>),
+            invitees::address.eq(None::<String>),
+            invitees::postcode.eq(None::<String>),
+        ))
         .execute(conn)?;
     diesel::update(outbox::table.filter(outbox::invitee_id.eq_any(&ids)).filter(outbox::status.eq(Status::Queued)))
         .set((outbox::status.eq(Status::Cancelled), outbox::error.eq("no longer needed"), outbox::finished_at.eq(at)))
@@ -301,7 +356,11 @@ pub fn erase_emails(
         .filter(invitees::sample_id.eq(sample_id))
         .filter(invitees::id.gt(after))
         .filter(
-            invitees::email.is_not_null().or(invitees::email_key.is_not_null()).or(invitees::link_nonce.is_not_null()),
+            invitees::email
+                .is_not_null()
+                .or(invitees::email_key.is_not_null())
+                .or(invitees::link_nonce.is_not_null())
+                .or(invitees::address.is_not_null()),
         )
         .order(invitees::id)
         .limit(limit)
@@ -313,6 +372,8 @@ pub fn erase_emails(
             invitees::email.eq(None::<String>),
             invitees::email_key.eq(None::<String>),
             invitees::link_nonce.eq(None::<String>),
+            invitees::address.eq(None::<String>),
+            invitees::postcode.eq(None::<String>),
         ))
         .execute(conn)?;
     diesel::update(outbox::table.filter(outbox::invitee_id.eq_any(&ids)).filter(outbox::status.eq(Status::Queued)))

@@ -62,6 +62,7 @@ diesel::table! {
         revision -> BigInt,
         mode -> Text,
         duplicate_of -> Nullable<BigInt>,
+        keyed_by -> Nullable<BigInt>,
     }
 }
 
@@ -89,6 +90,7 @@ diesel::table! {
         question_id -> Text,
         value -> Text,
         answered_at -> Timestamp,
+        off_route -> Bool,
     }
 }
 

@@ -143,6 +143,8 @@ pub static ROUTES: &[Entry] = &[
     entry!(Get "/resume", Anonymous, respondent::resume_code_page),
     entry!(Post "/resume", Anonymous, respondent::resume_code),
     entry!(Get "/resume/{token}", Anonymous, respondent::resume_link),
+    entry!(Get "/s", Anonymous, respondent::letter_code_page),
+    entry!(Post "/s", Anonymous, respondent::letter_code),
     entry!(Get "/s/{token}", Anonymous, respondent::invited_start_page),
     entry!(Post "/s/{token}", Anonymous, respondent::invited_start),
     entry!(Get "/surveys/{survey_id}", Anonymous, respondent::start_page),

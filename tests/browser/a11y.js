@@ -423,6 +423,14 @@ async function main() {
     await j.goto(page, '/resume');
     await axe(page, site, 'resume (no survey)', 'resume-site');
     site.other.add('resume');
+    // The way in from a letter, and its error state.
+    await j.goto(page, '/s');
+    await axe(page, site, 'letter code', 'letter-code');
+    await page.fill('#code', 'AAAA-2222-333');
+    await j.clickAndWait(page, j.continueButton(page), 'Continue (wrong letter code)');
+    await j.checkErrorSummary(page, '/s (wrong code)');
+    await axe(page, site, 'letter code, wrong code', 'letter-code-error');
+    site.other.add('letter code');
     const missing = await page.goto(url('/surveys/no_such_survey'));
     assert(missing.status() === 404, `an unknown survey answered ${missing.status()}`);
     await axe(page, site, 'not found', '404');

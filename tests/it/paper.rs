@@ -12,6 +12,10 @@ use libtest_mimic::Trial;
 
 use crate::common::{self, TestDb};
 
+/// The key `TestApp` runs with (`common::settings`), so a code printed by
+/// the command opens the app's invitation.
+const SECRET: &str = "test-secret-key-that-is-long-enough-0123456789";
+
 fn joinedup(db: &TestDb, args: &[&str]) -> (bool, String, String) {
     let database = match &db.url {
         DatabaseUrl::Sqlite(path) => path.display().to_string(),
@@ -22,6 +26,7 @@ fn joinedup(db: &TestDb, args: &[&str]) -> (bool, String, String) {
         .env("DATABASE_URL", database)
         .env("JOINEDUP_DEFINITIONS", common::project_path("survey-definitions"))
         .env("JOINEDUP_BASE_URL", "https://survey.example.nhs.uk")
+        .env("JOINEDUP_SECRET_KEY", SECRET)
         .env("RUST_LOG", "warn")
         .output()
         .expect("run joinedup");
@@ -221,11 +226,175 @@ fn a_voice_language_or_version_the_survey_lacks_is_named(db: TestDb) {
     }
 }
 
+/// Migrates, publishes the shipped surveys (printing does) and imports a
+/// sample of three: one by email, two by letter (one in Polish, one who
+/// also has an email address but asked for letters).
+fn postal_sample(db: &TestDb, dir: &Path) {
+    let (ok, _, stderr) = joinedup(db, &["migrate"]);
+    assert!(ok, "{stderr}");
+    let blank = dir.join("blank.pdf");
+    let args = ["print", "questionnaire", "--survey", "format_example", "--voice", "patient"];
+    let (ok, _, stderr) = joinedup(db, &[&args[..], &["--out", blank.to_str().unwrap()]].concat());
+    assert!(ok, "{stderr}");
+    let sample = dir.join("sample.csv");
+    std::fs::write(
+        &sample,
+        "ics,email,address,postcode,channel,voice,language\n\
+         E54000008,ann@example.org,,,,patient,en\n\
+         E54000008,,\"1 High Street, Leeds\",ls14ap,,carer_self,pl\n\
+         E54000008,bob@example.org,\"2 Low Road\nYork\",YO1 7HH,letter,,\n",
+    )
+    .unwrap();
+    let invite = ["invite", "--survey", "format_example", "--no-send", "--sample", sample.to_str().unwrap()];
+    let (ok, stdout, stderr) = joinedup(db, &invite);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("imported 3 people"), "{stdout}");
+    // Only the one to be emailed is queued for email.
+    assert!(stdout.contains("queued 1 invitation(s)"), "{stdout}");
+}
+
+/// The code printed after "your code:" on a letter.
+fn codes_in(text: &str) -> Vec<String> {
+    let flat = flat(text);
+    flat.replace("kod: ", "code: ")
+        .split("code: ")
+        .skip(1)
+        .map(|rest| rest.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+async fn letters_carry_a_link_and_a_code_that_open_the_invitation(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    postal_sample(&db, dir.path());
+    let pdf = dir.path().join("letters.pdf");
+    let args = ["print", "letters", "--sample", "1", "--out", pdf.to_str().unwrap()];
+    let (ok, stdout, stderr) = joinedup(&db, &args);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("2 invitation letters"), "{stdout}");
+    let info = poppler("pdfinfo", &[pdf.to_str().unwrap()]);
+    assert!(info.contains("Tagged:          yes") && info.contains("Pages:           2"), "{info}");
+    let text = poppler("pdftotext", &["-layout", pdf.to_str().unwrap(), "-"]);
+    for expected in ["LS1 4AP", "1 High Street", "Szanowni Państwo", "YO1 7HH", "York", "Dear resident"] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    assert!(!text.contains("ann@example.org") && !text.contains("bob@example.org"), "{text}");
+    let codes = codes_in(&text);
+    assert_eq!(codes.len(), 2, "{text}");
+    // Printing again prints nothing new: each person has had their letter.
+    let (ok, stdout, _) = joinedup(&db, &args);
+    assert!(ok && stdout.contains("no letters to print"), "{stdout}");
+
+    // Each code, typed at /s in any case and spacing, opens that person's
+    // invitation, in the language the sample gave them.
+    let app = common::TestApp::spawn(&db).await;
+    let walker = common::Walker::new(&app, "format_example");
+    let form = walker.get("/s").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    for (code, words) in codes.iter().zip(["Przykładowa ankieta", "Format example survey"]) {
+        let typed = code.to_lowercase().replace('-', " ");
+        let (status, location, body) =
+            walker.post("/s", &[("csrf_token".into(), form.csrf()), ("code".into(), typed)]).await;
+        assert_eq!(status, 303, "{body}");
+        let location = location.unwrap();
+        assert!(location.starts_with("/s/"), "{location}");
+        let start = walker.get(&location).await;
+        assert_eq!(start.status, 200);
+        assert!(start.body.contains(words), "{code}: {}", start.body);
+    }
+    // A wrong code says so on the form, keeping what was typed.
+    let (status, _, body) =
+        walker.post("/s", &[("csrf_token".into(), form.csrf()), ("code".into(), "ABCD-EFGH-JKM".into())]).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Enter the code exactly as it is printed on your letter"), "{body}");
+    assert!(body.contains("value=\"ABCD-EFGH-JKM\""), "{body}");
+}
+
+/// Reminder letters follow the reminder emails' rules: not before the
+/// delay, never to someone who opted out, and a mail-merge CSV has one
+/// line per letter with the address split into columns.
+async fn reminder_letters_go_only_to_those_still_due(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    postal_sample(&db, dir.path());
+    let pdf = dir.path().join("letters.pdf");
+    let (ok, _, stderr) = joinedup(&db, &["print", "letters", "--sample", "1", "--out", pdf.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let csv = dir.path().join("reminders.csv");
+    let reminders = ["print", "letters", "--sample", "1", "--reminder", "--out", csv.to_str().unwrap()];
+    let (ok, stdout, stderr) = joinedup(&db, &reminders);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("0 due") && stdout.contains("2 too soon"), "{stdout}");
+
+    // Eight days on (the delay is seven), and one of the two has opted out.
+    let store = joinedup::storage::Db::connect(&db.url).unwrap();
+    let mut conn = store.get().unwrap();
+    let week_ago = chrono::Utc::now().naive_utc() - chrono::Duration::days(8);
+    {
+        use diesel::prelude::*;
+        use joinedup::storage::schema::letters;
+        diesel::update(letters::table).set(letters::printed_at.eq(week_ago)).execute(&mut **conn).unwrap();
+    }
+    let people = joinedup::storage::letters::sample_people(&mut conn, 1).unwrap();
+    let york = people.iter().find(|p| p.postcode.as_deref() == Some("YO1 7HH")).unwrap();
+    let invitee = joinedup::storage::samples::by_invitation(&mut conn, york.invitation_id).unwrap().unwrap();
+    joinedup::storage::samples::opt_out(&mut conn, &invitee, chrono::Utc::now().naive_utc()).unwrap();
+    drop(conn);
+
+    let (ok, stdout, stderr) = joinedup(&db, &reminders);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("1 due") && stdout.contains("1 opted out"), "{stdout}");
+    let merged = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = merged.lines();
+    assert_eq!(
+        lines.next(),
+        Some("code,kind,round,language,address_1,address_2,address_3,address_4,address_5,address_6,postcode,link,date")
+    );
+    let row: Vec<&str> = lines.next().expect("one reminder").split(',').collect();
+    assert_eq!(&row[1..6], ["reminder", "1", "pl", "1 High Street", "Leeds"]);
+    assert_eq!(row[10], "LS1 4AP");
+    assert!(row[11].starts_with("https://survey.example.nhs.uk/s/"), "{merged}");
+    assert_eq!(lines.next(), None);
+    // Printed once: asking again prints nothing.
+    let (ok, stdout, _) = joinedup(&db, &reminders);
+    assert!(ok && stdout.contains("0 due"), "{stdout}");
+}
+
+/// With --sample: one numbered copy per person still to answer, each with
+/// their code, voice and language; the ICS the sample gave is not asked.
+fn sample_copies_are_numbered_and_worded_for_each_person(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    postal_sample(&db, dir.path());
+    let out = dir.path().join("copies.pdf");
+    let args = ["print", "questionnaire", "--survey", "format_example", "--voice", "patient", "--sample", "1"];
+    let (ok, stdout, stderr) = joinedup(&db, &[&args[..], &["--out", out.to_str().unwrap()]].concat());
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("3 numbered copies"), "{stdout}");
+    let text = poppler("pdftotext", &["-layout", out.to_str().unwrap(), "-"]);
+    let serials: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.split(" Serial ").nth(1).or_else(|| l.split(" Numer ").nth(1)))
+        .filter_map(|rest| rest.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert_eq!(serials.len(), 3, "{text}");
+    assert!(text.contains("Przykładowa ankieta"), "the Polish copy: {text}");
+    assert!(!text.contains("Which area do you live in?"), "the sample gave the ICS: {text}");
+    // Page numbers start again with each copy.
+    let flat = flat(&text);
+    for serial in &serials {
+        assert!(flat.contains(&format!("{serial} 1 ")), "{serial}: {flat}");
+    }
+}
+
 pub fn trials(services: &common::harness::Services) -> Vec<Trial> {
-    on_each_backend![services, needs [Poppler];
+    let mut trials = on_each_backend![services, needs [Poppler];
         every_question_is_printed_in_its_voice_and_language,
         the_routing_is_said_as_the_definition_routes,
         large_print_is_sixteen_point_or_more,
         a_voice_language_or_version_the_survey_lacks_is_named,
-    ]
+        sample_copies_are_numbered_and_worded_for_each_person,
+    ];
+    trials.extend(on_each_backend_async![services, needs [Poppler];
+        letters_carry_a_link_and_a_code_that_open_the_invitation,
+        reminder_letters_go_only_to_those_still_due,
+    ]);
+    trials
 }

@@ -96,6 +96,7 @@ mod tests {
             revision,
             mode: Default::default(),
             duplicate_of: None,
+            keyed_by: None,
         }
     }
 

@@ -171,6 +171,13 @@ pub struct Resume {
     pub language: String,
 }
 
+/// `/s`: typing the code from a letter.
+#[derive(Serialize)]
+pub struct LetterCode {
+    pub error: Option<String>,
+    pub code: String,
+}
+
 #[derive(Serialize)]
 pub struct Delete {
     pub action: Option<String>,
