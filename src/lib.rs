@@ -11,7 +11,8 @@
 //!   `microdata`, `rescore`, `population_margins`), `invitations` (samples,
 //!   email, reminders, opt-out), `publishing` (drafts to released
 //!   versions), `accounts` (staff, sessions, API tokens), `rights`
-//!   (withdrawal, retention), `address_limits`, `demo`, `weight_files`;
+//!   (withdrawal, retention), `data_entry` (keying paper questionnaires),
+//!   `address_limits`, `demo`, `weight_files`;
 //! - shared: `surveys` (the registry of released versions), `settings`,
 //!   `audit`, `tokens`, `clock`, `reference` (bundled data);
 //! - `storage`: every query, on SQLite and PostgreSQL;
@@ -26,6 +27,7 @@ pub mod app;
 pub mod audit;
 pub mod cli;
 pub mod clock;
+pub mod data_entry;
 pub mod definitions;
 pub mod demo;
 pub mod index;

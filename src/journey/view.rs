@@ -120,7 +120,7 @@ pub fn question(
         "optional": !q.required && !matches!(q.kind, QuestionKind::LikertGroup { .. }),
         "error": error_for(errors, &q.id),
         // Set by data entry, which shows every question numbered on one page.
-        "number": Value::Null,
+        "printed_number": Value::Null,
     });
     let obj = view.as_object_mut().expect("object");
     let described: Vec<String> = [

@@ -36,6 +36,9 @@ pub fn by_invitee(conn: &mut DbConn, invitee: Invitee) -> Result<Option<Found>, 
     Ok(Some(Found { invitee, invitation, counted }))
 }
 
+/// An invitation's deprivation quintile and base weight.
+pub type Strata = (Option<i32>, f64);
+
 /// A keyed form to save.
 pub struct KeyedForm<'a> {
     pub survey_version_id: i64,
@@ -62,11 +65,12 @@ pub enum Saved {
 }
 
 /// Saves a keyed form. `score` makes the result row of a counted response
-/// from the stored response; a duplicate gets none.
+/// from the stored response and its invitation's strata (deprivation
+/// quintile, base weight); a duplicate gets none.
 pub fn save(
     conn: &mut DbConn,
     form: &KeyedForm<'_>,
-    score: &dyn Fn(&Response) -> ResultRow,
+    score: &dyn Fn(&Response, Strata) -> ResultRow,
 ) -> Result<Saved, StorageError> {
     write_transaction(conn, |conn| {
         let counted = super::responses::by_invitation(conn, form.invitation_id)?;
@@ -84,13 +88,13 @@ pub fn save(
         let new =
             NewResponse::begun(form.survey_version_id, Channel::Invitation, form.language, form.reference, form.at)
                 .invited(form.invitation_id, Some(form.voice), form.ics_code);
+        let new = NewResponse { duplicate_of, ..new };
         let created = super::responses::create(conn, &new)?;
         diesel::update(responses::table.find(created.id))
             .set((
                 responses::status.eq(ResponseStatus::Submitted),
                 responses::submitted_at.eq(form.at),
                 responses::mode.eq(Mode::Paper),
-                responses::duplicate_of.eq(duplicate_of),
                 responses::keyed_by.eq(form.keyed_by),
             ))
             .execute(conn)?;
@@ -114,7 +118,8 @@ pub fn save(
         if let Some(of) = duplicate_of {
             return Ok(Saved::Duplicate { response_id: created.id, of });
         }
-        super::results::insert(conn, &score(&stored))?;
+        let strata = super::results::invitation_strata(conn, Some(form.invitation_id))?;
+        super::results::insert(conn, &score(&stored, strata))?;
         samples::erase_invitee_address(conn, form.invitation_id, form.at)?;
         Ok(Saved::Counted { response_id: created.id })
     })

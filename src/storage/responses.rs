@@ -104,6 +104,9 @@ pub struct NewResponse<'a> {
     pub reference: Option<&'a str>,
     pub voice_preset: bool,
     pub ics_preset: bool,
+    /// Set for a later response from someone already counted: written at
+    /// once, since only one response per invitation may be without it.
+    pub duplicate_of: Option<i64>,
 }
 
 impl<'a> NewResponse<'a> {
@@ -129,6 +132,7 @@ impl<'a> NewResponse<'a> {
             reference: Some(reference),
             voice_preset: false,
             ics_preset: false,
+            duplicate_of: None,
         }
     }
 

@@ -260,6 +260,10 @@ pub fn surveys_with_emails(conn: &mut DbConn) -> Result<Vec<String>, StorageErro
 }
 
 /// The invitee behind an invitation token, if it came from a sample.
+pub fn by_id(conn: &mut DbConn, id: i64) -> Result<Option<Invitee>, StorageError> {
+    Ok(invitees::table.find(id).select(Invitee::as_select()).first(conn).optional()?)
+}
+
 /// The invitee a short code (printed on a letter or questionnaire) names.
 pub fn by_short_code_hash(conn: &mut DbConn, hash: &str) -> Result<Option<Invitee>, StorageError> {
     Ok(invitees::table

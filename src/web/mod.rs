@@ -6,6 +6,7 @@ mod admin;
 mod analyst;
 mod api;
 mod assets;
+mod data_entry;
 pub mod errors;
 mod health;
 mod lead;

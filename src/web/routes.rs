@@ -8,6 +8,7 @@ use actix_web::Route;
 
 use super::admin::{self, data_protection};
 use super::analyst::{self, home as areas, margins as analyst_margins, research};
+use super::data_entry;
 use super::lead::{self, drafts as lead_drafts, preview, samples as lead_samples};
 use super::respondent::{self, opt_out};
 use super::{account, api, assets, health};
@@ -127,6 +128,7 @@ const ANALYST: Need = Need::Role(Role::Analyst);
 const ADMIN: Need = Need::Role(Role::Admin);
 const RESEARCHER: Need = Need::Role(Role::Researcher);
 const DATA_PROTECTION: Need = Need::Role(Role::DataProtection);
+const DATA_ENTRY: Need = Need::Role(Role::DataEntry);
 const LEAD_OR_ANALYST: Need = AnyOf(&[Role::SurveyLead, Role::Analyst]);
 
 pub static ROUTES: &[Entry] = &[
@@ -201,6 +203,11 @@ pub static ROUTES: &[Entry] = &[
     entry!(Post "/analyst/margins", Page(ANALYST), analyst_margins::upload),
     entry!(Post "/analyst/margins/{id}/retire", Page(ANALYST), analyst_margins::retire),
     // Data protection: a response found and withdrawn by its reference
+    // Data entry: returned paper questionnaires keyed by their serial.
+    entry!(Get "/data-entry", Page(DATA_ENTRY), data_entry::home),
+    entry!(Post "/data-entry/find", Page(DATA_ENTRY), data_entry::find),
+    entry!(Get "/data-entry/forms/{invitee_id}", Page(DATA_ENTRY), data_entry::form),
+    entry!(Post "/data-entry/forms/{invitee_id}", Page(DATA_ENTRY), data_entry::key),
     entry!(Get "/data-protection", Page(DATA_PROTECTION), data_protection::home),
     entry!(Post "/data-protection/withdraw", Page(DATA_PROTECTION), data_protection::withdraw),
     // Researchers: respondent-level microdata

@@ -7,6 +7,9 @@
 // database (JOINEDUP_DATABASE_URL, set by scripts/browser-tests.sh).
 
 const { execFileSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
 const lib = require('./lib');
 
 const EMAIL = 'staff-a11y@example.org';
@@ -23,9 +26,21 @@ function addStaffUser() {
       '--email',
       EMAIL,
       '--role',
-      'admin,survey_lead,analyst,researcher',
+      'admin,survey_lead,analyst,researcher,data_protection,data_entry',
     ],
     { input: `${PASSWORD}\n`, encoding: 'utf8' },
+  );
+}
+
+// A sample of one person written to by post, so there is a returned
+// questionnaire to key; the first invitee of a fresh database is id 1.
+function addPostalSample() {
+  const file = path.join(os.tmpdir(), `joinedup-a11y-sample-${process.pid}.csv`);
+  fs.writeFileSync(file, 'ics,address,postcode,voice,language\nE54000008,"1 High Street, Leeds",LS1 4AP,carer_self,en\n');
+  execFileSync(
+    lib.BIN,
+    ['invite', '--database-url', process.env.JOINEDUP_DATABASE_URL, '--survey', 'format_example', '--no-send', '--sample', file],
+    { encoding: 'utf8' },
   );
 }
 
@@ -47,16 +62,21 @@ const PAGES = [
   '/admin/users/new',
   '/admin/tokens',
   '/admin/audit',
+  '/data-protection',
+  '/data-entry',
+  '/data-entry/forms/1',
 ];
 
 // Forms sent empty, to check their error states: (page, submit button text).
 const EMPTY_FORMS = [
   ['/analyst/margins', 'Upload and check'],
   ['/lead/surveys/integration_index/samples/new', 'Upload and check'],
+  ['/data-entry', 'Find the questionnaire'],
 ];
 
 lib.run('staff', async () => {
   addStaffUser();
+  addPostalSample();
   const browser = await lib.launch();
   let violations = 0;
   let runs = 0;
@@ -89,6 +109,12 @@ lib.run('staff', async () => {
       lib.assert(summary, `${p}: an empty form shows no error summary`);
       await check(`${p} (empty form)`);
     }
+    // A keyed number out of range: the keying page's error state.
+    await page.goto(lib.url('/data-entry/forms/1'));
+    await page.fill('#caring_hours', '900');
+    await Promise.all([page.waitForNavigation(), page.click('button:has-text("Save this questionnaire")')]);
+    lib.assert(await page.$('.nhsuk-error-summary'), 'a keyed number out of range shows no error summary');
+    await check('/data-entry/forms/1 (out of range)');
     await context.close();
   } finally {
     await browser.close();

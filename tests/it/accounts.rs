@@ -69,6 +69,7 @@ async fn sample_rows(app: &TestApp, user: i64) -> SampleIds {
                     reference: None,
                     voice_preset: false,
                     ics_preset: false,
+                    duplicate_of: None,
                 },
             )?;
             joinedup::storage::results::insert(
@@ -110,6 +111,7 @@ fn sample_path(pattern: &str, ids: &SampleIds) -> String {
         .replace("{draft_id}", &ids.draft.to_string())
         .replace("{version_id}", &ids.version.to_string())
         .replace("{id}", &ids.user.to_string())
+        .replace("{invitee_id}", "1")
 }
 
 fn request(browser: &Browser<'_>, method: Method, path: &str) -> reqwest::RequestBuilder {

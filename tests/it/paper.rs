@@ -384,6 +384,154 @@ fn sample_copies_are_numbered_and_worded_for_each_person(db: TestDb) {
     }
 }
 
+/// The serial printed on a sampled person's copy, worked out as printing
+/// does, from their seed and the app's key.
+fn serial_of(db: &TestDb, postcode: Option<&str>) -> (String, i64, i64) {
+    let store = joinedup::storage::Db::connect(&db.url).unwrap();
+    let mut conn = store.get().unwrap();
+    let people = joinedup::storage::letters::sample_people(&mut conn, 1).unwrap();
+    let person = people.iter().find(|p| p.postcode.as_deref() == postcode).unwrap();
+    (joinedup::tokens::short_code(SECRET, person.seed.as_ref().unwrap()), person.invitee_id, person.invitation_id)
+}
+
+/// A returned form keyed by serial: validation as on paper, a skipped
+/// question's answer kept, flagged and not scored once confirmed, the
+/// response counted under mode paper with its invitation's base weight;
+/// the same serial refused the second time; and a form from someone who
+/// answered online kept as a duplicate, not counted.
+async fn a_keyed_paper_form_counts_under_mode_paper(db: TestDb) {
+    use joinedup::accounts::Role;
+    use joinedup::storage::responses::{self, Mode};
+    let dir = tempfile::tempdir().unwrap();
+    postal_sample(&db, dir.path());
+    let (serial, invitee_id, invitation_id) = serial_of(&db, Some("LS1 4AP"));
+    let app = common::TestApp::spawn(&db).await;
+    let password = common::accounts::password_for("keyer");
+    let keyer = common::accounts::create_user(&app, "keyer@example.org", &password, &[Role::DataEntry]).await;
+    let browser = common::accounts::Browser::signed_in(&app, "keyer@example.org", &password).await;
+    // Others may not key: the role guards every data entry route.
+    let lead_password = common::accounts::password_for("lead");
+    common::accounts::create_user(&app, "lead@example.org", &lead_password, &[Role::SurveyLead]).await;
+    let lead = common::accounts::Browser::signed_in(&app, "lead@example.org", &lead_password).await;
+    assert_eq!(lead.get("/data-entry").await.status, 403);
+
+    // An unknown serial is named.
+    let reply = browser.submit("/data-entry", "/data-entry/find", &[("serial", "ZZZZ-ZZZZ-ZZZ")]).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("No questionnaire has the serial ZZZZ-ZZZZ-ZZZ"), "{}", reply.body);
+    // The serial as a keyer may type it.
+    let typed = serial.to_lowercase().replace('-', " ");
+    let reply = browser.submit("/data-entry", "/data-entry/find", &[("serial", &typed)]).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let form_path = reply.location.unwrap();
+    assert_eq!(form_path, format!("/data-entry/forms/{invitee_id}"));
+    let form = browser.get(&form_path).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    // The carer's Polish copy: every printed question, numbered, on one page.
+    assert!(form.body.contains("1. Swoją historię muszę opowiedzieć tylko raz."), "{}", form.body);
+    assert!(form.body.contains("Ile mniej więcej godzin"), "{}", form.body);
+    assert!(!form.body.contains("name=\"ics\""), "the sample gave the ICS");
+    let csrf = common::accounts::csrf_in(&form.body);
+
+    // A number out of range re-renders with the summary and keeps the rest.
+    let mut fields = vec![
+        ("csrf_token", csrf.as_str()),
+        ("voice", "carer_self"),
+        ("told_once", "disagree"),
+        ("records_shared", "agree"),
+        ("caring_hours", "900"),
+    ];
+    let reply = browser.post(&form_path, &fields).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("nhsuk-error-summary"), "{}", reply.body);
+    assert!(reply.body.contains("value=\"disagree\" checked"), "kept: {}", reply.body);
+    // In range: the routing warning, not a block.
+    fields[4] = ("caring_hours", "30");
+    let reply = browser.post(&form_path, &fields).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("Answers the routing skips"), "{}", reply.body);
+    assert!(
+        reply.body.contains("answered question 2,") || reply.body.contains("answered question 2 "),
+        "{}",
+        reply.body
+    );
+    fields.push(("confirm", "yes"));
+    let reply = browser.post(&form_path, &fields).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    assert_eq!(reply.location.as_deref(), Some("/data-entry?done=counted"));
+
+    let (response, answers, rows) = app
+        .state
+        .db
+        .run(move |conn| {
+            let r = responses::by_invitation(conn, invitation_id)?.unwrap();
+            let a = responses::answers_of(conn, r.id)?;
+            let rows = joinedup::storage::results::for_survey(conn, "format_example", None, None)?;
+            Ok((r, a, rows))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (response.mode, response.keyed_by, response.voice.as_deref()),
+        (Mode::Paper, Some(keyer), Some("carer_self"))
+    );
+    assert_eq!(response.language, "pl");
+    assert_eq!(answers.len(), 3, "every keyed answer is kept: {answers:?}");
+    let row = rows.iter().find(|r| r.response_id == response.id).expect("counted");
+    assert_eq!((row.mode, row.base_weight), (Mode::Paper, 1.0));
+    assert!(!row.choices.contains("records_shared"), "an off-route answer is not scored: {}", row.choices);
+    let flagged = app
+        .state
+        .db
+        .run(move |conn| {
+            use diesel::prelude::*;
+            use joinedup::storage::schema::answers;
+            Ok(answers::table
+                .filter(answers::response_id.eq(response.id))
+                .filter(answers::off_route.eq(true))
+                .select(answers::question_id)
+                .load::<String>(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(flagged, ["records_shared"]);
+
+    // The same serial again is refused, naming when it was keyed.
+    let reply = browser.submit("/data-entry", "/data-entry/find", &[("serial", &serial)]).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("was keyed on"), "{}", reply.body);
+
+    // Ann answered online first; her paper form is kept but not counted.
+    let (ann_serial, _, ann_invitation) = serial_of(&db, None);
+    let version = app.state.surveys.latest("format_example").unwrap().version.id;
+    let online = app
+        .state
+        .db
+        .write(move |conn| {
+            let now = joinedup::storage::now();
+            let new = responses::NewResponse::begun(version, responses::Channel::Invitation, "en", "JU-TEST-ONLN", now)
+                .invited(ann_invitation, Some("patient"), Some("E54000008"));
+            let r = responses::create(conn, &new)?;
+            responses::submit(conn, r.id, None, now)?;
+            Ok(r.id)
+        })
+        .await
+        .unwrap();
+    let reply = browser.submit("/data-entry", "/data-entry/find", &[("serial", &ann_serial)]).await;
+    let ann_form = reply.location.unwrap();
+    let page = browser.get(&ann_form).await;
+    assert!(page.body.contains("Already answered online"), "{}", page.body);
+    let csrf = common::accounts::csrf_in(&page.body);
+    let reply =
+        browser.post(&ann_form, &[("csrf_token", csrf.as_str()), ("voice", "patient"), ("told_once", "agree")]).await;
+    assert_eq!(reply.location.as_deref(), Some("/data-entry?done=duplicate"), "{}", reply.body);
+    let (counted, duplicates) =
+        app.state.db.run(|conn| joinedup::storage::keying::counts(conn, "format_example")).await.unwrap();
+    assert_eq!((counted, duplicates), (1, 1));
+    let still = app.state.db.run(move |conn| responses::by_invitation(conn, ann_invitation)).await.unwrap().unwrap();
+    assert_eq!(still.id, online, "the online answer still counts");
+}
+
 pub fn trials(services: &common::harness::Services) -> Vec<Trial> {
     let mut trials = on_each_backend![services, needs [Poppler];
         every_question_is_printed_in_its_voice_and_language,
@@ -395,6 +543,7 @@ pub fn trials(services: &common::harness::Services) -> Vec<Trial> {
     trials.extend(on_each_backend_async![services, needs [Poppler];
         letters_carry_a_link_and_a_code_that_open_the_invitation,
         reminder_letters_go_only_to_those_still_due,
+        a_keyed_paper_form_counts_under_mode_paper,
     ]);
     trials
 }

@@ -48,6 +48,7 @@ fn response_started(conn: &mut DbConn, version: i64, created_at: NaiveDateTime, 
             reference: None,
             voice_preset: false,
             ics_preset: false,
+            duplicate_of: None,
         },
     )
     .unwrap()
