@@ -37,7 +37,7 @@ pub struct Sample {
 }
 
 /// How a sampled person is to be contacted: by email, or by letter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow, IntoStaticStr, EnumString)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, AsExpression, FromSqlRow, IntoStaticStr, EnumString)]
 #[diesel(sql_type = Text)]
 #[strum(serialize_all = "snake_case")]
 pub enum Contact {

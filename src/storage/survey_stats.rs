@@ -8,7 +8,8 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 
 use super::outbox::{Kind, Status};
-use super::responses::ResponseStatus;
+use super::responses::{Channel, Mode, ResponseStatus};
+use super::samples::Contact;
 use super::schema::{invitation_tokens, invitees, outbox, responses, survey_versions};
 use super::{DbConn, StorageError};
 
@@ -24,6 +25,7 @@ pub fn by_version(conn: &mut DbConn, survey_id: &str) -> Result<BTreeMap<i64, Ve
     let rows: Vec<(i64, ResponseStatus, i64)> = responses::table
         .inner_join(survey_versions::table)
         .filter(survey_versions::survey_id.eq(survey_id))
+        .filter(responses::duplicate_of.is_null())
         .group_by((responses::survey_version_id, responses::status))
         .select((responses::survey_version_id, responses::status, count_star()))
         .load(conn)?;
@@ -62,6 +64,7 @@ pub fn by_ics(conn: &mut DbConn, survey_id: &str) -> Result<BTreeMap<Option<Stri
         .inner_join(survey_versions::table)
         .filter(survey_versions::survey_id.eq(survey_id))
         .filter(responses::status.eq(ResponseStatus::Submitted))
+        .filter(responses::duplicate_of.is_null())
         .group_by(responses::ics_code)
         .select((responses::ics_code, count_star()))
         .load(conn)?;
@@ -92,6 +95,7 @@ pub fn by_ics(conn: &mut DbConn, survey_id: &str) -> Result<BTreeMap<Option<Stri
     let answered: Vec<(Option<String>, i64)> = responses::table
         .inner_join(invitation_tokens::table)
         .filter(responses::status.eq(ResponseStatus::Submitted))
+        .filter(responses::duplicate_of.is_null())
         .filter(invitation_tokens::id.eq_any(invited_tokens))
         .group_by(invitation_tokens::ics_code)
         .select((invitation_tokens::ics_code, count_star()))
@@ -100,4 +104,82 @@ pub fn by_ics(conn: &mut DbConn, survey_id: &str) -> Result<BTreeMap<Option<Stri
         out.entry(ics).or_default().invited_answered = n;
     }
     Ok(out)
+}
+
+/// People written to one way, and how those who answered did so.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContactCounts {
+    /// Sent an invitation (the mail server took it, or may have) or
+    /// printed an invitation letter.
+    pub contacted: i64,
+    pub online: i64,
+    pub paper: i64,
+}
+
+impl ContactCounts {
+    /// Answered, either way, as a share of those contacted.
+    pub fn response_rate(&self) -> Option<f64> {
+        (self.contacted > 0).then(|| (self.online + self.paper) as f64 / self.contacted as f64)
+    }
+}
+
+/// Response rates by how people were contacted (email, letter) and how
+/// they answered (online, paper), counting each person's first complete
+/// response only; and the open link's responses, which have no sample.
+pub fn by_contact(conn: &mut DbConn, survey_id: &str) -> Result<(BTreeMap<Contact, ContactCounts>, i64), StorageError> {
+    use super::schema::letters;
+    let emailed: std::collections::BTreeSet<i64> = outbox::table
+        .filter(outbox::survey_id.eq(survey_id))
+        .filter(outbox::kind.eq(Kind::Invitation))
+        .filter(outbox::status.eq_any([Status::Sent, Status::Uncertain]))
+        .select(outbox::invitee_id)
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect();
+    let lettered: std::collections::BTreeSet<i64> = letters::table
+        .filter(letters::survey_id.eq(survey_id))
+        .filter(letters::kind.eq(Kind::Invitation))
+        .select(letters::invitee_id)
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect();
+    let people: Vec<(i64, i64, Contact)> = invitees::table
+        .filter(invitees::survey_id.eq(survey_id))
+        .select((invitees::id, invitees::invitation_id, invitees::preferred_channel))
+        .load(conn)?;
+    let answered: BTreeMap<Option<i64>, Mode> = responses::table
+        .inner_join(survey_versions::table)
+        .filter(survey_versions::survey_id.eq(survey_id))
+        .filter(responses::status.eq(ResponseStatus::Submitted))
+        .filter(responses::duplicate_of.is_null())
+        .filter(responses::invitation_id.is_not_null())
+        .select((responses::invitation_id, responses::mode))
+        .load::<(Option<i64>, Mode)>(conn)?
+        .into_iter()
+        .collect();
+    let mut out: BTreeMap<Contact, ContactCounts> = BTreeMap::new();
+    for (id, invitation, channel) in people {
+        let contacted = match channel {
+            Contact::Email => emailed.contains(&id),
+            Contact::Letter => lettered.contains(&id),
+        };
+        if !contacted {
+            continue;
+        }
+        let counts = out.entry(channel).or_default();
+        counts.contacted += 1;
+        match answered.get(&Some(invitation)) {
+            Some(Mode::Online) => counts.online += 1,
+            Some(Mode::Paper) => counts.paper += 1,
+            None => {}
+        }
+    }
+    let open_link: i64 = responses::table
+        .inner_join(survey_versions::table)
+        .filter(survey_versions::survey_id.eq(survey_id))
+        .filter(responses::status.eq(ResponseStatus::Submitted))
+        .filter(responses::channel.eq(Channel::OpenLink))
+        .count()
+        .get_result(conn)?;
+    Ok((out, open_link))
 }

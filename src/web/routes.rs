@@ -176,6 +176,7 @@ pub static ROUTES: &[Entry] = &[
     entry!(Post "/lead/surveys/{survey_id}/versions/{version_id}/reopen", Page(LEAD), lead::reopen),
     entry!(Post "/lead/surveys/{survey_id}/versions/{version_id}/draft", Page(LEAD), lead::draft_from_version),
     entry!(Get "/lead/surveys/{survey_id}/samples/new", Page(LEAD), lead_samples::new_page),
+    entry!(Get "/lead/surveys/{survey_id}/paper", Page(LEAD), lead::paper::questionnaire),
     entry!(Post "/lead/surveys/{survey_id}/samples", Page(LEAD), lead_samples::upload),
     entry!(Post "/lead/surveys/{survey_id}/invitations/send", Page(LEAD), lead_samples::send_invitations),
     entry!(Post "/lead/surveys/{survey_id}/reminders", Page(LEAD), lead_samples::send_reminders),

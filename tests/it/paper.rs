@@ -405,6 +405,9 @@ async fn a_keyed_paper_form_counts_under_mode_paper(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     postal_sample(&db, dir.path());
     let (serial, invitee_id, invitation_id) = serial_of(&db, Some("LS1 4AP"));
+    let letters = dir.path().join("letters.csv");
+    let (ok, _, stderr) = joinedup(&db, &["print", "letters", "--sample", "1", "--out", letters.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
     let app = common::TestApp::spawn(&db).await;
     let password = common::accounts::password_for("keyer");
     let keyer = common::accounts::create_user(&app, "keyer@example.org", &password, &[Role::DataEntry]).await;
@@ -530,6 +533,31 @@ async fn a_keyed_paper_form_counts_under_mode_paper(db: TestDb) {
     assert_eq!((counted, duplicates), (1, 1));
     let still = app.state.db.run(move |conn| responses::by_invitation(conn, ann_invitation)).await.unwrap().unwrap();
     assert_eq!(still.id, online, "the online answer still counts");
+
+    // The lead sees the rates by channel and mode, and downloads the
+    // blank questionnaire. Two were written to by letter, one answered on
+    // paper; Ann was never emailed (--no-send), so the email row is empty.
+    let page = lead.get("/lead/surveys/format_example").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let flat_page = flat(&page.body);
+    assert!(flat_page.contains("Response rates by channel and mode"), "{flat_page}");
+    let letter_row = flat_page.split("scope=\"row\">Letter</th>").nth(1).unwrap();
+    let cells: Vec<&str> = letter_row
+        .split("nhsuk-table__cell--numeric\">")
+        .skip(1)
+        .take(4)
+        .map(|c| c.split('<').next().unwrap())
+        .collect();
+    assert_eq!(cells, ["2", "0", "1", "50.0%"], "{letter_row}");
+    assert!(flat_page.contains("1 paper questionnaire(s) keyed and counted; 1 kept as duplicates"), "{flat_page}");
+    let pdf = lead
+        .send(lead.client.get(app.url("/lead/surveys/format_example/paper?voice=carer_self&lang=pl&large=1")))
+        .await;
+    assert_eq!(pdf.status, 200);
+    assert_eq!(pdf.headers["content-type"], "application/pdf");
+    assert!(
+        pdf.headers["content-disposition"].to_str().unwrap().contains("format_example-1.1-carer_self-pl-large.pdf")
+    );
 }
 
 pub fn trials(services: &common::harness::Services) -> Vec<Trial> {

@@ -2,6 +2,7 @@
 //! browser with a preview, and samples with their invitations.
 
 pub mod drafts;
+pub mod paper;
 pub mod preview;
 pub mod samples;
 mod surveys;

@@ -15,6 +15,7 @@ use crate::accounts::Principal;
 use crate::invitations::queue;
 use crate::publishing::lifecycle::{self, By, LifecycleError};
 use crate::storage::outbox::{self, Failure, Kind, Status};
+use crate::storage::samples::Contact;
 use crate::storage::samples::{self, Sample};
 use crate::storage::survey_stats::{self, IcsCounts, VersionCounts};
 use crate::storage::surveys::{self, SurveyVersion, VersionStatus};
@@ -141,6 +142,9 @@ struct SurveyFacts {
     uninvited: usize,
     opted_out: i64,
     reminder_tally: queue::ReminderTally,
+    by_contact: BTreeMap<crate::storage::samples::Contact, survey_stats::ContactCounts>,
+    open_link: i64,
+    paper: (i64, i64),
 }
 
 async fn survey_facts(state: &AppState, survey_id: &str) -> Result<SurveyFacts, WebError> {
@@ -152,6 +156,7 @@ async fn survey_facts(state: &AppState, survey_id: &str) -> Result<SurveyFacts, 
         .run(move |conn| {
             let facts = outbox::reminder_facts(conn, &id)?;
             let (_, reminder_tally) = queue::due_reminders(&facts, now, delay);
+            let contact = survey_stats::by_contact(conn, &id)?;
             Ok(SurveyFacts {
                 versions: surveys::versions_of(conn, &id)?,
                 counts: survey_stats::by_version(conn, &id)?,
@@ -162,6 +167,9 @@ async fn survey_facts(state: &AppState, survey_id: &str) -> Result<SurveyFacts, 
                 uninvited: outbox::uninvited(conn, &id)?.len(),
                 opted_out: facts.iter().filter(|f| f.opted_out).count() as i64,
                 reminder_tally,
+                by_contact: contact.0,
+                open_link: contact.1,
+                paper: crate::storage::keying::counts(conn, &id)?,
             })
         })
         .await?)
@@ -197,6 +205,38 @@ fn version_view(
         close_action: format!("{base}/close"),
         reopen_action: format!("{base}/reopen"),
         draft_action: format!("{base}/draft"),
+    }
+}
+
+/// A blank questionnaire per voice and language of the latest version,
+/// standard and large print.
+fn paper_links(state: &AppState, survey_id: &str) -> Vec<views::PaperLink> {
+    let Some(survey) = state.surveys.latest(survey_id) else { return Vec::new() };
+    let d = &survey.definition;
+    let mut links = Vec::new();
+    for language in &d.languages {
+        for voice in &d.voices {
+            for (large, print) in [(false, "standard print"), (true, "large print")] {
+                links.push(views::PaperLink {
+                    label: format!("{} ({}), {}, {print}", voice_name(*voice), language.name, language.code),
+                    href: format!(
+                        "/lead/surveys/{survey_id}/paper?voice={}&lang={}{}",
+                        voice.code(),
+                        language.code,
+                        if large { "&large=1" } else { "" }
+                    ),
+                });
+            }
+        }
+    }
+    links
+}
+
+fn voice_name(voice: crate::definitions::Voice) -> &'static str {
+    match voice {
+        crate::definitions::Voice::Patient => "Patient",
+        crate::definitions::Voice::CarerSelf => "Carer",
+        crate::definitions::Voice::CarerOnBehalf => "Carer on behalf",
     }
 }
 
@@ -304,6 +344,23 @@ pub(super) async fn survey_page(
         .page(views::Survey {
             survey_id: survey_id.to_string(),
             title: title.to_string(),
+            by_contact: [(Contact::Email, "Email"), (Contact::Letter, "Letter")]
+                .into_iter()
+                .map(|(channel, label)| {
+                    let c = facts.by_contact.get(&channel).copied().unwrap_or_default();
+                    views::ContactRow {
+                        label,
+                        contacted: c.contacted,
+                        online: c.online,
+                        paper: c.paper,
+                        rate: percent(c.response_rate()),
+                    }
+                })
+                .collect(),
+            open_link: facts.open_link,
+            paper_counted: facts.paper.0,
+            paper_duplicates: facts.paper.1,
+            paper_links: paper_links(state, survey_id),
             notice,
             open_now: current.is_some(),
             versions,

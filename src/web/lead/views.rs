@@ -59,6 +59,15 @@ pub struct DraftRow {
 pub struct Survey {
     pub survey_id: String,
     pub title: String,
+    /// Response rates by how people were contacted and how they answered.
+    pub by_contact: Vec<ContactRow>,
+    /// Open-link responses (online, no sample).
+    pub open_link: i64,
+    /// Paper questionnaires keyed: counted, and kept as duplicates.
+    pub paper_counted: i64,
+    pub paper_duplicates: i64,
+    /// Where the blank paper questionnaire for each voice is downloaded.
+    pub paper_links: Vec<PaperLink>,
     pub notice: Option<String>,
     /// A version is open today.
     pub open_now: bool,
@@ -161,6 +170,23 @@ pub struct SampleRow {
     pub at: String,
     /// When its addresses were erased.
     pub erased: Option<String>,
+}
+
+/// One way of contacting people, and how those contacted answered.
+#[derive(Serialize)]
+pub struct ContactRow {
+    pub label: &'static str,
+    pub contacted: i64,
+    pub online: i64,
+    pub paper: i64,
+    pub rate: Option<String>,
+}
+
+/// A blank paper questionnaire to download.
+#[derive(Serialize)]
+pub struct PaperLink {
+    pub label: String,
+    pub href: String,
 }
 
 /// One kind of message (invitations or reminders) by status.
