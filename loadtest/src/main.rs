@@ -169,7 +169,8 @@ fn check_database(url: &str) -> Result<(), String> {
     use joinedup::storage::{DatabaseUrl, Db, responses};
     let db = Db::connect(&DatabaseUrl::parse(url).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     let mut conn = db.get().map_err(|e| e.to_string())?;
-    let submitted = responses::count(&mut conn, responses::ResponseStatus::Submitted).map_err(|e| e.to_string())? as u64;
+    let submitted =
+        responses::count(&mut conn, responses::ResponseStatus::Submitted).map_err(|e| e.to_string())? as u64;
     let answers = responses::answer_count(&mut conn).map_err(|e| e.to_string())? as u64;
     let (acked_submissions, acked_answers) = (SUBMISSIONS.load(Ordering::Relaxed), ANSWERS.load(Ordering::Relaxed));
     println!(
