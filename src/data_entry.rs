@@ -50,7 +50,7 @@ pub async fn by_invitee(
     let found = db
         .run(move |conn| {
             let Some(invitee) = samples::by_id(conn, invitee_id)? else { return Ok(None) };
-            crate::storage::keying::by_invitee(conn, invitee)
+            crate::storage::keying::by_invitee(conn, invitee).map(Some)
         })
         .await?;
     Ok(found.and_then(|f| form(surveys, f, voice)))

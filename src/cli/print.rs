@@ -279,7 +279,7 @@ fn letters(settings: &Settings, args: &LettersArgs) -> anyhow::Result<()> {
             code: &code,
             code_page: &code_page,
         };
-        letters.push((*round, paper::letter(&survey.definition, &to, *round, today)?));
+        letters.push((*round, paper::letter(&survey.definition, &to, *round, today)));
     }
     if letters.is_empty() {
         println!("no letters to print for sample {}: everyone due one has had it", args.sample);

@@ -138,15 +138,20 @@ mod tests {
         out
     }
 
+    /// Reading a patient's English copy on 7 December 2026.
+    fn patient_context<'a>(d: &'a SurveyDefinition, codes: &'a BTreeSet<String>) -> Context<'a> {
+        Context {
+            wording: Wording::new(d, "en", Some(Voice::Patient)),
+            ics_codes: codes,
+            today: chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
+        }
+    }
+
     #[test]
     fn an_answer_the_route_skips_is_kept_flagged_and_not_scored() {
         let d = definition();
         let codes = BTreeSet::new();
-        let ctx = Context {
-            wording: Wording::new(&d, "en", Some(Voice::Patient)),
-            ics_codes: &codes,
-            today: chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
-        };
+        let ctx = patient_context(&d, &codes);
         // told_once = agree shows records_shared; disagree skips it.
         let form = fields(&[("told_once", "disagree"), ("records_shared", "agree")]);
         let keyed = read(&ctx, &d, Voice::Patient, true, &form, &[]).unwrap().unwrap();
@@ -161,11 +166,7 @@ mod tests {
     fn nothing_is_required_on_paper_and_strangers_are_refused() {
         let d = definition();
         let codes = BTreeSet::new();
-        let ctx = Context {
-            wording: Wording::new(&d, "en", Some(Voice::Patient)),
-            ics_codes: &codes,
-            today: chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
-        };
+        let ctx = patient_context(&d, &codes);
         let keyed = read(&ctx, &d, Voice::Patient, true, &Fields::new(), &[]).unwrap().unwrap();
         assert!(keyed.answers.is_empty());
         let err = read(&ctx, &d, Voice::Patient, true, &fields(&[("caring_hours", "3")]), &[]).unwrap_err();

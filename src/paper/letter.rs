@@ -3,7 +3,6 @@
 //! the short code to type at `/s`, and how to say no. An invitation and a
 //! reminder differ only in their opening words.
 
-use super::booklet::PrintError;
 use crate::definitions::{SurveyDefinition, Voice};
 use crate::journey::wording::{Wording, choose_language};
 
@@ -37,12 +36,7 @@ pub struct Recipient<'a> {
 }
 
 /// Words one letter. `round` 0 is the invitation, 1 and on are reminders.
-pub fn letter(
-    definition: &SurveyDefinition,
-    to: &Recipient<'_>,
-    round: i32,
-    date: chrono::NaiveDate,
-) -> Result<Letter, PrintError> {
+pub fn letter(definition: &SurveyDefinition, to: &Recipient<'_>, round: i32, date: chrono::NaiveDate) -> Letter {
     let language = choose_language(definition, to.language).to_string();
     let wording = Wording::new(definition, &language, to.voice);
     let title = wording.text(&definition.title).to_string();
@@ -67,5 +61,5 @@ pub fn letter(
     let date = if language == "en" { date.format("%-d %B %Y") } else { date.format("%-d.%m.%Y") }.to_string();
     let mut address: Vec<String> = to.address.lines().map(str::to_string).collect();
     address.push(to.postcode.to_string());
-    Ok(Letter { language, address, date, title, body, link: to.link.to_string(), code: to.code.to_string() })
+    Letter { language, address, date, title, body, link: to.link.to_string(), code: to.code.to_string() }
 }

@@ -25,15 +25,15 @@ pub struct Found {
 /// The person a serial (a short code's hash) names.
 pub fn by_serial_hash(conn: &mut DbConn, hash: &str) -> Result<Option<Found>, StorageError> {
     let Some(invitee) = samples::by_short_code_hash(conn, hash)? else { return Ok(None) };
-    by_invitee(conn, invitee)
+    by_invitee(conn, invitee).map(Some)
 }
 
 /// The same, for an invitee already found.
-pub fn by_invitee(conn: &mut DbConn, invitee: Invitee) -> Result<Option<Found>, StorageError> {
+pub fn by_invitee(conn: &mut DbConn, invitee: Invitee) -> Result<Found, StorageError> {
     let invitation: Invitation =
         invitation_tokens::table.find(invitee.invitation_id).select(Invitation::as_select()).get_result(conn)?;
     let counted = super::responses::by_invitation(conn, invitation.id)?;
-    Ok(Some(Found { invitee, invitation, counted }))
+    Ok(Found { invitee, invitation, counted })
 }
 
 /// An invitation's deprivation quintile and base weight.

@@ -12,7 +12,7 @@ use crate::accounts::Principal;
 use crate::data_entry::{self, Form, Keying};
 use crate::definitions::Voice;
 use crate::journey::form::FieldError;
-use crate::journey::view::{self, IcsChoice};
+use crate::journey::view;
 use crate::journey::{Fields, Wording};
 use crate::paper::booklet::printed_pages;
 use crate::storage::keying::Saved;
@@ -147,13 +147,7 @@ fn form_page(
 ) -> Result<HttpResponse, WebError> {
     let d = &form.survey.definition;
     let wording = Wording::new(d, &form.language, form.voice);
-    let today = state.clock.today();
-    let ics: Vec<IcsChoice> = state
-        .icss
-        .iter()
-        .filter(|i| i.is_valid_on(today))
-        .map(|i| IcsChoice { code: i.ons_code.clone(), name: i.name.clone(), region: i.nhs_region.clone() })
-        .collect();
+    let ics = crate::web::respondent::ics_choices(state);
     let questions = match form.voice {
         None => Vec::new(),
         Some(voice) => printed_pages(d, voice, form.ics_preset())

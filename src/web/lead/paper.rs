@@ -7,7 +7,6 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use crate::definitions::Voice;
-use crate::journey::view::IcsChoice;
 use crate::paper::{self, Copy, PrintOptions};
 use crate::web::AppState;
 use crate::web::errors::WebError;
@@ -39,14 +38,7 @@ pub async fn questionnaire(
         language: query.lang.clone().unwrap_or_else(|| d.default_language().to_string()),
         large_print: query.large.as_deref() == Some("1"),
     };
-    let today = state.clock.today();
-    let mut icss: Vec<IcsChoice> = state
-        .icss
-        .iter()
-        .filter(|i| i.is_valid_on(today))
-        .map(|i| IcsChoice { code: i.ons_code.clone(), name: i.name.clone(), region: i.nhs_region.clone() })
-        .collect();
-    icss.sort_by(|a, b| (&a.region, &a.name).cmp(&(&b.region, &b.name)));
+    let icss = crate::web::respondent::ics_choices(&state);
     let link = format!("{}/surveys/{}", state.settings.base_url.trim_end_matches('/'), d.id);
     let booklet =
         paper::booklet(d, &options, &Copy::default(), &icss, &link).map_err(|e| WebError::BadRequest(e.to_string()))?;
