@@ -3,15 +3,19 @@
 //! paper response of that sampled person (their base weight and strata
 //! with it). The rules for reading a keyed form are `paper::keying`'s; the
 //! saving is `storage::keying`'s, in one transaction.
+//!
+//! With double entry (a sample's choice) two different keyers key the form
+//! blind; when they agree the second keying saves it, and otherwise the
+//! differences are resolved against the form (`paper::double_entry`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::definitions::Voice;
-use crate::journey::form::{Context, FieldError, Fields, Tampered};
+use crate::definitions::{Answers, Voice};
+use crate::journey::form::{Context, FieldError, Fields, Tampered, answers_from_stored};
 use crate::journey::wording::{Wording, choose_language};
-use crate::paper::keying;
-use crate::storage::keying::{Found, KeyedForm, Saved};
+use crate::paper::{double_entry, keying};
+use crate::storage::keying::{Found, KeyedForm, KeyerAccuracy, Pass, PassKept, Saved, Settled, Waiting};
 use crate::storage::results::ResultRow;
 use crate::storage::{Db, StorageError, samples};
 use crate::surveys::{PublishedSurvey, SurveyRegistry};
@@ -59,9 +63,74 @@ pub async fn by_invitee(
 fn form(surveys: &SurveyRegistry, found: Found, voice: Option<Voice>) -> Option<Form> {
     let survey = surveys.latest(&found.invitation.survey_id)?;
     let given = found.invitation.voice.as_deref().and_then(Voice::from_code);
-    let voice = given.or(voice).filter(|v| survey.definition.voices.contains(v));
+    // A second keying is of the copy the first keyer chose.
+    let first = found.passes.first().and_then(|p| Voice::from_code(&p.voice));
+    let voice = given.or(first).or(voice).filter(|v| survey.definition.voices.contains(v));
     let language = choose_language(&survey.definition, found.invitation.language.as_deref()).to_string();
     Some(Form { found, survey, voice, language })
+}
+
+/// The data entry home page's figures: each keyer's accuracy over
+/// settled double-entered forms, and the forms waiting to be resolved.
+pub struct Overview {
+    pub accuracy: Vec<KeyerAccuracy>,
+    pub waiting: Vec<Waiting>,
+}
+
+pub async fn overview(db: &Db) -> Result<Overview, StorageError> {
+    db.run(|conn| {
+        Ok(Overview {
+            accuracy: crate::storage::keying::keyer_accuracy(conn)?,
+            waiting: crate::storage::keying::waiting_for_resolution(conn)?,
+        })
+    })
+    .await
+}
+
+/// Why a keyer may not key this form now, if they may not.
+pub fn refusal(form: &Form, keyer: i64) -> Option<String> {
+    if let Some(keyed) = &form.found.keyed {
+        let when = keyed.submitted_at.map(|t| t.format("%-d %b %Y %H:%M UTC").to_string()).unwrap_or_default();
+        return Some(format!("This questionnaire was keyed on {when}: a questionnaire is keyed once"));
+    }
+    match form.stage() {
+        Stage::Second { first } if first.keyed_by == keyer => Some(format!(
+            "You keyed this questionnaire the first time, on {}: with double entry a different keyer keys it the \
+             second time",
+            first.keyed_at.format("%-d %b %Y %H:%M UTC")
+        )),
+        _ => None,
+    }
+}
+
+/// Where a form is in its keying.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage<'a> {
+    /// Keyed once and saved: the sample did not ask for double entry.
+    Single,
+    /// Double entry: the first keying.
+    First,
+    /// Double entry: the second keying, blind to the first.
+    Second { first: &'a Pass },
+    /// Keyed twice, with differences to resolve against the form.
+    Resolve { first: &'a Pass, second: &'a Pass },
+}
+
+impl Form {
+    pub fn stage(&self) -> Stage<'_> {
+        match (self.found.double_entry, self.found.passes.as_slice()) {
+            (false, _) => Stage::Single,
+            (true, []) => Stage::First,
+            (true, [first]) => Stage::Second { first },
+            (true, [first, second, ..]) => Stage::Resolve { first, second },
+        }
+    }
+
+    /// The answers a keying of this form holds.
+    fn answers_of(&self, pass: &Pass) -> Answers {
+        let stored: BTreeMap<String, String> = serde_json::from_str(&pass.answers).unwrap_or_default();
+        answers_from_stored(&self.survey.definition, stored.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
 }
 
 /// What keying a form came to.
@@ -73,9 +142,21 @@ pub enum Keying {
     /// number: kept and flagged once the keyer confirms.
     Confirm(Vec<u32>),
     Saved(Saved),
+    /// Double entry: the first keying is kept; a second keyer keys the
+    /// form again.
+    FirstKept,
+    /// Double entry: the two keyings differ; the differences are to be
+    /// resolved against the form.
+    Differences,
+    /// Double entry: the keyer of the first keying tried the second.
+    SameKeyer,
+    /// Another keyer kept this keying first.
+    Overtaken,
 }
 
-/// Reads and, when it is clean or confirmed, saves a keyed form.
+/// Reads and, when it is clean or confirmed, saves a keyed form: as a
+/// response, or with double entry as one of its two keyings (the second
+/// saving the response when the two agree).
 pub async fn key(
     db: &Db,
     form: &Form,
@@ -95,6 +176,119 @@ pub async fn key(
     if !keyed.off_route_questions.is_empty() && !confirmed {
         return Ok(Ok(Keying::Confirm(keyed.off_route_questions)));
     }
+    let outcome = match form.stage() {
+        Stage::Single => save(db, form, voice, &keyed, keyed_by, now, None).await?,
+        Stage::First => keep(db, form, 1, voice, &keyed.answers, keyed_by, now).await?,
+        Stage::Second { first } if first.keyed_by == keyed_by => Keying::SameKeyer,
+        Stage::Second { first } => {
+            if double_entry::differences(&form.answers_of(first), &keyed.answers).is_empty() {
+                let compared = double_entry::printed_ids(d, voice, form.ics_preset()).len() as i32;
+                let agreeing = Some(pass(2, voice, &keyed.answers, keyed_by, now));
+                let settles = Settled { invitee_id: form.found.invitee.id, compared, wrong: [0, 0], agreeing };
+                save(db, form, voice, &keyed, keyed_by, now, Some(settles)).await?
+            } else {
+                keep(db, form, 2, voice, &keyed.answers, keyed_by, now).await?
+            }
+        }
+        Stage::Resolve { .. } => Keying::Differences,
+    };
+    Ok(Ok(outcome))
+}
+
+/// The two keyings of a form and where they differ.
+pub struct Comparison {
+    pub first: Answers,
+    pub second: Answers,
+    pub differing: BTreeSet<String>,
+    /// The printed pages with a difference, in printed order: keyed again
+    /// by the resolver.
+    pub pages: Vec<usize>,
+}
+
+/// The comparison of a form keyed twice, when it is waiting for one.
+pub fn comparison(form: &Form) -> Option<Comparison> {
+    let (Stage::Resolve { first, second }, Some(voice)) = (form.stage(), form.voice) else { return None };
+    let (first, second) = (form.answers_of(first), form.answers_of(second));
+    let differing = double_entry::differences(&first, &second);
+    let pages = double_entry::pages_with(&form.survey.definition, voice, form.ics_preset(), &differing);
+    Some(Comparison { first, second, differing, pages })
+}
+
+/// Resolves a double-entered form: the pages with differences as keyed
+/// again from the form, the rest as both keyers had it. Saves the settled
+/// form as the response, and each keyer's mistakes against it.
+pub async fn resolve(
+    db: &Db,
+    form: &Form,
+    fields: &Fields,
+    resolver: i64,
+    (ics_codes, now): (&BTreeSet<String>, chrono::NaiveDateTime),
+) -> Result<Result<Keying, Tampered>, StorageError> {
+    let (Some(c), Some(voice)) = (comparison(form), form.voice) else { return Ok(Ok(Keying::Overtaken)) };
+    let d = &form.survey.definition;
+    let ctx = Context { wording: Wording::new(d, &form.language, Some(voice)), ics_codes, today: now.date() };
+    let resolved = match keying::read_pages(&ctx, d, &c.pages, fields, &[]) {
+        Err(tampered) => return Ok(Err(tampered)),
+        Ok(Err(errors)) => return Ok(Ok(Keying::Invalid(errors))),
+        Ok(Ok(resolved)) => resolved,
+    };
+    let settled = double_entry::settle(d, &c.first, &c.pages, &resolved);
+    let keyed = keying::flag_off_route(d, voice, form.ics_preset(), settled);
+    let ids = double_entry::printed_ids(d, voice, form.ics_preset());
+    let [a, b] = [&c.first, &c.second].map(|k| double_entry::accuracy(k, &keyed.answers, &ids));
+    let settles = Settled {
+        invitee_id: form.found.invitee.id,
+        compared: a.compared as i32,
+        wrong: [a.wrong as i32, b.wrong as i32],
+        agreeing: None,
+    };
+    Ok(Ok(save(db, form, voice, &keyed, resolver, now, Some(settles)).await?))
+}
+
+/// Keeps one keying of a double-entered form.
+async fn keep(
+    db: &Db,
+    form: &Form,
+    pass: i32,
+    voice: Voice,
+    answers: &Answers,
+    keyed_by: i64,
+    at: chrono::NaiveDateTime,
+) -> Result<Keying, StorageError> {
+    let number = pass;
+    let pass = self::pass(number, voice, answers, keyed_by, at);
+    let ids = (form.found.invitee.id, form.found.invitation.id);
+    let kept = db.write(move |conn| crate::storage::keying::keep_pass(conn, ids, &pass)).await?;
+    Ok(match (kept, number) {
+        (PassKept::Kept, 1) => Keying::FirstKept,
+        (PassKept::Kept, _) => Keying::Differences,
+        (PassKept::AlreadyKeyed { at }, _) => Keying::Saved(Saved::AlreadyKeyed { at }),
+        (PassKept::Overtaken, _) => Keying::Overtaken,
+    })
+}
+
+/// One keying, as kept until its form is settled.
+fn pass(number: i32, voice: Voice, answers: &Answers, keyed_by: i64, at: chrono::NaiveDateTime) -> Pass {
+    let stored: BTreeMap<&String, String> = answers.iter().map(|(id, v)| (id, v.to_stored())).collect();
+    Pass {
+        pass: number,
+        keyed_by,
+        voice: voice.code().to_string(),
+        answers: serde_json::to_string(&stored).expect("a map of strings is JSON"),
+        keyed_at: at,
+    }
+}
+
+/// Saves a keyed form as a paper response of its sampled person.
+async fn save(
+    db: &Db,
+    form: &Form,
+    voice: Voice,
+    keyed: &keying::Keyed,
+    keyed_by: i64,
+    now: chrono::NaiveDateTime,
+    settles: Option<Settled>,
+) -> Result<Keying, StorageError> {
     let answers: Vec<(String, String, bool)> =
         keyed.answers.iter().map(|(id, value)| (id.clone(), value.to_stored(), keyed.off_route.contains(id))).collect();
     let scored = keyed.scored();
@@ -116,6 +310,7 @@ pub async fn key(
                 answers,
                 keyed_by,
                 at: now,
+                settles,
             };
             crate::storage::keying::save(conn, &keyed, &|response, (imd_quintile, base_weight)| ResultRow {
                 imd_quintile,
@@ -124,5 +319,5 @@ pub async fn key(
             })
         })
         .await?;
-    Ok(Ok(Keying::Saved(saved)))
+    Ok(Keying::Saved(saved))
 }

@@ -26,14 +26,19 @@ pub struct InviteArgs {
     /// The survey to invite people to (its id; it must be published).
     #[arg(long)]
     pub survey: String,
-    /// A sample CSV to import first: email, ics, and optionally age_band,
-    /// sex, imd_quintile, selection_probability, language, voice. Without
-    /// it, what is already queued is sent (a resume).
+    /// A sample CSV to import first: ics, and email or address and
+    /// postcode (or both), and optionally channel, age_band, sex,
+    /// imd_quintile, selection_probability, language, voice. Without it,
+    /// what is already queued is sent (a resume).
     #[arg(long, value_name = "FILE")]
     pub sample: Option<PathBuf>,
     /// Import the valid lines even if some lines have problems (they are listed).
     #[arg(long)]
     pub skip_invalid: bool,
+    /// Returned paper questionnaires of this sample are keyed twice,
+    /// blind, by two different keyers (double entry).
+    #[arg(long, requires = "sample")]
+    pub double_entry: bool,
     /// Import and queue, but do not send now.
     #[arg(long)]
     pub no_send: bool,
@@ -84,7 +89,7 @@ pub fn invite(settings: &Settings, args: &InviteArgs) -> anyhow::Result<()> {
     let cx = open(settings, &args.survey)?;
     let actor = Actor::command_line();
     if let Some(path) = &args.sample {
-        import_file(&cx, &args.survey, path, args.skip_invalid, &actor)?;
+        import_file(&cx, args, path, &actor)?;
     }
     let survey_id = args.survey.clone();
     let queued = {
@@ -117,7 +122,8 @@ pub fn remind(settings: &Settings, args: &RemindArgs) -> anyhow::Result<()> {
     send_queued(settings, &cx, &args.survey, &actor)
 }
 
-fn import_file(cx: &Setup, survey_id: &str, path: &PathBuf, skip_invalid: bool, actor: &Actor) -> anyhow::Result<()> {
+fn import_file(cx: &Setup, args: &InviteArgs, path: &PathBuf, actor: &Actor) -> anyhow::Result<()> {
+    let survey_id = &args.survey;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read the sample file {}", path.display()))?;
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let shown = path.display().to_string();
@@ -132,7 +138,8 @@ fn import_file(cx: &Setup, survey_id: &str, path: &PathBuf, skip_invalid: bool, 
             icss: &icss,
             file_name: &name,
             bytes: &bytes,
-            skip_invalid,
+            skip_invalid: args.skip_invalid,
+            double_entry: args.double_entry,
             secret: cx.secret.expose(),
             actor,
             client_ip: None,

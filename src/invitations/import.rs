@@ -45,6 +45,8 @@ pub struct Request<'a> {
     pub bytes: &'a [u8],
     /// Import the valid lines even if others have problems.
     pub skip_invalid: bool,
+    /// Returned paper forms are to be keyed twice (double entry).
+    pub double_entry: bool,
     /// Signs the invitation links (the app's secret key).
     pub secret: &'a str,
     pub actor: &'a Actor,
@@ -157,6 +159,7 @@ pub fn plan(conn: &mut DbConn, request: &Request<'_>) -> Result<Result<Plan, Out
         rows_skipped: skipped_lines as i32,
         created_by: request.actor.name.clone(),
         created_at: request.at,
+        double_entry: request.double_entry,
     };
     Ok(Ok(Plan { new, rows, problems, skipped_lines, opted_out }))
 }

@@ -68,18 +68,33 @@ pub fn read(
     fields: &Fields,
     also: &[&str],
 ) -> Result<Result<Keyed, Vec<FieldError>>, Tampered> {
-    let paper = as_keyed(definition);
     let printed = printed_pages(definition, voice, ics_preset);
+    let read = read_pages(ctx, definition, &printed, fields, also)?;
+    Ok(read.map(|answers| flag_off_route(definition, voice, ics_preset, answers)))
+}
+
+/// Reads the keyed fields of some of a copy's pages (`pages`, indices into
+/// the definition's pages): all of them when a form is keyed, the ones
+/// with differences when a double-entered form is resolved. Fields of
+/// other pages are refused as tampering, except those in `also`.
+pub fn read_pages(
+    ctx: &Context<'_>,
+    definition: &SurveyDefinition,
+    pages: &[usize],
+    fields: &Fields,
+    also: &[&str],
+) -> Result<Result<Answers, Vec<FieldError>>, Tampered> {
+    let paper = as_keyed(definition);
     let mut known: BTreeSet<String> = also.iter().map(|s| s.to_string()).collect();
-    for &index in &printed {
+    for &index in pages {
         known.extend(field_names(&paper.pages[index]));
     }
     if let Some(name) = fields.keys().find(|name| !known.contains(*name)) {
         return Err(Tampered(format!("the form has a field `{name}` that this questionnaire does not print")));
     }
-    let mut keyed = Keyed::default();
+    let mut answers = Answers::new();
     let mut errors = Vec::new();
-    for &index in &printed {
+    for &index in pages {
         let page = &paper.pages[index];
         let names = field_names(page);
         let mine: Fields =
@@ -87,32 +102,36 @@ pub fn read(
         match read_page(ctx, page, &mine)? {
             Ok(input) => {
                 for (id, value) in input.given {
-                    keyed.answers.insert(id, value);
+                    answers.insert(id, value);
                 }
             }
             Err(mut e) => errors.append(&mut e),
         }
     }
-    if !errors.is_empty() {
-        return Ok(Err(errors));
-    }
-    let route = Route::compute(definition, Presets { voice: Some(voice), ics: ics_preset }, &keyed.answers);
+    Ok(if errors.is_empty() { Ok(answers) } else { Err(errors) })
+}
+
+/// A whole copy's answers with those its respondent's route skips flagged.
+pub fn flag_off_route(definition: &SurveyDefinition, voice: Voice, ics_preset: bool, answers: Answers) -> Keyed {
+    let printed = printed_pages(definition, voice, ics_preset);
+    let route = Route::compute(definition, Presets { voice: Some(voice), ics: ics_preset }, &answers);
+    let mut keyed = Keyed { answers, ..Keyed::default() };
     for (number, &index) in printed.iter().enumerate() {
         if route.contains(index) {
             continue;
         }
-        let ids = field_ids(&paper, index);
+        let ids = field_ids(definition, index);
         let answered: Vec<&String> = ids.iter().filter(|id| keyed.answers.get(id).is_some()).collect();
         if !answered.is_empty() {
             keyed.off_route.extend(answered.into_iter().cloned());
             keyed.off_route_questions.push(number as u32 + 1);
         }
     }
-    Ok(Ok(keyed))
+    keyed
 }
 
 /// The answer ids of a page: its question, or its Likert items.
-fn field_ids(definition: &SurveyDefinition, index: usize) -> Vec<String> {
+pub fn field_ids(definition: &SurveyDefinition, index: usize) -> Vec<String> {
     let q = &definition.pages[index].question;
     match &q.kind {
         QuestionKind::LikertGroup { items, .. } => items.iter().map(|i| i.id.clone()).collect(),

@@ -9,6 +9,7 @@
 //! and writing the file are the caller's (`cli::print`, the lead's page).
 
 pub mod booklet;
+pub mod double_entry;
 pub mod keying;
 pub mod letter;
 pub mod pdf;

@@ -34,6 +34,8 @@ pub struct Sample {
     /// False while its batches are still being written: nothing is sent
     /// to a sample until it is complete.
     pub complete: bool,
+    /// Returned paper forms are keyed twice, blind, by two keyers.
+    pub double_entry: bool,
 }
 
 /// How a sampled person is to be contacted: by email, or by letter.
@@ -78,6 +80,7 @@ pub struct NewSample {
     pub rows_skipped: i32,
     pub created_by: String,
     pub created_at: NaiveDateTime,
+    pub double_entry: bool,
 }
 
 /// One person of a sample: their token row and their contact details.
@@ -116,8 +119,6 @@ struct InviteeRow<'a> {
 /// Rows per batch insert: well under SQLite's limit on bound parameters.
 const CHUNK: usize = 500;
 
-/// Writes a sample, its token rows and its invitees. Call it inside a
-/// transaction: a sample is imported whole or not at all.
 /// Starts a sample of `rows` people: its row, not yet complete.
 pub fn begin_import(conn: &mut DbConn, sample: &NewSample, rows: usize) -> Result<Sample, StorageError> {
     Ok(diesel::insert_into(samples::table)
@@ -130,6 +131,7 @@ pub fn begin_import(conn: &mut DbConn, sample: &NewSample, rows: usize) -> Resul
             samples::created_by.eq(&sample.created_by),
             samples::created_at.eq(sample.created_at),
             samples::complete.eq(false),
+            samples::double_entry.eq(sample.double_entry),
         ))
         .returning(samples::all_columns)
         .get_result(conn)?)

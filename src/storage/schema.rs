@@ -183,6 +183,7 @@ diesel::table! {
         created_at -> Timestamp,
         emails_erased_at -> Nullable<Timestamp>,
         complete -> Bool,
+        double_entry -> Bool,
     }
 }
 
@@ -202,6 +203,20 @@ diesel::table! {
         postcode -> Nullable<Text>,
         preferred_channel -> Text,
         short_code_hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    keying_passes (invitee_id, pass) {
+        invitee_id -> BigInt,
+        pass -> Integer,
+        keyed_by -> BigInt,
+        voice -> Text,
+        answers -> Text,
+        keyed_at -> Timestamp,
+        settled_at -> Nullable<Timestamp>,
+        fields_compared -> Nullable<Integer>,
+        fields_wrong -> Nullable<Integer>,
     }
 }
 
@@ -346,6 +361,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     opt_outs,
     outbox,
     letters,
+    keying_passes,
     response_results,
     scoring_runs,
     margin_sets,

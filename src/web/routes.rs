@@ -209,6 +209,8 @@ pub static ROUTES: &[Entry] = &[
     entry!(Post "/data-entry/find", Page(DATA_ENTRY), data_entry::find),
     entry!(Get "/data-entry/forms/{invitee_id}", Page(DATA_ENTRY), data_entry::form),
     entry!(Post "/data-entry/forms/{invitee_id}", Page(DATA_ENTRY), data_entry::key),
+    entry!(Get "/data-entry/forms/{invitee_id}/compare", Page(DATA_ENTRY), data_entry::compare),
+    entry!(Post "/data-entry/forms/{invitee_id}/compare", Page(DATA_ENTRY), data_entry::resolve),
     entry!(Get "/data-protection", Page(DATA_PROTECTION), data_protection::home),
     entry!(Post "/data-protection/withdraw", Page(DATA_PROTECTION), data_protection::withdraw),
     // Researchers: respondent-level microdata

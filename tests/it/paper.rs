@@ -230,6 +230,11 @@ fn a_voice_language_or_version_the_survey_lacks_is_named(db: TestDb) {
 /// sample of three: one by email, two by letter (one in Polish, one who
 /// also has an email address but asked for letters).
 fn postal_sample(db: &TestDb, dir: &Path) {
+    postal_sample_with(db, dir, &[]);
+}
+
+/// The same, with more options for `invite` (`--double-entry`).
+fn postal_sample_with(db: &TestDb, dir: &Path, options: &[&str]) {
     let (ok, _, stderr) = joinedup(db, &["migrate"]);
     assert!(ok, "{stderr}");
     let blank = dir.join("blank.pdf");
@@ -246,7 +251,7 @@ fn postal_sample(db: &TestDb, dir: &Path) {
     )
     .unwrap();
     let invite = ["invite", "--survey", "format_example", "--no-send", "--sample", sample.to_str().unwrap()];
-    let (ok, stdout, stderr) = joinedup(db, &invite);
+    let (ok, stdout, stderr) = joinedup(db, &[&invite[..], options].concat());
     assert!(ok, "{stderr}");
     assert!(stdout.contains("imported 3 people"), "{stdout}");
     // Only the one to be emailed is queued for email.
@@ -560,6 +565,156 @@ async fn a_keyed_paper_form_counts_under_mode_paper(db: TestDb) {
     );
 }
 
+/// Opens a form page and posts `answers` with its CSRF token: the page
+/// and the reply.
+async fn key_form(
+    browser: &common::accounts::Browser<'_>,
+    path: String,
+    answers: Vec<(&str, &str)>,
+) -> (String, common::accounts::Reply) {
+    let page = browser.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = common::accounts::csrf_in(&page.body);
+    let mut fields = vec![("csrf_token", csrf.as_str())];
+    fields.extend(answers.iter().copied());
+    let reply = browser.post(&path, &fields).await;
+    (page.body, reply)
+}
+
+/// Double entry: the first keying is kept, not counted; its keyer may not
+/// key the second; the second keyer sees a blank form; forms whose two
+/// keyings agree count at once; differing ones wait on the comparison
+/// page, where a mistake re-renders and the settled form counts with each
+/// keyer's errors measured against it.
+async fn double_entry_settles_differences_and_measures_each_keyer(db: TestDb) {
+    use joinedup::accounts::Role;
+    use joinedup::storage::responses;
+    let dir = tempfile::tempdir().unwrap();
+    postal_sample_with(&db, dir.path(), &["--double-entry"]);
+    let (serial, invitee_id, invitation_id) = serial_of(&db, Some("LS1 4AP"));
+    let (ann_serial, _, ann_invitation) = serial_of(&db, None);
+    let app = common::TestApp::spawn(&db).await;
+    let mut keyers = Vec::new();
+    for name in ["first", "second"] {
+        let email = format!("{name}@example.org");
+        let password = common::accounts::password_for(name);
+        let id = common::accounts::create_user(&app, &email, &password, &[Role::DataEntry]).await;
+        keyers.push((id, common::accounts::Browser::signed_in(&app, &email, &password).await));
+    }
+    let (first_id, first) = &keyers[0];
+    let (_, second) = &keyers[1];
+    let form_path = format!("/data-entry/forms/{invitee_id}");
+    let counted = |invitation: i64| {
+        let db = app.state.db.clone();
+        async move { db.run(move |conn| responses::by_invitation(conn, invitation)).await.unwrap() }
+    };
+
+    // The first keying: kept, not counted.
+    let carer =
+        vec![("voice", "carer_self"), ("told_once", "agree"), ("records_shared", "agree"), ("caring_hours", "30")];
+    let (page, reply) = key_form(first, form_path.clone(), carer).await;
+    assert!(page.contains("this is the first keying"), "{page}");
+    assert_eq!(reply.location.as_deref(), Some("/data-entry?done=first"), "{}", reply.body);
+    assert!(counted(invitation_id).await.is_none(), "a first keying does not count");
+    // Its keyer may not key it again.
+    let reply = first.submit("/data-entry", "/data-entry/find", &[("serial", &serial)]).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("You keyed this questionnaire the first time"), "{}", reply.body);
+    assert_eq!(first.get(&form_path).await.status, 200, "the home page with the refusal");
+
+    // The second keyer finds it blank, and keys two answers otherwise.
+    let reply = second.submit("/data-entry", "/data-entry/find", &[("serial", &serial)]).await;
+    assert_eq!(reply.location.as_deref(), Some(form_path.as_str()), "{}", reply.body);
+    let differing =
+        vec![("voice", "carer_self"), ("told_once", "agree"), ("records_shared", "disagree"), ("caring_hours", "3")];
+    let (page, reply) = key_form(second, form_path.clone(), differing).await;
+    assert!(page.contains("this is the second keying"), "{page}");
+    assert!(!page.contains(" checked"), "the second keying is blind: {page}");
+    assert!(!page.contains("value=\"30\""), "the second keying is blind");
+    let compare_path = format!("{form_path}/compare");
+    assert_eq!(reply.location.as_deref(), Some(compare_path.as_str()), "{}", reply.body);
+    assert!(counted(invitation_id).await.is_none(), "differing keyings do not count");
+
+    // Waiting on the home page; the comparison shows only what differs.
+    let home = first.get("/data-entry").await;
+    assert!(home.body.contains("Keyed twice, waiting to be resolved"), "{}", home.body);
+    assert!(home.body.contains(&compare_path), "{}", home.body);
+    let page = first.get(&compare_path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("name=\"records_shared\""), "{}", page.body);
+    assert!(page.body.contains("name=\"caring_hours\""), "{}", page.body);
+    assert!(!page.body.contains("name=\"told_once\""), "agreed answers are not keyed again: {}", page.body);
+    let flat_page = flat(&page.body);
+    assert!(flat_page.contains("First keying</dt> <dd class=\"nhsuk-summary-list__value\">30"), "{flat_page}");
+    assert!(flat_page.contains("Second keying</dt> <dd class=\"nhsuk-summary-list__value\">3"), "{flat_page}");
+    // A mistake re-renders with the summary, keeping what was keyed.
+    let csrf = common::accounts::csrf_in(&page.body);
+    let reply = first
+        .post(&compare_path, &[("csrf_token", csrf.as_str()), ("records_shared", "agree"), ("caring_hours", "900")])
+        .await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("nhsuk-error-summary"), "{}", reply.body);
+    assert!(reply.body.contains("value=\"agree\" checked"), "{}", reply.body);
+    // A field of an agreed question is tampering.
+    let reply = first.post(&compare_path, &[("csrf_token", csrf.as_str()), ("told_once", "disagree")]).await;
+    assert_eq!(reply.status, 400);
+    // Resolved as the form says (the first keyer was right).
+    let reply = first
+        .post(&compare_path, &[("csrf_token", csrf.as_str()), ("records_shared", "agree"), ("caring_hours", "30")])
+        .await;
+    assert_eq!(reply.location.as_deref(), Some("/data-entry?done=counted"), "{}", reply.body);
+    let response = counted(invitation_id).await.expect("the settled form counts");
+    let answers = app.state.db.run(move |conn| responses::answers_of(conn, response.id)).await.unwrap();
+    let values: Vec<(String, String)> = answers.into_iter().map(|a| (a.question_id, a.value)).collect();
+    assert_eq!(
+        values,
+        [
+            ("caring_hours".into(), "30".into()),
+            ("records_shared".into(), "agree".into()),
+            ("told_once".into(), "agree".into())
+        ]
+    );
+    assert_eq!(response.keyed_by, Some(*first_id), "the resolver saved it");
+    assert_eq!(first.get(&compare_path).await.status, 200, "a settled form is refused, not compared");
+    assert!(first.get(&compare_path).await.body.contains("a questionnaire is keyed once"));
+
+    // Ann's form: both keyings agree, so the second one counts it.
+    let ann = format!("/data-entry/forms/{}", serial_of(&db, None).1);
+    let reply = first.submit("/data-entry", "/data-entry/find", &[("serial", &ann_serial)]).await;
+    assert_eq!(reply.location.as_deref(), Some(ann.as_str()));
+    let patient = vec![("voice", "patient"), ("told_once", "agree")];
+    let (_, reply) = key_form(first, ann.clone(), patient.clone()).await;
+    assert_eq!(reply.location.as_deref(), Some("/data-entry?done=first"), "{}", reply.body);
+    let (_, reply) = key_form(second, ann, patient).await;
+    assert_eq!(reply.location.as_deref(), Some("/data-entry?done=counted"), "{}", reply.body);
+    assert!(counted(ann_invitation).await.is_some());
+
+    // Each keyer's error rate: two forms each; the second keyer had two
+    // fields wrong on one form, the first none.
+    let accuracy = app.state.db.run(joinedup::storage::keying::keyer_accuracy).await.unwrap();
+    let compared = accuracy[0].compared;
+    assert!(compared > 4, "every printed field of both copies: {accuracy:?}");
+    let by: Vec<(&str, i64, i64)> = accuracy.iter().map(|a| (a.email.as_str(), a.keyings, a.wrong)).collect();
+    assert_eq!(by, [("first@example.org", 2, 0), ("second@example.org", 2, 2)]);
+    assert_eq!(accuracy[1].compared, compared);
+    let home = second.get("/data-entry").await;
+    let rate = format!("{:.2}%", 200.0 / compared as f64);
+    assert!(home.body.contains(&rate), "{rate}: {}", home.body);
+    assert!(!home.body.contains("waiting to be resolved"), "{}", home.body);
+    // The keyings' answers are cleared once settled: the response holds them.
+    let kept = app
+        .state
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use joinedup::storage::schema::keying_passes;
+            Ok(keying_passes::table.select(keying_passes::answers).load::<String>(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept, ["{}"; 4]);
+}
+
 pub fn trials(services: &common::harness::Services) -> Vec<Trial> {
     let mut trials = on_each_backend![services, needs [Poppler];
         every_question_is_printed_in_its_voice_and_language,
@@ -572,6 +727,7 @@ pub fn trials(services: &common::harness::Services) -> Vec<Trial> {
         letters_carry_a_link_and_a_code_that_open_the_invitation,
         reminder_letters_go_only_to_those_still_due,
         a_keyed_paper_form_counts_under_mode_paper,
+        double_entry_settles_differences_and_measures_each_keyer,
     ]);
     trials
 }

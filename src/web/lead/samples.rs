@@ -86,6 +86,7 @@ pub async fn upload(
         return form_page(&state, &req, &principal, &survey_id, errors, &[], None);
     };
     let skip_invalid = field(&form.fields, "skip_invalid") == "yes";
+    let double_entry = field(&form.fields, "double_entry") == "yes";
     let actor = principal.actor();
     let ip = principal.client_ip.clone();
     let secret = state.secret.expose().to_string();
@@ -105,6 +106,7 @@ pub async fn upload(
                         file_name: &file.filename,
                         bytes: &file.bytes,
                         skip_invalid,
+                        double_entry,
                         secret: &secret,
                         actor: &actor,
                         client_ip: ip.as_deref(),
