@@ -45,10 +45,11 @@ pub enum Action {
     KeysRotated,
     LettersPrinted,
     QuestionnairesPrinted,
+    OptOutKeyed,
 }
 
 impl Action {
-    pub const ALL: [Action; 34] = [
+    pub const ALL: [Action; 35] = [
         Action::SignIn,
         Action::SignOut,
         Action::SignInFailed,
@@ -83,6 +84,7 @@ impl Action {
         Action::KeysRotated,
         Action::LettersPrinted,
         Action::QuestionnairesPrinted,
+        Action::OptOutKeyed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -121,6 +123,7 @@ impl Action {
             Action::KeysRotated => "keys_rotated",
             Action::LettersPrinted => "letters_printed",
             Action::QuestionnairesPrinted => "questionnaires_printed",
+            Action::OptOutKeyed => "opt_out_keyed",
         }
     }
 
@@ -165,6 +168,7 @@ impl Action {
             Action::KeysRotated => "Keys rotated",
             Action::LettersPrinted => "Letters printed for posting",
             Action::QuestionnairesPrinted => "Paper questionnaires printed for a sample",
+            Action::OptOutKeyed => "An opt-out by post or phone keyed by staff",
         }
     }
 }

@@ -67,7 +67,9 @@ impl Person {
     }
 }
 
-fn postal_key(address: &str, postcode: &str) -> String {
+/// The contact key of someone written to by post: their first address
+/// line (as typed, any case or spacing) and their tidied postcode.
+pub fn postal_key(address: &str, postcode: &str) -> String {
     let first = address.lines().next().unwrap_or("");
     format!("postal:{}|{}", first.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" "), postcode)
 }

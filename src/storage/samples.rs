@@ -266,6 +266,18 @@ pub fn by_id(conn: &mut DbConn, id: i64) -> Result<Option<Invitee>, StorageError
     Ok(invitees::table.find(id).select(Invitee::as_select()).first(conn).optional()?)
 }
 
+/// The invitee of `survey_id` whose contact key is one of `hashes` (the
+/// same key under the current and retired email keys).
+pub fn by_contact_keys(conn: &mut DbConn, survey_id: &str, hashes: &[String]) -> Result<Option<Invitee>, StorageError> {
+    Ok(invitees::table
+        .filter(invitees::survey_id.eq(survey_id))
+        .filter(invitees::email_key.eq_any(hashes))
+        .select(Invitee::as_select())
+        .order(invitees::id.desc())
+        .first(conn)
+        .optional()?)
+}
+
 /// The invitee a short code (printed on a letter or questionnaire) names.
 pub fn by_short_code_hash(conn: &mut DbConn, hash: &str) -> Result<Option<Invitee>, StorageError> {
     Ok(invitees::table

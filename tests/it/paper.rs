@@ -715,6 +715,130 @@ async fn double_entry_settles_differences_and_measures_each_keyer(db: TestDb) {
     assert_eq!(kept, ["{}"; 4]);
 }
 
+/// An opt-out by post or phone, keyed by staff against the serial or the
+/// person, stops every channel: no letter is printed for them, queued
+/// emails are cancelled, and the audit log names who keyed it and how it
+/// came, without the person's details.
+async fn an_opt_out_keyed_by_staff_stops_every_channel(db: TestDb) {
+    use joinedup::accounts::Role;
+    let dir = tempfile::tempdir().unwrap();
+    postal_sample(&db, dir.path());
+    let (serial, _, _) = serial_of(&db, Some("LS1 4AP"));
+    let app = common::TestApp::spawn(&db).await;
+    let password = common::accounts::password_for("keyer");
+    common::accounts::create_user(&app, "keyer@example.org", &password, &[Role::DataEntry]).await;
+    let browser = common::accounts::Browser::signed_in(&app, "keyer@example.org", &password).await;
+    let page = "/data-entry/opt-outs";
+    let find = "/data-entry/opt-outs/find";
+
+    // Mistakes are named on the form, keeping what was typed.
+    let reply = browser.submit(page, find, &[("first_line", "1 High Street")]).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("Enter the serial from their letter"), "{}", reply.body);
+    assert!(reply.body.contains("Choose how they asked"), "{}", reply.body);
+    assert!(reply.body.contains("value=\"1 High Street\""), "{}", reply.body);
+    let reply = browser
+        .submit(
+            page,
+            find,
+            &[
+                ("survey_id", "format_example"),
+                ("first_line", "1 High Street"),
+                ("postcode", "nope"),
+                ("heard", "post"),
+            ],
+        )
+        .await;
+    assert!(reply.body.contains("Enter their postcode"), "{}", reply.body);
+    let reply = browser.submit(page, find, &[("serial", "ZZZZ-ZZZZ-ZZZ"), ("heard", "post")]).await;
+    assert!(reply.body.contains("No letter or questionnaire has the serial ZZZZ-ZZZZ-ZZZ"), "{}", reply.body);
+
+    // By serial, from a letter sent back: confirmed, then recorded.
+    let reply = browser.submit(page, find, &[("serial", &serial.to_lowercase()), ("heard", "post")]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let flat_page = flat(&reply.body);
+    assert!(flat_page.contains("Sample line</dt> <dd class=\"nhsuk-summary-list__value\">3</dd>"), "{flat_page}");
+    assert!(flat_page.contains("by post"), "{flat_page}");
+    let action = reply.body.split("action=\"/data-entry/opt-outs/").nth(1).unwrap().split('"').next().unwrap();
+    let record = format!("/data-entry/opt-outs/{action}");
+    let csrf = common::accounts::csrf_in(&reply.body);
+    let done = browser.post(&record, &[("csrf_token", csrf.as_str()), ("heard", "post")]).await;
+    assert_eq!(done.location.as_deref(), Some("/data-entry/opt-outs?done=new"), "{}", done.body);
+    let again = browser.post(&record, &[("csrf_token", csrf.as_str()), ("heard", "post")]).await;
+    assert_eq!(again.location.as_deref(), Some("/data-entry/opt-outs?done=before"));
+    // By the person: the same one found by address says so.
+    let reply = browser
+        .submit(
+            page,
+            find,
+            &[
+                ("survey_id", "format_example"),
+                ("first_line", "1 high  street"),
+                ("postcode", "ls14ap"),
+                ("heard", "phone"),
+            ],
+        )
+        .await;
+    assert!(reply.body.contains("already opted out"), "{}", reply.body);
+    // Ann, by phone, by her email address: her queued invitation is cancelled.
+    let reply = browser
+        .submit(page, find, &[("survey_id", "format_example"), ("email", "ANN@example.org"), ("heard", "phone")])
+        .await;
+    assert!(
+        flat(&reply.body).contains("Sample line</dt> <dd class=\"nhsuk-summary-list__value\">2</dd>"),
+        "{}",
+        reply.body
+    );
+    let action = reply.body.split("action=\"/data-entry/opt-outs/").nth(1).unwrap().split('"').next().unwrap();
+    let csrf = common::accounts::csrf_in(&reply.body);
+    let done = browser
+        .post(&format!("/data-entry/opt-outs/{action}"), &[("csrf_token", csrf.as_str()), ("heard", "phone")])
+        .await;
+    assert_eq!(done.location.as_deref(), Some("/data-entry/opt-outs?done=new"));
+    let queued = app
+        .state
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use joinedup::storage::outbox::Status;
+            use joinedup::storage::schema::outbox;
+            Ok(outbox::table.filter(outbox::status.eq(Status::Queued)).count().get_result::<i64>(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(queued, 0, "Ann's queued invitation is cancelled");
+
+    // Letters: only Bob's is printed.
+    let pdf = dir.path().join("letters.pdf");
+    let (ok, stdout, stderr) = joinedup(&db, &["print", "letters", "--sample", "1", "--out", pdf.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("1 invitation letter"), "{stdout}");
+    let text = poppler("pdftotext", &["-layout", pdf.to_str().unwrap(), "-"]);
+    assert!(text.contains("YO1 7HH") && !text.contains("LS1 4AP"), "{text}");
+
+    // The audit log says who keyed each and how it came, and nothing of the person.
+    let entries = app
+        .state
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use joinedup::storage::schema::audit_log;
+            Ok(audit_log::table
+                .filter(audit_log::action.eq("opt_out_keyed"))
+                .select((audit_log::actor, audit_log::detail))
+                .order(audit_log::id)
+                .load::<(String, Option<String>)>(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(entries[0].0.contains("keyer@example.org"), "{entries:?}");
+    assert_eq!(entries[0].1.as_deref(), Some("sample 1 line 3, asked by post"));
+    assert_eq!(entries[1].1.as_deref(), Some("sample 1 line 2, asked by phone"));
+    let all = format!("{entries:?}");
+    assert!(!all.contains("ann") && !all.contains("High Street") && !all.contains("LS1"), "{all}");
+}
+
 pub fn trials(services: &common::harness::Services) -> Vec<Trial> {
     let mut trials = on_each_backend![services, needs [Poppler];
         every_question_is_printed_in_its_voice_and_language,
@@ -728,6 +852,7 @@ pub fn trials(services: &common::harness::Services) -> Vec<Trial> {
         reminder_letters_go_only_to_those_still_due,
         a_keyed_paper_form_counts_under_mode_paper,
         double_entry_settles_differences_and_measures_each_keyer,
+        an_opt_out_keyed_by_staff_stops_every_channel,
     ]);
     trials
 }

@@ -6,6 +6,8 @@
 //! both keyings beside the questions they differ on. Each handler
 //! translates HTTP to one `crate::data_entry` call.
 
+pub mod opt_outs;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
