@@ -11,7 +11,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::audit::Actor;
 use crate::definitions::{Answers, Voice};
+use crate::invitations::opt_out::Heard;
 use crate::journey::form::{Context, FieldError, Fields, Tampered, answers_from_stored};
 use crate::journey::wording::{Wording, choose_language};
 use crate::paper::{double_entry, keying};
@@ -152,6 +154,21 @@ pub enum Keying {
     SameKeyer,
     /// Another keyer kept this keying first.
     Overtaken,
+    /// Nothing was keyed: a blank form is a refusal, recorded once the
+    /// keyer confirms the form really is blank.
+    ConfirmBlank,
+    /// A blank form, recorded as a refusal: no reminders follow, and it
+    /// is not a response.
+    ReturnedBlank,
+}
+
+/// What the keyer confirmed on a second look.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Confirmed {
+    /// Keep answers the route skips, flagged.
+    pub off_route: bool,
+    /// The form came back with nothing filled in.
+    pub blank: bool,
 }
 
 /// Reads and, when it is clean or confirmed, saves a keyed form: as a
@@ -162,20 +179,39 @@ pub async fn key(
     form: &Form,
     voice: Voice,
     fields: &Fields,
-    confirmed: bool,
-    keyed_by: i64,
+    confirmed: Confirmed,
+    keyer: (&Actor, Option<&str>),
     (ics_codes, now): (&BTreeSet<String>, chrono::NaiveDateTime),
 ) -> Result<Result<Keying, Tampered>, StorageError> {
     let d = &form.survey.definition;
     let ctx = Context { wording: Wording::new(d, &form.language, Some(voice)), ics_codes, today: now.date() };
-    let keyed = match keying::read(&ctx, d, voice, form.ics_preset(), fields, &["voice", "confirm"]) {
+    let also = ["voice", "confirm", "blank"];
+    let keyed = match keying::read(&ctx, d, voice, form.ics_preset(), fields, &also) {
         Err(tampered) => return Ok(Err(tampered)),
         Ok(Err(errors)) => return Ok(Ok(Keying::Invalid(errors))),
         Ok(Ok(keyed)) => keyed,
     };
-    if !keyed.off_route_questions.is_empty() && !confirmed {
+    if keyed.answers.is_empty() {
+        if !confirmed.blank {
+            return Ok(Ok(Keying::ConfirmBlank));
+        }
+        let (invitee_id, actor, ip) = (form.found.invitee.id, keyer.0.clone(), keyer.1.map(str::to_string));
+        db.write(move |conn| {
+            crate::invitations::opt_out::record_for_staff(
+                conn,
+                invitee_id,
+                Heard::BlankForm,
+                (&actor, ip.as_deref()),
+                now,
+            )
+        })
+        .await?;
+        return Ok(Ok(Keying::ReturnedBlank));
+    }
+    if !keyed.off_route_questions.is_empty() && !confirmed.off_route {
         return Ok(Ok(Keying::Confirm(keyed.off_route_questions)));
     }
+    let keyed_by = keyer.0.user_id.unwrap_or_default();
     let outcome = match form.stage() {
         Stage::Single => save(db, form, voice, &keyed, keyed_by, now, None).await?,
         Stage::First => keep(db, form, 1, voice, &keyed.answers, keyed_by, now).await?,

@@ -44,6 +44,20 @@ pub enum Heard {
     Post,
     Phone,
     Email,
+    /// A questionnaire returned with nothing filled in: a refusal.
+    BlankForm,
+}
+
+impl Heard {
+    /// How it came, in words: "asked {words}".
+    pub fn words(self) -> &'static str {
+        match self {
+            Heard::Post => "by post",
+            Heard::Phone => "by phone",
+            Heard::Email => "by email to the survey team",
+            Heard::BlankForm => "by returning a blank questionnaire",
+        }
+    }
 }
 
 /// The sampled person staff named, if one is in a sample.
@@ -76,10 +90,12 @@ pub fn record_for_staff(
         let Some(invitee) = samples::by_id(conn, invitee_id)? else { return Ok(None) };
         let newly = samples::opt_out(conn, &invitee, at)?;
         if newly {
-            let how: &'static str = heard.into();
-            let event = Event::new(Action::OptOutKeyed)
-                .target(invitee.survey_id.clone())
-                .detail(format!("sample {} line {}, asked by {how}", invitee.sample_id, invitee.line));
+            let event = Event::new(Action::OptOutKeyed).target(invitee.survey_id.clone()).detail(format!(
+                "sample {} line {}, asked {}",
+                invitee.sample_id,
+                invitee.line,
+                heard.words()
+            ));
             crate::audit::record(conn, actor, &event, client_ip)?;
         }
         Ok(Some(newly))

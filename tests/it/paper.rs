@@ -816,6 +816,19 @@ async fn an_opt_out_keyed_by_staff_stops_every_channel(db: TestDb) {
     let text = poppler("pdftotext", &["-layout", pdf.to_str().unwrap(), "-"]);
     assert!(text.contains("YO1 7HH") && !text.contains("LS1 4AP"), "{text}");
 
+    // Bob's questionnaire comes back blank: the keyer is asked to confirm,
+    // and it is recorded as a refusal, not a response.
+    let (_, bob_invitee, bob_invitation) = serial_of(&db, Some("YO1 7HH"));
+    let bob = format!("/data-entry/forms/{bob_invitee}?voice=patient");
+    let (_, reply) = key_form(&browser, bob.clone(), vec![("voice", "patient")]).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("Nothing keyed"), "{}", reply.body);
+    let (_, reply) = key_form(&browser, bob, vec![("voice", "patient"), ("blank", "yes")]).await;
+    assert_eq!(reply.location.as_deref(), Some("/data-entry?done=blank"), "{}", reply.body);
+    let response =
+        app.state.db.run(move |conn| joinedup::storage::responses::by_invitation(conn, bob_invitation)).await.unwrap();
+    assert!(response.is_none(), "a blank form is not a response");
+
     // The audit log says who keyed each and how it came, and nothing of the person.
     let entries = app
         .state
@@ -831,10 +844,11 @@ async fn an_opt_out_keyed_by_staff_stops_every_channel(db: TestDb) {
         })
         .await
         .unwrap();
-    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries.len(), 3, "{entries:?}");
     assert!(entries[0].0.contains("keyer@example.org"), "{entries:?}");
     assert_eq!(entries[0].1.as_deref(), Some("sample 1 line 3, asked by post"));
     assert_eq!(entries[1].1.as_deref(), Some("sample 1 line 2, asked by phone"));
+    assert_eq!(entries[2].1.as_deref(), Some("sample 1 line 4, asked by returning a blank questionnaire"));
     let all = format!("{entries:?}");
     assert!(!all.contains("ann") && !all.contains("High Street") && !all.contains("LS1"), "{all}");
 }

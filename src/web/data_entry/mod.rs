@@ -123,6 +123,9 @@ pub async fn home(
         Some("duplicate") => Some(
             "Saved as a duplicate: this person had already answered online, so this questionnaire is kept but not counted.",
         ),
+        Some("blank") => {
+            Some("Recorded as returned blank: a refusal. It is not a response, and no reminder goes to this person.")
+        }
         Some("first") => Some(
             "First keying saved. This sample uses double entry: a different keyer now keys the questionnaire again.",
         ),
@@ -196,6 +199,8 @@ struct FormView {
     answered_online: Option<String>,
     /// Questions answered though the route skips them, by printed number.
     off_route: Vec<u32>,
+    /// Nothing was keyed: the keyer confirms the form came back blank.
+    blank: bool,
     /// With double entry, which keying this is.
     keying: Option<&'static str>,
     questions: Vec<Value>,
@@ -210,13 +215,22 @@ fn voice_label(voice: Voice) -> &'static str {
     }
 }
 
+/// What the keyer is asked to look at again before saving.
+enum Warning {
+    None,
+    /// Questions answered though the route skips them, by printed number.
+    OffRoute(Vec<u32>),
+    /// Nothing was keyed.
+    Blank,
+}
+
 /// The whole form, with what was keyed, its mistakes and warnings.
 fn form_page(
     state: &AppState,
     req: &HttpRequest,
     principal: &Principal,
     form: &Form,
-    (fields, errors, off_route): (&Fields, &[FieldError], Vec<u32>),
+    (fields, errors, warning): (&Fields, &[FieldError], Warning),
 ) -> Result<HttpResponse, WebError> {
     let d = &form.survey.definition;
     let wording = Wording::new(d, &form.language, form.voice);
@@ -249,7 +263,11 @@ fn form_page(
         voice: form.voice.map(|v| v.code()),
         voices: d.voices.iter().map(|v| VoiceOption { code: v.code(), label: voice_label(*v) }).collect(),
         answered_online,
-        off_route,
+        off_route: match &warning {
+            Warning::OffRoute(numbers) => numbers.clone(),
+            _ => Vec::new(),
+        },
+        blank: matches!(warning, Warning::Blank),
         keying: match form.stage() {
             Stage::First => Some("first"),
             Stage::Second { .. } => Some("second"),
@@ -293,7 +311,7 @@ pub async fn form(
     if matches!(form.stage(), Stage::Resolve { .. }) {
         return Ok(see_other(&next_step(&form)));
     }
-    form_page(&state, &req, &principal, &form, (&Fields::new(), &[], Vec::new()))
+    form_page(&state, &req, &principal, &form, (&Fields::new(), &[], Warning::None))
 }
 
 /// `POST /data-entry/forms/{invitee_id}`: the keyed answers.
@@ -309,15 +327,29 @@ pub async fn key(
     let Some(voice) = form.voice else {
         return Err(WebError::BadRequest("choose the questionnaire's voice first".into()));
     };
-    let confirmed = field(&fields, "confirm") == "yes";
+    let confirmed = data_entry::Confirmed {
+        off_route: field(&fields, "confirm") == "yes",
+        blank: field(&fields, "blank") == "yes",
+    };
     let ics_codes = state.icss.iter().map(|i| i.ons_code.clone()).collect();
     let context = (&ics_codes, state.clock.now());
-    let outcome = data_entry::key(&state.db, &form, voice, &fields, confirmed, principal.user_id, context)
-        .await?
-        .map_err(|t| WebError::BadRequest(t.to_string()))?;
+    let outcome = data_entry::key(
+        &state.db,
+        &form,
+        voice,
+        &fields,
+        confirmed,
+        (&principal.actor(), principal.client_ip.as_deref()),
+        context,
+    )
+    .await?
+    .map_err(|t| WebError::BadRequest(t.to_string()))?;
     match outcome {
-        Keying::Invalid(errors) => form_page(&state, &req, &principal, &form, (&fields, &errors, Vec::new())),
-        Keying::Confirm(numbers) => form_page(&state, &req, &principal, &form, (&fields, &[], numbers)),
+        Keying::Invalid(errors) => form_page(&state, &req, &principal, &form, (&fields, &errors, Warning::None)),
+        Keying::Confirm(numbers) => {
+            form_page(&state, &req, &principal, &form, (&fields, &[], Warning::OffRoute(numbers)))
+        }
+        Keying::ConfirmBlank => form_page(&state, &req, &principal, &form, (&fields, &[], Warning::Blank)),
         other => finished(&state, &req, &principal, &form, other).await,
     }
 }
@@ -334,6 +366,7 @@ async fn finished(
         Keying::Saved(Saved::Counted { .. }) => return Ok(see_other("/data-entry?done=counted")),
         Keying::Saved(Saved::Duplicate { .. }) => return Ok(see_other("/data-entry?done=duplicate")),
         Keying::FirstKept => return Ok(see_other("/data-entry?done=first")),
+        Keying::ReturnedBlank => return Ok(see_other("/data-entry?done=blank")),
         Keying::Differences => return Ok(see_other(&format!("/data-entry/forms/{}/compare", form.found.invitee.id))),
         Keying::Saved(Saved::AlreadyKeyed { at }) => format!(
             "This questionnaire was keyed on {} while this page was open: a questionnaire is keyed once",
@@ -348,7 +381,7 @@ async fn finished(
                 .to_string()
         }
         // Pages with mistakes are shown by the callers; this is a fallback.
-        Keying::Invalid(_) | Keying::Confirm(_) => {
+        Keying::Invalid(_) | Keying::Confirm(_) | Keying::ConfirmBlank => {
             "The questionnaire was not saved: find it again by its serial".into()
         }
     };

@@ -58,14 +58,6 @@ struct ConfirmView {
     action: String,
 }
 
-fn heard_words(heard: Heard) -> &'static str {
-    match heard {
-        Heard::Post => "by post",
-        Heard::Phone => "by phone",
-        Heard::Email => "by email to the survey team",
-    }
-}
-
 fn survey_title(state: &AppState, survey_id: &str) -> String {
     let survey = state.surveys.latest(survey_id);
     survey.map_or_else(
@@ -207,7 +199,7 @@ fn confirm_page(
             Contact::Letter => "letter",
         },
         heard: heard_code.to_string(),
-        heard_words: heard_words(heard),
+        heard_words: heard.words(),
         opted_out: invitee.opted_out_at.map(time),
         action: format!("/data-entry/opt-outs/{}", invitee.id),
     };
