@@ -15,33 +15,61 @@ const lib = require('./lib');
 const EMAIL = 'staff-a11y@example.org';
 const PASSWORD = 'a long enough staff password 2026';
 
-function addStaffUser() {
+// A second keyer, for the blind second keying of double entry.
+const SECOND_EMAIL = 'staff-a11y-second@example.org';
+
+function addUser(email, roles) {
   execFileSync(
     lib.BIN,
-    [
-      'user',
-      'add',
-      '--database-url',
-      process.env.JOINEDUP_DATABASE_URL,
-      '--email',
-      EMAIL,
-      '--role',
-      'admin,survey_lead,analyst,researcher,data_protection,data_entry',
-    ],
+    ['user', 'add', '--database-url', process.env.JOINEDUP_DATABASE_URL, '--email', email, '--role', roles],
     { input: `${PASSWORD}\n`, encoding: 'utf8' },
   );
 }
 
-// A sample of one person written to by post, so there is a returned
-// questionnaire to key; the first invitee of a fresh database is id 1.
-function addPostalSample() {
-  const file = path.join(os.tmpdir(), `joinedup-a11y-sample-${process.pid}.csv`);
-  fs.writeFileSync(file, 'ics,address,postcode,voice,language\nE54000008,"1 High Street, Leeds",LS1 4AP,carer_self,en\n');
-  execFileSync(
-    lib.BIN,
-    ['invite', '--database-url', process.env.JOINEDUP_DATABASE_URL, '--survey', 'format_example', '--no-send', '--sample', file],
-    { encoding: 'utf8' },
-  );
+function addStaffUser() {
+  addUser(EMAIL, 'admin,survey_lead,analyst,researcher,data_protection,data_entry');
+  addUser(SECOND_EMAIL, 'data_entry');
+}
+
+// Two samples of one person each, written to by post, so there are
+// returned questionnaires to key: invitee 1 keyed once, invitee 2 (whose
+// sample asks for double entry) keyed twice.
+function addPostalSamples() {
+  const samples = [
+    ['"1 High Street, Leeds",LS1 4AP,carer_self', []],
+    ['"2 Low Road, York",YO1 7HH,patient', ['--double-entry']],
+  ];
+  samples.forEach(([line, options], i) => {
+    const file = path.join(os.tmpdir(), `joinedup-a11y-sample-${process.pid}-${i}.csv`);
+    fs.writeFileSync(file, `ics,address,postcode,voice,language\nE54000008,${line},en\n`);
+    execFileSync(
+      lib.BIN,
+      [
+        'invite',
+        '--database-url',
+        process.env.JOINEDUP_DATABASE_URL,
+        '--survey',
+        'format_example',
+        '--no-send',
+        '--sample',
+        file,
+        ...options,
+      ],
+      { encoding: 'utf8' },
+    );
+  });
+}
+
+async function signIn(page, email) {
+  await page.goto(lib.url('/sign-in'));
+  await page.fill('#email', email);
+  await page.fill('#password', PASSWORD);
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  lib.assert(!page.url().includes('/sign-in'), `signing in as ${email} failed: still on ${page.url()}`);
+}
+
+async function submit(page, button) {
+  await Promise.all([page.waitForNavigation(), page.click(`button:has-text("${button}")`)]);
 }
 
 // Pages a signed-in person with every role can open.
@@ -65,6 +93,7 @@ const PAGES = [
   '/data-protection',
   '/data-entry',
   '/data-entry/forms/1',
+  '/data-entry/opt-outs',
 ];
 
 // Forms sent empty, to check their error states: (page, submit button text).
@@ -72,22 +101,19 @@ const EMPTY_FORMS = [
   ['/analyst/margins', 'Upload and check'],
   ['/lead/surveys/integration_index/samples/new', 'Upload and check'],
   ['/data-entry', 'Find the questionnaire'],
+  ['/data-entry/opt-outs', 'Find them'],
 ];
 
 lib.run('staff', async () => {
   addStaffUser();
-  addPostalSample();
+  addPostalSamples();
   const browser = await lib.launch();
   let violations = 0;
   let runs = 0;
   try {
     const context = await lib.axeContext(browser);
     const page = await context.newPage();
-    await page.goto(lib.url('/sign-in'));
-    await page.fill('#email', EMAIL);
-    await page.fill('#password', PASSWORD);
-    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
-    lib.assert(!page.url().includes('/sign-in'), `signing in failed: still on ${page.url()}`);
+    await signIn(page, EMAIL);
 
     const check = async (label) => {
       const result = await lib.runAxe(page);
@@ -115,6 +141,40 @@ lib.run('staff', async () => {
     await Promise.all([page.waitForNavigation(), page.click('button:has-text("Save this questionnaire")')]);
     lib.assert(await page.$('.nhsuk-error-summary'), 'a keyed number out of range shows no error summary');
     await check('/data-entry/forms/1 (out of range)');
+    // Nothing keyed: the blank-form warning.
+    await page.goto(lib.url('/data-entry/forms/1'));
+    await submit(page, 'Save this questionnaire');
+    lib.assert(await page.$('#blank'), 'saving an empty form does not ask to confirm it came back blank');
+    await check('/data-entry/forms/1 (blank)');
+    // An opt-out by phone, found by address: the confirmation page.
+    await page.goto(lib.url('/data-entry/opt-outs'));
+    await page.selectOption('#survey_id', 'format_example');
+    await page.fill('#first_line', '1 High Street');
+    await page.fill('#postcode', 'ls1 4ap');
+    await page.check('#heard-phone');
+    await submit(page, 'Find them');
+    lib.assert(await page.$('button:has-text("Record the opt-out")'), `no opt-out to confirm on ${page.url()}`);
+    await check('/data-entry/opt-outs (confirm)');
+
+    // Double entry: the first keying, then a blind second keying that
+    // differs, the comparison page, and the accuracy table once resolved.
+    await page.goto(lib.url('/data-entry/forms/2'));
+    await page.check('input[name=told_once][value=agree]');
+    await submit(page, 'Save this questionnaire');
+    const second = await (await lib.axeContext(browser)).newPage();
+    await signIn(second, SECOND_EMAIL);
+    await second.goto(lib.url('/data-entry/forms/2'));
+    await second.check('input[name=told_once][value=disagree]');
+    await submit(second, 'Save this questionnaire');
+    lib.assert(second.url().endsWith('/data-entry/forms/2/compare'), `no comparison after differing keyings: ${second.url()}`);
+    await page.goto(lib.url('/data-entry'));
+    await check('/data-entry (a form waiting to be resolved)');
+    await page.goto(lib.url('/data-entry/forms/2/compare'));
+    await check('/data-entry/forms/2/compare');
+    await page.check('input[name=told_once][value=agree]');
+    await submit(page, 'Save the resolved questionnaire');
+    lib.assert(await page.$('text=Keying accuracy'), `no accuracy table after resolving: ${page.url()}`);
+    await check('/data-entry (keying accuracy)');
     await context.close();
   } finally {
     await browser.close();
