@@ -94,10 +94,11 @@ pub fn rekey_links(
                     done.current += 1;
                 } else if link.token_hash == old {
                     key_rotation::set_link_hash(conn, link.invitation_id, &new, Some(&old))?;
-                    // The short code follows the new key at once: a code on
-                    // a letter printed before the rotation stops working.
+                    // The short code follows the new key; a code printed
+                    // before the rotation works until old links retire.
                     let code = tokens::short_code_hash(&tokens::short_code(new_secret, &link.seed));
-                    key_rotation::set_short_code_hash(conn, link.invitee_id, &code)?;
+                    let was = tokens::short_code_hash(&tokens::short_code(previous_secret, &link.seed));
+                    key_rotation::set_short_code_hash(conn, link.invitee_id, &code, Some(&was))?;
                     done.rekeyed += 1;
                 } else {
                     done.unknown += 1;

@@ -50,13 +50,23 @@ pub fn set_link_hash(
 }
 
 /// The hash of the invitee's short code under the new key.
-pub fn set_short_code_hash(conn: &mut DbConn, invitee_id: i64, hash: &str) -> Result<(), StorageError> {
-    diesel::update(invitees::table.find(invitee_id)).set(invitees::short_code_hash.eq(hash)).execute(conn)?;
+pub fn set_short_code_hash(
+    conn: &mut DbConn,
+    invitee_id: i64,
+    hash: &str,
+    previous: Option<&str>,
+) -> Result<(), StorageError> {
+    diesel::update(invitees::table.find(invitee_id))
+        .set((invitees::short_code_hash.eq(hash), invitees::previous_short_code_hash.eq(previous)))
+        .execute(conn)?;
     Ok(())
 }
 
 /// Links sent before the last rotation stop working; returns how many.
 pub fn retire_previous_link_hashes(conn: &mut DbConn) -> Result<usize, StorageError> {
+    diesel::update(invitees::table.filter(invitees::previous_short_code_hash.is_not_null()))
+        .set(invitees::previous_short_code_hash.eq(None::<String>))
+        .execute(conn)?;
     Ok(diesel::update(invitation_tokens::table.filter(invitation_tokens::previous_token_hash.is_not_null()))
         .set(invitation_tokens::previous_token_hash.eq(None::<String>))
         .execute(conn)?)

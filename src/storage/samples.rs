@@ -278,10 +278,11 @@ pub fn by_contact_keys(conn: &mut DbConn, survey_id: &str, hashes: &[String]) ->
         .optional()?)
 }
 
-/// The invitee a short code (printed on a letter or questionnaire) names.
+/// The invitee a short code (printed on a letter or questionnaire) names,
+/// under the current key or, until old links are retired, the previous one.
 pub fn by_short_code_hash(conn: &mut DbConn, hash: &str) -> Result<Option<Invitee>, StorageError> {
     Ok(invitees::table
-        .filter(invitees::short_code_hash.eq(hash))
+        .filter(invitees::short_code_hash.eq(hash).or(invitees::previous_short_code_hash.eq(hash)))
         .select(Invitee::as_select())
         .first(conn)
         .optional()?)

@@ -203,6 +203,7 @@ diesel::table! {
         postcode -> Nullable<Text>,
         preferred_channel -> Text,
         short_code_hash -> Nullable<Text>,
+        previous_short_code_hash -> Nullable<Text>,
     }
 }
 

@@ -891,6 +891,18 @@ async fn rotated_keys_keep_links_and_opt_outs(db: TestDb) {
     assert_eq!(joinedup::tokens::hash(&new_token), k2.1, "the sender can rebuild the link");
     assert_eq!(status(format!("/s/{new_token}")).await, 200);
     assert_eq!(status(old_link("k3@example.org")).await, 200, "a link already sent still works");
+    // So does the code printed on a letter before, beside the new one.
+    let k3_seed = before["k3@example.org"].0.clone().unwrap();
+    let (old_code, new_code) =
+        (joinedup::tokens::short_code(SECRET, &k3_seed), joinedup::tokens::short_code(NEW, &k3_seed));
+    let code_works = |code: String| {
+        let db = app.state.db.clone();
+        async move {
+            let hash = joinedup::tokens::short_code_hash(&code);
+            db.run(move |conn| joinedup::storage::samples::by_short_code_hash(conn, &hash)).await.unwrap().is_some()
+        }
+    };
+    assert!(code_works(old_code.clone()).await && code_works(new_code.clone()).await);
 
     // The same people again, under the new email key: k1's opt-out and
     // k2's earlier invitation are recognised; k4 is new.
@@ -902,6 +914,7 @@ async fn rotated_keys_keep_links_and_opt_outs(db: TestDb) {
     let (ok, out, err) = keys(&["retire-old-links"], NEW, None);
     assert!(ok && out.contains("2 link(s) sent before the last rotation no longer work"), "{out}{err}");
     assert_eq!(status(old_link("k3@example.org")).await, 404, "retired");
+    assert!(!code_works(old_code).await && code_works(new_code).await, "the old code retires with the old link");
     assert_eq!(status(format!("/s/{new_token}")).await, 200);
     assert_eq!(audit(&app, "keys_rotated").await.len(), 4);
 }

@@ -25,3 +25,8 @@ CREATE INDEX keying_passes_by_keyer ON keying_passes (keyed_by);
 -- A returned form is keyed once: one paper response per invitation,
 -- counted or duplicate.
 CREATE UNIQUE INDEX responses_one_paper_per_invitation ON responses (invitation_id) WHERE mode = 'paper';
+
+-- A code printed on a letter before a key rotation keeps working, as the
+-- link beside it does, until the old links are retired.
+ALTER TABLE invitees ADD COLUMN previous_short_code_hash TEXT;
+CREATE INDEX invitees_previous_short_code_hash ON invitees (previous_short_code_hash);
