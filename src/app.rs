@@ -14,12 +14,19 @@ use crate::storage::{self, Db};
 use crate::web;
 pub use crate::web::AppState;
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`): plain text, or
+/// with `json` one JSON object per line carrying the request's span (its
+/// request id) for a log collector.
+pub fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let lines = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // A second call (in tests) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = if json {
+        lines.json().with_current_span(true).with_span_list(false).flatten_event(true).try_init()
+    } else {
+        lines.try_init()
+    };
 }
 
 /// Start-up: check the definition files, connect, migrate, load reference

@@ -11,6 +11,10 @@ use crate::storage::DatabaseUrl;
 
 #[derive(Debug, Clone, Args)]
 pub struct ConfigArgs {
+    /// Log lines as plain text for people, or one JSON object per line for
+    /// a log collector; either way on stderr, filtered by RUST_LOG.
+    #[arg(long, env = "JOINEDUP_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], global = true)]
+    pub log_format: String,
     /// Database: a SQLite file path, sqlite://PATH, or postgres://USER@HOST/DB.
     #[arg(long, env = "DATABASE_URL", default_value = "joinedup.sqlite3", global = true, hide_env_values = true)]
     pub database_url: String,

@@ -97,7 +97,7 @@ pub struct ServeArgs {
 /// clear line on stderr and a non-zero exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    app::init_tracing();
+    app::init_tracing(cli.config.log_format == "json");
     let settings = match config::settings(&cli.config) {
         Ok(s) => s,
         Err(e) => return fail(&e),

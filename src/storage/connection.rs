@@ -336,7 +336,8 @@ impl Db {
         F: FnOnce(&Db) -> T + Send + 'static,
     {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || work(&db))
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| work(&db)))
             .await
             .map_err(|e| StorageError::Pool(format!("database task failed: {e}")))
     }
@@ -395,7 +396,10 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, StorageError> + Send + 'static,
     {
+        // The caller's span (a request's id) follows the work.
+        let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
+            let _request = span.enter();
             let mut conn = pool.get().map_err(|e| StorageError::Pool(e.to_string()))?;
             let result = work(&mut conn);
             conn.note(&result);

@@ -108,7 +108,8 @@ pub fn server(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Se
             .wrap(security_headers(hsts))
             .wrap(from_fn(middleware::compress::small_inline))
             .wrap(actix_web::middleware::Compress::default())
-            .wrap(from_fn(middleware::access_log::log_request));
+            .wrap(from_fn(middleware::access_log::log_request))
+            .wrap(from_fn(middleware::request_id::tag_request));
         for (path, entries) in routes::by_path(routes::ROUTES) {
             app = app.service(resource(path, entries));
         }

@@ -820,15 +820,28 @@ async fn no_password_or_token_reaches_the_logs_or_any_table(db: TestDb) {
     let lead = Browser::signed_in(&app, LEAD, &password_for("lead")).await;
     secrets.push(lead.session().unwrap());
     lead.submit("/lead", "/sign-out", &[]).await;
+    // A respondent's answers (a written one among them) and reference.
+    let mut walker = common::Walker::new(&app, "format_example");
+    walker.answer_all(&joinedup::journey::simulate::Persona::new(joinedup::definitions::Voice::Patient), 3).await;
+    let done = walker.submit().await;
+    let at = done.body.find("JU-").expect("a reference");
+    // Stored (it finds the response for a withdrawal), never logged.
+    let reference = done.body[at..at + 12].to_string();
+    let written = "Everyone knew what was happening & nobody asked me the same thing twice.";
 
     let tables = app.state.db.run(dump).await.unwrap();
+    assert!(tables.contains(written), "the written answer is stored, so its absence from the logs means something");
     assert!(tables.contains("users.password_hash=$argon2id$"), "the dump reads the tables");
     assert!(tables.contains("audit_log.action=sign_in"));
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     assert!(logs.contains("joinedup::access"), "the capture holds the app's logs");
+    assert!(logs.contains("request{request_id="), "each request's lines carry its id");
     for secret in &secrets {
         assert!(!tables.contains(secret.as_str()), "`{secret}` is stored in clear");
         assert!(!logs.contains(secret.as_str()), "`{secret}` is in the logs");
+    }
+    for stored in [&reference, written] {
+        assert!(!logs.contains(stored), "`{stored}`, a respondent's, is in the logs");
     }
 }
 

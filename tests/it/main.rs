@@ -19,6 +19,7 @@ mod invitations;
 mod journey;
 mod layering;
 mod lead;
+mod logs;
 mod paper;
 mod storage;
 mod user_cli;
@@ -52,6 +53,7 @@ fn main() {
         journey::trials(&services),
         layering::trials(),
         lead::trials(&services),
+        logs::trials(),
         paper::trials(&services),
         storage::trials(&services),
         user_cli::trials(),
