@@ -9,6 +9,8 @@
 #                      acknowledged page and submission must survive
 #     --debug          use debug builds (the CI smoke run) instead of release
 #     --no-build       use the binaries already built
+#     --metrics on|off count requests for /metrics (default on): run both
+#                      ways to measure what the metrics cost per page submit
 #     --import N       5 s into the run, import an N-line sample (the CLI's
 #                      `joinedup invite --no-send`) alongside the respondents,
 #                      and print how long it took; their page-submit p99 is
@@ -19,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-backend=sqlite users=64 run_time=30s kill=0 profile=release build=1 import=0
+backend=sqlite users=64 run_time=30s kill=0 profile=release build=1 import=0 metrics=on
 while [ $# -gt 0 ]; do
   case "$1" in
     sqlite|postgres) backend=$1 ;;
@@ -29,6 +31,7 @@ while [ $# -gt 0 ]; do
     --debug) profile=debug ;;
     --no-build) build=0 ;;
     --import) import=$2; shift ;;
+    --metrics) metrics=$2; shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -54,7 +57,7 @@ esac
 
 server_pid=""
 start_server() {
-  JOINEDUP_START_RATE=100000000 RUST_LOG=warn DATABASE_URL="$db" \
+  JOINEDUP_START_RATE=100000000 RUST_LOG=warn DATABASE_URL="$db" JOINEDUP_METRICS="$metrics" \
     "$bin" serve --bind "127.0.0.1:$port" >>"$work/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 100); do
@@ -72,7 +75,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_server
-echo "== $backend, $users respondents, $run_time, $profile build$([ "$kill" = 1 ] && echo ', server killed halfway')"
+echo "== $backend, $users respondents, $run_time, $profile build, metrics $metrics$([ "$kill" = 1 ] && echo ', server killed halfway')"
 DATABASE_URL="$db" "$driver" --host "http://127.0.0.1:$port" --users "$users" --increase-rate "$users" \
   --run-time "$run_time" --quiet --no-error-summary >"$work/driver.log" 2>&1 &
 driver_pid=$!

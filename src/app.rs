@@ -79,7 +79,10 @@ fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<App
             None
         }
     };
+    let releases = crate::results::reports::ReleaseCache::default();
+    let metrics = settings.metrics.then(|| web::metrics::Metrics::new(db.stats(), releases.stats()));
     Ok(Arc::new(AppState {
+        metrics,
         db,
         surveys: Arc::new(surveys),
         settings,
@@ -87,7 +90,7 @@ fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<App
         cookie_key,
         templates,
         icss: stored_icss,
-        releases: Default::default(),
+        releases,
         responses: Default::default(),
         mailer,
         clock: crate::clock::Clock::system(),

@@ -18,6 +18,9 @@ pub struct Settings {
     /// `JOINEDUP_HSTS`: Strict-Transport-Security is sent when this is on
     /// and the base URL is https (see `sends_hsts`).
     pub hsts: bool,
+    /// `JOINEDUP_METRICS`: count requests and serve `/metrics` (on), or
+    /// neither (off).
+    pub metrics: bool,
     pub secret_key: Option<SecretKey>,
     pub in_progress_days: u32,
     pub start_rate: u32,

@@ -31,6 +31,9 @@ pub struct ConfigArgs {
     /// Off only when the reverse proxy sends it instead.
     #[arg(long, env = "JOINEDUP_HSTS", default_value = "on", value_parser = ["on", "off"], global = true)]
     pub hsts: String,
+    /// Count requests and serve /metrics to admin API tokens (on/off).
+    #[arg(long, env = "JOINEDUP_METRICS", default_value = "on", value_parser = ["on", "off"], global = true)]
+    pub metrics: String,
     /// Signs cookies and CSRF tokens (32+ characters). When unset, one is
     /// generated once and kept in the database, shared by every instance.
     #[arg(long, env = "JOINEDUP_SECRET_KEY", global = true, hide_env_values = true)]
@@ -96,6 +99,7 @@ pub fn settings(args: &ConfigArgs) -> anyhow::Result<Settings> {
         bind: args.bind.clone(),
         definitions: args.definitions.clone(),
         hsts: args.hsts == "on",
+        metrics: args.metrics == "on",
         base_url,
         secret_key: args.secret_key.clone().map(SecretKey::new).transpose()?,
         in_progress_days: nonzero(args.in_progress_days, "JOINEDUP_IN_PROGRESS_DAYS")?,

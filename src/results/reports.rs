@@ -3,6 +3,8 @@
 //! put through the pure `index` chain once, stored, and served unchanged to
 //! the analyst pages, the API and `joinedup results` ever after.
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::ops::ControlFlow;
@@ -922,15 +924,36 @@ pub fn fill_row(row: &mut Row, r: &ReportRow, domains: usize, items: usize, same
 /// are many.
 pub struct ReleaseCache {
     entries: quick_cache::sync::Cache<(String, String, String), Arc<Report>>,
+    stats: ReleaseStats,
+}
+
+/// How the release cache does, for the metrics page.
+#[derive(Clone)]
+pub struct ReleaseStats {
+    /// Releases answered from memory.
+    pub hits: Counter,
+    /// Releases read from the database or computed.
+    pub misses: Counter,
+    /// Seconds to read or compute a release not in memory.
+    pub build: Histogram,
 }
 
 impl Default for ReleaseCache {
     fn default() -> Self {
-        ReleaseCache { entries: quick_cache::sync::Cache::new(32) }
+        let stats = ReleaseStats {
+            hits: Counter::default(),
+            misses: Counter::default(),
+            build: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+        };
+        ReleaseCache { entries: quick_cache::sync::Cache::new(32), stats }
     }
 }
 
 impl ReleaseCache {
+    pub fn stats(&self) -> &ReleaseStats {
+        &self.stats
+    }
+
     /// The releases a request asks for, from memory, the database, or
     /// computed and stored (blocking: run it off the async workers).
     pub fn releases(
@@ -950,9 +973,13 @@ impl ReleaseCache {
             .map(|period| {
                 let key = (request.survey_id.clone(), period.to_string(), variant.clone());
                 if let Some(report) = self.entries.get(&key) {
+                    self.stats.hits.inc();
                     return Ok(report);
                 }
+                self.stats.misses.inc();
+                let began = std::time::Instant::now();
                 let report = Arc::new(release(db, registry, &request.survey_id, period, request.options)?);
+                self.stats.build.observe(began.elapsed().as_secs_f64());
                 self.entries.insert(key, report.clone());
                 Ok(report)
             })

@@ -16,6 +16,8 @@ use diesel::pg::PgConnection;
 use diesel::r2d2::{self, ManageConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, ConnectionError};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use super::StorageError;
 use super::group_commit::GroupCommit;
@@ -272,12 +274,47 @@ pub struct Db {
     /// SQLite only: the thread that commits queued writes in groups.
     grouped: Option<Arc<GroupCommit>>,
     url: DatabaseUrl,
+    stats: DbStats,
+}
+
+/// What the database handle measures of itself, for the metrics page:
+/// shared by every clone of the handle.
+#[derive(Clone)]
+pub struct DbStats {
+    /// Seconds a request waited for a pooled connection.
+    pub pool_wait: Histogram,
+    /// SQLite: writes queued for the writer thread, not yet taken.
+    pub queued_writes: Gauge,
+    /// SQLite: seconds each group commit took (its writes and the fsync).
+    pub group_commit: Histogram,
+    /// SQLite: writes per group commit.
+    pub group_size: Histogram,
+}
+
+impl DbStats {
+    fn new() -> DbStats {
+        DbStats {
+            pool_wait: Histogram::new(exponential_buckets(0.000_01, 4.0, 10)),
+            queued_writes: Gauge::default(),
+            group_commit: Histogram::new(exponential_buckets(0.000_1, 2.0, 14)),
+            group_size: Histogram::new(exponential_buckets(1.0, 2.0, 8)),
+        }
+    }
+}
+
+/// A pool's connections right now.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolState {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 impl Db {
     /// Connects once directly, so an unreachable server or unwritable file
     /// gives its own message, then builds the pool.
     pub fn connect(url: &DatabaseUrl) -> Result<Db, StorageError> {
+        let stats = DbStats::new();
         let manager = Manager::new(url.clone());
         manager.connect().map_err(|e| StorageError::Unreachable {
             url: url.to_string(),
@@ -294,7 +331,7 @@ impl Db {
         let (pool, writer, grouped) = match url.backend() {
             Backend::Sqlite => {
                 let writer = build(1);
-                let grouped = GroupCommit::start(writer.clone())
+                let grouped = GroupCommit::start(writer.clone(), stats.clone())
                     .map_err(|e| StorageError::Pool(format!("cannot start the database writer: {e}")))?;
                 (build(8), writer, Some(Arc::new(grouped)))
             }
@@ -306,7 +343,7 @@ impl Db {
                 (pool.clone(), pool, None)
             }
         };
-        Ok(Db { pool, writer, grouped, url: url.clone() })
+        Ok(Db { pool, writer, grouped, url: url.clone(), stats })
     }
 
     pub fn backend(&self) -> Backend {
@@ -349,7 +386,7 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, StorageError> + Send + 'static,
     {
-        Self::on_blocking_thread(self.pool.clone(), work).await
+        Self::on_blocking_thread(self.pool.clone(), &self.stats, work).await
     }
 
     /// For the hot, small reads of every respondent page (one response and
@@ -382,7 +419,7 @@ impl Db {
     {
         match &self.grouped {
             Some(grouped) => grouped.write(work).await,
-            None => Self::on_blocking_thread(self.writer.clone(), work).await,
+            None => Self::on_blocking_thread(self.writer.clone(), &self.stats, work).await,
         }
     }
 
@@ -391,16 +428,33 @@ impl Db {
         self.writer.get().map_err(|e| StorageError::Pool(e.to_string()))
     }
 
-    async fn on_blocking_thread<T, F>(pool: Pool, work: F) -> Result<T, StorageError>
+    /// The handle's own measurements, for the metrics page.
+    pub fn stats(&self) -> &DbStats {
+        &self.stats
+    }
+
+    /// The reading pool's and the writing pool's connections now.
+    pub fn pool_states(&self) -> [(&'static str, PoolState); 2] {
+        let state = |pool: &Pool| {
+            let s = pool.state();
+            PoolState { size: s.connections, idle: s.idle_connections, max: pool.max_size() }
+        };
+        [("read", state(&self.pool)), ("write", state(&self.writer))]
+    }
+
+    async fn on_blocking_thread<T, F>(pool: Pool, stats: &DbStats, work: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, StorageError> + Send + 'static,
     {
         // The caller's span (a request's id) follows the work.
         let span = tracing::Span::current();
+        let wait = stats.pool_wait.clone();
         tokio::task::spawn_blocking(move || {
             let _request = span.enter();
+            let asked = std::time::Instant::now();
             let mut conn = pool.get().map_err(|e| StorageError::Pool(e.to_string()))?;
+            wait.observe(asked.elapsed().as_secs_f64());
             let result = work(&mut conn);
             conn.note(&result);
             result

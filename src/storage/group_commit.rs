@@ -16,7 +16,7 @@ use diesel::connection::TransactionManager;
 use tokio::sync::oneshot;
 
 use super::StorageError;
-use super::connection::{DbConn, Pool, transaction_depth, write_transaction};
+use super::connection::{DbConn, DbStats, Pool, transaction_depth, write_transaction};
 
 /// Writes taken into one commit at most: bounds how long the first waits.
 const MAX_GROUP: usize = 128;
@@ -104,15 +104,17 @@ fn in_savepoint<T>(
 /// (every clone of the `Db` holding it) is dropped.
 pub struct GroupCommit {
     jobs: mpsc::Sender<Box<dyn Job>>,
+    stats: DbStats,
 }
 
 impl GroupCommit {
     /// Starts the writer thread; it takes a connection from `pool` (a pool
     /// of one) for each group, so other users of that pool still get a turn.
-    pub fn start(pool: Pool) -> std::io::Result<GroupCommit> {
+    pub fn start(pool: Pool, stats: DbStats) -> std::io::Result<GroupCommit> {
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
-        std::thread::Builder::new().name("joinedup-writer".into()).spawn(move || run(&pool, &queue))?;
-        Ok(GroupCommit { jobs })
+        let measured = stats.clone();
+        std::thread::Builder::new().name("joinedup-writer".into()).spawn(move || run(&pool, &queue, &measured))?;
+        Ok(GroupCommit { jobs, stats })
     }
 
     /// Queues a write and waits until it is committed (or has failed).
@@ -122,6 +124,7 @@ impl GroupCommit {
         F: FnOnce(&mut DbConn) -> Result<T, StorageError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
+        self.stats.queued_writes.inc();
         self.jobs
             .send(Box::new(Pending { work, reply }))
             .map_err(|_| StorageError::Pool("the database writer has stopped".into()))?;
@@ -129,7 +132,7 @@ impl GroupCommit {
     }
 }
 
-fn run(pool: &Pool, queue: &mpsc::Receiver<Box<dyn Job>>) {
+fn run(pool: &Pool, queue: &mpsc::Receiver<Box<dyn Job>>, stats: &DbStats) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -138,6 +141,9 @@ fn run(pool: &Pool, queue: &mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
+        stats.queued_writes.dec_by(group.len() as i64);
+        stats.group_size.observe(group.len() as f64);
+        let began = std::time::Instant::now();
         let mut conn = match pool.get() {
             Ok(conn) => conn,
             Err(e) => {
@@ -159,6 +165,7 @@ fn run(pool: &Pool, queue: &mpsc::Receiver<Box<dyn Job>>) {
                 job.fail(StorageError::Pool(format!("the write could not start: {e}")));
             }
         }
+        stats.group_commit.observe(began.elapsed().as_secs_f64());
         for reply in replies {
             reply.send(committed.as_ref().map(|_| ()));
         }

@@ -27,7 +27,9 @@ mod stored_as_text;
 pub mod survey_stats;
 pub mod surveys;
 
-pub use connection::{Backend, ConnectError, DatabaseUrl, Db, DbConn, Manager, Pool, PooledConn, write_transaction};
+pub use connection::{
+    Backend, ConnectError, DatabaseUrl, Db, DbConn, DbStats, Manager, Pool, PoolState, PooledConn, write_transaction,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

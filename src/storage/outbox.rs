@@ -352,6 +352,15 @@ pub fn requeue_uncertain(conn: &mut DbConn, survey_id: &str, at: NaiveDateTime) 
     .execute(conn)?)
 }
 
+/// Every survey's messages counted by kind and status: the metrics page's
+/// outbox gauges.
+pub fn counts_everywhere(conn: &mut DbConn) -> Result<Vec<(Kind, Status, i64)>, StorageError> {
+    Ok(outbox::table
+        .group_by((outbox::kind, outbox::status))
+        .select((outbox::kind, outbox::status, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
 /// Messages of a survey counted by kind and status.
 pub fn counts(conn: &mut DbConn, survey_id: &str) -> Result<BTreeMap<(Kind, Status), i64>, StorageError> {
     let rows: Vec<(Kind, Status, i64)> = outbox::table

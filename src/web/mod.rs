@@ -10,6 +10,7 @@ mod data_entry;
 pub mod errors;
 mod health;
 mod lead;
+pub mod metrics;
 pub mod middleware;
 mod respondent;
 pub mod routes;
@@ -95,6 +96,7 @@ fn resource(
 /// Builds the server on an already bound listener.
 pub fn server(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
     let hsts = state.settings.sends_hsts();
+    let measured = state.metrics.is_some();
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
         let mut app = App::new()
@@ -109,6 +111,7 @@ pub fn server(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Se
             .wrap(from_fn(middleware::compress::small_inline))
             .wrap(actix_web::middleware::Compress::default())
             .wrap(from_fn(middleware::access_log::log_request))
+            .wrap(actix_web::middleware::Condition::new(measured, from_fn(metrics::measure)))
             .wrap(from_fn(middleware::request_id::tag_request));
         for (path, entries) in routes::by_path(routes::ROUTES) {
             app = app.service(resource(path, entries));

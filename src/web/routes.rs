@@ -235,6 +235,7 @@ pub static ROUTES: &[Entry] = &[
     entry!(Get "/admin/audit", Page(ADMIN), admin::audit),
     // The JSON API
     entry!(Get "/api/v1/me", Api(SignedIn), api::me),
+    entry!(Get "/metrics", Api(ADMIN), super::metrics::scrape),
     entry!(Delete "/api/v1/tokens/{id}", Api(SignedIn), api::revoke_own_token),
     entry!(Get "/api/v1/surveys", Api(LEAD_OR_ANALYST), api::surveys),
     entry!(Get "/api/v1/admin/audit", Api(ADMIN), api::audit),

@@ -21,6 +21,8 @@ pub struct AppState {
     pub icss: Vec<storage::icss::Ics>,
     /// Published releases already read (they never change).
     pub releases: crate::results::reports::ReleaseCache,
+    /// Request counts and the rest of `/metrics`; `None` when turned off.
+    pub metrics: Option<crate::web::metrics::Metrics>,
     /// Responses being answered, kept between their pages.
     pub responses: ResponseCache,
     /// Sends invitations and reminders; `None` when email is not set up.

@@ -20,6 +20,7 @@ mod journey;
 mod layering;
 mod lead;
 mod logs;
+mod metrics;
 mod paper;
 mod storage;
 mod user_cli;
@@ -54,6 +55,7 @@ fn main() {
         layering::trials(),
         lead::trials(&services),
         logs::trials(),
+        metrics::trials(&services),
         paper::trials(&services),
         storage::trials(&services),
         user_cli::trials(),

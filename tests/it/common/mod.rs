@@ -95,6 +95,7 @@ pub fn settings(db: &TestDb, definitions: &Path) -> Settings {
         definitions: definitions.to_path_buf(),
         base_url: "http://127.0.0.1".into(),
         hsts: true,
+        metrics: true,
         secret_key: Some(SecretKey::new("test-secret-key-that-is-long-enough-0123456789".into()).unwrap()),
         in_progress_days: 30,
         suppress_below: 30,
