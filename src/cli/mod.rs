@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::{self, Settings};
 use crate::definitions;
 
-pub mod config;
+mod backup;
+mod config;
 mod database;
 mod invite;
 mod keys;
@@ -77,6 +78,12 @@ pub enum Command {
     /// Rotate the keys invitation links and email hashes are made with.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// A consistent copy of the whole database while the server runs:
+    /// SQLite's VACUUM INTO, or pg_dump's custom format on PostgreSQL.
+    Backup(backup::BackupArgs),
+    /// Put a backup in place of the database (stop the server first on
+    /// SQLite): the copy is checked first, and the old file kept aside.
+    Restore(backup::RestoreArgs),
     /// Paper questionnaires to print and post.
     #[command(subcommand)]
     Print(print::PrintCommand),
@@ -114,6 +121,8 @@ pub fn main() -> ExitCode {
         Command::User(command) => user::run(&settings, command),
         Command::Response(command) => response::run(&settings, command),
         Command::Keys(command) => keys::run(&settings, command),
+        Command::Backup(args) => backup::backup(&settings, &args),
+        Command::Restore(args) => backup::restore(&settings, &args),
         Command::Print(command) => print::run(&settings, command),
         Command::Serve(args) => run_server(settings, args),
     };

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod app_settings;
 pub mod audit;
+pub mod backup;
 mod connection;
 pub mod drafts;
 mod group_commit;

@@ -9,6 +9,7 @@
 mod common;
 
 mod accounts;
+mod backup;
 mod cli;
 mod definitions;
 mod fuzz;
@@ -44,6 +45,7 @@ fn main() {
     }
     let mut trials: Vec<Trial> = [
         accounts::trials(&services),
+        backup::trials(),
         cli::trials(),
         definitions::trials(),
         fuzz::trials(),
