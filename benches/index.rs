@@ -20,18 +20,26 @@ fn pick(rng: &mut StdRng, list: &[&str]) -> Option<CompactString> {
     Some(list[rng.random_range(0..list.len())].into())
 }
 
-/// Respondents spread over the ICSs, with every grouping category, scores
-/// that vary by ICS, and an answer to every question.
+/// Respondents spread over the ICSs, with every grouping category (a sixth
+/// of the invited on paper), scores that vary by ICS, and an answer to
+/// every question.
 fn rows(n: usize, icss: &[String], domains: usize, options: &[usize]) -> Vec<Row> {
     let mut rng = StdRng::seed_from_u64(11);
+    // Modes from a generator of their own: the other columns stay as they
+    // were before results were split by mode.
+    let mut modes = StdRng::seed_from_u64(12);
     (0..n)
         .map(|_| {
             let ics = rng.random_range(0..icss.len());
             let voice = pick(&mut rng, &["patient", "patient", "patient", "carer_self", "carer_on_behalf"]);
             let lean = ics as f64 / icss.len() as f64 * 20.0;
+            let invited = rng.random_bool(0.5);
             Row {
                 version: 1,
-                channel: if rng.random_bool(0.5) { "invitation" } else { "open_link" }.into(),
+                channel: if invited { "invitation" } else { "open_link" }.into(),
+                // A sixth of the invited answer on paper (paper forms come
+                // only from invitations).
+                mode: Some(if invited && modes.random_bool(1.0 / 6.0) { "paper" } else { "online" }.into()),
                 voice,
                 ics: Some(icss[ics].as_str().into()),
                 age_band: pick(&mut rng, &["18-34", "35-54", "55-64", "65-74", "75-84", "85+"]),

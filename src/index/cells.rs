@@ -676,6 +676,84 @@ mod tests {
         }
     }
 
+    /// Two ICSs' people, raked, a fifth of them on paper (more of the older
+    /// ones): England and each ICS get a cell per mode, holding exactly
+    /// the rows of that mode, with the design's own domain mean over them;
+    /// the modes add up to the `all` cell, as every dimension's categories
+    /// do.
+    #[test]
+    fn online_and_paper_rows_give_cells_by_mode() {
+        let mut counts = BTreeMap::new();
+        for ics in ["E1", "E2"] {
+            for band in ADULT_BANDS {
+                for sex in ["female", "male"] {
+                    counts.insert((ics.to_string(), band.to_string(), sex.to_string()), 1000.0);
+                }
+            }
+        }
+        let population = PopulationTable { counts, source: "test".into(), uploaded: BTreeMap::new() };
+        let rows: Vec<Row> = (0..240usize)
+            .map(|i| {
+                let band = (i / 2) % 6;
+                Row {
+                    version: 1,
+                    channel: "invitation".into(),
+                    mode: Some(if i % 5 == 0 || (band >= 4 && i % 3 == 0) { "paper" } else { "online" }.into()),
+                    voice: Some("patient".into()),
+                    ics: Some(["E1", "E2"][i % 2].into()),
+                    age_band: Some(ADULT_BANDS[band].into()),
+                    sex: Some(["female", "male"][(i / 12) % 2].into()),
+                    base_weight: 1.0 + (i % 4) as f64 / 4.0,
+                    index: Some(40.0 + (i % 11) as f64 + if i % 5 == 0 { 6.0 } else { 0.0 }),
+                    ..Row::default()
+                }
+            })
+            .collect();
+        let frame = Frame::from_rows(&rows, 0, 0);
+        let w = weigh(&frame, &population, &WeighOptions::default(), &|_| true).unwrap().remove(0);
+        let groupings = groupings(&frame, &w);
+        let (cells, _) = score_cells(&frame, &w, Sample::Invitation, &groupings, &[]);
+        let by_mode: Vec<&Cell> = cells.iter().filter(|c| c.key.dimension == "mode").collect();
+        let keys: Vec<(&str, &str)> = by_mode.iter().map(|c| (c.key.area.as_str(), c.key.category.as_str())).collect();
+        assert_eq!(
+            keys,
+            [
+                ("England", "online"),
+                ("England", "paper"),
+                ("E1", "online"),
+                ("E1", "paper"),
+                ("E2", "online"),
+                ("E2", "paper")
+            ]
+        );
+        let design = w.design();
+        let y: Vec<f64> = w.rows.iter().map(|&i| rows[i].index.unwrap()).collect();
+        for cell in by_mode {
+            let k = &cell.key;
+            let member = |r: usize| {
+                let row = &rows[w.rows[r]];
+                row.mode.as_deref() == Some(k.category.as_str())
+                    && (k.area == ENGLAND || row.ics.as_deref() == Some(k.area.as_str()))
+            };
+            let oracle = design.mean(&y, &member);
+            assert_eq!(cell.estimate.n, oracle.n, "{k:?}");
+            assert!((cell.estimate.estimate - oracle.estimate).abs() < 1e-9, "{k:?}");
+            assert!((cell.estimate.se - oracle.se).abs() < 1e-9, "{k:?}");
+            let all = cells
+                .iter()
+                .find(|c| c.key.area == k.area && c.key.dimension == ALL && c.key.measure == k.measure)
+                .unwrap();
+            let siblings: usize = cells
+                .iter()
+                .filter(|c| c.key.area == k.area && c.key.dimension == "mode" && c.key.measure == k.measure)
+                .map(|c| c.estimate.n)
+                .sum();
+            assert_eq!(siblings, all.estimate.n, "{k:?}: online and paper make up the area");
+        }
+        let paper = rows.iter().filter(|r| r.mode.as_deref() == Some("paper")).count();
+        assert!((40..120).contains(&paper), "{paper}");
+    }
+
     /// 300 people in two ICSs, raked (people) and trimmed, answering three
     /// questions, some not at all: every question percentage, with its SE
     /// and design effect, equals the design's own domain mean of the 0/1

@@ -87,6 +87,7 @@ impl Categorical {
 pub struct Frame {
     pub version: Vec<i64>,
     pub channel: Categorical,
+    pub mode: Categorical,
     pub voice: Categorical,
     pub ics: Categorical,
     pub age_band: Categorical,
@@ -119,9 +120,10 @@ impl Frame {
     }
 
     /// Every grouping column, to do the same to each.
-    fn categoricals_mut(&mut self) -> [&mut Categorical; 8] {
+    fn categoricals_mut(&mut self) -> [&mut Categorical; 9] {
         [
             &mut self.channel,
+            &mut self.mode,
             &mut self.voice,
             &mut self.ics,
             &mut self.age_band,
@@ -150,6 +152,7 @@ impl Frame {
     pub fn push(&mut self, row: &Row) {
         self.version.push(row.version);
         self.channel.push(Some(&row.channel));
+        self.mode.push(row.mode.as_deref());
         self.voice.push(row.voice.as_deref());
         self.ics.push(row.ics.as_deref());
         self.age_band.push(row.age_band.as_deref());
@@ -171,6 +174,7 @@ impl Frame {
     pub fn append(&mut self, later: &Frame) {
         self.version.extend_from_slice(&later.version);
         self.channel.append(&later.channel);
+        self.mode.append(&later.mode);
         self.voice.append(&later.voice);
         self.ics.append(&later.ics);
         self.age_band.append(&later.age_band);
@@ -217,6 +221,7 @@ impl Frame {
             "imd_quintile" => &self.imd_quintile,
             "long_term_condition" => &self.long_term_condition,
             "voice" => &self.voice,
+            "mode" => &self.mode,
             _ => return None,
         })
     }
@@ -267,6 +272,7 @@ mod tests {
         Row {
             version: 1,
             channel: "open_link".into(),
+            mode: Some(if choice == 4 { "paper" } else { "online" }.into()),
             voice: voice.map(Into::into),
             ics: Some(ics.into()),
             imd_quintile: q,

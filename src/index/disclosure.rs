@@ -491,6 +491,34 @@ mod tests {
     }
 
     #[test]
+    fn a_small_paper_group_is_hidden_and_cannot_be_worked_out_from_online() {
+        // Mode is a dimension like any other. E1's 12 paper responses (18%
+        // of its weight) are hidden; all − online would give them to
+        // ±0.05 × (1000 + 820) / 180 ≈ 0.5 points, so online is shown to
+        // whole points, which makes it ±(50 + 410) / 180 ≈ 2.6. England's
+        // 48 paper responses are shown, so England − E2 would give E1's
+        // paper row: E2's paper row (36, enough on its own) is hidden.
+        let cells = vec![
+            cell("index", "England", "all", "all", 400, 2000.0),
+            cell("index", "England", "mode", "online", 352, 1640.0),
+            cell("index", "England", "mode", "paper", 48, 360.0),
+            cell("index", "E1", "all", "all", 100, 1000.0),
+            cell("index", "E1", "mode", "online", 88, 820.0),
+            cell("index", "E1", "mode", "paper", 12, 180.0),
+            cell("index", "E2", "all", "all", 300, 1000.0),
+            cell("index", "E2", "mode", "online", 264, 820.0),
+            cell("index", "E2", "mode", "paper", 36, 180.0),
+        ];
+        let Protection { hidden, coarse, summary } = suppress(&cells, 30, &Marks::new());
+        assert_eq!(hidden[5], Some(Suppression::Primary), "12 paper responses");
+        assert_eq!((hidden[4], coarse[4]), (None, true), "online to whole points instead of hidden");
+        assert_eq!(hidden[8], Some(Suppression::Complementary), "England − E2 would give E1's paper row");
+        assert_eq!((hidden[2], coarse[2]), (None, false), "England's paper row is shown");
+        assert!(hidden.iter().enumerate().all(|(k, h)| h.is_none() || k == 5 || k == 8), "{hidden:?}");
+        assert_eq!((summary.large_hidden, summary.coarsened), (1, 1), "{summary:?}");
+    }
+
+    #[test]
     fn a_hidden_union_of_enough_people_is_safe() {
         let cells = vec![
             cell("index", "E1", "all", "all", 200, 1000.0),

@@ -23,6 +23,9 @@ use crate::weighting::{self, DimensionMargins, Population, Respondents, Weighted
 pub struct Row {
     pub version: i64,
     pub channel: CompactString,
+    /// How the answers were given: `online`, or `paper` keyed by staff
+    /// (always set on a stored result).
+    pub mode: Option<CompactString>,
     pub voice: Option<CompactString>,
     pub ics: Option<CompactString>,
     pub age_band: Option<CompactString>,
@@ -75,8 +78,11 @@ impl Group {
     }
 }
 
-/// The grouping dimensions of every output, in output order.
-pub const DIMENSIONS: [&str; 6] = ["age_band", "sex", "ethnicity", "imd_quintile", "long_term_condition", "voice"];
+/// The grouping dimensions of every output, in output order. `mode` (how
+/// the answers were given: online or on paper) is for monitoring mode
+/// differences: no estimate is adjusted for mode (methodology §5.1).
+pub const DIMENSIONS: [&str; 7] =
+    ["age_band", "sex", "ethnicity", "imd_quintile", "long_term_condition", "voice", "mode"];
 
 /// Deprivation quintiles as category names.
 pub const QUINTILES: [&str; 5] = ["1", "2", "3", "4", "5"];
@@ -579,6 +585,7 @@ mod tests {
             .map(|i| Row {
                 version: 1,
                 channel: "open_link".into(),
+                mode: Some("online".into()),
                 voice: Some("patient".into()),
                 ics: Some(ICS.into()),
                 age_band: Some(ADULT_BANDS[(i * 7 / 3) % 6].into()),

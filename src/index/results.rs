@@ -609,6 +609,8 @@ mod tests {
             .prop_map(move |((ics, voice, band, sex, invited), (weight, score), domains, choices)| Row {
                 version: 1,
                 channel: if invited { "invitation" } else { "open_link" }.into(),
+                // Paper forms come from invitations; a few of them.
+                mode: Some(if invited && score == 2 { "paper" } else { "online" }.into()),
                 voice: ["patient", "patient", "carer_self", "carer_on_behalf"].get(voice).map(|v| (*v).into()),
                 ics: Some(ICSS[ics].into()),
                 age_band: BANDS.get(band).map(|b| (*b).into()),

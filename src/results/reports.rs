@@ -901,6 +901,7 @@ pub fn fill_row(row: &mut Row, r: &ReportRow, domains: usize, items: usize, same
     let text = |v: Option<&str>| v.map(CompactString::from);
     row.version = r.survey_version_id;
     row.channel = t.channel.into();
+    row.mode = text(Some(t.mode).filter(|m| !m.is_empty()));
     row.voice = text(t.voice);
     row.ics = text(t.ics_code);
     row.age_band = text(t.age_band);

@@ -172,7 +172,7 @@ pub fn for_survey(
 }
 
 /// The columns a report reads from a result row. The text columns arrive
-/// joined into one value (`texts`): decoding one field instead of nine makes
+/// joined into one value (`texts`): decoding one field instead of ten makes
 /// reading a million rows markedly faster on both backends. No joined value
 /// can hold the separator `|`: they are fixed codes, numbers and commas.
 #[derive(Debug, Clone, PartialEq, Queryable)]
@@ -182,13 +182,13 @@ pub struct ReportRow {
     pub imd_quintile: Option<i32>,
     pub base_weight: f64,
     pub index_score: Option<f64>,
-    /// channel, voice, ICS, age band, sex, ethnicity, long-term conditions,
-    /// domain scores and choices, `|`-separated; empty = none.
+    /// channel, mode, voice, ICS, age band, sex, ethnicity, long-term
+    /// conditions, domain scores and choices, `|`-separated; empty = none.
     pub texts: String,
 }
 
 /// SQL for `ReportRow::texts`, the same on SQLite and PostgreSQL.
-const JOINED_TEXTS: &str = "channel || '|' || COALESCE(voice, '') || '|' || COALESCE(ics_code, '') || '|' \
+const JOINED_TEXTS: &str = "channel || '|' || mode || '|' || COALESCE(voice, '') || '|' || COALESCE(ics_code, '') || '|' \
     || COALESCE(age_band, '') || '|' || COALESCE(sex, '') || '|' || COALESCE(ethnicity, '') || '|' \
     || COALESCE(long_term_condition, '') || '|' || domain_scores || '|' || choices";
 
@@ -196,6 +196,8 @@ const JOINED_TEXTS: &str = "channel || '|' || COALESCE(voice, '') || '|' || COAL
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ReportTexts<'a> {
     pub channel: &'a str,
+    /// `online` or `paper` (`Mode`'s spelling): never empty in a stored row.
+    pub mode: &'a str,
     pub voice: Option<&'a str>,
     pub ics_code: Option<&'a str>,
     pub age_band: Option<&'a str>,
@@ -208,11 +210,13 @@ pub struct ReportTexts<'a> {
 
 impl ReportRow {
     pub fn texts(&self) -> ReportTexts<'_> {
-        let mut parts = self.texts.splitn(9, '|');
+        let mut parts = self.texts.splitn(10, '|');
         let channel = parts.next().unwrap_or_default();
+        let mode = parts.next().unwrap_or_default();
         let mut optional = || parts.next().filter(|s| !s.is_empty());
         ReportTexts {
             channel,
+            mode,
             voice: optional(),
             ics_code: optional(),
             age_band: optional(),
@@ -230,6 +234,7 @@ impl ResultRow {
     pub fn report_columns(&self) -> ReportRow {
         let texts = [
             Some(self.channel.as_str()),
+            Some(self.mode.as_str()),
             self.voice.as_deref(),
             self.ics_code.as_deref(),
             self.age_band.as_deref(),
@@ -433,4 +438,55 @@ pub fn ics_codes(
         .distinct()
         .order(response_results::ics_code)
         .load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::responses::{Channel, Mode};
+
+    fn row(mode: Mode, voice: Option<&str>) -> ResultRow {
+        ResultRow {
+            response_id: 1,
+            survey_version_id: 2,
+            survey_id: "s".into(),
+            scoring_signature: String::new(),
+            submitted_on: NaiveDate::from_ymd_opt(2026, 11, 3).unwrap(),
+            channel: Channel::Invitation,
+            voice: voice.map(str::to_string),
+            ics_code: Some("E54000008".into()),
+            age_band: Some("75-84".into()),
+            sex: None,
+            ethnicity: Some("white".into()),
+            long_term_condition: Some("one".into()),
+            imd_quintile: Some(2),
+            base_weight: 1.5,
+            index_score: Some(61.0),
+            domain_scores: "50,,75".into(),
+            choices: "2,0+3,".into(),
+            mode,
+        }
+    }
+
+    #[test]
+    fn the_joined_texts_come_apart_with_the_mode_in_its_place() {
+        let paper = row(Mode::Paper, Some("carer_self")).report_columns();
+        assert_eq!(
+            paper.texts(),
+            ReportTexts {
+                channel: "invitation",
+                mode: "paper",
+                voice: Some("carer_self"),
+                ics_code: Some("E54000008"),
+                age_band: Some("75-84"),
+                sex: None,
+                ethnicity: Some("white"),
+                long_term_condition: Some("one"),
+                domain_scores: "50,,75",
+                choices: "2,0+3,",
+            }
+        );
+        let online = row(Mode::Online, None).report_columns();
+        assert_eq!((online.texts().mode, online.texts().voice), ("online", None));
+    }
 }

@@ -207,7 +207,7 @@ async fn demo_results_cover_every_ics(db: TestDb) {
         assert!(c.vs_england.is_some() && c.funnel.is_some() && c.standardised.is_some(), "{c:?}");
     }
     // Groups, domains and questions (with intervals) are all there, in both samples.
-    for dimension in ["age_band", "sex", "ethnicity", "imd_quintile", "long_term_condition", "voice"] {
+    for dimension in ["age_band", "sex", "ethnicity", "imd_quintile", "long_term_condition", "voice", "mode"] {
         assert!(cells.iter().any(|c| c.dimension == dimension && c.estimate.is_some()), "{dimension}");
     }
     assert!(cells.iter().any(|c| c.group == "carers" && c.measure == "index"));
@@ -567,8 +567,8 @@ async fn microdata_of_a_fuller_release_reproduces_it_exactly(db: TestDb) {
             for k in 1..=9i64 {
                 let shift = k * offset;
                 diesel::sql_query(
-                    "INSERT INTO responses (id, survey_version_id, channel, status, voice, language, ics_code, created_at, updated_at, submitted_at, voice_preset, ics_preset) \
-                     SELECT r.id + $1, r.survey_version_id, r.channel, r.status, r.voice, r.language, r.ics_code, r.created_at, r.updated_at, r.submitted_at, r.voice_preset, r.ics_preset \
+                    "INSERT INTO responses (id, survey_version_id, channel, status, voice, language, ics_code, created_at, updated_at, submitted_at, voice_preset, ics_preset, mode) \
+                     SELECT r.id + $1, r.survey_version_id, r.channel, r.status, r.voice, r.language, r.ics_code, r.created_at, r.updated_at, r.submitted_at, r.voice_preset, r.ics_preset, r.mode \
                      FROM responses r JOIN response_results rr ON rr.response_id = r.id \
                      WHERE rr.survey_id = 'integration_index' AND rr.submitted_on BETWEEN $2 AND $3 AND r.id <= $4",
                 )
@@ -578,8 +578,8 @@ async fn microdata_of_a_fuller_release_reproduces_it_exactly(db: TestDb) {
                 .bind::<BigInt, _>(offset)
                 .execute(conn)?;
                 diesel::sql_query(
-                    "INSERT INTO response_results (response_id, survey_version_id, survey_id, scoring_signature, submitted_on, channel, voice, ics_code, age_band, sex, ethnicity, long_term_condition, imd_quintile, base_weight, index_score, domain_scores, choices) \
-                     SELECT response_id + $1, survey_version_id, survey_id, scoring_signature, submitted_on, channel, voice, ics_code, age_band, sex, ethnicity, long_term_condition, imd_quintile, base_weight, index_score, domain_scores, choices \
+                    "INSERT INTO response_results (response_id, survey_version_id, survey_id, scoring_signature, submitted_on, channel, voice, ics_code, age_band, sex, ethnicity, long_term_condition, imd_quintile, base_weight, index_score, domain_scores, choices, mode) \
+                     SELECT response_id + $1, survey_version_id, survey_id, scoring_signature, submitted_on, channel, voice, ics_code, age_band, sex, ethnicity, long_term_condition, imd_quintile, base_weight, index_score, domain_scores, choices, mode \
                      FROM response_results WHERE survey_id = 'integration_index' AND submitted_on BETWEEN $2 AND $3 AND response_id <= $4",
                 )
                 .bind::<BigInt, _>(shift)
@@ -789,6 +789,22 @@ async fn result_rows_are_read_in_batches_once_each_in_order(db: TestDb) {
     let made =
         joinedup::demo::load_if_empty(&app.state.db, &app.state.surveys, app.state.clock.today(), 0.02).await.unwrap();
     assert!(made > 100, "demo responses: {made}");
+    // One result row answered on paper: the joined text columns carry its mode.
+    let paper = app
+        .state
+        .db
+        .write(|conn| {
+            use diesel::prelude::*;
+            use joinedup::storage::responses::Mode;
+            use joinedup::storage::schema::response_results;
+            let (first, _) = results::id_range(conn, "integration_index", None, None)?.expect("rows");
+            diesel::update(response_results::table.find(first))
+                .set(response_results::mode.eq(Mode::Paper))
+                .execute(conn)?;
+            Ok::<_, joinedup::storage::StorageError>(first)
+        })
+        .await
+        .unwrap();
     let read = app
         .state
         .db
@@ -798,7 +814,7 @@ async fn result_rows_are_read_in_batches_once_each_in_order(db: TestDb) {
             let window = (None, None);
             let mut all = Vec::new();
             results::each_in_batches(conn, "integration_index", window, first..=last, None, 7, |id, r| {
-                all.push((id, r.index_score));
+                all.push((id, r));
                 ControlFlow::Continue(())
             })?;
             // The ICS with the most rows, so its read takes several batches.
@@ -822,9 +838,16 @@ async fn result_rows_are_read_in_batches_once_each_in_order(db: TestDb) {
         .await
         .unwrap();
     let (stored, ics, all, one_ics, stopped) = read;
-    let mut expected: Vec<(i64, Option<f64>)> = stored.iter().map(|r| (r.response_id, r.index_score)).collect();
+    // Every row once, in order, its columns as the database joins them
+    // equal to the same row joined in Rust.
+    let mut expected: Vec<(i64, results::ReportRow)> =
+        stored.iter().map(|r| (r.response_id, r.report_columns())).collect();
     expected.sort_by_key(|(id, _)| *id);
     assert_eq!(all, expected);
+    let modes: Vec<&str> = all.iter().map(|(_, r)| r.texts().mode).collect();
+    assert_eq!(modes[0], "paper", "{:?}", all[0].1.texts());
+    assert!(modes[1..].iter().all(|m| *m == "online"));
+    assert_eq!(all[0].0, paper);
     let mut in_ics: Vec<i64> =
         stored.iter().filter(|r| r.ics_code.as_deref() == Some(&ics)).map(|r| r.response_id).collect();
     in_ics.sort_unstable();
