@@ -69,6 +69,15 @@ impl Categorical {
         self.names.len() + 1
     }
 
+    /// How many rows hold each value, by value (rows with none left out).
+    pub fn counts(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut per_code = vec![0usize; self.code_count()];
+        for &code in &self.codes {
+            per_code[code as usize] += 1;
+        }
+        self.names.iter().zip(&per_code[1..]).map(|(name, &n)| (name.clone(), n)).filter(|(_, n)| *n > 0).collect()
+    }
+
     /// Each code's place among the values sorted by name (`None` for 0): the
     /// order outputs list categories in.
     pub fn sorted_ranks(&self) -> Vec<Option<u32>> {
@@ -266,6 +275,8 @@ mod tests {
             vec![Some("white"), None, Some("asian"), Some("white"), Some("mixed")]
         );
         assert_eq!(c.sorted_ranks(), vec![None, Some(2), Some(0), Some(1)]);
+        let counts: Vec<(String, usize)> = c.counts().into_iter().collect();
+        assert_eq!(counts, [("asian".to_string(), 1), ("mixed".to_string(), 1), ("white".to_string(), 2)]);
     }
 
     fn row(ics: &str, voice: Option<&str>, q: Option<i32>, choice: u64) -> Row {

@@ -84,6 +84,9 @@ impl Group {
 pub const DIMENSIONS: [&str; 7] =
     ["age_band", "sex", "ethnicity", "imd_quintile", "long_term_condition", "voice", "mode"];
 
+/// What every output says beside results by mode.
+pub const MODE_NOTE: &str = "for monitoring mode differences: not adjusted for mode effects";
+
 /// Deprivation quintiles as category names.
 pub const QUINTILES: [&str; 5] = ["1", "2", "3", "4", "5"];
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde_json::json;
 
-use crate::index::frame::DIMENSIONS;
+use crate::index::frame::{DIMENSIONS, MODE_NOTE};
 use crate::index::results::Published;
 use crate::index::sample::Sample;
 use crate::results::reports::{Provenance, Report};
@@ -154,6 +154,9 @@ fn note(c: &Published) -> String {
     if c.dimension == "imd_quintile" {
         notes.push("deprivation from invitation samples");
     }
+    if c.dimension == "mode" {
+        notes.push(MODE_NOTE);
+    }
     notes.join("; ")
 }
 
@@ -161,6 +164,8 @@ fn note(c: &Published) -> String {
 pub fn provenance_lines(p: &Provenance) -> Vec<(String, String)> {
     let versions = p.versions.iter().map(|(v, h)| format!("{v} (sha256 {h})")).collect::<Vec<_>>().join("; ");
     let mix = p.channel_mix.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+    let modes = p.mode_mix.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+    let modes = if modes.is_empty() { String::new() } else { format!("; by mode: {modes}") };
     vec![
         ("survey".into(), format!("{} ({})", p.survey_id, p.survey_title)),
         ("release".into(), format!("{} (responses submitted {} to {})", p.release, p.release_from, p.release_to)),
@@ -169,7 +174,7 @@ pub fn provenance_lines(p: &Provenance) -> Vec<(String, String)> {
         (
             "responses".into(),
             format!(
-                "first {}, last {}; by channel: {mix}",
+                "first {}, last {}; by channel: {mix}{modes}",
                 p.first_response.map(|d| d.to_string()).unwrap_or_default(),
                 p.last_response.map(|d| d.to_string()).unwrap_or_default()
             ),
@@ -311,6 +316,7 @@ fn xlsx(reports: &[Arc<Report>], sample: Option<Sample>) -> anyhow::Result<Vec<u
         "One row per cell. Empty figures with a reason in `suppressed` are hidden by disclosure control; in `not_estimable`, they could not be estimated.",
         "Estimates are on a 0-100 scale; question rows are weighted percentages choosing that answer.",
         "Open-link (self-selected) figures are indicative only. Column meanings: docs/outputs.md.",
+        "The mode sheet (online, paper) is for monitoring differences between modes: no figure is adjusted for mode effects, and a difference between modes mixes how people answer in each with who chose it (methodology 5.1).",
     ];
     for note in notes {
         about.write_string(row, 0, note)?;

@@ -125,6 +125,10 @@ pub struct Provenance {
     pub last_response: Option<NaiveDate>,
     /// Respondents per channel, published as counts are.
     pub channel_mix: BTreeMap<String, String>,
+    /// Respondents per mode (`online`, `paper`), published as counts are;
+    /// empty in a release stored before results were split by mode.
+    #[serde(default)]
+    pub mode_mix: BTreeMap<String, String>,
     /// The samples and which is the headline, in words.
     pub samples: String,
     pub weighting: String,
@@ -623,6 +627,7 @@ fn compute_on(
         first_response: first,
         last_response: last,
         channel_mix: channel_mix.into_iter().map(|(k, v)| (k, disclosure::published_count(v))).collect(),
+        mode_mix: frame.mode.counts().into_iter().map(|(k, v)| (k, disclosure::published_count(v))).collect(),
         samples: samples_description(&results),
         weighting: weighting_description(&used, &results),
         trimming: trimming_description(options.trim, &results),

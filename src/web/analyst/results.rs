@@ -324,6 +324,7 @@ pub async fn results(
             comparisons: reports::COMPARISONS,
             breakdown: breakdown.iter().map(|c| Cell::from(*c)).collect(),
             breakdown_chart,
+            breakdown_note: (dimension == "mode").then_some(BY_MODE),
             sample_options: Choice::list(&samples, sample.code()),
             trim_options: Choice::list(&trims, &trim_selected),
             group_options: Choice::list(&groups, &group),
@@ -343,6 +344,9 @@ pub async fn results(
     });
     staff::render(&state, "analyst/results", &data)
 }
+
+/// Beside results by mode (methodology §5.1).
+const BY_MODE: &str = "Results by mode are for monitoring differences between online and paper answers. They are not adjusted for mode effects: people answer some questions differently on paper, and those who answer on paper differ from those who answer online, so a difference between the modes mixes the two.";
 
 /// `GET /analyst/surveys/{survey_id}/questions`: question-level tables.
 pub async fn questions(

@@ -112,6 +112,8 @@ pub struct ResultsRelease {
     /// One area split by `dimension`, when a split is chosen.
     pub breakdown: Vec<Cell>,
     pub breakdown_chart: Option<String>,
+    /// What to keep in mind reading this split (results by mode).
+    pub breakdown_note: Option<&'static str>,
     pub dimension: String,
     pub sample_options: Vec<Choice>,
     pub trim_options: Vec<Choice>,
@@ -220,6 +222,9 @@ pub struct ProvenanceView {
     pub not_pooled: String,
     /// Respondents per channel.
     pub channels: String,
+    /// Respondents per mode, with what it says first (empty for a release
+    /// stored before results were split by mode).
+    pub modes: String,
     pub samples: String,
     pub weighting: String,
     pub trimming: String,
@@ -245,6 +250,10 @@ impl ProvenanceView {
                 .join(", "),
             not_pooled: p.versions_not_pooled.join(", "),
             channels: p.channel_mix.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", "),
+            modes: match p.mode_mix.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ") {
+                modes if modes.is_empty() => String::new(),
+                modes => format!("; by mode: {modes}"),
+            },
             samples: p.samples.clone(),
             weighting: p.weighting.clone(),
             trimming: p.trimming.clone(),
