@@ -1,13 +1,13 @@
 //! Respondent-level microdata of one release and one sample, for
 //! researchers' own modelling: the ICS, population group and grouping
-//! categories as published, the index, domain and item scores, and a
-//! weight — no emails, tokens, free text, dates or channels.
+//! categories as published (mode included), the index, domain and item
+//! scores, and a weight — no emails, tokens, free text, dates or channels.
 //!
 //! What keeps it safe (docs/outputs.md §6 rule 6 and §11):
 //! * Any combination of the grouping details held by fewer than ten
 //!   respondents is coarsened, in this order: ethnicity, deprivation,
-//!   conditions, voice and sex blanked, then the age band widened to three
-//!   adult bands, then two, then blanked. The ICS and population
+//!   conditions, mode, voice and sex blanked, then the age band widened to
+//!   three adult bands, then two, then blanked. The ICS and population
 //!   group are never dropped; a respondent still in a group under ten with
 //!   only those left is left out (such cells are never published anyway).
 //! * The weight is the respondent's base weight (1 / selection
@@ -50,17 +50,20 @@ use crate::storage::{Db, DbConn, StorageError};
 /// The smallest group a row may describe.
 pub const MIN_GROUP: usize = 10;
 
-/// The droppable details, in this order: age band, sex, voice, long-term
-/// conditions, deprivation quintile, ethnicity.
-const DETAILS: usize = 6;
+/// The droppable details, in this order: age band, sex, voice, mode,
+/// long-term conditions, deprivation quintile, ethnicity.
+const DETAILS: usize = 7;
 
 /// How far a combination can be coarsened: each level generalises one
 /// more detail, in this order: blank ethnicity, deprivation, conditions,
-/// voice and sex, then widen the age band to three adult bands, then to two,
-/// then blank it. Age band and sex go last and in steps: they are the
-/// raking cells, so the more of them a row keeps, the closer its weight is
-/// to its own.
-const LEVELS: usize = 8;
+/// mode, voice and sex, then widen the age band to three adult bands, then
+/// to two, then blank it. Age band and sex go last and in steps: they are
+/// the raking cells, so the more of them a row keeps, the closer its weight
+/// is to its own. Mode goes after the characteristics of the person (the
+/// most identifying, with the most categories) and before voice: paper is
+/// the rarer mode, so it splits many combinations, while voice says who
+/// answered and so what the answers are about; neither changes a weight.
+const LEVELS: usize = 9;
 
 /// (ICS, group) and the droppable details.
 type Combo = (String, Group, [Option<String>; DETAILS]);
@@ -76,6 +79,7 @@ fn row_combo(r: &ReportRow, group: Group) -> Combo {
             text(t.age_band),
             text(t.sex),
             text(t.voice),
+            Some(t.mode).filter(|m| !m.is_empty()).map(str::to_string),
             text(t.long_term_condition),
             r.imd_quintile.map(|q| q.to_string()),
             text(t.ethnicity),
@@ -100,12 +104,13 @@ fn coarsen(c: &Combo, level: usize) -> Combo {
     let details = &mut out.2;
     for step in 1..=level.min(LEVELS) {
         match step {
-            1 => details[5] = None,
-            2 => details[4] = None,
-            3 => details[3] = None,
-            4 => details[2] = None,
-            5 => details[1] = None,
-            6 | 7 => details[0] = details[0].as_deref().map(|b| widen(b, step == 7).to_string()),
+            1 => details[6] = None,
+            2 => details[5] = None,
+            3 => details[4] = None,
+            4 => details[3] = None,
+            5 => details[2] = None,
+            6 => details[1] = None,
+            7 | 8 => details[0] = details[0].as_deref().map(|b| widen(b, step == 8).to_string()),
             _ => details[0] = None,
         }
     }
@@ -206,6 +211,7 @@ fn header(plan: &Plan) -> String {
         "ics",
         "population_group",
         "voice",
+        "mode",
         "age_band",
         "sex",
         "ethnicity",
@@ -240,7 +246,7 @@ fn provenance_lines(plan: &Plan, report: &Report, sample: Sample) -> String {
         (
             "disclosure control",
             format!(
-                "every combination of the details shown is held by at least {MIN_GROUP} respondents; smaller ones are coarsened (ethnicity, deprivation, conditions, voice, sex blanked in turn, then age bands widened to 18-54/55-74/75+, to 18-54/55+, then blanked) or left out; each row's weight adjustment is its shown combination's; ids are fresh for each download and rows are shuffled within each ICS; no emails, tokens, free text, dates or channels"
+                "every combination of the details shown is held by at least {MIN_GROUP} respondents; smaller ones are coarsened (ethnicity, deprivation, conditions, mode, voice, sex blanked in turn, then age bands widened to 18-54/55-74/75+, to 18-54/55+, then blanked) or left out; each row's weight adjustment is its shown combination's; ids are fresh for each download and rows are shuffled within each ICS; no emails, tokens, free text, dates or channels"
             ),
         ),
         ("software", format!("joinedup {}", env!("CARGO_PKG_VERSION"))),
@@ -488,17 +494,18 @@ fn write_line(out: &mut String, read: &Read<'_>, shown: &Combo, weight: Option<f
     let field = |v: &Option<String>| crate::results::outputs::safe_text(v.as_deref().unwrap_or_default()).into_owned();
     let _ = write!(
         out,
-        ",{},{},{},{},{},{},{},{},{},{}",
+        ",{},{},{},{},{},{},{},{},{},{},{}",
         read.release,
         read.sample.code(),
         crate::results::outputs::safe_text(ics),
         group.code(),
         field(&details[2]),
+        field(&details[3]),
         field(&details[0]),
         field(&details[1]),
-        field(&details[5]),
-        field(&details[3]),
+        field(&details[6]),
         field(&details[4]),
+        field(&details[5]),
     );
     let domains = (0..read.plan.scoring_domains.len()).map(|d| row.domains.get(d).copied().flatten());
     for value in [weight, r.index_score].into_iter().chain(domains) {
@@ -540,6 +547,40 @@ pub fn samples(report: &Report) -> BTreeMap<Sample, usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// (age band, sex, voice, mode, conditions, quintile, ethnicity).
+    fn combo(details: [&str; DETAILS]) -> Combo {
+        ("E1".into(), Group::People, details.map(|d| Some(d.to_string())))
+    }
+
+    fn shown_with(counts: &[([&str; DETAILS], usize)]) -> Vec<Option<Combo>> {
+        let mut c = Counts::default();
+        let keys: Vec<u32> = counts.iter().map(|(d, n)| (0..*n).map(|_| c.add(combo(*d))).last().unwrap()).collect();
+        c.settle();
+        keys.into_iter().map(|k| c.shown(k)).collect()
+    }
+
+    #[test]
+    fn mode_is_blanked_after_the_persons_details_and_before_voice() {
+        let paper_asian = ["75-84", "female", "patient", "paper", "one", "2", "asian"];
+        let paper_white = ["75-84", "female", "patient", "paper", "one", "2", "white"];
+        let online_white = ["75-84", "female", "patient", "online", "one", "2", "white"];
+        // Six and six on paper: ethnicity goes, and their mode stays.
+        let shown = shown_with(&[(paper_asian, 6), (paper_white, 6), (online_white, 12)]);
+        let paper = shown[0].clone().unwrap();
+        assert_eq!(shown[1], Some(paper.clone()));
+        assert_eq!((paper.2[3].as_deref(), paper.2[6].as_deref()), (Some("paper"), None));
+        assert_eq!(shown[2], Some(combo(online_white)), "twelve alike online keep everything");
+        // Six on paper and six online, alike otherwise: everything before
+        // mode goes, then mode, and the twelve share voice, sex and age.
+        let shown = shown_with(&[(paper_white, 6), (online_white, 6)]);
+        assert_eq!(shown[0], shown[1]);
+        let both = shown[0].clone().unwrap();
+        assert_eq!(
+            both.2,
+            [Some("75-84".into()), Some("female".into()), Some("patient".into()), None, None, None, None]
+        );
+    }
 
     #[test]
     fn base_weights_shared_by_ten_stay_and_rare_ones_are_pooled() {

@@ -530,7 +530,7 @@ async fn one_new_respondent_changes_nothing_an_analyst_can_see(db: TestDb) {
         let mut combos: BTreeMap<Vec<String>, usize> = BTreeMap::new();
         for line in text.lines().filter(|l| !l.starts_with('#')).skip(1) {
             let fields: Vec<&str> = line.split(',').collect();
-            *combos.entry(fields[3..=10].iter().map(|f| f.to_string()).collect()).or_default() += 1;
+            *combos.entry(fields[3..=11].iter().map(|f| f.to_string()).collect()).or_default() += 1;
         }
         assert!(combos.values().all(|&n| n >= 10), "a shown combination under 10");
     }
@@ -627,7 +627,10 @@ async fn check_microdata(app: &TestApp) -> (usize, usize) {
     let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
     let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
     assert!(records.len() > 1000, "{}", records.len());
-    let combo = |r: &csv::StringRecord| (3..=10).map(|k| r[k].to_string()).collect::<Vec<_>>();
+    // ics, population_group, voice, mode, age_band, sex, ethnicity,
+    // long_term_condition, imd_quintile.
+    let combo =
+        |r: &csv::StringRecord| (col("ics")..=col("imd_quintile")).map(|k| r[k].to_string()).collect::<Vec<_>>();
     let mut combos: BTreeMap<Vec<String>, (usize, Vec<String>)> = BTreeMap::new();
     for r in &records {
         let e = combos.entry(combo(r)).or_default();
