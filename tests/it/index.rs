@@ -437,6 +437,183 @@ async fn a_survey_with_no_release_is_a_clear_error(db: TestDb) {
     assert!(err.to_string().starts_with("survey `leaving_hospital` has no closed release"), "{err}");
 }
 
+/// Keys `counts[k]` paper questionnaires in ICS `k` (each from a person of
+/// a postal sample, as patients, answering every printed question the
+/// simulated way), dated the middle of last month, through data entry's
+/// own reading and saving. Returns the ICS codes.
+async fn key_paper_forms(app: &TestApp, counts: &[usize]) -> Vec<String> {
+    use joinedup::definitions::Voice;
+    use joinedup::invitations::import;
+    use joinedup::journey::simulate::{self, Persona};
+    use rand::SeedableRng;
+
+    let keyer = create_user(app, "keyer@example.org", &password_for("keyer"), &[Role::DataEntry]).await;
+    let survey = app.state.surveys.latest("integration_index").unwrap();
+    let (secret, today) = (app.state.secret.expose().to_string(), app.state.clock.today());
+    let (icss, people) = app
+        .state
+        .db
+        .write({
+            let (survey, counts) = (survey.clone(), counts.to_vec());
+            move |conn| {
+                let icss = joinedup::storage::icss::valid_on(conn, today)?;
+                let codes: Vec<String> = icss.iter().take(counts.len()).map(|i| i.ons_code.clone()).collect();
+                let mut csv = String::from("ics,address,postcode,channel,voice\n");
+                for (h, (code, n)) in codes.iter().zip(&counts).enumerate() {
+                    for k in 0..*n {
+                        csv.push_str(&format!("{code},\"{k} Paper Street {h}\",LS1 4AP,letter,patient\n"));
+                    }
+                }
+                let outcome = import::import(
+                    conn,
+                    &import::Request {
+                        survey: &survey.definition,
+                        icss: &icss,
+                        file_name: "paper.csv",
+                        bytes: csv.as_bytes(),
+                        skip_invalid: false,
+                        secret: &secret,
+                        actor: &joinedup::audit::Actor::command_line(),
+                        client_ip: None,
+                        at: joinedup::storage::now(),
+                    },
+                )?;
+                let import::Outcome::Imported { sample, .. } = outcome else { panic!("not imported: {outcome:?}") };
+                let people = joinedup::storage::letters::sample_people(conn, sample.id)?;
+                Ok((codes, people.into_iter().map(|p| p.invitee_id).collect::<Vec<_>>()))
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(people.len(), counts.iter().sum::<usize>());
+    let d = &survey.definition;
+    // The ICS question is not printed (the sample gave the ICS).
+    let ics_set: std::collections::BTreeSet<String> = icss.iter().cloned().collect();
+    // Last month, as a release holds it: results are published a closed
+    // month at a time.
+    let keyed_at = (last_month().first_day() + chrono::Days::new(14)).and_hms_opt(11, 0, 0).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(19);
+    for (k, invitee) in people.into_iter().enumerate() {
+        let form = joinedup::data_entry::by_invitee(&app.state.db, &app.state.surveys, invitee, None)
+            .await
+            .unwrap()
+            .expect("the person's form");
+        assert_eq!(form.voice, Some(Voice::Patient));
+        let persona = Persona { lean: if k % 2 == 0 { 0.5 } else { -0.5 }, ..Persona::new(Voice::Patient) };
+        let mut fields = joinedup::journey::Fields::new();
+        for page in joinedup::paper::booklet::printed_pages(d, Voice::Patient, true) {
+            fields.extend(simulate::answer(&persona, &d.pages[page], &icss, keyed_at.date(), &mut rng));
+        }
+        let keyed =
+            joinedup::data_entry::key(&app.state.db, &form, Voice::Patient, &fields, true, keyer, (&ics_set, keyed_at))
+                .await
+                .unwrap()
+                .expect("not tampered");
+        assert!(
+            matches!(keyed, joinedup::data_entry::Keying::Saved(joinedup::storage::keying::Saved::Counted { .. })),
+            "{keyed:?}"
+        );
+    }
+    icss
+}
+
+/// Mode is a dimension of every output: paper questionnaires keyed for
+/// last month are published under `mode` = `paper` in the CSV and JSON
+/// downloads (with their own counts, suppressed where too few, the online
+/// row protecting them) and on the results page, beside the online rows.
+async fn keyed_paper_forms_are_published_by_mode(db: TestDb) {
+    let app = demo_app(&db).await;
+    // Enough on paper in one ICS to publish; too few in another.
+    let icss = key_paper_forms(&app, &[40, 4]).await;
+    let (many, few) = (&icss[0], &icss[1]);
+    // What the published counts must be: paper result rows with an index.
+    let rows = app
+        .state
+        .db
+        .run(|conn| joinedup::storage::results::for_survey(conn, "integration_index", None, None))
+        .await
+        .unwrap();
+    let period = last_month();
+    let paper_with_index = |ics: Option<&str>| {
+        rows.iter()
+            .filter(|r| r.mode == joinedup::storage::responses::Mode::Paper && r.index_score.is_some())
+            .filter(|r| r.submitted_on >= period.first_day() && r.submitted_on <= period.last_day())
+            .filter(|r| ics.is_none_or(|code| r.ics_code.as_deref() == Some(code)))
+            .count()
+    };
+    assert!(paper_with_index(Some(many)) >= 30, "{}", paper_with_index(Some(many)));
+    assert!((1..=4).contains(&paper_with_index(Some(few))), "{}", paper_with_index(Some(few)));
+
+    let email = "analyst@example.org";
+    create_user(&app, email, &password_for("analyst"), &[Role::Analyst]).await;
+    let browser = Browser::signed_in(&app, email, &password_for("analyst")).await;
+    let csv = browser.get("/analyst/surveys/integration_index/download?format=csv").await;
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    assert!(csv.body.contains("; by mode: online "), "the provenance counts each mode");
+    assert!(csv.body.contains(", paper "), "the provenance counts each mode");
+    let body: String = csv.body.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    let index_row = |area: &str, category: &str| {
+        records
+            .iter()
+            .find(|r| {
+                &r[col("sample")] == "invitation"
+                    && &r[col("group")] == "people"
+                    && &r[col("measure")] == "index"
+                    && &r[col("area")] == area
+                    && &r[col("dimension")] == "mode"
+                    && &r[col("category")] == category
+            })
+            .unwrap_or_else(|| panic!("no {area} mode={category} row"))
+    };
+    let count = |n: usize| joinedup::index::disclosure::published_count(n);
+    let england = index_row(ENGLAND, "paper");
+    assert_eq!(&england[col("n")], count(paper_with_index(None)));
+    assert!(!england[col("estimate")].is_empty(), "England's paper row is published: {england:?}");
+    assert!(england[col("note")].contains("not adjusted for mode effects"), "{england:?}");
+    let big = index_row(many, "paper");
+    assert_eq!(&big[col("n")], count(paper_with_index(Some(many))));
+    let small = index_row(few, "paper");
+    assert_eq!((&small[col("n")], &small[col("suppressed")]), ("*", "too few respondents"));
+    assert!(small[col("estimate")].is_empty());
+    assert!(index_row(few, "online")[col("note")].contains("not adjusted for mode effects"));
+    assert!(records.iter().any(|r| &r[col("dimension")] == "mode" && r[col("measure")].ends_with("=positive")));
+
+    let json = browser.get("/api/v1/analyst/surveys/integration_index/results").await;
+    assert_eq!(json.status, 200);
+    let json: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    let release = &json["releases"][0];
+    assert!(release["provenance"]["mode_mix"]["paper"].is_string(), "{}", release["provenance"]);
+    let cells = release["cells"].as_array().unwrap();
+    let paper: Vec<&serde_json::Value> = cells
+        .iter()
+        .filter(|c| {
+            c["sample"] == "invitation"
+                && c["group"] == "people"
+                && c["measure"] == "index"
+                && c["dimension"] == "mode"
+                && c["category"] == "paper"
+        })
+        .collect();
+    let at = |area: &str| paper.iter().find(|c| c["area"] == area).copied().unwrap();
+    assert_eq!(at(ENGLAND)["n"], count(paper_with_index(None)));
+    assert_eq!(at(ENGLAND)["estimate"].as_f64(), england[col("estimate")].parse::<f64>().ok());
+    assert_eq!(at(few)["suppressed"], "too few respondents");
+    assert!(at(few).get("estimate").is_none());
+
+    // The page splits by mode, saying what the split is for.
+    let page = browser.get(&format!("/analyst/surveys/integration_index?dimension=mode&area={many}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("By mode"), "{}", page.body);
+    assert!(page.body.contains("not adjusted for mode effects"));
+    assert!(page.body.contains("<th scope=\"row\">paper</th>") && page.body.contains("<th scope=\"row\">online</th>"));
+    // Nothing hidden follows from its family, by mode as by any dimension.
+    check_disclosure(&report_for(&app, 30).await.results.cells, 30);
+}
+
 /// The differencing attack: an analyst and a researcher download
 /// everything, one respondent submits, and they download again. Every
 /// results format, the API and the page are byte for byte the same; the
@@ -1024,5 +1201,6 @@ pub fn trials(services: &Services) -> Vec<Trial> {
         rescoring_rebuilds_stored_scores_from_answers,
         analysts_upload_margins_that_weighting_uses,
         result_rows_are_read_in_batches_once_each_in_order,
+        keyed_paper_forms_are_published_by_mode,
     )
 }
