@@ -15,7 +15,9 @@
 #                     same rows, run for run beside this one's (before/after)
 #
 # The copies repeat the demo's ~15,000 people, each copy moved to other
-# ICSs, so the figures measure speed and memory, not statistics.
+# ICSs, and about one in six of the invited copies answered on paper (the
+# demo's own responses are all online), so results by mode have both modes;
+# the figures measure speed and memory, not statistics.
 # PostgreSQL: a fresh database on TEST_POSTGRES_URL's server, dropped
 # afterwards.
 set -euo pipefail
@@ -35,7 +37,8 @@ while [ $# -gt 0 ]; do
 done
 [ ${#sizes[@]} -gt 0 ] || sizes=(100000 1000000)
 [ "$build" = 1 ] && cargo build -q --release -p joinedup
-bin="$PWD/target/release/joinedup"
+# Where cargo puts it: CARGO_TARGET_DIR when set (a shared build cache).
+bin="$(realpath "${CARGO_TARGET_DIR:-target}")/release/joinedup"
 
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -106,11 +109,13 @@ grow_to() {
     ranked AS (SELECT ons_code, ROW_NUMBER() OVER (ORDER BY ons_code) - 1 AS i, COUNT(*) OVER () AS total FROM codes)"
   local moved="LEFT JOIN ranked a ON a.ons_code = rr.ics_code LEFT JOIN ranked b ON b.i = (a.i + k.n) % a.total"
   local pick="rr.survey_id = 'integration_index' AND rr.response_id <= $base_max ORDER BY k.n, rr.response_id LIMIT $need"
-  sql "$copies INSERT INTO responses (id, survey_version_id, channel, status, voice, language, ics_code, created_at, updated_at, submitted_at, voice_preset, ics_preset)
-       SELECT r.id + k.n * $offset, r.survey_version_id, r.channel, r.status, r.voice, r.language, COALESCE(b.ons_code, r.ics_code), r.created_at, r.updated_at, r.submitted_at, r.voice_preset, r.ics_preset
+  # A response and its result row get the same mode.
+  local mode="CASE WHEN rr.channel = 'invitation' AND (rr.response_id + k.n) % 6 = 0 THEN 'paper' ELSE rr.mode END"
+  sql "$copies INSERT INTO responses (id, survey_version_id, channel, status, voice, language, ics_code, created_at, updated_at, submitted_at, voice_preset, ics_preset, mode)
+       SELECT r.id + k.n * $offset, r.survey_version_id, r.channel, r.status, r.voice, r.language, COALESCE(b.ons_code, r.ics_code), r.created_at, r.updated_at, r.submitted_at, r.voice_preset, r.ics_preset, $mode
        FROM response_results rr JOIN responses r ON r.id = rr.response_id CROSS JOIN k $moved WHERE $pick"
-  sql "$copies INSERT INTO response_results (response_id, survey_version_id, survey_id, scoring_signature, submitted_on, channel, voice, ics_code, age_band, sex, ethnicity, long_term_condition, imd_quintile, base_weight, index_score, domain_scores, choices)
-       SELECT rr.response_id + k.n * $offset, rr.survey_version_id, rr.survey_id, rr.scoring_signature, rr.submitted_on, rr.channel, rr.voice, COALESCE(b.ons_code, rr.ics_code), rr.age_band, rr.sex, rr.ethnicity, rr.long_term_condition, rr.imd_quintile, rr.base_weight, rr.index_score, rr.domain_scores, rr.choices
+  sql "$copies INSERT INTO response_results (response_id, survey_version_id, survey_id, scoring_signature, submitted_on, channel, voice, ics_code, age_band, sex, ethnicity, long_term_condition, imd_quintile, base_weight, index_score, domain_scores, choices, mode)
+       SELECT rr.response_id + k.n * $offset, rr.survey_version_id, rr.survey_id, rr.scoring_signature, rr.submitted_on, rr.channel, rr.voice, COALESCE(b.ons_code, rr.ics_code), rr.age_band, rr.sex, rr.ethnicity, rr.long_term_condition, rr.imd_quintile, rr.base_weight, rr.index_score, rr.domain_scores, rr.choices, $mode
        FROM response_results rr CROSS JOIN k $moved WHERE $pick"
   # Let the bulk load settle before timing, as a database that grew over
   # months has: PostgreSQL's first reads of new rows would otherwise set
