@@ -135,7 +135,9 @@ for n in "${sizes[@]}"; do
   echo "== $backend, $have submitted responses"
   for run in 1 2 3; do
     if [ -n "$before" ]; then
-      /usr/bin/time -f "%e %M" -o "$work/time" "$before" results --survey integration_index --format csv --out "$work/before.csv"
+      # Computed afresh, not the release the other build stored.
+      sql "DELETE FROM result_releases" >/dev/null
+      /usr/bin/time -f "%e %M" -o "$work/time" "$before" results --survey integration_index --release "$release" --format csv --out "$work/before.csv"
       read -r seconds kb <"$work/time"
       echo "before: joinedup results (run $run): ${seconds} s, peak RSS $(( kb / 1024 )) MiB, $(grep -vc '^#' "$work/before.csv") CSV lines"
     fi
