@@ -151,14 +151,15 @@ fn note(c: &Published) -> String {
     if c.sample == Sample::OpenLink {
         notes.push("self-selected (indicative)");
     }
-    if c.dimension == "imd_quintile" {
-        notes.push("deprivation from invitation samples");
-    }
-    if c.dimension == "mode" {
-        notes.push(MODE_NOTE);
+    if let Some((_, says)) = DIMENSION_NOTES.iter().find(|(d, _)| *d == c.dimension) {
+        notes.push(says);
     }
     notes.join("; ")
 }
+
+/// What every row of a dimension says in `note` (JSON: `dimension_notes`).
+const DIMENSION_NOTES: [(&str, &str); 2] =
+    [("imd_quintile", "deprivation from invitation samples"), ("mode", MODE_NOTE)];
 
 /// The provenance of one release as (key, value) lines.
 pub fn provenance_lines(p: &Provenance) -> Vec<(String, String)> {
@@ -274,6 +275,7 @@ pub fn write(
                             "hidden_to_protect": r.disclosure.complementary,
                         },
                         "peers": r.peers,
+                        "dimension_notes": DIMENSION_NOTES.iter().copied().collect::<std::collections::BTreeMap<_, _>>(),
                         "cells": cells(report, sample).collect::<Vec<_>>(),
                     })
                 })

@@ -587,6 +587,8 @@ async fn keyed_paper_forms_are_published_by_mode(db: TestDb) {
     let json: serde_json::Value = serde_json::from_str(&json.body).unwrap();
     let release = &json["releases"][0];
     assert!(release["provenance"]["mode_mix"]["paper"].is_string(), "{}", release["provenance"]);
+    let says = release["dimension_notes"]["mode"].as_str().unwrap();
+    assert!(says.contains("not adjusted for mode effects"), "{says}");
     let cells = release["cells"].as_array().unwrap();
     let paper: Vec<&serde_json::Value> = cells
         .iter()
