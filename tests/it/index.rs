@@ -447,7 +447,8 @@ async fn key_paper_forms(app: &TestApp, counts: &[usize]) -> Vec<String> {
     use joinedup::journey::simulate::{self, Persona};
     use rand::SeedableRng;
 
-    let keyer = create_user(app, "keyer@example.org", &password_for("keyer"), &[Role::DataEntry]).await;
+    let keyer_id = create_user(app, "keyer@example.org", &password_for("keyer"), &[Role::DataEntry]).await;
+    let keyer = joinedup::audit::Actor::user(keyer_id, "keyer@example.org");
     let survey = app.state.surveys.latest("integration_index").unwrap();
     let (secret, today) = (app.state.secret.expose().to_string(), app.state.clock.today());
     let (icss, people) = app
@@ -472,6 +473,7 @@ async fn key_paper_forms(app: &TestApp, counts: &[usize]) -> Vec<String> {
                         file_name: "paper.csv",
                         bytes: csv.as_bytes(),
                         skip_invalid: false,
+                        double_entry: false,
                         secret: &secret,
                         actor: &joinedup::audit::Actor::command_line(),
                         client_ip: None,
@@ -504,11 +506,20 @@ async fn key_paper_forms(app: &TestApp, counts: &[usize]) -> Vec<String> {
         for page in joinedup::paper::booklet::printed_pages(d, Voice::Patient, true) {
             fields.extend(simulate::answer(&persona, &d.pages[page], &icss, keyed_at.date(), &mut rng));
         }
-        let keyed =
-            joinedup::data_entry::key(&app.state.db, &form, Voice::Patient, &fields, true, keyer, (&ics_set, keyed_at))
-                .await
-                .unwrap()
-                .expect("not tampered");
+        let confirmed = joinedup::data_entry::Confirmed { off_route: true, blank: false };
+        let keyed_by = (&keyer, None);
+        let keyed = joinedup::data_entry::key(
+            &app.state.db,
+            &form,
+            Voice::Patient,
+            &fields,
+            confirmed,
+            keyed_by,
+            (&ics_set, keyed_at),
+        )
+        .await
+        .unwrap()
+        .expect("not tampered");
         assert!(
             matches!(keyed, joinedup::data_entry::Keying::Saved(joinedup::storage::keying::Saved::Counted { .. })),
             "{keyed:?}"
