@@ -263,10 +263,16 @@ const AREAS: &[(&str, Access)] = &[
     ("/admin", Page(ADMIN)),
     ("/research", Page(RESEARCHER)),
     ("/data-protection", Page(DATA_PROTECTION)),
+    ("/data-entry", Page(DATA_ENTRY)),
+    ("/metrics", Api(ADMIN)),
     ("/api/v1/lead", Api(LEAD)),
     ("/api/v1/analyst", Api(ANALYST)),
     ("/api/v1/admin", Api(ADMIN)),
 ];
+
+/// Machine endpoints outside `/api` that answer as the API does (a token,
+/// no redirects): Prometheus scrapes `/metrics` by convention.
+const MACHINE_PATHS: &[&str] = &["/metrics"];
 
 fn in_area(path: &str, area: &str) -> bool {
     path == area || path.strip_prefix(area).is_some_and(|rest| rest.starts_with('/'))
@@ -283,9 +289,9 @@ pub fn problems(table: &[Entry]) -> Vec<String> {
         {
             problems.push(format!("{e:?}: paths under {area} must be {access:?}"));
         }
-        let api_path = in_area(e.path, "/api");
+        let api_path = in_area(e.path, "/api") || MACHINE_PATHS.contains(&e.path);
         if api_path != e.access.is_api() {
-            problems.push(format!("{e:?}: paths under /api, and only those, are Api routes"));
+            problems.push(format!("{e:?}: paths under /api (and /metrics), and only those, are Api routes"));
         }
         if table[..i].iter().any(|o| o.method == e.method && o.path == e.path) {
             problems.push(format!("{e:?}: listed twice"));
