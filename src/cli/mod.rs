@@ -12,6 +12,7 @@ use crate::definitions;
 mod backup;
 mod config;
 mod database;
+mod doctor;
 mod invite;
 mod keys;
 mod print;
@@ -84,6 +85,9 @@ pub enum Command {
     /// Put a backup in place of the database (stop the server first on
     /// SQLite): the copy is checked first, and the old file kept aside.
     Restore(backup::RestoreArgs),
+    /// Check the installation without changing it: the database and its
+    /// migrations, keys, the data controller, email, and disk space.
+    Doctor,
     /// Paper questionnaires to print and post.
     #[command(subcommand)]
     Print(print::PrintCommand),
@@ -122,6 +126,7 @@ pub fn main() -> ExitCode {
         Command::Response(command) => response::run(&settings, command),
         Command::Keys(command) => keys::run(&settings, command),
         Command::Backup(args) => backup::backup(&settings, &args),
+        Command::Doctor => doctor::run(&settings),
         Command::Restore(args) => backup::restore(&settings, &args),
         Command::Print(command) => print::run(&settings, command),
         Command::Serve(args) => run_server(settings, args),

@@ -85,6 +85,45 @@ fn a_short_secret_key_is_refused() {
     assert_clean_failure(&out, "JOINEDUP_SECRET_KEY must be at least 32 characters");
 }
 
+/// `joinedup doctor` on one database: migrations pending, then current;
+/// what serving off loopback needs; email that does not answer.
+fn doctor_names_what_is_wrong_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("doctor.sqlite3");
+    let run = |envs: &[(&str, &str)], args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_joinedup"));
+        command.args(args).env("DATABASE_URL", &database).env("RUST_LOG", "warn");
+        for var in ["JOINEDUP_SECRET_KEY", "JOINEDUP_SMTP_URL", "JOINEDUP_MAIL_FROM", "JOINEDUP_BIND"] {
+            command.env_remove(var);
+        }
+        command.envs(envs.iter().copied());
+        command.output().unwrap()
+    };
+    let out = run(&[], &["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("ok    database") && text.contains("FAIL  migrations"), "{text}");
+    assert!(text.contains("pending: run `joinedup migrate`"), "{text}");
+    assert!(text.contains("warn  secret key") && text.contains("warn  email"), "{text}");
+    assert!(text.contains("GB free beside"), "{text}");
+    // Doctor changed nothing: the migrations are still pending.
+    assert!(String::from_utf8_lossy(&run(&[], &["doctor"]).stdout).contains("FAIL  migrations"));
+
+    assert!(run(&[], &["migrate"]).status.success());
+    let out = run(&[], &["doctor"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let off_loopback = [("JOINEDUP_BIND", "0.0.0.0:8080")];
+    let text = String::from_utf8_lossy(&run(&off_loopback, &["doctor"]).stdout).into_owned();
+    assert!(text.contains("FAIL  secret key") && text.contains("FAIL  data controller"), "{text}");
+    let unanswered = [
+        ("JOINEDUP_SMTP_URL", "smtp://127.0.0.1:9"),
+        ("JOINEDUP_MAIL_FROM", "Survey team <surveys@example.org>"),
+    ];
+    let out = run(&unanswered, &["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success() && text.contains("FAIL  email") && text.contains("does not answer"), "{text}");
+}
+
 mod weight {
     use super::*;
 
@@ -271,6 +310,7 @@ pub fn trials() -> Vec<Trial> {
         a_port_in_use_is_one_clear_sentence,
         a_broken_definition_stops_start_up,
         a_short_secret_key_is_refused,
+        doctor_names_what_is_wrong_and_changes_nothing,
     ]
     .into_iter()
     .chain(weight::trials())
