@@ -38,9 +38,11 @@ pub fn checks(settings: &Settings) -> Vec<Check> {
         Err(e) => out.push(check(Verdict::Fail, "database", e.to_string())),
         Ok(db) => {
             out.push(check(Verdict::Ok, "database", format!("{} answers", settings.database)));
-            match db.get_writer().map_err(|e| e.to_string()).and_then(|mut c| {
-                migrations::pending_count(&mut c).map_err(|e| e.to_string())
-            }) {
+            match db
+                .get_writer()
+                .map_err(|e| e.to_string())
+                .and_then(|mut c| migrations::pending_count(&mut c).map_err(|e| e.to_string()))
+            {
                 Ok(0) => out.push(check(Verdict::Ok, "migrations", "every migration is applied")),
                 Ok(n) => out.push(check(
                     Verdict::Fail,
@@ -80,18 +82,21 @@ fn email(settings: &Settings) -> Check {
     let Ok((url, _)) = settings.invitations.email() else {
         return check(Verdict::Warn, "email", "not set up: invitations and reminders cannot be sent");
     };
-    let answered = (|| -> anyhow::Result<Result<(), String>> {
-        let transport = url.transport()?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        Ok(runtime.block_on(async {
-            use lettre::AsyncTransport;
-            match transport.test_connection().await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err("the server did not answer".to_string()),
-                Err(e) => Err(e.to_string()),
-            }
-        }))
-    })();
+    // lettre's pool starts and stops tasks: build, use and drop it inside
+    // the runtime.
+    let answered =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(anyhow::Error::from).and_then(
+            |runtime| {
+                runtime.block_on(async {
+                    let transport = url.transport()?;
+                    Ok(match transport.test_connection().await {
+                        Ok(true) => Ok(()),
+                        Ok(false) => Err("the server did not answer".to_string()),
+                        Err(e) => Err(e.to_string()),
+                    })
+                })
+            },
+        );
     match answered {
         Ok(Ok(())) => check(Verdict::Ok, "email", format!("{url} answers")),
         Ok(Err(why)) => check(Verdict::Fail, "email", format!("{url} does not answer: {why}")),

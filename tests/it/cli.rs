@@ -115,10 +115,8 @@ fn doctor_names_what_is_wrong_and_changes_nothing() {
     let off_loopback = [("JOINEDUP_BIND", "0.0.0.0:8080")];
     let text = String::from_utf8_lossy(&run(&off_loopback, &["doctor"]).stdout).into_owned();
     assert!(text.contains("FAIL  secret key") && text.contains("FAIL  data controller"), "{text}");
-    let unanswered = [
-        ("JOINEDUP_SMTP_URL", "smtp://127.0.0.1:9"),
-        ("JOINEDUP_MAIL_FROM", "Survey team <surveys@example.org>"),
-    ];
+    let unanswered =
+        [("JOINEDUP_SMTP_URL", "smtp://127.0.0.1:9"), ("JOINEDUP_MAIL_FROM", "Survey team <surveys@example.org>")];
     let out = run(&unanswered, &["doctor"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(!out.status.success() && text.contains("FAIL  email") && text.contains("does not answer"), "{text}");
