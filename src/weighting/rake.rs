@@ -1,7 +1,8 @@
 //! Raking (iterative proportional fitting) within one ICS, stopping exactly
 //! as R's `rake()` does: after a full cycle over the margins, when the
 //! largest change in the joint table of all raking variables since the
-//! previous cycle is below `epsilon × Σ input weights`.
+//! previous cycle is below `epsilon × Σ input weights` (or the weights
+//! have reached a fixed point up to rounding, see [`NOISE_ULPS`]).
 
 use std::collections::HashMap;
 
@@ -12,6 +13,18 @@ use super::targets::StratumMargin;
 /// A margin still off by more than this when the weights have stopped
 /// moving cannot be met by this sample.
 const UNREACHABLE: f64 = 1e-6;
+
+/// Rounding noise: once converged, the joint cells still move by a few
+/// units in the last place from cycle to cycle (every weight is rounded
+/// after every multiplication). A change below this many units of the
+/// largest cell, with every margin met to [`MET`], is a fixed point.
+/// R's threshold (relative to the *input* weights) can be finer than that
+/// noise, as with tiny base weights, and R then cycles to `maxit` on
+/// weights that are already converged.
+const NOISE_ULPS: f64 = 64.0;
+
+/// Margins met to this (relative) are met up to rounding.
+const MET: f64 = 1e-12;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RakeOutcome {
@@ -93,7 +106,10 @@ pub fn rake_stratum(
         }
         let new = table(weights);
         let delta = new.iter().zip(&old).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-        if delta < epsilon {
+        let largest = new.iter().copied().fold(0.0, f64::max);
+        let fixed_point =
+            || delta < NOISE_ULPS * f64::EPSILON * largest && worst_cell(weights, margins).2 <= MET;
+        if delta < epsilon || fixed_point() {
             let (m, c, max_relative_error) = worst_cell(weights, margins);
             // The weights stopped moving but a margin is not met: the
             // sample cannot reach these targets (R would return it silently).
@@ -118,4 +134,59 @@ pub fn rake_stratum(
         category: margins[m].labels[c].clone(),
         relative_error,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic sample of `n` respondents over a 3-cell and a 2-cell
+    /// margin (targets in the tens of thousands), with every age band holding both
+    /// sexes so the targets are reachable.
+    fn sample(seed: u64, n: usize) -> Vec<StratumMargin> {
+        let mut state = seed;
+        let mut next = |k: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 33) % k) as u32
+        };
+        let mut age: Vec<u32> = (0..n).map(|_| next(3)).collect();
+        let mut sex: Vec<u32> = (0..n).map(|_| next(2)).collect();
+        for (i, cell) in [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)].into_iter().enumerate() {
+            (age[i], sex[i]) = cell;
+        }
+        age.rotate_left(seed as usize % n);
+        sex.rotate_left(seed as usize % n);
+        vec![
+            StratumMargin {
+                cell: age,
+                targets: vec![52_000.0, 71_300.0, 38_900.0],
+                labels: vec!["a1".into(), "a2".into(), "a3".into()],
+            },
+            StratumMargin { cell: sex, targets: vec![77_000.0, 85_200.0], labels: vec!["f".into(), "m".into()] },
+        ]
+    }
+
+    /// Tiny base weights make R's threshold (1e-12 × their sum) finer than
+    /// the rounding of cells in the tens of thousands; the rake must still stop, with
+    /// the same weights whatever the scale of the base weights.
+    #[test]
+    fn tiny_base_weights_still_converge() {
+        let control = RakeControl { max_iterations: 1000, epsilon: 1e-12 };
+        let names = ["age".to_string(), "sex".to_string()];
+        for seed in 0..40 {
+            let margins = sample(seed, 30);
+            let mut reference = vec![1.0; 30];
+            rake_stratum(&mut reference, &margins, control, "A", &names).unwrap();
+            for step in 0..50 {
+                let base = 0.2 * (0.01 + 0.0037 * f64::from(step));
+                let mut weights = vec![base; 30];
+                let outcome = rake_stratum(&mut weights, &margins, control, "A", &names)
+                    .unwrap_or_else(|e| panic!("seed {seed}, base weight {base}: {e:?}"));
+                assert!(outcome.max_relative_error < 1e-12, "seed {seed}, base weight {base}: {outcome:?}");
+                for (a, b) in weights.iter().zip(&reference) {
+                    assert!((a - b).abs() / b < 1e-8, "seed {seed}, base weight {base}: {a} vs {b}");
+                }
+            }
+        }
+    }
 }
