@@ -36,6 +36,15 @@ pub enum UserCommand {
         /// The account's email address.
         email: String,
     },
+    /// Issue a personal API token for a script that acts as this account;
+    /// the token is printed once, only its hash is kept.
+    Token {
+        /// The account's email address.
+        email: String,
+        /// What the token is for, as the admin pages will list it.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -61,7 +70,21 @@ pub fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Disable { email } => set_disabled(&mut conn, &actor, &email, true),
         UserCommand::Enable { email } => set_disabled(&mut conn, &actor, &email, false),
         UserCommand::ResetPassword { email } => reset_password(&mut conn, &actor, &email),
+        UserCommand::Token { email, name } => token(&mut conn, &actor, &email, &name),
     }
+}
+
+fn token(conn: &mut PooledConn, actor: &Actor, email: &str, name: &str) -> anyhow::Result<()> {
+    let email = normalise_email(email);
+    let conn: &mut DbConn = conn;
+    let Some(user) = storage::accounts::by_email(conn, &email)? else { bail!("no account has the email {email}") };
+    if user.disabled {
+        bail!("{email} is disabled; enable it first");
+    }
+    let (issued, secret) = crate::accounts::tokens::issue(conn, actor, None, user.id, name)?;
+    eprintln!("token {} \"{}\" for {email}; it is shown only now:", issued.id, issued.name);
+    println!("{secret}");
+    Ok(())
 }
 
 fn add(conn: &mut PooledConn, actor: &Actor, args: &AddArgs) -> anyhow::Result<()> {

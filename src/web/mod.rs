@@ -12,6 +12,7 @@ mod health;
 mod lead;
 pub mod metrics;
 pub mod middleware;
+mod openapi;
 mod respondent;
 pub mod routes;
 mod staff;

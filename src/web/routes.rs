@@ -11,7 +11,7 @@ use super::analyst::{self, home as areas, margins as analyst_margins, research};
 use super::data_entry;
 use super::lead::{self, drafts as lead_drafts, preview, samples as lead_samples};
 use super::respondent::{self, opt_out};
-use super::{account, api, assets, health};
+use super::{account, api, assets, health, openapi};
 use crate::accounts::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,6 +240,7 @@ pub static ROUTES: &[Entry] = &[
     entry!(Get "/api/v1/surveys", Api(LEAD_OR_ANALYST), api::surveys),
     entry!(Get "/api/v1/admin/audit", Api(ADMIN), api::audit),
     entry!(Get "/api/v1/analyst/surveys/{survey_id}/results", Api(ANALYST), analyst::api_results),
+    entry!(Get "/api/v1/openapi.json", Api(SignedIn), openapi::document),
 ];
 
 /// The table grouped by path, in first-listed order: one actix resource

@@ -107,8 +107,7 @@ pub fn rake_stratum(
         let new = table(weights);
         let delta = new.iter().zip(&old).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
         let largest = new.iter().copied().fold(0.0, f64::max);
-        let fixed_point =
-            || delta < NOISE_ULPS * f64::EPSILON * largest && worst_cell(weights, margins).2 <= MET;
+        let fixed_point = || delta < NOISE_ULPS * f64::EPSILON * largest && worst_cell(weights, margins).2 <= MET;
         if delta < epsilon || fixed_point() {
             let (m, c, max_relative_error) = worst_cell(weights, margins);
             // The weights stopped moving but a margin is not met: the

@@ -691,6 +691,27 @@ async fn admins_manage_users_roles_passwords_and_tokens(db: TestDb) {
     assert!(surveys["surveys"].as_array().unwrap().iter().any(|s| s["survey_id"] == "format_example"));
     let audit_api = client.get(app.url("/api/v1/admin/audit")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(audit_api.status(), 403, "an analyst's token is not an admin's");
+    // The API describes itself to any token holder, with this
+    // installation's survey ids as examples.
+    let doc = client.get(app.url("/api/v1/openapi.json")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(doc.status(), 200);
+    let doc: serde_json::Value = doc.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let results = &doc["paths"]["/api/v1/analyst/surveys/{survey_id}/results"]["get"];
+    assert_eq!(results["security"][0]["api_token"], serde_json::json!(["analyst"]));
+    let example = &results["parameters"][0]["schema"]["examples"][0];
+    assert!(example.is_string(), "{results}");
+    let anonymous = client.get(app.url("/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    // A handler's own refusal is problem details with its own words.
+    let other = client.delete(app.url("/api/v1/tokens/999999")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(other.status(), 404);
+    assert_eq!(other.headers()["content-type"], "application/problem+json");
+    let other: serde_json::Value = other.json().await.unwrap();
+    assert_eq!(
+        (other["code"].as_str(), other["detail"].as_str()),
+        (Some("not_found"), Some("You have no unrevoked token with that id."))
+    );
     let token_id = app.state.db.run(joinedup::storage::accounts::list_tokens).await.unwrap()[0].0.id;
     let revoked = admin.submit("/admin/tokens", &format!("/admin/tokens/{token_id}/revoke"), &[]).await;
     assert_eq!(revoked.location.as_deref(), Some("/admin/tokens?done=revoked"));

@@ -1112,7 +1112,10 @@ async fn analysts_upload_margins_that_weighting_uses(db: TestDb) {
     assert!(listed.body.contains("people v1") && listed.body.contains("In use"), "{}", listed.body);
     let after = computed_now(&app).await;
     assert!(
-        after.provenance.weighting.contains("people margins v1 (ethnicity, imd_quintile: ONS Census 2021 TS021 (test); sha256 "),
+        after
+            .provenance
+            .weighting
+            .contains("people margins v1 (ethnicity, imd_quintile: ONS Census 2021 TS021 (test); sha256 "),
         "{}",
         after.provenance.weighting
     );

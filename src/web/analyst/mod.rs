@@ -5,7 +5,7 @@ pub mod charts;
 pub mod home;
 pub mod margins;
 pub mod research;
-mod results;
+pub(crate) mod results;
 pub mod views;
 
 pub use results::*;

@@ -491,7 +491,39 @@ pub async fn download(
     download_as(state, req, principal, path.into_inner(), filters.into_inner(), "csv", "on the analyst pages").await
 }
 
-/// `GET /api/v1/analyst/surveys/{survey_id}/results?format=json|csv|xlsx`.
+/// A survey's weighted results
+///
+/// Index, domain and question scores for every ICS and patient group, with
+/// 95% confidence intervals, effective sample sizes and disclosure control
+/// applied: the analyst pages' download. By default the latest closed
+/// release; `release`, or `from` and `to`, choose others (a trend).
+#[utoipa::path(
+    get,
+    path = "/api/v1/analyst/surveys/{survey_id}/results",
+    tag = "results",
+    params(
+        ("survey_id" = String, Path, description = "The survey's id, as `GET /api/v1/surveys` lists it"),
+        ("format" = Option<crate::web::openapi::ResultsFormat>, Query, description = "`json` (the default), `csv` or `xlsx`"),
+        ("release" = Option<String>, Query, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "One release, by its month `YYYY-MM`"),
+        ("from" = Option<chrono::NaiveDate>, Query, description = "Releases ending on or after this day"),
+        ("to" = Option<chrono::NaiveDate>, Query, description = "Releases ending on or before this day"),
+        ("sample" = Option<crate::web::openapi::SampleChoice>, Query, description = "One sample's cells, or `all` (the default)"),
+        ("channel" = Option<crate::web::openapi::SampleChoice>, Query, deprecated, description = "The old name of `sample`"),
+        ("trim" = Option<crate::web::openapi::TrimChoice>, Query, description = "Cap weights at this multiple of the mean (the release's own cap by default), or `off`"),
+    ),
+    security(("api_token" = ["analyst"]), ("session" = ["analyst"])),
+    responses(
+        (status = 200, description = "The results", content(
+            (crate::web::openapi::Results = "application/json"),
+            (String = "text/csv"),
+            (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
+        (status = 400, description = "A parameter cannot be used; or the release asked for is still in fieldwork, has no responses, or cannot be weighted (the detail says which)", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token or session", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not an analyst", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such survey, or no such release of it", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn api_results(
     state: Data,
     req: HttpRequest,
@@ -511,7 +543,7 @@ async fn download_as(
     default_format: &str,
     place: &str,
 ) -> Result<HttpResponse, WebError> {
-    let format = Format::parse(filters.format.as_deref().unwrap_or(default_format))
+    let format = Format::parse(filters.format.as_deref().filter(|f| !f.is_empty()).unwrap_or(default_format))
         .ok_or_else(|| WebError::BadRequest("format must be csv, xlsx or json".into()))?;
     let request = filters.request(&state, &survey_id)?;
     let sample = filters.sample()?;

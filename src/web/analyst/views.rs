@@ -11,13 +11,14 @@ use crate::storage::surveys::VersionStatus;
 
 /// A released survey version, on the analyst's home page and from
 /// `GET /api/v1/surveys`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SurveyVersion {
     pub survey_id: String,
     /// The version's label.
     pub version: String,
     pub title: String,
     /// The stored status: `published` or `closed`.
+    #[schema(value_type = String)]
     pub status: VersionStatus,
     pub open_now: bool,
     pub opens_on: Option<NaiveDate>,
