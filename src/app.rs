@@ -38,7 +38,11 @@ pub async fn prepare(settings: &Settings, migrate: bool) -> anyhow::Result<Arc<A
 
 fn prepare_blocking(settings: Settings, migrate: bool) -> anyhow::Result<Arc<AppState>> {
     let files = load_definitions(&settings)?;
-    let db = Db::connect(&settings.database)?;
+    let mut db = Db::connect(&settings.database)?;
+    if let Some(replica) = &settings.database_read {
+        db.attach_replica(replica)?;
+        tracing::info!(replica = %replica, "analysts' reads go to the replica");
+    }
     let mut conn = db.get_writer()?;
     if migrate {
         let applied = storage::migrations::run_pending(&mut conn)?;

@@ -12,6 +12,9 @@ use crate::storage::DatabaseUrl;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database: DatabaseUrl,
+    /// `JOINEDUP_DATABASE_READ_URL`: a PostgreSQL streaming replica for
+    /// analysts' reads, if any.
+    pub database_read: Option<DatabaseUrl>,
     pub bind: String,
     pub definitions: PathBuf,
     pub base_url: String,

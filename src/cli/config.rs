@@ -18,6 +18,11 @@ pub struct ConfigArgs {
     /// Database: a SQLite file path, sqlite://PATH, or postgres://USER@HOST/DB.
     #[arg(long, env = "DATABASE_URL", default_value = "joinedup.sqlite3", global = true, hide_env_values = true)]
     pub database_url: String,
+    /// PostgreSQL: a streaming replica (postgres://USER@HOST/DB) that
+    /// analysts' results and microdata read, so their heavy reads never
+    /// queue respondents. Unset: everything reads the database.
+    #[arg(long, env = "JOINEDUP_DATABASE_READ_URL", global = true, hide_env_values = true)]
+    pub database_read_url: Option<String>,
     /// Address and port the web server listens on.
     #[arg(long, env = "JOINEDUP_BIND", default_value = "127.0.0.1:8080", global = true)]
     pub bind: String,
@@ -90,12 +95,25 @@ pub struct ConfigArgs {
 /// The settings the flags and environment give, checked.
 pub fn settings(args: &ConfigArgs) -> anyhow::Result<Settings> {
     let database = DatabaseUrl::parse(&args.database_url)?;
+    let database_read = match args.database_read_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        None => None,
+        Some(url) => {
+            let url = DatabaseUrl::parse(url)?;
+            if url.backend() != crate::storage::Backend::Postgres
+                || database.backend() != crate::storage::Backend::Postgres
+            {
+                bail!("JOINEDUP_DATABASE_READ_URL is for a PostgreSQL replica of a PostgreSQL DATABASE_URL");
+            }
+            Some(url)
+        }
+    };
     let base_url = args.base_url.trim_end_matches('/').to_string();
     if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
         bail!("JOINEDUP_BASE_URL must start with http:// or https://, not `{base_url}`");
     }
     Ok(Settings {
         database,
+        database_read,
         bind: args.bind.clone(),
         definitions: args.definitions.clone(),
         hsts: args.hsts == "on",

@@ -72,7 +72,8 @@ pub fn run(settings: &Settings, args: &ResultsArgs) -> anyhow::Result<()> {
         (None, None, None) => Window::Latest,
         (None, from, to) => Window::Dates(from, to),
     };
-    let db = super::database::open_for_responses(settings)?;
+    // Read as the analysts' pages do: from the replica when there is one.
+    let db = super::database::open_for_responses(settings)?.for_analysts();
     let mut conn = db.get()?;
     let registry = SurveyRegistry::load(&mut conn)?;
     drop(conn);

@@ -193,6 +193,9 @@ pub fn provenance_lines(p: &Provenance) -> Vec<(String, String)> {
         ("software".into(), p.software.clone()),
         ("computed at".into(), p.computed_at.clone()),
     ]
+    .into_iter()
+    .chain(p.read_from.clone().map(|r| ("read from".into(), r)))
+    .collect()
 }
 
 /// A provenance value on one line: a title or label with a line break in

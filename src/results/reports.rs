@@ -142,6 +142,10 @@ pub struct Provenance {
     pub information_loss: String,
     pub software: String,
     pub computed_at: String,
+    /// Where the rows were read when not from the primary: a replica, and
+    /// how far behind it was (`JOINEDUP_DATABASE_READ_URL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_from: Option<String>,
 }
 
 /// One release's results with their provenance.
@@ -414,7 +418,9 @@ pub fn stored(
     period: Period,
     options: ReleaseOptions,
 ) -> Result<Option<Report>, ReportError> {
-    let mut conn = db.get()?;
+    // On the primary: a release another request has just stored may not
+    // have reached a replica yet.
+    let mut conn = db.get_primary()?;
     match crate::storage::releases::find(&mut conn, survey_id, &period.to_string(), &options.variant())? {
         Some(stored) => Ok(Some(decode(&stored.body, period, options)?)),
         None => Ok(None),
@@ -567,6 +573,8 @@ fn compute_on(
             *pooled &= kept.contains(id);
         }
     }
+    // Measured before the rows are read: they are at least this fresh.
+    let read_from = db.replica_lag()?.map(|lag| lag.describe());
     let mut conn = db.get()?;
     let conn = &mut *conn;
     let started = std::time::Instant::now();
@@ -644,6 +652,7 @@ fn compute_on(
         information_loss: results.disclosure.describe(),
         software: format!("joinedup {}", env!("CARGO_PKG_VERSION")),
         computed_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        read_from,
     };
     let margin_ids = used.values().map(|u| u.id).collect();
     let pooled_versions = Some(pooling.pooled.iter().filter(|(_, p)| **p).map(|(id, _)| *id).collect());

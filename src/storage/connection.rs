@@ -269,8 +269,17 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 /// pool, concurrently (WAL).
 #[derive(Clone)]
 pub struct Db {
+    /// Where this handle reads: the primary, or for the analysts' handle
+    /// (`for_analysts`) the replica when there is one.
     pool: Pool,
     writer: Pool,
+    /// The primary's reading pool, whichever `pool` reads.
+    primary: Pool,
+    /// PostgreSQL: a streaming replica for analysts' heavy reads
+    /// (`JOINEDUP_DATABASE_READ_URL`), so they never queue respondents.
+    replica: Option<Pool>,
+    /// Whether `pool` is the replica's (this is the analysts' handle).
+    reads_replica: bool,
     /// SQLite only: the thread that commits queued writes in groups.
     grouped: Option<Arc<GroupCommit>>,
     url: DatabaseUrl,
@@ -343,7 +352,72 @@ impl Db {
                 (pool.clone(), pool, None)
             }
         };
-        Ok(Db { pool, writer, grouped, url: url.clone(), stats })
+        Ok(Db {
+            primary: pool.clone(),
+            pool,
+            writer,
+            replica: None,
+            reads_replica: false,
+            grouped,
+            url: url.clone(),
+            stats,
+        })
+    }
+
+    /// Adds a streaming replica for analysts' reads. Both must be
+    /// PostgreSQL, and the replica must be a standby: a URL that reaches a
+    /// primary by mistake would split reads from the data they describe.
+    pub fn attach_replica(&mut self, url: &DatabaseUrl) -> Result<(), StorageError> {
+        if self.backend() != Backend::Postgres || url.backend() != Backend::Postgres {
+            return Err(StorageError::Pool(
+                "JOINEDUP_DATABASE_READ_URL needs PostgreSQL for both the database and its replica".into(),
+            ));
+        }
+        let manager = Manager::new(url.clone());
+        let mut conn = manager.connect().map_err(|e| StorageError::Unreachable {
+            url: url.to_string(),
+            reason: e.to_string().trim().to_string(),
+        })?;
+        if !super::replica::is_standby(&mut conn)? {
+            return Err(StorageError::Pool(format!(
+                "JOINEDUP_DATABASE_READ_URL ({url}) is not a standby (pg_is_in_recovery() is false): point it at a streaming replica of the database, or unset it"
+            )));
+        }
+        let pool = r2d2::Pool::builder()
+            .max_size(4)
+            .min_idle(Some(1))
+            .test_on_check_out(true)
+            .connection_timeout(Duration::from_secs(30))
+            .build_unchecked(manager);
+        self.replica = Some(pool);
+        Ok(())
+    }
+
+    /// The handle for analysts' outputs (results, microdata): it reads the
+    /// replica when there is one and writes, as every handle does, to the
+    /// primary. Respondents' and staff pages keep the primary handle.
+    pub fn for_analysts(&self) -> Db {
+        match &self.replica {
+            Some(replica) => Db { pool: replica.clone(), reads_replica: true, ..self.clone() },
+            None => self.clone(),
+        }
+    }
+
+    /// How far this handle's reads are behind the primary: `None` when it
+    /// reads the primary itself.
+    pub fn replica_lag(&self) -> Result<Option<super::replica::Lag>, StorageError> {
+        if !self.reads_replica {
+            return Ok(None);
+        }
+        let mut primary = self.get_primary()?;
+        let mut replica = self.get()?;
+        super::replica::lag(&mut primary, &mut replica).map(Some)
+    }
+
+    /// A connection to the primary for a small read that must see the
+    /// latest writes (a release just stored by another request, say).
+    pub fn get_primary(&self) -> Result<PooledConn, StorageError> {
+        self.primary.get().map_err(|e| StorageError::Pool(e.to_string()))
     }
 
     pub fn backend(&self) -> Backend {

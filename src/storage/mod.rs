@@ -19,6 +19,7 @@ pub mod migrations;
 pub mod outbox;
 pub mod rate_limits;
 pub mod releases;
+pub mod replica;
 pub mod responses;
 mod responses_pg;
 pub mod results;

@@ -23,6 +23,7 @@ mod lead;
 mod logs;
 mod metrics;
 mod paper;
+mod replica;
 mod storage;
 mod user_cli;
 mod weighting;
@@ -59,6 +60,7 @@ fn main() {
         logs::trials(),
         metrics::trials(&services),
         paper::trials(&services),
+        replica::trials(&services),
         storage::trials(&services),
         user_cli::trials(),
         weighting::trials(),

@@ -84,6 +84,7 @@ pub async fn microdata(
     let (st, today) = (state.clone(), state.clock.today());
     let report = state
         .db
+        .for_analysts()
         .run_with_pool(move |db| st.releases.releases(db, &st.surveys, &request, today))
         .await?
         .map_err(|e| match e {
@@ -107,7 +108,7 @@ pub async fn microdata(
     let ip = req.peer_addr().map(|a| a.ip().to_string());
     state.db.write(move |conn| audit::record(conn, &actor, &event, ip.as_deref())).await?;
     let file = format!("{survey_id}-microdata-{}-{}.csv", report.period, sample.code());
-    let stream = crate::results::microdata::stream(state.db.clone(), plan, report, sample);
+    let stream = crate::results::microdata::stream(state.db.for_analysts(), plan, report, sample);
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")))

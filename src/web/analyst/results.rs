@@ -101,8 +101,10 @@ impl Filters {
 /// The releases a request asks for, read or computed off the async workers.
 async fn releases(state: &Data, request: Request) -> Result<Vec<Arc<Report>>, ReportError> {
     let (st, today) = (state.clone(), state.clock.today());
+    // Analysts' reads go to the replica when there is one.
     state
         .db
+        .for_analysts()
         .run_with_pool(move |db| st.releases.releases(db, &st.surveys, &request, today))
         .await
         .map_err(ReportError::Storage)?

@@ -31,6 +31,10 @@ pub struct Services {
     smtp: Result<(), String>,
     /// `pdftotext`, `pdfinfo` and `pdffonts` on the PATH.
     poppler: Result<(), String>,
+    /// A streaming replica of `postgres` (`TEST_POSTGRES_REPLICA_URL`, as
+    /// `scripts/pg-standby.sh start` prints it): the primary's and the
+    /// replica's server URLs.
+    pub replica: Result<(String, String), String>,
 }
 
 /// Whether this run is CI's (`CI=true` or `CI=1`), where no test may be
@@ -66,7 +70,18 @@ impl Services {
         } else {
             Err("needs poppler-utils: pdftotext, pdfinfo or pdffonts is not installed".to_string())
         };
-        Services { postgres, smtp, poppler }
+        let replica = match (&postgres, std::env::var("TEST_POSTGRES_REPLICA_URL")) {
+            (_, Err(_)) => Err("needs a PostgreSQL replica: TEST_POSTGRES_REPLICA_URL is not set".to_string()),
+            (Err(why), Ok(_)) => Err(why.clone()),
+            (Ok(primary), Ok(url)) => match diesel::PgConnection::establish(&url) {
+                Ok(_) => Ok((primary.clone(), url)),
+                Err(e) => Err(format!(
+                    "needs a PostgreSQL replica: cannot connect to TEST_POSTGRES_REPLICA_URL: {}",
+                    e.to_string().lines().next().unwrap_or("")
+                )),
+            },
+        };
+        Services { postgres, smtp, poppler, replica }
     }
 
     /// Each absent service: the reason its tests give, and how to provide it.
@@ -80,7 +95,10 @@ impl Services {
             .err()
             .map(|why| (why.as_str(), "apt-get install python3-aiosmtpd, or pip install aiosmtpd"));
         let poppler = self.poppler.as_ref().err().map(|why| (why.as_str(), "apt-get install poppler-utils"));
-        postgres.into_iter().chain(smtp).chain(poppler).collect()
+        let replica = self.replica.as_ref().err().filter(|_| self.postgres.is_ok()).map(|why| {
+            (why.as_str(), "export TEST_POSTGRES_REPLICA_URL=$(scripts/pg-standby.sh start) (as root or postgres)")
+        });
+        postgres.into_iter().chain(smtp).chain(poppler).chain(replica).collect()
     }
 
     fn missing(&self, need: Need) -> Option<String> {
@@ -112,6 +130,22 @@ impl Services {
             Err(why) => trial(postgres, Some(why.clone()), || {}),
         };
         [sqlite, postgres]
+    }
+}
+
+/// A test of a PostgreSQL primary and its streaming replica, named
+/// `<module>::<name>`; ignored, with the reason, without a replica.
+pub fn with_replica<F>(services: &Services, module: &str, name: &str, test: F) -> Trial
+where
+    F: FnOnce(String, String) + Send + 'static,
+{
+    let name = format!("{}::{name}", in_binary(module));
+    match &services.replica {
+        Ok((primary, replica)) => {
+            let (primary, replica) = (primary.clone(), replica.clone());
+            trial(name, None, move || test(primary, replica))
+        }
+        Err(why) => trial(name, Some(why.clone()), || {}),
     }
 }
 

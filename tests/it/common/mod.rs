@@ -43,6 +43,13 @@ impl TestDb {
         TestDb { url: DatabaseUrl::Postgres(url), _dir: None, admin: Some((admin_url.to_string(), name)) }
     }
 
+    /// This PostgreSQL database as another server of the same cluster
+    /// holds it (a streaming replica at `server_url`).
+    pub fn on_server(&self, server_url: &str) -> DatabaseUrl {
+        let (_, name) = self.admin.as_ref().expect("a PostgreSQL test database");
+        DatabaseUrl::Postgres(with_database(server_url, name))
+    }
+
     pub fn connect(&self) -> Db {
         Db::connect(&self.url).expect("connect to the test database")
     }
@@ -91,6 +98,7 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
 pub fn settings(db: &TestDb, definitions: &Path) -> Settings {
     Settings {
         database: db.url.clone(),
+        database_read: None,
         bind: "127.0.0.1:0".into(),
         definitions: definitions.to_path_buf(),
         base_url: "http://127.0.0.1".into(),
