@@ -22,6 +22,7 @@ mod layering;
 mod lead;
 mod logs;
 mod metrics;
+mod move_to_postgres;
 mod paper;
 mod storage;
 mod user_cli;
@@ -58,6 +59,7 @@ fn main() {
         lead::trials(&services),
         logs::trials(),
         metrics::trials(&services),
+        move_to_postgres::trials(&services),
         paper::trials(&services),
         storage::trials(&services),
         user_cli::trials(),
