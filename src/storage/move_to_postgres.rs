@@ -151,15 +151,15 @@ pub fn move_to_postgres(
     // Writers on the source wait (or time out) until the move ends.
     sqlite.batch_execute("BEGIN IMMEDIATE")?;
     let moved = pg.transaction::<_, Abort, _>(|pg| {
-        let moved = copy_and_check(sqlite, pg, &schema, &order, progress)?;
+        let (tables, sequences) = copy_and_check(sqlite, pg, &schema, &order, progress)?;
+        let moved = Moved { tables, sequences, migrations: target_versions.len(), committed: true };
         if moved.tables.iter().all(TableCheck::ok) { Ok(moved) } else { Err(Abort::Differs(moved)) }
     });
     // Only read: nothing to keep or lose.
     let _ = sqlite.batch_execute("ROLLBACK");
-    let migrations = target_versions.len();
     match moved {
-        Ok(moved) => Ok(Moved { migrations, ..moved }),
-        Err(Abort::Differs(moved)) => Ok(Moved { migrations, committed: false, ..moved }),
+        Ok(moved) => Ok(moved),
+        Err(Abort::Differs(moved)) => Ok(Moved { committed: false, ..moved }),
         Err(Abort::Failed(e)) => Err(e),
     }
 }
@@ -439,13 +439,16 @@ fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Inside the target's transaction: refuses a target with rows, copies
+/// every table in `order`, moves the sequences on, and checks each table;
+/// returns the checks and how many sequences were set.
 fn copy_and_check(
     sqlite: &mut SqliteConnection,
     pg: &mut PgConnection,
     schema: &Schema,
     order: &[String],
     progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<Moved, StorageError> {
+) -> Result<(Vec<TableCheck>, usize), StorageError> {
     // No other writer may add rows between the check and the copy.
     let all: Vec<String> = order.iter().map(|t| quoted(t)).collect();
     pg.batch_execute(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", all.join(", ")))?;
@@ -484,7 +487,7 @@ fn copy_and_check(
         progress(Progress::Checked { table: name, ok: check.ok() });
         tables.push(check);
     }
-    Ok(Moved { tables, sequences, migrations: 0, committed: true })
+    Ok((tables, sequences))
 }
 
 /// The SELECT both sides read a table with: its columns in the target's
