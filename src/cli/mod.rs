@@ -15,6 +15,7 @@ mod database;
 mod doctor;
 mod invite;
 mod keys;
+mod move_to_postgres;
 mod print;
 mod rescore;
 mod response;
@@ -85,6 +86,9 @@ pub enum Command {
     /// Put a backup in place of the database (stop the server first on
     /// SQLite): the copy is checked first, and the old file kept aside.
     Restore(backup::RestoreArgs),
+    /// Copy this SQLite installation into an empty PostgreSQL database
+    /// (stop the server first), then check every table's rows and checksum.
+    Move(move_to_postgres::MoveArgs),
     /// Check the installation without changing it: the database and its
     /// migrations, keys, the data controller, email, and disk space.
     Doctor,
@@ -128,6 +132,7 @@ pub fn main() -> ExitCode {
         Command::Backup(args) => backup::backup(&settings, &args),
         Command::Doctor => doctor::run(&settings),
         Command::Restore(args) => backup::restore(&settings, &args),
+        Command::Move(args) => move_to_postgres::run(&settings, &args),
         Command::Print(command) => print::run(&settings, command),
         Command::Serve(args) => run_server(settings, args),
     };

@@ -16,6 +16,7 @@ pub mod keying;
 pub mod letters;
 pub mod margins;
 pub mod migrations;
+pub mod move_to_postgres;
 pub mod outbox;
 pub mod rate_limits;
 pub mod releases;
@@ -55,6 +56,9 @@ pub enum StorageError {
     /// to do.
     #[error("{0}")]
     Conflict(String),
+    /// `joinedup move` stopped at a table: which, and why.
+    #[error("moving table `{table}`: {reason}")]
+    Moving { table: String, reason: String },
     #[error("database error: {0}")]
     Query(#[from] diesel::result::Error),
 }

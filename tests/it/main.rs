@@ -22,6 +22,7 @@ mod layering;
 mod lead;
 mod logs;
 mod metrics;
+mod move_to_postgres;
 mod paper;
 mod replica;
 mod storage;
@@ -59,6 +60,7 @@ fn main() {
         lead::trials(&services),
         logs::trials(),
         metrics::trials(&services),
+        move_to_postgres::trials(&services),
         paper::trials(&services),
         replica::trials(&services),
         storage::trials(&services),

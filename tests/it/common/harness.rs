@@ -131,6 +131,20 @@ impl Services {
         };
         [sqlite, postgres]
     }
+
+    /// A test that makes its own databases on the PostgreSQL server (a
+    /// move from SQLite into PostgreSQL), named `<module>::<name>`: it is
+    /// given the server's URL for `TestDb::postgres`.
+    pub fn with_postgres(&self, module: &str, name: &str, test: fn(&str)) -> Trial {
+        let name = format!("{}::{name}", in_binary(module));
+        match &self.postgres {
+            Ok(url) => {
+                let url = url.clone();
+                trial(name, None, move || test(&url))
+            }
+            Err(why) => trial(name, Some(why.clone()), || {}),
+        }
+    }
 }
 
 /// A test of a PostgreSQL primary and its streaming replica, named
