@@ -32,7 +32,10 @@
 #   R end-to-end         wall time of Rscript: start-up, library(survey),
 #                        reading, svydesign(), rake(), writing; one run;
 #   R rake()             the rake() call alone (svydesign() reported apart).
-# Ratios: R end-to-end / joinedup end-to-end, and R rake() / joinedup raking.
+# Ratios: the headline is R's rake() call alone / joinedup end-to-end (the
+# issue's measure: R is not charged for start-up, reading or svydesign(),
+# joinedup is charged for everything); then R end-to-end / joinedup
+# end-to-end, and R rake() / joinedup raking.
 # Peak memory: maximum resident set size from /usr/bin/time -v; CPU time
 # (user + system, all threads) is shown too, as it is less affected by other
 # work on the machine. The report says how much CPU other processes used
@@ -325,6 +328,7 @@ LIMIT = 1e-6
 agree = ok and len(common) == n and max_rel <= LIMIT
 
 e2e_ratio = r_e2e / jd_e2e
+headline_ratio = rt["rake"] / jd_e2e
 rake_ratio = rt["rake"] / jd_rake if rake_measured else float("nan")
 size_mb = os.path.getsize(p("respondents.csv")) / 1e6
 def fmt(xs):
@@ -353,6 +357,7 @@ print(f"{'  svydesign()':34}{rt['svydesign']:>9.2f} s")
 print(f"{'  rake()':34}{rt['rake']:>9.2f} s")
 print(f"{'  weights() + write':34}{rt['write']:>9.2f} s")
 print()
+print(f"ratio R rake() alone / joinedup end-to-end:            {headline_ratio:8.1f}x")
 print(f"ratio end-to-end  (R Rscript / joinedup process):      {e2e_ratio:8.1f}x")
 print(f"ratio raking      (R rake() / joinedup targets+raking): {(f'{rake_ratio:8.1f}x' if rake_measured else '     n/a')}")
 print(f"peak memory       R / joinedup:                        {r_rss / jd_rss:8.1f}x")
@@ -365,10 +370,10 @@ print(f"weights: {len(common):,} ids compared; max relative difference {max_rel:
       f"joinedup {wj.get(worst_id)!r}, R {wr.get(worst_id)!r}); max absolute difference {max_abs:.3g}")
 print(f"agreement (max relative difference <= {LIMIT:g}): {'OK' if agree else 'FAILED'}")
 t1 = jd_e2e < 2.0
-t2 = e2e_ratio >= 20
-t3 = rake_measured and rake_ratio >= 20
+t2 = headline_ratio >= 20
+t3 = headline_ratio >= 50
 print(f"targets: joinedup end-to-end under 2 s: {'met' if t1 else 'MISSED'} ({jd_e2e:.3f} s); "
-      f"at least 20x faster than R: end-to-end {'met' if t2 else 'MISSED'} ({e2e_ratio:.1f}x), "
-      f"raking " + (f"{'met' if t3 else 'MISSED'} ({rake_ratio:.1f}x)" if rake_measured else "not measured"))
+      f"R rake() alone / joinedup end-to-end at least 20x: {'met' if t2 else 'MISSED'} ({headline_ratio:.1f}x); "
+      f"aim 50x: {'met' if t3 else 'not yet'}")
 sys.exit(0 if agree else 1)
 EOF

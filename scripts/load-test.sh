@@ -10,7 +10,10 @@
 #     --debug          use debug builds (the CI smoke run) instead of release
 #     --no-build       use the binaries already built
 #     --metrics on|off count requests for /metrics (default on): run both
-#                      ways to measure what the metrics cost per page submit
+#                      ways to measure what the metrics cost per page submit;
+#                      with on, /metrics is scraped (as Prometheus would, with
+#                      an admin API token) halfway and at the end, and a
+#                      summary of the scrape is printed
 #     --import N       5 s into the run, import an N-line sample (the CLI's
 #                      `joinedup invite --no-send`) alongside the respondents,
 #                      and print how long it took; their page-submit p99 is
@@ -75,6 +78,12 @@ cleanup() {
 trap cleanup EXIT
 
 start_server
+token=""
+if [ "$metrics" = on ] && [ "$kill" = 0 ]; then
+  head -c 24 /dev/urandom | base64 | DATABASE_URL="$db" "$bin" user add --email metrics@example.org --role admin >/dev/null
+  token=$(DATABASE_URL="$db" "$bin" user token metrics@example.org --name "load-test scrape" 2>/dev/null)
+fi
+scrape() { curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/metrics" >"$1"; }
 echo "== $backend, $users respondents, $run_time, $profile build, metrics $metrics$([ "$kill" = 1 ] && echo ', server killed halfway')"
 DATABASE_URL="$db" "$driver" --host "http://127.0.0.1:$port" --users "$users" --increase-rate "$users" \
   --run-time "$run_time" --quiet --no-error-summary >"$work/driver.log" 2>&1 &
@@ -107,6 +116,9 @@ if [ "$kill" = 1 ]; then
   echo "server killed with SIGKILL at $(date +%T); restarting"
   start_server
 fi
+if [ -n "$token" ]; then
+  ( sleep $(( ${run_time%s} / 2 )); scrape "$work/metrics-mid.txt" ) &
+fi
 status=0
 wait "$driver_pid" || status=$?
 if [ -n "$import_pid" ]; then wait "$import_pid" || status=$?; fi
@@ -120,6 +132,29 @@ if [ "$kill" = 0 ] && [ -r "/proc/$server_pid/stat" ]; then
     awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$submits" \
       'BEGIN { printf "server CPU: %.0f us per page submit (%.1f s in all)\n", t / hz * 1e6 / n, t / hz }'
   fi
+fi
+if [ -n "$token" ] && scrape "$work/metrics-end.txt"; then
+  # What a Prometheus scrape saw: halfway, then at the end.
+  for when in mid end; do
+    f="$work/metrics-$when.txt"
+    [ -s "$f" ] || { echo "/metrics ($when): no scrape"; continue; }
+    awk -v when="$when" '
+      /^joinedup_http_requests_total\{/ { n += $NF; if ($0 ~ /status="5/) e += $NF }
+      /^joinedup_page_submits_total/ { s += $NF }
+      /^joinedup_submissions_total / { sub_n = $NF }
+      /^joinedup_db_pool_wait_seconds_count / { wc += $NF }
+      /^joinedup_db_pool_wait_seconds_sum / { ws += $NF }
+      /^joinedup_db_group_commit_seconds_count / { gc = $NF }
+      /^joinedup_db_group_commit_seconds_sum / { gs = $NF }
+      /^joinedup_db_group_commit_writes_sum / { gw = $NF }
+      /^joinedup_db_queued_writes / { q = $NF }
+      END {
+        printf "/metrics (%s): %d requests (%d 5xx), %d page submits, %d submissions; pool waits %d (mean %.3f ms)", when, n, e, s, sub_n, wc, wc ? ws / wc * 1000 : 0
+        if (gc) printf "; group commits %d (mean %.2f ms, %.1f writes each), queue now %d", gc, gs / gc * 1000, gw / gc, q
+        printf "\n"
+      }' "$f"
+  done
+  grep -c '^joinedup_' "$work/metrics-end.txt" | xargs printf '/metrics: %s series in the last scrape\n'
 fi
 if [ "$status" != 0 ]; then
   echo "load run failed (exit $status):" >&2

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use rustc_hash::FxHashMap;
 
 use crate::weighting::{self, DimensionMargins, Population, Respondents, TrimControl, Weighted, WeightingSpec};
 
@@ -29,11 +30,47 @@ pub struct WeightJob {
     pub estimate: Option<String>,
     pub by: Option<String>,
     pub estimates_out: Option<PathBuf>,
+    /// Print how long each phase took (stderr), to see where time goes.
+    pub timings: bool,
+}
+
+/// Respondent ids in one buffer: a million small strings would be a
+/// million allocations, on reading and again on freeing.
+#[derive(Default)]
+struct Ids {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Ids {
+    fn push(&mut self, id: &[u8]) {
+        self.bytes.extend_from_slice(id);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len()).map(|i| self.get(i))
+    }
 }
 
 /// The respondents file, read and checked against the margins.
 struct RespondentFile {
-    ids: Vec<String>,
+    ids: Ids,
+    /// Each respondent's line in the file, for messages.
+    lines: Vec<u64>,
     respondents: Respondents,
     /// The `--estimate` column (None where empty).
     values: Vec<Option<f64>>,
@@ -131,73 +168,98 @@ fn index_of(list: &mut Vec<String>, value: &str) -> usize {
     })
 }
 
+/// Text of a field for messages (the file need not be UTF-8 there).
+fn shown(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+/// How often (in rows) the progress bar moves: often enough to watch,
+/// rarely enough to cost nothing.
+const PROGRESS_EVERY: usize = 1 << 16;
+
 fn read_respondents(
     path: &Path,
     population: &Population,
     job: &WeightJob,
     progress: &ProgressBar,
 ) -> anyhow::Result<RespondentFile> {
-    let mut reader = csv_reader(path)?;
-    let headers = reader.headers()?.clone();
+    // Fields are trimmed one by one as they are used: trimming every
+    // field of every row (csv's Trim::All) rebuilds each record.
+    let file_handle = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = csv::ReaderBuilder::new().buffer_capacity(1 << 20).from_reader(file_handle);
+    let headers: csv::StringRecord = reader.headers()?.iter().map(str::trim).collect();
     let (c_id, c_ics) = (column(&headers, "id", path)?, column(&headers, "ics", path)?);
     let c_dims: Vec<usize> =
         population.dimensions.iter().map(|d| column(&headers, &d.name, path)).collect::<Result<_, _>>()?;
     let c_weight = headers.iter().position(|h| h == "base_weight");
     let c_estimate = job.estimate.as_deref().map(|c| column(&headers, c, path)).transpose()?;
     let c_by = job.by.as_deref().map(|c| column(&headers, c, path)).transpose()?;
-    let strata: HashMap<&str, u32> =
-        population.strata.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
-    let categories: Vec<HashMap<&str, u32>> = population
-        .dimensions
-        .iter()
-        .map(|d| d.categories.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect())
-        .collect();
+    let strata: FxHashMap<&[u8], u32> =
+        population.strata.iter().enumerate().map(|(i, s)| (s.as_bytes(), i as u32)).collect();
+    // A dimension has a handful of categories: a scan beats hashing.
+    let categories: Vec<Vec<&[u8]>> =
+        population.dimensions.iter().map(|d| d.categories.iter().map(|c| c.as_bytes()).collect()).collect();
     let mut file = RespondentFile {
-        ids: Vec::new(),
+        ids: Ids::default(),
+        lines: Vec::new(),
         respondents: Respondents { categories: vec![Vec::new(); c_dims.len()], ..Respondents::default() },
         values: Vec::new(),
         groups: Vec::new(),
         group_labels: Vec::new(),
     };
-    let mut ids: HashMap<String, u64> = HashMap::new();
-    let mut record = csv::StringRecord::new();
-    while reader.read_record(&mut record).with_context(|| format!("{}: cannot read a row", path.display()))? {
+    // Room for every row at once, from the file's size and its first
+    // rows' length: growing vectors of a million rows by doubling costs
+    // more in page faults than the parsing itself.
+    let rows = estimated_rows(path);
+    file.ids.bytes.reserve(rows * 8);
+    file.ids.ends.reserve(rows);
+    file.lines.reserve(rows);
+    file.respondents.stratum.reserve(rows);
+    file.respondents.base_weight.reserve(rows);
+    for d in &mut file.respondents.categories {
+        d.reserve(rows);
+    }
+    let mut record = csv::ByteRecord::new();
+    while reader.read_byte_record(&mut record).with_context(|| format!("{}: cannot read a row", path.display()))? {
         let line = record.position().map_or(0, |p| p.line());
-        progress.set_position(record.position().map_or(0, |p| p.byte()));
-        let get = |c: usize| record.get(c).unwrap_or("");
+        if file.lines.len().is_multiple_of(PROGRESS_EVERY) {
+            progress.set_position(record.position().map_or(0, |p| p.byte()));
+        }
+        let get = |c: usize| record.get(c).unwrap_or(b"").trim_ascii();
         let id = get(c_id);
         if id.is_empty() {
             bail!("{} line {line}: `id` is empty", path.display());
         }
-        if let Some(first) = ids.insert(id.to_string(), line) {
-            bail!("{} line {line}: id `{id}` is already used on line {first}", path.display());
+        if std::str::from_utf8(id).is_err() {
+            bail!("{} line {line}: id `{}` is not UTF-8 text", path.display(), shown(id));
         }
         let ics = get(c_ics);
         let Some(&h) = strata.get(ics) else {
-            bail!("{} line {line}: ICS `{ics}` has no margins in {}", path.display(), job.margins.display());
+            bail!("{} line {line}: ICS `{}` has no margins in {}", path.display(), shown(ics), job.margins.display());
         };
         for (d, &c) in c_dims.iter().enumerate() {
             let value = get(c);
             let category = if value.is_empty() {
                 None
             } else {
-                let Some(&k) = categories[d].get(value) else {
+                let Some(k) = categories[d].iter().position(|k| *k == value) else {
                     let dim = &population.dimensions[d];
                     bail!(
-                        "{} line {line}: `{}` = `{value}` is not a category in the margins (known: {})",
+                        "{} line {line}: `{}` = `{}` is not a category in the margins (known: {})",
                         path.display(),
                         dim.name,
+                        shown(value),
                         dim.categories.join(", ")
                     );
                 };
-                Some(k)
+                Some(k as u32)
             };
             file.respondents.categories[d].push(category);
         }
         let weight = match c_weight.map(get).filter(|w| !w.is_empty()) {
             None => 1.0,
-            Some(text) => positive(text).with_context(|| {
-                format!("{} line {line}: base_weight `{text}` must be a positive number", path.display())
+            Some(text) => std::str::from_utf8(text).ok().and_then(positive).with_context(|| {
+                format!("{} line {line}: base_weight `{}` must be a positive number", path.display(), shown(text))
             })?,
         };
         if let Some(c) = c_estimate {
@@ -205,11 +267,13 @@ fn read_respondents(
             let value = if text.is_empty() {
                 None
             } else {
-                Some(text.parse::<f64>().ok().filter(|v| v.is_finite()).with_context(|| {
+                let number = std::str::from_utf8(text).ok().and_then(|t| t.parse::<f64>().ok());
+                Some(number.filter(|v| v.is_finite()).with_context(|| {
                     format!(
-                        "{} line {line}: `{}` = `{text}` is not a number",
+                        "{} line {line}: `{}` = `{}` is not a number",
                         path.display(),
-                        job.estimate.as_deref().unwrap_or("")
+                        job.estimate.as_deref().unwrap_or(""),
+                        shown(text)
                     )
                 })?)
             };
@@ -217,9 +281,10 @@ fn read_respondents(
         }
         if let Some(c) = c_by {
             let text = get(c);
-            file.groups.push((!text.is_empty()).then(|| index_of(&mut file.group_labels, text) as u32));
+            file.groups.push((!text.is_empty()).then(|| index_of(&mut file.group_labels, &shown(text)) as u32));
         }
-        file.ids.push(id.to_string());
+        file.ids.push(id);
+        file.lines.push(line);
         file.respondents.stratum.push(h);
         file.respondents.base_weight.push(weight);
     }
@@ -229,13 +294,47 @@ fn read_respondents(
     Ok(file)
 }
 
+/// Rows in a CSV file, roughly: its size over the mean length of its
+/// first lines (a guess for reserving room, never for correctness).
+fn estimated_rows(path: &Path) -> usize {
+    use std::io::Read;
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let mut head = vec![0u8; 64 << 10];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+    let lines = head[..read].iter().filter(|&&b| b == b'\n').count();
+    if lines < 2 {
+        return 0;
+    }
+    let guess = size as f64 * lines as f64 / read as f64 * 1.05;
+    (guess as usize).min(100_000_000)
+}
+
+/// Ids must be unique. Checked once the ids buffer is complete, so the
+/// map borrows the ids instead of copying each one.
+fn check_unique_ids(file: &RespondentFile, path: &Path) -> anyhow::Result<()> {
+    let mut seen: FxHashMap<&[u8], usize> = FxHashMap::default();
+    seen.reserve(file.ids.len());
+    for (i, id) in file.ids.iter().enumerate() {
+        if let Some(first) = seen.insert(id, i) {
+            bail!(
+                "{} line {}: id `{}` is already used on line {}",
+                path.display(),
+                file.lines[i],
+                shown(id),
+                file.lines[first]
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Writes through a temporary file in the same folder, so a failure
 /// never leaves a partial file behind.
 fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
     {
-        let mut out = std::io::BufWriter::new(tmp.as_file_mut());
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
         write(&mut out).with_context(|| format!("cannot write {}", path.display()))?;
         out.flush()?;
     }
@@ -252,12 +351,15 @@ fn spinner(message: &str) -> ProgressBar {
 /// Runs `joinedup weight`; diagnostics go to stderr.
 pub fn run(job: &WeightJob) -> anyhow::Result<()> {
     let started = Instant::now();
+    let mut phases = Phases::new(job.timings);
     let population = read_margins(&job.margins)?;
+    phases.done("read margins");
     let size = std::fs::metadata(&job.respondents).map(|m| m.len()).unwrap_or(0);
     let reading = ProgressBar::new(size).with_message("reading respondents");
     reading.set_style(ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes}").expect("valid template"));
     let file = read_respondents(&job.respondents, &population, job, &reading)?;
     reading.finish_and_clear();
+    phases.done("read respondents");
     if job.estimates_out.is_some() != job.estimate.is_some() {
         bail!("--estimate and --estimates-out go together");
     }
@@ -272,20 +374,22 @@ pub fn run(job: &WeightJob) -> anyhow::Result<()> {
         bail!("--trim must be a number above 1 (the cap is that many times the ICS mean weight)");
     }
     let busy = spinner(&format!("weighting {} respondents in {} ICSs", file.ids.len(), population.strata.len()));
-    let weighted = weighting::weight(&file.respondents, &population, &spec);
+    // The id check needs nothing the weighting makes: it runs alongside.
+    let (unique, weighted) = rayon::join(
+        || check_unique_ids(&file, &job.respondents),
+        || weighting::weight(&file.respondents, &population, &spec),
+    );
     busy.finish_and_clear();
+    unique?;
     let weighted = weighted?;
+    phases.done("check ids and weight");
     let estimates = match &job.estimate {
         Some(_) => Some(estimate_rows(&file, &population, &weighted)?),
         None => None,
     };
-    write_atomically(&job.out, |out| {
-        writeln!(out, "id,weight")?;
-        for (id, w) in file.ids.iter().zip(&weighted.weights) {
-            writeln!(out, "{},{w}", csv_field(id))?;
-        }
-        Ok(())
-    })?;
+    phases.done("estimate");
+    write_atomically(&job.out, |out| write_weights(out, &file.ids, &weighted.weights))?;
+    phases.done("write weights");
     if let (Some(path), Some(rows)) = (&job.estimates_out, estimates) {
         write_atomically(path, |out| {
             let by = job.by.as_deref().map(|b| format!(",{b}")).unwrap_or_default();
@@ -297,7 +401,36 @@ pub fn run(job: &WeightJob) -> anyhow::Result<()> {
         })?;
     }
     print_diagnostics(&weighted, started.elapsed());
+    phases.print();
     Ok(())
+}
+
+/// Wall time per phase of a run, for `--timings`.
+struct Phases {
+    on: bool,
+    last: Instant,
+    seen: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    fn new(on: bool) -> Phases {
+        Phases { on, last: Instant::now(), seen: Vec::new() }
+    }
+
+    fn done(&mut self, phase: &'static str) {
+        if self.on {
+            let now = Instant::now();
+            self.seen.push((phase, now - self.last));
+            self.last = now;
+        }
+    }
+
+    fn print(&self) {
+        if self.on {
+            let parts: Vec<String> = self.seen.iter().map(|(p, d)| format!("{p} {:.3} s", d.as_secs_f64())).collect();
+            eprintln!("timings: {}", parts.join(", "));
+        }
+    }
 }
 
 /// Full-precision numbers in the estimates file: one row per ICS (× `--by`
@@ -358,6 +491,34 @@ fn estimate_rows(file: &RespondentFile, population: &Population, weighted: &Weig
     Ok(rows)
 }
 
+/// `id,weight` lines: ids as read (quoted when they must be), weights in
+/// the shortest form that reads back as the same number (`ryu`).
+fn write_weights(out: &mut dyn Write, ids: &Ids, weights: &[f64]) -> std::io::Result<()> {
+    let mut line = Vec::with_capacity(64);
+    let mut number = ryu::Buffer::new();
+    out.write_all(b"id,weight\n")?;
+    for (id, &w) in ids.iter().zip(weights) {
+        line.clear();
+        if id.iter().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+            line.push(b'"');
+            for &b in id {
+                if b == b'"' {
+                    line.push(b'"');
+                }
+                line.push(b);
+            }
+            line.push(b'"');
+        } else {
+            line.extend_from_slice(id);
+        }
+        line.push(b',');
+        line.extend_from_slice(number.format(w).as_bytes());
+        line.push(b'\n');
+        out.write_all(&line)?;
+    }
+    Ok(())
+}
+
 fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_string() }
 }
@@ -391,4 +552,39 @@ fn print_diagnostics(weighted: &Weighted, elapsed: Duration) {
         elapsed.as_secs_f64(),
         summary.join(", ")
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_are_written_with_ids_quoted_as_csv_needs() {
+        let mut ids = Ids::default();
+        for id in ["7", "a,b", "say \"hi\"", "é"] {
+            ids.push(id.as_bytes());
+        }
+        let mut out = Vec::new();
+        write_weights(&mut out, &ids, &[1.0, 0.1 + 0.2, 88.6669080421249, 1e-7]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "id,weight\n7,1.0\n\"a,b\",0.30000000000000004\n\"say \"\"hi\"\"\",88.6669080421249\né,1e-7\n"
+        );
+        // Read back, every weight is the same number.
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let back: Vec<f64> = reader.records().map(|r| r.unwrap()[1].parse().unwrap()).collect();
+        assert_eq!(back, [1.0, 0.1 + 0.2, 88.6669080421249, 1e-7]);
+    }
+
+    #[test]
+    fn rows_are_estimated_from_the_first_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let body: String = (0..10_000).map(|i| format!("{i},E54000008,female\n")).collect();
+        std::fs::write(&path, format!("id,ics,sex\n{body}")).unwrap();
+        let guess = estimated_rows(&path);
+        assert!((9_000..=12_000).contains(&guess), "{guess}");
+        assert_eq!(estimated_rows(&dir.path().join("missing.csv")), 0);
+    }
 }

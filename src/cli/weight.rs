@@ -32,6 +32,9 @@ pub struct WeightArgs {
     /// Where to write the estimates.
     #[arg(long, value_name = "FILE", requires = "estimate")]
     pub estimates_out: Option<PathBuf>,
+    /// Print the wall time of each phase (reading, weighting, writing).
+    #[arg(long)]
+    pub timings: bool,
 }
 
 pub fn run(args: WeightArgs) -> anyhow::Result<()> {
@@ -44,5 +47,6 @@ pub fn run(args: WeightArgs) -> anyhow::Result<()> {
         estimate: args.estimate,
         by: args.by,
         estimates_out: args.estimates_out,
+        timings: args.timings,
     })
 }

@@ -39,17 +39,40 @@ pub struct RakeOutcome {
 fn joint_cells(margins: &[StratumMargin], n: usize) -> (Vec<u32>, usize) {
     // A mixed-radix key per respondent; margins have few cells, so it fits.
     let radix: Vec<u64> = margins.iter().map(|m| m.targets.len() as u64).collect();
-    let mut ids: HashMap<u64, u32> = HashMap::new();
+    let key = |i: usize| {
+        margins.iter().zip(&radix).fold(0u64, |k, (m, r)| k.wrapping_mul(*r).wrapping_add(u64::from(m.cell[i])))
+    };
     let mut joint = Vec::with_capacity(n);
-    for i in 0..n {
-        let key =
-            margins.iter().zip(&radix).fold(0u64, |k, (m, r)| k.wrapping_mul(*r).wrapping_add(u64::from(m.cell[i])));
-        let next = ids.len() as u32;
-        joint.push(*ids.entry(key).or_insert(next));
+    let mut count = 0u32;
+    let keys = radix.iter().try_fold(1u64, |p, r| p.checked_mul(*r));
+    match keys {
+        // Usually a few hundred possible keys: a table of them is faster
+        // than hashing a million.
+        Some(keys) if keys <= DENSE_KEYS => {
+            let mut ids = vec![u32::MAX; keys as usize];
+            for i in 0..n {
+                let id = &mut ids[key(i) as usize];
+                if *id == u32::MAX {
+                    *id = count;
+                    count += 1;
+                }
+                joint.push(*id);
+            }
+        }
+        _ => {
+            let mut ids: HashMap<u64, u32> = HashMap::new();
+            for i in 0..n {
+                let next = ids.len() as u32;
+                joint.push(*ids.entry(key(i)).or_insert(next));
+            }
+            count = ids.len() as u32;
+        }
     }
-    let count = ids.len();
-    (joint, count)
+    (joint, count as usize)
 }
+
+/// The most possible joint keys `joint_cells` keeps a table for.
+const DENSE_KEYS: u64 = 1 << 20;
 
 /// The worst margin cell: (margin index, cell index, relative error).
 pub fn worst_cell(weights: &[f64], margins: &[StratumMargin]) -> (usize, usize, f64) {
