@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::weighting::{self, DimensionMargins, Population, Respondents, TrimControl, Weighted, WeightingSpec};
@@ -177,40 +178,175 @@ fn shown(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 /// rarely enough to cost nothing.
 const PROGRESS_EVERY: usize = 1 << 16;
 
+/// Where each needed column is, by position.
+struct Columns {
+    id: usize,
+    ics: usize,
+    dims: Vec<usize>,
+    weight: Option<usize>,
+    estimate: Option<usize>,
+    by: Option<usize>,
+}
+
+/// The labels a row's fields are looked up in.
+struct Lookup<'a> {
+    strata: FxHashMap<&'a [u8], u32>,
+    /// A dimension has a handful of categories: a scan beats hashing.
+    categories: Vec<Vec<&'a [u8]>>,
+}
+
+/// A file this size or more, with no quoted fields, is parsed in parts
+/// on every core: a record then never spans a line break, so the file can
+/// be cut at any line.
+const PARALLEL_FROM_BYTES: usize = 1 << 20;
+
 fn read_respondents(
     path: &Path,
     population: &Population,
     job: &WeightJob,
     progress: &ProgressBar,
 ) -> anyhow::Result<RespondentFile> {
+    use std::io::{Read, Seek, SeekFrom};
+    let open = || std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()));
+    let size = open()?.metadata().map(|m| m.len() as usize).unwrap_or(0);
+    let mut head = vec![0u8; size.min(64 << 10)];
+    open()?.read_exact(&mut head).with_context(|| format!("cannot read {}", path.display()))?;
     // Fields are trimmed one by one as they are used: trimming every
     // field of every row (csv's Trim::All) rebuilds each record.
-    let file_handle = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut reader = csv::ReaderBuilder::new().buffer_capacity(1 << 20).from_reader(file_handle);
-    let headers: csv::StringRecord = reader.headers()?.iter().map(str::trim).collect();
-    let (c_id, c_ics) = (column(&headers, "id", path)?, column(&headers, "ics", path)?);
-    let c_dims: Vec<usize> =
-        population.dimensions.iter().map(|d| column(&headers, &d.name, path)).collect::<Result<_, _>>()?;
-    let c_weight = headers.iter().position(|h| h == "base_weight");
-    let c_estimate = job.estimate.as_deref().map(|c| column(&headers, c, path)).transpose()?;
-    let c_by = job.by.as_deref().map(|c| column(&headers, c, path)).transpose()?;
-    let strata: FxHashMap<&[u8], u32> =
-        population.strata.iter().enumerate().map(|(i, s)| (s.as_bytes(), i as u32)).collect();
-    // A dimension has a handful of categories: a scan beats hashing.
-    let categories: Vec<Vec<&[u8]>> =
-        population.dimensions.iter().map(|d| d.categories.iter().map(|c| c.as_bytes()).collect()).collect();
+    let headers: csv::StringRecord = csv::ReaderBuilder::new()
+        .from_reader(&head[..])
+        .headers()
+        .with_context(|| format!("{}: cannot read the header", path.display()))?
+        .iter()
+        .map(str::trim)
+        .collect();
+    let columns = Columns {
+        id: column(&headers, "id", path)?,
+        ics: column(&headers, "ics", path)?,
+        dims: population.dimensions.iter().map(|d| column(&headers, &d.name, path)).collect::<Result<_, _>>()?,
+        weight: headers.iter().position(|h| h == "base_weight"),
+        estimate: job.estimate.as_deref().map(|c| column(&headers, c, path)).transpose()?,
+        by: job.by.as_deref().map(|c| column(&headers, c, path)).transpose()?,
+    };
+    let lookup = Lookup {
+        strata: population.strata.iter().enumerate().map(|(i, s)| (s.as_bytes(), i as u32)).collect(),
+        categories: population.dimensions.iter().map(|d| d.categories.iter().map(|c| c.as_bytes()).collect()).collect(),
+    };
+    let rows = estimated_rows(size, &head);
+    let whole = || -> anyhow::Result<RespondentFile> {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))?;
+        parse_rows(&bytes, true, 0, rows, &columns, &lookup, population, job, path, Some(progress))
+    };
+    // Cut points at line starts, found in a small window around each even
+    // share of the file; any doubt (no line end near, a quoted field
+    // anywhere, a problem in a part) and the file is read whole, in one
+    // piece, which also gives a problem its exact line.
+    let parts = rayon::current_num_threads();
+    let header_end = head.iter().position(|&b| b == b'\n').map(|i| i + 1);
+    let cuts = match header_end {
+        Some(start) if parts > 1 && size >= PARALLEL_FROM_BYTES && !head.contains(&b'"') => {
+            let mut cuts = vec![start];
+            for k in 1..parts {
+                let at = start + (size - start) * k / parts;
+                let mut window = vec![0u8; (64 << 10).min(size - at)];
+                let mut file = open()?;
+                file.seek(SeekFrom::Start(at as u64))?;
+                file.read_exact(&mut window)?;
+                match window.iter().position(|&b| b == b'\n') {
+                    Some(i) if at + i + 1 > *cuts.last().unwrap_or(&0) => cuts.push(at + i + 1),
+                    _ => break,
+                }
+            }
+            cuts.push(size);
+            (cuts.len() == parts + 1).then_some(cuts)
+        }
+        _ => None,
+    };
+    let Some(cuts) = cuts else { return whole() };
+    let parsed: Vec<Option<(RespondentFile, u64)>> = cuts
+        .windows(2)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .enumerate()
+        .map(|(k, w)| {
+            let mut chunk = vec![0u8; w[1] - w[0]];
+            let mut file = open().ok()?;
+            file.seek(SeekFrom::Start(w[0] as u64)).ok()?;
+            file.read_exact(&mut chunk).ok()?;
+            if chunk.contains(&b'"') {
+                return None;
+            }
+            let newlines = chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+            // The first part holds every row in the end: room for all.
+            let room = if k == 0 { rows } else { rows / parts + 1 };
+            let progress = (k == 0).then_some(progress);
+            let part = parse_rows(&chunk, false, 0, room, &columns, &lookup, population, job, path, progress).ok()?;
+            Some((part, newlines))
+        })
+        .collect();
+    if parsed.iter().any(Option::is_none) {
+        return whole();
+    }
+    let mut parsed = parsed.into_iter().flatten();
+    let (mut file, mut lines_before) = parsed.next().expect("at least one part");
+    // Lines count from the header's (1); each part's from its own start.
+    file.lines.iter_mut().for_each(|l| *l += 1);
+    lines_before += 1;
+    for (mut part, newlines) in parsed {
+        part.lines.iter_mut().for_each(|l| *l += lines_before);
+        lines_before += newlines;
+        file.append(part);
+    }
+    if file.ids.is_empty() {
+        bail!("{}: no respondents", path.display());
+    }
+    Ok(file)
+}
+
+impl RespondentFile {
+    /// Adds the rows of a later part of the same file.
+    fn append(&mut self, part: RespondentFile) {
+        let base = self.ids.bytes.len();
+        self.ids.bytes.extend_from_slice(&part.ids.bytes);
+        self.ids.ends.extend(part.ids.ends.iter().map(|e| e + base));
+        self.lines.extend(part.lines);
+        self.respondents.stratum.extend(part.respondents.stratum);
+        self.respondents.base_weight.extend(part.respondents.base_weight);
+        for (mine, theirs) in self.respondents.categories.iter_mut().zip(part.respondents.categories) {
+            mine.extend(theirs);
+        }
+        self.values.extend(part.values);
+        let relabel: Vec<u32> = part.group_labels.iter().map(|l| index_of(&mut self.group_labels, l) as u32).collect();
+        self.groups.extend(part.groups.into_iter().map(|g| g.map(|g| relabel[g as usize])));
+    }
+}
+
+/// Parses respondents' rows: `data` is the whole file (`with_header`) or
+/// a part of its body whose first line is line `line_offset + 1`.
+#[allow(clippy::too_many_arguments)] // one part of one file: these belong together
+fn parse_rows(
+    data: &[u8],
+    with_header: bool,
+    line_offset: u64,
+    rows: usize,
+    columns: &Columns,
+    lookup: &Lookup<'_>,
+    population: &Population,
+    job: &WeightJob,
+    path: &Path,
+    progress: Option<&ProgressBar>,
+) -> anyhow::Result<RespondentFile> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(with_header).from_reader(data);
     let mut file = RespondentFile {
         ids: Ids::default(),
         lines: Vec::new(),
-        respondents: Respondents { categories: vec![Vec::new(); c_dims.len()], ..Respondents::default() },
+        respondents: Respondents { categories: vec![Vec::new(); columns.dims.len()], ..Respondents::default() },
         values: Vec::new(),
         groups: Vec::new(),
         group_labels: Vec::new(),
     };
-    // Room for every row at once, from the file's size and its first
-    // rows' length: growing vectors of a million rows by doubling costs
-    // more in page faults than the parsing itself.
-    let rows = estimated_rows(path);
+    // Room for every row at once: growing vectors of a million rows by
+    // doubling costs more in page faults than the parsing itself.
     file.ids.bytes.reserve(rows * 8);
     file.ids.ends.reserve(rows);
     file.lines.reserve(rows);
@@ -221,28 +357,30 @@ fn read_respondents(
     }
     let mut record = csv::ByteRecord::new();
     while reader.read_byte_record(&mut record).with_context(|| format!("{}: cannot read a row", path.display()))? {
-        let line = record.position().map_or(0, |p| p.line());
-        if file.lines.len().is_multiple_of(PROGRESS_EVERY) {
+        let line = line_offset + record.position().map_or(0, |p| p.line());
+        if let Some(progress) = progress
+            && file.lines.len().is_multiple_of(PROGRESS_EVERY)
+        {
             progress.set_position(record.position().map_or(0, |p| p.byte()));
         }
         let get = |c: usize| record.get(c).unwrap_or(b"").trim_ascii();
-        let id = get(c_id);
+        let id = get(columns.id);
         if id.is_empty() {
             bail!("{} line {line}: `id` is empty", path.display());
         }
         if std::str::from_utf8(id).is_err() {
             bail!("{} line {line}: id `{}` is not UTF-8 text", path.display(), shown(id));
         }
-        let ics = get(c_ics);
-        let Some(&h) = strata.get(ics) else {
+        let ics = get(columns.ics);
+        let Some(&h) = lookup.strata.get(ics) else {
             bail!("{} line {line}: ICS `{}` has no margins in {}", path.display(), shown(ics), job.margins.display());
         };
-        for (d, &c) in c_dims.iter().enumerate() {
+        for (d, &c) in columns.dims.iter().enumerate() {
             let value = get(c);
             let category = if value.is_empty() {
                 None
             } else {
-                let Some(k) = categories[d].iter().position(|k| *k == value) else {
+                let Some(k) = lookup.categories[d].iter().position(|k| *k == value) else {
                     let dim = &population.dimensions[d];
                     bail!(
                         "{} line {line}: `{}` = `{}` is not a category in the margins (known: {})",
@@ -256,13 +394,13 @@ fn read_respondents(
             };
             file.respondents.categories[d].push(category);
         }
-        let weight = match c_weight.map(get).filter(|w| !w.is_empty()) {
+        let weight = match columns.weight.map(get).filter(|w| !w.is_empty()) {
             None => 1.0,
             Some(text) => std::str::from_utf8(text).ok().and_then(positive).with_context(|| {
                 format!("{} line {line}: base_weight `{}` must be a positive number", path.display(), shown(text))
             })?,
         };
-        if let Some(c) = c_estimate {
+        if let Some(c) = columns.estimate {
             let text = get(c);
             let value = if text.is_empty() {
                 None
@@ -279,7 +417,7 @@ fn read_respondents(
             };
             file.values.push(value);
         }
-        if let Some(c) = c_by {
+        if let Some(c) = columns.by {
             let text = get(c);
             file.groups.push((!text.is_empty()).then(|| index_of(&mut file.group_labels, &shown(text)) as u32));
         }
@@ -288,41 +426,41 @@ fn read_respondents(
         file.respondents.stratum.push(h);
         file.respondents.base_weight.push(weight);
     }
-    if file.ids.is_empty() {
-        bail!("{}: no respondents", path.display());
-    }
     Ok(file)
 }
 
-/// Rows in a CSV file, roughly: its size over the mean length of its
-/// first lines (a guess for reserving room, never for correctness).
-fn estimated_rows(path: &Path) -> usize {
-    use std::io::Read;
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let mut head = vec![0u8; 64 << 10];
-    let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
-    let lines = head[..read].iter().filter(|&&b| b == b'\n').count();
+/// Rows in CSV text of `size` bytes, roughly, from the mean length of
+/// the lines in `head` (a guess for reserving room, never for correctness).
+fn estimated_rows(size: usize, head: &[u8]) -> usize {
+    let lines = head.iter().filter(|&&b| b == b'\n').count();
     if lines < 2 {
         return 0;
     }
-    let guess = size as f64 * lines as f64 / read as f64 * 1.05;
+    let guess = size as f64 * lines as f64 / head.len() as f64 * 1.05;
     (guess as usize).min(100_000_000)
 }
 
-/// Ids must be unique. Checked once the ids buffer is complete, so the
-/// map borrows the ids instead of copying each one.
+/// Ids must be unique. The table holds row numbers only (4 bytes each,
+/// not a borrowed slice and a row: a million entries of those cost more
+/// in fresh pages than the hashing), and compares the ids they point at.
 fn check_unique_ids(file: &RespondentFile, path: &Path) -> anyhow::Result<()> {
-    let mut seen: FxHashMap<&[u8], usize> = FxHashMap::default();
-    seen.reserve(file.ids.len());
+    use std::hash::BuildHasher;
+    let hasher = rustc_hash::FxBuildHasher;
+    let hash = |i: u32| hasher.hash_one(file.ids.get(i as usize));
+    let mut seen: hashbrown::HashTable<u32> = hashbrown::HashTable::with_capacity(file.ids.len());
     for (i, id) in file.ids.iter().enumerate() {
-        if let Some(first) = seen.insert(id, i) {
-            bail!(
+        let i = i as u32;
+        match seen.entry(hasher.hash_one(id), |&j| file.ids.get(j as usize) == id, |&j| hash(j)) {
+            hashbrown::hash_table::Entry::Occupied(first) => bail!(
                 "{} line {}: id `{}` is already used on line {}",
                 path.display(),
-                file.lines[i],
+                file.lines[i as usize],
                 shown(id),
-                file.lines[first]
-            );
+                file.lines[*first.get() as usize]
+            ),
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(i);
+            }
         }
     }
     Ok(())
@@ -577,14 +715,64 @@ mod tests {
         assert_eq!(back, [1.0, 0.1 + 0.2, 88.6669080421249, 1e-7]);
     }
 
+    /// A file big enough to be read in parts, as `joinedup weight` gets it.
+    fn read_in_parts(body: &str) -> anyhow::Result<RespondentFile> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("respondents.csv");
+        std::fs::write(&path, format!("id,ics,sex\n{body}")).unwrap();
+        let population = Population {
+            strata: vec!["A".into(), "B".into()],
+            dimensions: vec![DimensionMargins {
+                name: "sex".into(),
+                categories: vec!["female".into(), "male".into()],
+                population: vec![vec![Some(1.0); 2]; 2],
+                collapse_into: vec![vec![None; 2]; 2],
+            }],
+        };
+        let job = WeightJob {
+            respondents: path.clone(),
+            margins: dir.path().join("margins.csv"),
+            out: dir.path().join("w.csv"),
+            trim: None,
+            min_respondents: 10,
+            estimate: None,
+            by: None,
+            estimates_out: None,
+            timings: false,
+        };
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        pool.install(|| {
+            let file = read_respondents(&path, &population, &job, &ProgressBar::hidden())?;
+            check_unique_ids(&file, &path)?;
+            Ok(file)
+        })
+    }
+
+    #[test]
+    fn a_file_read_in_parts_keeps_its_order_and_line_numbers() {
+        let n = 120_000; // about 2 MB: three parts
+        let body: String =
+            (0..n).map(|i| format!("r{i},{},{}\n", ["A", "B"][i % 2], ["female", "male"][i % 3 % 2])).collect();
+        let file = read_in_parts(&body).unwrap();
+        assert_eq!(file.ids.len(), n);
+        assert_eq!(file.ids.get(n - 1), format!("r{}", n - 1).as_bytes());
+        assert!(file.lines.iter().enumerate().all(|(i, &l)| l == i as u64 + 2), "line i+2 holds row i");
+        assert_eq!(file.respondents.stratum[n - 1], ((n - 1) % 2) as u32);
+        // A repeated id far apart is named with both lines; so is a bad
+        // category deep in a later part (read again whole for its line).
+        let repeated = body.replacen(&format!("r{},", n - 10), "r5,", 1);
+        let error = read_in_parts(&repeated).err().unwrap().to_string();
+        assert!(error.ends_with(&format!("line {}: id `r5` is already used on line 7", n - 10 + 2)), "{error}");
+        let wrong = body.replacen(&format!("r{},A,female", n - 4), &format!("r{},A,other", n - 4), 1);
+        let error = read_in_parts(&wrong).err().unwrap().to_string();
+        assert!(error.contains(&format!("line {}: `sex` = `other` is not a category", n - 4 + 2)), "{error}");
+    }
+
     #[test]
     fn rows_are_estimated_from_the_first_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.csv");
         let body: String = (0..10_000).map(|i| format!("{i},E54000008,female\n")).collect();
-        std::fs::write(&path, format!("id,ics,sex\n{body}")).unwrap();
-        let guess = estimated_rows(&path);
+        let guess = estimated_rows(body.len(), &body.as_bytes()[..4096]);
         assert!((9_000..=12_000).contains(&guess), "{guess}");
-        assert_eq!(estimated_rows(&dir.path().join("missing.csv")), 0);
+        assert_eq!(estimated_rows(0, b""), 0);
     }
 }
