@@ -81,8 +81,15 @@ start_server
 token=""
 if [ "$metrics" = on ] && [ "$kill" = 0 ]; then
   head -c 24 /dev/urandom | base64 | DATABASE_URL="$db" "$bin" user add --email metrics@example.org --role admin >/dev/null
-  token=$(DATABASE_URL="$db" "$bin" user token metrics@example.org --name "load-test scrape" 2>/dev/null)
+  token=$(DATABASE_URL="$db" "$bin" user token metrics@example.org --name "load-test scrape" 2>"$work/token.err") \
+    || { echo "cannot issue the scrape's API token:" >&2; cat "$work/token.err" >&2; exit 1; }
 fi
+# The run time in seconds (30s, 2m), for the halfway scrape.
+case "$run_time" in
+  *m) run_seconds=$(( ${run_time%m} * 60 )) ;;
+  *s) run_seconds=${run_time%s} ;;
+  *) run_seconds=$run_time ;;
+esac
 scrape() { curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/metrics" >"$1"; }
 echo "== $backend, $users respondents, $run_time, $profile build, metrics $metrics$([ "$kill" = 1 ] && echo ', server killed halfway')"
 DATABASE_URL="$db" "$driver" --host "http://127.0.0.1:$port" --users "$users" --increase-rate "$users" \
@@ -117,7 +124,7 @@ if [ "$kill" = 1 ]; then
   start_server
 fi
 if [ -n "$token" ]; then
-  ( sleep $(( ${run_time%s} / 2 )); scrape "$work/metrics-mid.txt" ) &
+  ( sleep $(( run_seconds / 2 )); scrape "$work/metrics-mid.txt" || true ) &
 fi
 status=0
 wait "$driver_pid" || status=$?
@@ -154,7 +161,7 @@ if [ -n "$token" ] && scrape "$work/metrics-end.txt"; then
         printf "\n"
       }' "$f"
   done
-  grep -c '^joinedup_' "$work/metrics-end.txt" | xargs printf '/metrics: %s series in the last scrape\n'
+  printf '/metrics: %s series in the last scrape\n' "$(grep -c '^joinedup_' "$work/metrics-end.txt" || true)"
 fi
 if [ "$status" != 0 ]; then
   echo "load run failed (exit $status):" >&2

@@ -492,9 +492,29 @@ cmd_stop() {
   else
     say "no standby of this script on port $port; nothing to stop"
   fi
+  forget_replication_rule
   if port_listening; then
     say "warning: something else still listens on 127.0.0.1:$port"
   fi
+}
+
+# Takes back the replication rule `start` added to the primary's
+# pg_hba.conf (marked), unless another of this script's standbys still runs:
+# passwordless replication must not outlive the test that needed it.
+forget_replication_rule() {
+  local hba tmp
+  hba=$(primary_sql 'SHOW hba_file' 2>/dev/null) || return 0
+  [ -n "$hba" ] && [ -r "$hba" ] && grep -qF "$hba_marker" "$hba" || return 0
+  if ls -d "$(dirname "$root")"/joinedup-standby-*/data >/dev/null 2>&1; then
+    say "another standby of this script remains; the replication rule stays in $hba"
+    return 0
+  fi
+  tmp=$(mktemp)
+  grep -vF "$hba_marker" "$hba" >"$tmp" || true
+  cat "$tmp" >"$hba"
+  rm -f "$tmp"
+  primary_sql 'SELECT pg_reload_conf()' >/dev/null || true
+  say "removed the replication rule this script added to $hba, and reloaded the primary"
 }
 
 standby_is_up() {

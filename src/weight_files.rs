@@ -69,6 +69,9 @@ impl Ids {
 
 /// The respondents file, read and checked against the margins.
 struct RespondentFile {
+    /// Fields in each row of a part read without its header (csv checks
+    /// every row against the part's first; that one against the header).
+    fields: Option<usize>,
     ids: Ids,
     /// Each respondent's line in the file, for messages.
     lines: Vec<u64>,
@@ -208,18 +211,28 @@ fn read_respondents(
 ) -> anyhow::Result<RespondentFile> {
     use std::io::{Read, Seek, SeekFrom};
     let open = || std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()));
-    let size = open()?.metadata().map(|m| m.len() as usize).unwrap_or(0);
+    let metadata = open()?.metadata().with_context(|| format!("cannot read {}", path.display()))?;
+    // A pipe or other stream can be read once only: into memory, whole.
+    let streamed = if metadata.is_file() { None } else { Some(std::fs::read(path)?) };
+    let size = streamed.as_ref().map_or(metadata.len() as usize, Vec::len);
     let mut head = vec![0u8; size.min(64 << 10)];
-    open()?.read_exact(&mut head).with_context(|| format!("cannot read {}", path.display()))?;
-    // Fields are trimmed one by one as they are used: trimming every
-    // field of every row (csv's Trim::All) rebuilds each record.
-    let headers: csv::StringRecord = csv::ReaderBuilder::new()
-        .from_reader(&head[..])
-        .headers()
-        .with_context(|| format!("{}: cannot read the header", path.display()))?
-        .iter()
-        .map(str::trim)
-        .collect();
+    match &streamed {
+        Some(bytes) => {
+            let n = head.len();
+            head.copy_from_slice(&bytes[..n]);
+        }
+        None => open()?.read_exact(&mut head).with_context(|| format!("cannot read {}", path.display()))?,
+    }
+    // The header as csv reads it, however long; fields are trimmed one
+    // by one as they are used: trimming every field of every row (csv's
+    // Trim::All) rebuilds each record.
+    let headers: csv::StringRecord = match &streamed {
+        Some(bytes) => csv::ReaderBuilder::new().from_reader(&bytes[..]).headers()?.clone(),
+        None => csv::ReaderBuilder::new().from_reader(open()?).headers()?.clone(),
+    }
+    .iter()
+    .map(str::trim)
+    .collect();
     let columns = Columns {
         id: column(&headers, "id", path)?,
         ics: column(&headers, "ics", path)?,
@@ -234,8 +247,19 @@ fn read_respondents(
     };
     let rows = estimated_rows(size, &head);
     let whole = || -> anyhow::Result<RespondentFile> {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))?;
-        parse_rows(&bytes, true, 0, rows, &columns, &lookup, population, job, path, Some(progress))
+        let read;
+        let bytes = match &streamed {
+            Some(bytes) => bytes,
+            None => {
+                read = std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))?;
+                &read
+            }
+        };
+        let file = parse_rows(&bytes[..], true, 0, rows, &columns, &lookup, population, job, path, Some(progress))?;
+        if file.ids.is_empty() {
+            bail!("{}: no respondents", path.display());
+        }
+        Ok(file)
     };
     // Cut points at line starts, found in a small window around each even
     // share of the file; any doubt (no line end near, a quoted field
@@ -244,7 +268,7 @@ fn read_respondents(
     let parts = rayon::current_num_threads();
     let header_end = head.iter().position(|&b| b == b'\n').map(|i| i + 1);
     let cuts = match header_end {
-        Some(start) if parts > 1 && size >= PARALLEL_FROM_BYTES && !head.contains(&b'"') => {
+        Some(start) if streamed.is_none() && parts > 1 && size >= PARALLEL_FROM_BYTES && !head.contains(&b'"') => {
             let mut cuts = vec![start];
             for k in 1..parts {
                 let at = start + (size - start) * k / parts;
@@ -281,6 +305,11 @@ fn read_respondents(
             let room = if k == 0 { rows } else { rows / parts + 1 };
             let progress = (k == 0).then_some(progress);
             let part = parse_rows(&chunk, false, 0, room, &columns, &lookup, population, job, path, progress).ok()?;
+            // Each part checks its rows against its first; the first row of
+            // every part is checked against the header here.
+            if part.fields.is_some_and(|n| n != headers.len()) {
+                return None;
+            }
             Some((part, newlines))
         })
         .collect();
@@ -338,6 +367,7 @@ fn parse_rows(
 ) -> anyhow::Result<RespondentFile> {
     let mut reader = csv::ReaderBuilder::new().has_headers(with_header).from_reader(data);
     let mut file = RespondentFile {
+        fields: None,
         ids: Ids::default(),
         lines: Vec::new(),
         respondents: Respondents { categories: vec![Vec::new(); columns.dims.len()], ..Respondents::default() },
@@ -358,6 +388,7 @@ fn parse_rows(
     let mut record = csv::ByteRecord::new();
     while reader.read_byte_record(&mut record).with_context(|| format!("{}: cannot read a row", path.display()))? {
         let line = line_offset + record.position().map_or(0, |p| p.line());
+        file.fields.get_or_insert(record.len());
         if let Some(progress) = progress
             && file.lines.len().is_multiple_of(PROGRESS_EVERY)
         {
@@ -766,6 +797,23 @@ mod tests {
         let wrong = body.replacen(&format!("r{},A,female", n - 4), &format!("r{},A,other", n - 4), 1);
         let error = read_in_parts(&wrong).err().unwrap().to_string();
         assert!(error.contains(&format!("line {}: `sex` = `other` is not a category", n - 4 + 2)), "{error}");
+    }
+
+    #[test]
+    fn rows_short_of_the_header_are_refused_at_any_size() {
+        // Every row lacks the header's last field: each part agrees with
+        // itself, so only the header can tell.
+        for n in [10, 120_000] {
+            let body: String = (0..n).map(|i| format!("r{i},A\n")).collect();
+            let error = read_in_parts(&body).err().map(|e| format!("{e:#}")).unwrap_or_default();
+            assert!(error.contains("found record with 2 fields, but the previous record has 3"), "{n}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_header_alone_is_no_respondents() {
+        let error = read_in_parts("").err().unwrap().to_string();
+        assert!(error.ends_with("respondents.csv: no respondents"), "{error}");
     }
 
     #[test]

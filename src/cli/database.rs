@@ -13,10 +13,7 @@ const WAIT_AT_MOST: Duration = Duration::from_secs(120);
 
 /// The database, once no demo load is under way on it.
 pub fn open_for_responses(settings: &Settings) -> anyhow::Result<Db> {
-    let mut db = Db::connect(&settings.database)?;
-    if let Some(replica) = &settings.database_read {
-        db.attach_replica(replica)?;
-    }
+    let db = Db::connect(&settings.database)?;
     let started = Instant::now();
     let mut told = false;
     loop {

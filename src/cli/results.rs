@@ -73,7 +73,11 @@ pub fn run(settings: &Settings, args: &ResultsArgs) -> anyhow::Result<()> {
         (None, from, to) => Window::Dates(from, to),
     };
     // Read as the analysts' pages do: from the replica when there is one.
-    let db = super::database::open_for_responses(settings)?.for_analysts();
+    let mut db = super::database::open_for_responses(settings)?;
+    if let Some(replica) = &settings.database_read {
+        db.attach_replica(replica)?;
+    }
+    let db = db.for_analysts();
     let mut conn = db.get()?;
     let registry = SurveyRegistry::load(&mut conn)?;
     drop(conn);

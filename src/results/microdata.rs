@@ -263,7 +263,9 @@ pub fn stream(
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::task::spawn_blocking(move || {
-        let result = db.get().and_then(|mut conn| {
+        // Never a withdrawn person's row from a replica that has not yet
+        // replayed the withdrawal: caught up, or the primary.
+        let result = db.caught_up_or_primary().and_then(|db| db.get()).and_then(|mut conn| {
             produce(&mut conn, &plan, &report, sample, &mut |chunk| tx.blocking_send(Ok(chunk)).is_ok())
         });
         if let Err(e) = result {

@@ -260,6 +260,10 @@ impl ManageConnection for Manager {
 pub type Pool = r2d2::Pool<Manager>;
 pub type PooledConn = r2d2::PooledConnection<Manager>;
 
+/// How long a read on the replica waits for it to catch up with the
+/// primary before going on (and saying how far behind it was).
+const REPLICA_WAIT: Duration = Duration::from_secs(5);
+
 /// The database handle passed to everything that stores data.
 ///
 /// SQLite allows one writer at a time; writers that meet a held lock sleep
@@ -374,10 +378,16 @@ impl Db {
             ));
         }
         let manager = Manager::new(url.clone());
-        let mut conn = manager.connect().map_err(|e| StorageError::Unreachable {
-            url: url.to_string(),
-            reason: e.to_string().trim().to_string(),
-        })?;
+        let mut conn = match manager.connect() {
+            Ok(conn) => conn,
+            // A replica down for maintenance must not keep respondents
+            // out: analysts read the primary until the next start.
+            Err(e) => {
+                let reason = e.to_string();
+                tracing::error!(replica = %url, reason = reason.trim(), "the replica cannot be reached: analysts' reads use the primary until the next start");
+                return Ok(());
+            }
+        };
         if !super::replica::is_standby(&mut conn)? {
             return Err(StorageError::Pool(format!(
                 "JOINEDUP_DATABASE_READ_URL ({url}) is not a standby (pg_is_in_recovery() is false): point it at a streaming replica of the database, or unset it"
@@ -404,14 +414,38 @@ impl Db {
     }
 
     /// How far this handle's reads are behind the primary: `None` when it
-    /// reads the primary itself.
+    /// reads the primary itself. It first waits, up to `REPLICA_WAIT`, for
+    /// the replica to replay what the primary had written when asked, so a
+    /// replica that is merely a moment behind (another database's write,
+    /// say) reads as caught up; a replica still behind after that is
+    /// reported as it is.
     pub fn replica_lag(&self) -> Result<Option<super::replica::Lag>, StorageError> {
         if !self.reads_replica {
             return Ok(None);
         }
-        let mut primary = self.get_primary()?;
+        let position = super::replica::primary_position(&mut *self.get_primary()?)?;
         let mut replica = self.get()?;
-        super::replica::lag(&mut primary, &mut replica).map(Some)
+        let started = std::time::Instant::now();
+        loop {
+            let lag = super::replica::behind(&mut replica, &position)?;
+            if lag.bytes == 0.0 || started.elapsed() >= REPLICA_WAIT {
+                return Ok(Some(lag));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// This handle if its reads are caught up with the primary (after
+    /// waiting as `replica_lag` does), else the primary's: for reads that
+    /// must not show what has since been withdrawn (microdata).
+    pub fn caught_up_or_primary(&self) -> Result<Db, StorageError> {
+        match self.replica_lag()? {
+            Some(lag) if lag.bytes > 0.0 => {
+                tracing::warn!(bytes = lag.bytes, "the replica is behind: reading the primary instead");
+                Ok(Db { pool: self.primary.clone(), reads_replica: false, ..self.clone() })
+            }
+            _ => Ok(self.clone()),
+        }
     }
 
     /// A connection to the primary for a small read that must see the

@@ -56,18 +56,31 @@ struct Behind {
     seconds: Option<f64>,
 }
 
-/// The replica's lag behind the primary's current write position: taken
-/// on the primary first, so a lag of 0 means every commit acknowledged
-/// before the call is readable on the replica.
-pub fn lag(primary: &mut DbConn, replica: &mut DbConn) -> Result<Lag, StorageError> {
+/// The primary's current write position: every commit acknowledged so
+/// far is at or before it.
+pub fn primary_position(primary: &mut DbConn) -> Result<String, StorageError> {
     let at: Position = diesel::sql_query("SELECT pg_current_wal_lsn()::text AS lsn").get_result(primary)?;
+    Ok(at.lsn)
+}
+
+/// Bytes by which a replay position may trail a write position that it
+/// has in fact reached: records are padded to 8 bytes and a page header
+/// can sit between them, while the smallest record that commits anything
+/// is longer than this.
+const ALIGNMENT_SLACK: f64 = 16.0;
+
+/// How far the replica's replay is behind `position` (a primary's write
+/// position, `primary_position`).
+pub fn behind(replica: &mut DbConn, position: &str) -> Result<Lag, StorageError> {
     let behind: Behind = diesel::sql_query(
         "SELECT pg_wal_lsn_diff($1::pg_lsn, pg_last_wal_replay_lsn())::float8 AS bytes, \
          EXTRACT(EPOCH FROM (now() - pg_last_xact_replay_timestamp()))::float8 AS seconds",
     )
-    .bind::<Text, _>(&at.lsn)
+    .bind::<Text, _>(position)
     .get_result(replica)?;
-    let bytes = behind.bytes.unwrap_or(0.0).max(0.0);
-    let seconds = if bytes > 0.0 { behind.seconds.unwrap_or(0.0).max(0.0) } else { 0.0 };
-    Ok(Lag { bytes, seconds })
+    let bytes = behind.bytes.unwrap_or(0.0);
+    if bytes <= ALIGNMENT_SLACK {
+        return Ok(Lag { bytes: 0.0, seconds: 0.0 });
+    }
+    Ok(Lag { bytes, seconds: behind.seconds.unwrap_or(0.0).max(0.0) })
 }

@@ -115,6 +115,15 @@ fn analysts_read_the_replica_and_respondents_the_primary(primary: String, replic
         assert_eq!(behind.results.cells, on_primary.results.cells, "read from the replica, before the withdrawal");
         let said = behind.provenance.read_from.clone().unwrap();
         assert!(said.contains("bytes (about") && said.contains("behind the primary"), "{said}");
+        // Microdata must never show a withdrawn person: a replica still
+        // behind after the wait hands its reads to the primary.
+        let microdata_db = tokio::task::spawn_blocking({
+            let analysts = analysts.clone();
+            move || analysts.caught_up_or_primary().unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(microdata_db.replica_lag().unwrap(), None, "microdata reads the primary while the replica lags");
         let after = computed(app.state.db.clone(), &app).await;
         assert_ne!(after.results.cells, on_primary.results.cells, "the primary has the withdrawal");
 
