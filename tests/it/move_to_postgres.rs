@@ -184,14 +184,7 @@ async fn installation(db: &TestDb, dir: &Path) -> String {
     // A postal sample (one by email, two by letter), keyed twice over.
     let source = url_of(db);
     let sample = dir.join("sample.csv");
-    std::fs::write(
-        &sample,
-        "ics,email,address,postcode,channel,voice,language\n\
-         E54000008,ann@example.org,,,,patient,en\n\
-         E54000008,,\"1 High Street, Leeds\",ls14ap,,carer_self,pl\n\
-         E54000008,bob@example.org,\"2 Low Road\nYork\",YO1 7HH,letter,,\n",
-    )
-    .unwrap();
+    std::fs::write(&sample, common::POSTAL_SAMPLE).unwrap();
     let invite = ["invite", "--survey", "format_example", "--no-send", "--double-entry", "--sample"];
     let (ok, stdout, stderr) = joinedup(&source, &[&invite[..], &[sample.to_str().unwrap()]].concat());
     assert!(ok && stdout.contains("imported 3 people"), "{stdout}{stderr}");

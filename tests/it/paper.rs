@@ -242,14 +242,7 @@ fn postal_sample_with(db: &TestDb, dir: &Path, options: &[&str]) {
     let (ok, _, stderr) = joinedup(db, &[&args[..], &["--out", blank.to_str().unwrap()]].concat());
     assert!(ok, "{stderr}");
     let sample = dir.join("sample.csv");
-    std::fs::write(
-        &sample,
-        "ics,email,address,postcode,channel,voice,language\n\
-         E54000008,ann@example.org,,,,patient,en\n\
-         E54000008,,\"1 High Street, Leeds\",ls14ap,,carer_self,pl\n\
-         E54000008,bob@example.org,\"2 Low Road\nYork\",YO1 7HH,letter,,\n",
-    )
-    .unwrap();
+    std::fs::write(&sample, common::POSTAL_SAMPLE).unwrap();
     let invite = ["invite", "--survey", "format_example", "--no-send", "--sample", sample.to_str().unwrap()];
     let (ok, stdout, stderr) = joinedup(db, &[&invite[..], options].concat());
     assert!(ok, "{stderr}");

@@ -95,6 +95,13 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
     }
 }
 
+/// A postal sample for `joinedup invite`: one person by email, two by
+/// letter (one address with a comma, one over two lines).
+pub const POSTAL_SAMPLE: &str = "ics,email,address,postcode,channel,voice,language\n\
+     E54000008,ann@example.org,,,,patient,en\n\
+     E54000008,,\"1 High Street, Leeds\",ls14ap,,carer_self,pl\n\
+     E54000008,bob@example.org,\"2 Low Road\nYork\",YO1 7HH,letter,,\n";
+
 pub fn settings(db: &TestDb, definitions: &Path) -> Settings {
     Settings {
         database: db.url.clone(),
